@@ -1,0 +1,232 @@
+"""Target distributions with exact densities and samplers: Gaussian mixtures in R^d.
+
+A :class:`GaussianMixture` has ``weights`` (c,), ``means`` (c, d) and per-coordinate
+standard deviations ``scales`` (c, d) (diagonal covariances).  The class is shared by the
+a-priori KDE learner (which needs ``||Laplacian p0||_1`` and the K2 integral), by the
+exact expected dynamics of lemma K4 (a KDE loop keeps every expected distribution a
+Gaussian mixture), and by the empirical validators (sampling and exact densities).
+
+Named targets (:func:`parse_target`):
+
+* ``normal`` or ``normal:mu=0,sigma=1,dim=1``: one Gaussian N(mu, sigma^2 I_dim);
+* ``bimodal`` (the default of the validators, the setting of Li et al. 2023's experiments):
+  0.5 N(-3, 1) + 0.5 N(3, 1);
+* ``mixture:weights=0.3,0.7;means=-2,1;scales=1,0.5``: a 1-D mixture;
+* ``mixture:weights=0.5,0.5;means=-3/0,3/0;scales=1,1``: a 2-D mixture (coordinates of a
+  mean separated by ``/``; a scale may be one number per component or ``sx/sy``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import integrate, special
+
+from .errors import BoundcalcError
+
+SQRT2PI = np.sqrt(2.0 * np.pi)
+
+
+@dataclass(frozen=True, eq=False)
+class GaussianMixture:
+    weights: np.ndarray
+    means: np.ndarray
+    scales: np.ndarray
+    name: str = "mixture"
+
+    def __post_init__(self):
+        w = np.atleast_1d(np.asarray(self.weights, dtype=float))
+        mu = np.asarray(self.means, dtype=float)
+        if mu.ndim == 1:
+            mu = mu[:, None]
+        sc = np.asarray(self.scales, dtype=float)
+        if sc.ndim == 0:
+            sc = np.full(mu.shape, float(sc))
+        elif sc.ndim == 1:
+            sc = np.repeat(sc[:, None], mu.shape[1], axis=1) if sc.shape[0] == mu.shape[0] else sc[None, :]
+        if w.ndim != 1 or mu.shape[0] != w.shape[0] or sc.shape != mu.shape:
+            raise BoundcalcError(
+                "target: weights, means and scales must describe the same number of components "
+                f"(got {w.shape[0]} weights, {mu.shape[0]} means, {sc.shape[0]} scales)")
+        if np.any(w <= 0) or not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-9):
+            raise BoundcalcError(f"target weights must be positive and sum to 1, got {w.tolist()}")
+        if np.any(sc <= 0) or not np.all(np.isfinite(sc)):
+            raise BoundcalcError(f"target scales must be positive, got {sc.tolist()}")
+        object.__setattr__(self, "weights", w / w.sum())
+        object.__setattr__(self, "means", mu)
+        object.__setattr__(self, "scales", sc)
+
+    # -- shape -----------------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    @property
+    def n_components(self) -> int:
+        return self.weights.shape[0]
+
+    # -- densities and sampling ---------------------------------------------------------
+    def _as_points(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if self.dim == 1 and (x.ndim <= 1):
+            return x.reshape(-1, 1)
+        return x.reshape(-1, self.dim)
+
+    def density(self, x) -> np.ndarray:
+        """Exact density at points ``x``: shape (n,) in 1-D, (n, d) otherwise."""
+        pts = self._as_points(x)
+        z = (pts[:, None, :] - self.means[None]) / self.scales[None]
+        log_c = -0.5 * np.sum(z * z, axis=2) - np.sum(np.log(self.scales * SQRT2PI), axis=1)[None]
+        out = np.exp(log_c) @ self.weights
+        return out.reshape(np.shape(x)[:-1] if self.dim > 1 else np.shape(x))
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` independent draws: shape (size,) in 1-D, (size, d) otherwise."""
+        comp = rng.choice(self.n_components, size=size, p=self.weights)
+        z = rng.standard_normal((size, self.dim))
+        x = self.means[comp] + self.scales[comp] * z
+        return x[:, 0] if self.dim == 1 else x
+
+    # -- algebra used by lemma K4 -------------------------------------------------------
+    def convolve(self, h: float) -> "GaussianMixture":
+        """The law of X + h Z, Z ~ N(0, I): every variance grows by h^2."""
+        return GaussianMixture(self.weights, self.means, np.sqrt(self.scales ** 2 + h * h), self.name)
+
+    def mix(self, other: "GaussianMixture", weight_self: float) -> "GaussianMixture":
+        """``weight_self * self + (1 - weight_self) * other``."""
+        return mixture_of([(weight_self, self), (1.0 - weight_self, other)])
+
+    # -- moments ------------------------------------------------------------------------------
+    def second_moment(self) -> float:
+        """E|X|^2."""
+        return float(self.weights @ np.sum(self.means ** 2 + self.scales ** 2, axis=1))
+
+    def product_moment(self) -> float:
+        """E prod_k (1 + X_k^2), exact for diagonal Gaussian components."""
+        return float(self.weights @ np.prod(1.0 + self.means ** 2 + self.scales ** 2, axis=1))
+
+    # -- quantities for the KDE lemmas ---------------------------------------------------
+    def laplacian_l1(self) -> float:
+        """``||Laplacian p||_1`` by quadrature (closed form for one 1-D Gaussian: 4 phi(1)/s^2)."""
+        if self.n_components == 1 and np.allclose(self.scales, self.scales[0, 0]):
+            s, dim = self.scales[0, 0], self.dim
+            # Laplacian of N(mu, s^2 I) is p (|z|^2 - d)/s^2 with z standardised, |z|^2 ~ chi2_d,
+            # and E|chi2_d - d| = 4 (d/2)^(d/2) exp(-d/2) / Gamma(d/2) (mean deviation of a gamma law).
+            half = dim / 2.0
+            return float(4.0 * np.exp(half * np.log(half) - half - special.gammaln(half)) / s ** 2)
+        if self.dim == 1:
+            grid, dx = self._grid_1d(40001)
+            z = (grid[:, None] - self.means[:, 0]) / self.scales[:, 0]
+            pdd = (np.exp(-0.5 * z * z) / (SQRT2PI * self.scales[:, 0] ** 3) * (z * z - 1)) @ self.weights
+            return float(integrate.simpson(np.abs(pdd), dx=dx))
+        if self.dim == 2:
+            pts, dA = self._grid_2d(801)
+            z = (pts[:, None, :] - self.means[None]) / self.scales[None]
+            dens = np.exp(-0.5 * np.sum(z * z, 2)) / np.prod(self.scales * SQRT2PI, axis=1)[None]
+            lap = dens * np.sum((z * z - 1) / self.scales[None] ** 2, axis=2)
+            return float(np.sum(np.abs(lap @ self.weights)) * dA)
+        raise BoundcalcError("target: ||Laplacian p0||_1 is computed for mixtures in dim 1 or 2 "
+                             "and for one isotropic Gaussian in any dim; supply --laplacian-l1")
+
+    def sqrt_integral(self) -> float:
+        """``int sqrt(p)`` by quadrature (closed form for one Gaussian: prod_k (8 pi s_k^2)^(1/4))."""
+        if self.n_components == 1:
+            return float(np.prod((8.0 * np.pi * self.scales[0] ** 2) ** 0.25))
+        if self.dim == 1:
+            grid, dx = self._grid_1d(40001)
+            return float(integrate.simpson(np.sqrt(self.density(grid)), dx=dx))
+        if self.dim == 2:
+            pts, dA = self._grid_2d(801)
+            return float(np.sum(np.sqrt(self.density(pts))) * dA)
+        return float(np.sqrt(np.pi ** self.dim * self.product_moment()))
+
+    def k2_integral(self, h: float) -> float:
+        """The K2 integral ``int sqrt(p * phi_{h/sqrt 2})`` (quadrature; a moment bound if dim > 2)."""
+        return self.convolve(h / np.sqrt(2.0)).sqrt_integral()
+
+    def k2_moment_bound(self, h: float) -> float:
+        """Cauchy-Schwarz bound ``sqrt(pi^d E prod_k (1 + X_k^2))`` of the K2 integral."""
+        return float(np.sqrt(np.pi ** self.dim * self.convolve(h / np.sqrt(2.0)).product_moment()))
+
+    # -- grids ----------------------------------------------------------------------------------
+    def support_box(self, n_sd: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
+        lo = np.min(self.means - n_sd * self.scales, axis=0)
+        hi = np.max(self.means + n_sd * self.scales, axis=0)
+        return lo, hi
+
+    def _grid_1d(self, size):
+        lo, hi = self.support_box()
+        grid = np.linspace(lo[0], hi[0], size)
+        return grid, grid[1] - grid[0]
+
+    def _grid_2d(self, size):
+        lo, hi = self.support_box()
+        gx = np.linspace(lo[0], hi[0], size)
+        gy = np.linspace(lo[1], hi[1], size)
+        X, Y = np.meshgrid(gx, gy, indexing="ij")
+        return np.column_stack([X.ravel(), Y.ravel()]), (gx[1] - gx[0]) * (gy[1] - gy[0])
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "weights": self.weights.tolist(),
+                "means": self.means.tolist(), "scales": self.scales.tolist()}
+
+
+def mixture_of(parts) -> GaussianMixture:
+    """Flatten ``[(weight, GaussianMixture), ...]`` into one mixture (weights must sum to 1)."""
+    parts = [(w, g) for w, g in parts if w > 0]
+    weights = np.concatenate([w * g.weights for w, g in parts])
+    means = np.concatenate([g.means for _, g in parts])
+    scales = np.concatenate([g.scales for _, g in parts])
+    return GaussianMixture(weights, means, scales, parts[0][1].name)
+
+
+def normal(mu: float = 0.0, sigma: float = 1.0, dim: int = 1) -> GaussianMixture:
+    return GaussianMixture([1.0], np.full((1, dim), float(mu)), np.full((1, dim), float(sigma)), "normal")
+
+
+def bimodal() -> GaussianMixture:
+    """The default target: 0.5 N(-3, 1) + 0.5 N(3, 1) (Li et al. 2023's experiments)."""
+    return GaussianMixture([0.5, 0.5], [[-3.0], [3.0]], [[1.0], [1.0]], "bimodal")
+
+
+def _floats(name, text):
+    try:
+        return [float(v) for v in text.split("/")]
+    except ValueError:
+        raise BoundcalcError(f"target: cannot read {name} value {text!r} as numbers") from None
+
+
+def parse_target(spec: str | None) -> GaussianMixture:
+    """Parse a target specification (see the module docstring)."""
+    if spec is None or spec == "bimodal":
+        return bimodal()
+    kind, _, rest = spec.partition(":")
+    fields = {}
+    for item in filter(None, rest.replace(";", " ").split() if kind == "mixture" else rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise BoundcalcError(f"target: expected key=value in {spec!r}, got {item!r}")
+        fields[key.strip()] = value.strip()
+    if kind == "normal":
+        unknown = set(fields) - {"mu", "sigma", "dim"}
+        if unknown:
+            raise BoundcalcError(f"target: normal takes mu, sigma, dim; got {sorted(unknown)}")
+        try:
+            return normal(float(fields.get("mu", 0)), float(fields.get("sigma", 1)), int(fields.get("dim", 1)))
+        except ValueError:
+            raise BoundcalcError(f"target: cannot read {spec!r}") from None
+    if kind == "mixture":
+        need = {"weights", "means", "scales"}
+        if set(fields) != need:
+            raise BoundcalcError("target: mixture needs weights=..;means=..;scales=.. "
+                                 f"(got {sorted(fields)})")
+        weights = [float(w) for w in fields["weights"].split(",")]
+        means = [_floats("means", v) for v in fields["means"].split(",")]
+        scales = [_floats("scales", v) for v in fields["scales"].split(",")]
+        dim = len(means[0])
+        if any(len(mu) != dim for mu in means):
+            raise BoundcalcError("target: every mean needs the same number of coordinates")
+        scales = [s * dim if len(s) == 1 else s for s in scales]
+        return GaussianMixture(weights, means, scales, "mixture")
+    raise BoundcalcError(f"target must be normal, bimodal or mixture:...; got {spec!r}")
