@@ -173,12 +173,19 @@ class GaussianMixture:
 
 
 def mixture_of(parts) -> GaussianMixture:
-    """Flatten ``[(weight, GaussianMixture), ...]`` into one mixture (weights must sum to 1)."""
+    """Flatten ``[(weight, GaussianMixture), ...]`` into one mixture (weights must sum to 1).
+
+    Components with equal mean and scale are merged, so that the mixtures of lemma K4 (every
+    component is a component of p0 convolved with some k h^2) stay of size <= c K instead of
+    doubling with each accumulated generation.
+    """
     parts = [(w, g) for w, g in parts if w > 0]
     weights = np.concatenate([w * g.weights for w, g in parts])
-    means = np.concatenate([g.means for _, g in parts])
-    scales = np.concatenate([g.scales for _, g in parts])
-    return GaussianMixture(weights, means, scales, parts[0][1].name)
+    rows = np.concatenate([np.concatenate([g.means, g.scales], axis=1) for _, g in parts])
+    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    merged = np.bincount(inverse.ravel(), weights=weights, minlength=unique.shape[0])
+    dim = parts[0][1].dim
+    return GaussianMixture(merged, unique[:, :dim], unique[:, dim:], parts[0][1].name)
 
 
 def normal(mu: float = 0.0, sigma: float = 1.0, dim: int = 1) -> GaussianMixture:
