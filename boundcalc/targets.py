@@ -182,7 +182,9 @@ def mixture_of(parts) -> GaussianMixture:
     parts = [(w, g) for w, g in parts if w > 0]
     weights = np.concatenate([w * g.weights for w, g in parts])
     rows = np.concatenate([np.concatenate([g.means, g.scales], axis=1) for _, g in parts])
-    unique, inverse = np.unique(rows, axis=0, return_inverse=True)
+    # merge on values rounded to 1e-12: sqrt(sqrt(s^2 + h^2)^2 + h^2) and sqrt(s^2 + 2 h^2) differ in the last bit
+    _, first, inverse = np.unique(np.round(rows, 12), axis=0, return_index=True, return_inverse=True)
+    unique = rows[first]
     merged = np.bincount(inverse.ravel(), weights=weights, minlength=unique.shape[0])
     dim = parts[0][1].dim
     return GaussianMixture(merged, unique[:, :dim], unique[:, dim:], parts[0][1].name)
