@@ -52,6 +52,8 @@ c_opt = sp.Symbol("c_opt", positive=True)
 c_mc = sp.Symbol("c_mc", nonnegative=True)
 c_approx = sp.Symbol("c_approx", nonnegative=True)
 c_prior = sp.Symbol("c_prior", nonnegative=True)
+# --- concentration (McDiarmid, lemma C1) -------------------------------------------------------
+c_diff = sp.Symbol("c", positive=True)           # common bounded difference c_j = c of McDiarmid
 
 #: Valid numeric range of each symbol name: (low, high, low_inclusive, high_inclusive).
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -70,6 +72,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "tau": (1, float("inf"), True, False),
     "m": (0, float("inf"), False, False),
     "T": (0, float("inf"), False, False),
+    "c": (0, float("inf"), False, False),
 }
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("sp", "annotations")]
