@@ -1,0 +1,201 @@
+"""Diffusion-model lemmas D1, D2, D3 (THEORY.md section 3.4).
+
+D1 is Li et al. (2023)'s generalization bound for a random-feature score model with every
+hidden factor made a named constant; D2 is its early-stopping optimum; D3 turns the KL bound
+of one generation into a TV bound (Pinsker or Bretagnolle-Huber, whichever is smaller).
+
+:func:`optimal_tau` is the numeric D2 optimum, computed robustly in mpmath.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from ..errors import BoundcalcError, check_nonnegative, check_positive
+from ..lemma import Lemma, register
+from ..symbols import (T, c_approx, c_mc, c_opt, c_prior, c_stat, c_width, kl, m, n, tau)
+
+__all__ = ["D1", "D2", "D3", "optimal_tau", "early_stopping_objective", "kl_to_tv"]
+
+_KL = sp.Function("KL")
+_TV = sp.Function("TV")
+_p0, _ptau, _p, _q = sp.symbols("p0 p_tau p q")
+_argmin = sp.Function("argmin")
+
+
+def early_stopping_objective():
+    """``g(tau) = c_stat tau^4/(m n) + c_width tau^3/m^2 + c_opt/tau``: the tau-dependent part of D1."""
+    return c_stat * tau ** 4 / (m * n) + c_width * tau ** 3 / m ** 2 + c_opt / tau
+
+
+D1 = register(Lemma(
+    id="D1",
+    title="Generalization of a random-feature diffusion model (Li et al. 2023)",
+    lhs=_KL(_p0, _ptau),
+    relation="<=",
+    rhs=(c_stat * tau ** 4 / (m * n) + c_width * tau ** 3 / m ** 2 + c_opt / tau + c_mc / m
+         + c_approx + c_prior * sp.exp(-2 * T)),
+    hypotheses=(
+        "p0 has compact support in R^d; the score network is s(x, t) = (1/m) A relu(W x + U e(t)) "
+        "with W, U random and frozen and A trained by gradient flow for time tau on the empirical "
+        "denoising score-matching loss of n samples of p0.",
+        "The true score lies in the random-feature RKHS and the trained weights stay bounded; "
+        "p_tau is the density of the probability-flow ODE of the learned score started from the "
+        "prior pi at horizon T.",
+        "tau >= 1; the statement holds with probability >= 1 - delta over the samples and the "
+        "random features.",
+        "The hidden factors of Li et al.'s bound (d log(d+1), polynomials of log(1/delta^2), RKHS "
+        "norms, T-dependent constants) are the named constants c_stat, c_width, c_opt, c_mc, "
+        "c_approx (the approximation error L_approx) and c_prior (KL(p_T || pi) <= c_prior e^(-2T)); "
+        "they are unknown and default to 1 unless the user supplies or calibrates them.",
+    ),
+    provenance="[Li23]",
+    latex=(r"\mathrm{KL}(p_0 \,\|\, p_\tau) \le c_{\mathrm{stat}} \frac{\tau^4}{m n} + "
+           r"c_{\mathrm{width}} \frac{\tau^3}{m^2} + \frac{c_{\mathrm{opt}}}{\tau} + "
+           r"\frac{c_{\mathrm{mc}}}{m} + c_{\mathrm{approx}} + c_{\mathrm{prior}} \, e^{-2T}"),
+    derivation="derivations/D1.md",
+    source=("Li, Li, Zhang, Bian, On the Generalization Properties of Diffusion Models, NeurIPS 2023 "
+            "(arXiv 2311.01797), Theorem 1; hidden constants made explicit here."),
+    quantities={"tau": "training time of the gradient flow (tau >= 1)",
+                "m": "width (number of random features)",
+                "n": "number of training samples",
+                "T": "horizon of the forward process",
+                "c_stat": "constant of the statistical term tau^4/(m n)",
+                "c_width": "constant of the finite-width term tau^3/m^2",
+                "c_opt": "constant of the optimisation term 1/tau",
+                "c_mc": "constant of the random-feature Monte-Carlo term 1/m",
+                "c_approx": "approximation error L_approx of the random-feature class",
+                "c_prior": "constant of the prior mismatch KL(p_T || pi) <= c_prior e^(-2T)"},
+))
+
+
+def _mp(name, value, positive=True):
+    (check_positive if positive else check_nonnegative)(name, value)
+    return mpmath.mpmathify(value)
+
+
+def optimal_tau(m, n, c_stat=1, c_width=1, c_opt=1):
+    r"""Early-stopping time of lemma D2 [Li23, derived]: the minimiser over tau >= 1 of
+
+    .. math::
+        g(\tau) = c_{stat} \frac{\tau^4}{m n} + c_{width} \frac{\tau^3}{m^2} + \frac{c_{opt}}{\tau}.
+
+    ``g'(tau) = h(tau) / tau^2`` with ``h(tau) = 4 c_stat tau^5/(m n) + 3 c_width tau^4/m^2 - c_opt``,
+    strictly increasing on tau > 0, so g has one stationary point tau_0 (its minimum) and the
+    answer is ``max(1, tau_0)``.  The root lies in ``[1, min(U1, U2)]`` with
+    ``U1 = (c_opt m n / (4 c_stat))^(1/5)`` (the closed form when c_width = 0) and
+    ``U2 = (c_opt m^2 / (3 c_width))^(1/4)``; it is found by bisection on log(tau) in mpmath
+    (finite for n up to 1e15 and beyond) and verified by substituting it back.
+
+    Parameters
+    ----------
+    m, n : positive numbers
+        Width and sample size.
+    c_stat, c_opt : positive numbers
+    c_width : nonnegative number
+
+    Returns
+    -------
+    mpmath.mpf
+        tau* >= 1.
+    """
+    with mpmath.workdps(40):
+        m_, n_ = _mp("m", m), _mp("n", n)
+        cs, co = _mp("c_stat", c_stat), _mp("c_opt", c_opt)
+        cw = _mp("c_width", c_width, positive=False)
+
+        def slope(x):  # tau^2 g'(tau)
+            return 4 * cs * x ** 5 / (m_ * n_) + 3 * cw * x ** 4 / m_ ** 2 - co
+
+        if slope(mpmath.mpf(1)) >= 0:
+            return mpmath.mpf(1)
+        upper = (co * m_ * n_ / (4 * cs)) ** (mpmath.mpf(1) / 5)
+        if cw > 0:
+            upper = min(upper, (co * m_ ** 2 / (3 * cw)) ** (mpmath.mpf(1) / 4))
+        lo, hi = mpmath.mpf(0), mpmath.log(upper) * (1 + mpmath.mpf(10) ** -30) + mpmath.mpf(10) ** -30
+        if slope(mpmath.exp(hi)) < 0:  # cannot happen mathematically; guard against rounding
+            raise BoundcalcError("optimal_tau: failed to bracket the root of g'(tau)")
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            if slope(mpmath.exp(mid)) < 0:
+                lo = mid
+            else:
+                hi = mid
+            if hi - lo < mpmath.mpf(10) ** -36:
+                break
+        root = mpmath.exp((lo + hi) / 2)
+        # substitute back: the residual of tau^2 g'(tau) = 0 relative to its terms
+        scale = co + 4 * cs * root ** 5 / (m_ * n_) + 3 * cw * root ** 4 / m_ ** 2
+        if abs(slope(root)) > mpmath.mpf(10) ** -25 * scale:
+            raise BoundcalcError("optimal_tau: root of g'(tau) did not verify")
+    return +root
+
+
+def _optimal_tau_numeric(m, n, c_stat=1, c_width=1, c_opt=1, **_unused):
+    return optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
+
+
+D2 = register(Lemma(
+    id="D2",
+    title="Early stopping of the random-feature diffusion model",
+    lhs=_argmin(early_stopping_objective()),
+    relation="=",
+    rhs=(c_opt * m * n / (4 * c_stat)) ** sp.Rational(1, 5),
+    hypotheses=(
+        "The tau-dependent part of D1, g(tau) = c_stat tau^4/(m n) + c_width tau^3/m^2 + c_opt/tau, "
+        "is minimised over tau >= 1.",
+        "g'(tau) = 0 iff 4 c_stat tau^5/(m n) + 3 c_width tau^4/m^2 = c_opt; the left side is "
+        "strictly increasing, so the root is unique and the minimiser is max(1, root).",
+        "The closed form (the symbolic rhs) is the case c_width = 0 with root >= 1; the numeric "
+        "evaluation (optimal_tau) solves the general case, default c_stat = c_width = c_opt = 1.",
+        "With m proportional to n: tau* = Theta(n^(2/5)) and the optimal bound is of order "
+        "n^(-2/5) + m^(-4/5) (Li et al. 2023, eq. 16).",
+    ),
+    provenance="[Li23, derived]",
+    latex=(r"\tau^* = \arg\min_{\tau \ge 1} \Big[ c_{\mathrm{stat}} \frac{\tau^4}{m n} + "
+           r"c_{\mathrm{width}} \frac{\tau^3}{m^2} + \frac{c_{\mathrm{opt}}}{\tau} \Big], \quad "
+           r"c_{\mathrm{width}} = 0: \ \tau^* = \Big( \frac{c_{\mathrm{opt}} \, m n}{4 c_{\mathrm{stat}}} \Big)^{1/5}; "
+           r"\quad m \propto n: \ \tau^* = \Theta(n^{2/5}), \ "
+           r"\min_{\tau} \mathrm{KL} \lesssim n^{-2/5} + m^{-4/5}"),
+    derivation="derivations/D2.md",
+    source=("Li, Li, Zhang, Bian, NeurIPS 2023, Theorem 1 and eq. (16) (the early-stopping rate); "
+            "the stationarity condition and its unique root are derived here."),
+    quantities={"c_opt": "constant of the optimisation term 1/tau",
+                "c_stat": "constant of the statistical term tau^4/(m n)",
+                "m": "width (number of random features)",
+                "n": "number of training samples"},
+    numeric=_optimal_tau_numeric,
+))
+
+
+def kl_to_tv(kl_value):
+    """``min(sqrt(KL/2), sqrt(1 - exp(-KL)))`` in mpmath (lemma D3's conversion, T4 and T4')."""
+    x = _mp("KL", kl_value, positive=False)
+    with mpmath.workdps(30):
+        return min(mpmath.sqrt(x / 2), mpmath.sqrt(-mpmath.expm1(-x)))
+
+
+D3 = register(Lemma(
+    id="D3",
+    title="One generation of a diffusion model in a self-consuming loop",
+    lhs=_TV(_p, _q),
+    relation="<=",
+    rhs=sp.Min(sp.sqrt(kl / 2), sp.sqrt(1 - sp.exp(-kl))),
+    hypotheses=(
+        "Generation i trains the random-feature diffusion model of D1 on N_i samples of its "
+        "training law q_i; KL_i is the D1 bound at n = N_i (with the chosen tau and m).",
+        "The constants of D1 hold uniformly for every q_i: each q_i must itself satisfy D1's "
+        "hypotheses. This is an idealisation (a diffusion model's output has Gaussian tails, not "
+        "compact support).",
+        "Pinsker (TV <= sqrt(KL/2)) and Bretagnolle-Huber (TV <= sqrt(1 - e^(-KL))) both apply; the "
+        "smaller is used. The probability 1 - delta of D1 is per generation (split by C3).",
+    ),
+    provenance="[derived]",
+    latex=(r"\varepsilon_i = \mathrm{TV}(p_i, q_i) \le \min\Big( \sqrt{\mathrm{KL}_i / 2}, \, "
+           r"\sqrt{1 - e^{-\mathrm{KL}_i}} \Big), \quad \mathrm{KL}_i = \text{D1 bound at } n = N_i"),
+    derivation="derivations/D3.md",
+    source=("Derived here from D1 (Li et al. 2023), Pinsker's inequality and the Bretagnolle-Huber "
+            "inequality (Tsybakov 2009, Lemmas 2.5 and 2.6)."),
+    quantities={"KL": "the D1 bound KL_i on KL(q_i || p_i) for generation i"},
+))
