@@ -60,6 +60,11 @@ class Learner:
         """eps as a sympy expression of N, or None when no compact expression exists."""
         return None
 
+    @property
+    def parameters(self) -> dict:
+        """Values of the symbols of ``eps_expr`` other than N."""
+        return {}
+
     def errors(self, scheme: Scheme, generations: int, delta) -> list[GenerationError]:
         return [GenerationError(p.generation, mpf(p.n_total), self.eps_of_n(p.n_total))
                 for p in scheme.plans(generations)]
@@ -90,8 +95,8 @@ class PowerLaw(Learner):
         return S.C * S.N ** (-S.alpha)
 
     @property
-    def substitutions(self):
-        return {S.C: sp.nsimplify(self.C), S.alpha: sp.nsimplify(self.alpha)}
+    def parameters(self):
+        return {S.C: self.C, S.alpha: self.alpha}
 
     def assumptions(self, scheme):
         return [f"the learner's one-generation error is eps(N) = {self.C:g} N^(-{self.alpha:g}) "
