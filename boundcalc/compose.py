@@ -36,17 +36,40 @@ _j = sp.Symbol("j", positive=True, integer=True)
 
 def recursion(eps: list, scheme: Scheme) -> list:
     """a_1..a_K from eps_1..eps_K by the recursion of THEORY.md 4.1, every step with equality."""
-    a, total = [], mpmath.mpf(0)
-    for i, e in enumerate(eps, start=1):
+    state = _Recursion(scheme)
+    return [state.step(e) for e in eps]
+
+
+class _Recursion:
+    """a_i = eps_i + sum_j w_ij a_j, one generation per :meth:`step` (a running sum for accumulate)."""
+
+    def __init__(self, scheme: Scheme):
+        self.scheme, self.a, self.total = scheme, [], mpmath.mpf(0)
+
+    def step(self, e):
+        i = len(self.a) + 1
         if i == 1:
             value = e
-        elif isinstance(scheme, Accumulate):  # uniform weights n_synth / N_i on every earlier a_j
-            value = e + mpmath.mpf(scheme.n_synth) / mpmath.mpf(scheme.n_real + (i - 1) * scheme.n_synth) * total
-        else:
-            value = e + sum(mpmath.mpf(w) * a_j for w, a_j in zip(scheme.tv_coefficients(i), a) if w)
-        a.append(value)
-        total += value
-    return a
+        elif isinstance(self.scheme, Accumulate):  # uniform weights n_synth / N_i on every earlier a_j
+            value = e + mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)) * self.total
+        else:  # the plan's synthetic blocks (one, p_{i-1}, for replace / mix / schedule)
+            plan = self.scheme.plan(i)
+            n_i = mpmath.mpf(plan.n_total)
+            value = e + mpmath.fsum(mpmath.mpf(b.count) / n_i * self.a[b.source - 1]
+                                    for b in plan.blocks if b.source)
+        self.a.append(value)
+        self.total += value
+        return value
+
+
+def iter_bounds(scheme: Scheme, learner: Learner):
+    """Yield a_1, a_2, ... without end, for a learner whose eps depends on N alone
+    (the generations solver stops as soon as the target is crossed or the sequence has converged)."""
+    if not learner.rate_only:
+        raise ValueError("iter_bounds needs a learner whose error depends on N alone")
+    state = _Recursion(scheme)
+    while True:
+        yield state.step(learner.eps_of_n(scheme.n_total(len(state.a) + 1)))
 
 
 def _eps_function(learner: Learner):

@@ -19,6 +19,7 @@ sympy expression of eps(N) used by closed forms.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import mpmath
@@ -66,8 +67,8 @@ class Learner:
         return {}
 
     def errors(self, scheme: Scheme, generations: int, delta) -> list[GenerationError]:
-        return [GenerationError(p.generation, mpf(p.n_total), self.eps_of_n(p.n_total))
-                for p in scheme.plans(generations)]
+        sizes = [scheme.n_total(i) for i in range(1, generations + 1)]
+        return [GenerationError(i, mpf(n), self.eps_of_n(n)) for i, n in enumerate(sizes, start=1)]
 
     def assumptions(self, scheme: Scheme) -> list[str]:
         return []
@@ -85,10 +86,10 @@ class PowerLaw(Learner):
     def __init__(self, C, alpha):
         self.C = check_positive("C", C)
         self.alpha = check_positive("alpha", alpha)
+        self._C, self._minus_alpha = mpf(C), -mpf(alpha)
 
     def eps_of_n(self, n):
-        with mpmath.workdps(30):
-            return mpf(self.C) * mpf(n) ** (-mpf(self.alpha))
+        return self._C * mpf(n) ** self._minus_alpha
 
     @property
     def eps_expr(self):
@@ -264,9 +265,13 @@ class Diffusion(Learner):
     def tau_for(self, n):
         if self.tau != "auto":
             return mpf(self.tau)
+        return self._optimal_tau(self.width_for(n), mpf(n))
+
+    @functools.lru_cache(maxsize=4096)
+    def _optimal_tau(self, m, n):
         from .lemmas.diffusion import optimal_tau
         c = self.constants
-        return mpf(optimal_tau(self.width_for(n), n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
+        return mpf(optimal_tau(m, n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
 
     def kl_of_n(self, n):
         from .lemma import get_lemma

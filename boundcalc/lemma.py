@@ -20,6 +20,7 @@ delta of 1e-300 stay finite); ``lemma.statement`` is the sympy relation.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -78,7 +79,7 @@ class Lemma:
         missing = [s.name for s in self.free_symbols if s.name not in values]
         if missing:
             raise BoundcalcError(f"lemma {self.id} needs values for: {', '.join(missing)}")
-        f = sp.lambdify(self.free_symbols, self.rhs, modules="mpmath")
+        f = _compiled(self.id, tuple(self.free_symbols), self.rhs)
         with mpmath.workdps(30):
             return mpmath.mpf(f(*[mpmath.mpmathify(values[s.name]) for s in self.free_symbols]))
 
@@ -95,6 +96,12 @@ class Lemma:
             "source": self.source,
             "quantities": dict(self.quantities),
         }
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(lemma_id: str, symbols: tuple, rhs: sp.Expr):
+    """The mpmath function of a lemma's right-hand side, compiled once per lemma."""
+    return sp.lambdify(symbols, rhs, modules="mpmath")
 
 
 #: The catalogue, filled by the modules of :mod:`boundcalc.lemmas` on import.

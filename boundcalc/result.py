@@ -6,6 +6,7 @@ Every result has ``to_dict`` (plain JSON types), ``to_json`` (deterministic text
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -44,7 +45,7 @@ class ClosedForm:
     def evaluate(self):
         import mpmath
         names = sorted(self.values, key=lambda s: s.name)
-        f = sp.lambdify(names, self.expr, modules="mpmath")
+        f = _lambdify(tuple(names), self.expr)
         args = [v if isinstance(v, int) else mpmath.mpmathify(v) for v in (self.values[s] for s in names)]
         with mpmath.workdps(30):
             return mpmath.mpmathify(f(*args))
@@ -58,6 +59,11 @@ class ClosedForm:
         shown = ",\\ ".join(f"{sp.latex(k)} = {_num(v)}" for k, v in
                               sorted(self.values.items(), key=lambda kv: kv[0].name))
         return f"{text} = {mpmath.nstr(self.evaluate(), 6)} \\quad ({shown})"
+
+
+@functools.lru_cache(maxsize=64)
+def _lambdify(names, expr):
+    return sp.lambdify(names, expr, modules="mpmath")
 
 
 def _num(v) -> str:

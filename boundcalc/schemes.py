@@ -117,6 +117,10 @@ class Scheme:
         """w_{ij}, j = 1..i-1: TV(q_i, p0) <= sum_j w_ij a_j (THEORY.md 4.1)."""
         return self.plan(i).weights()[1:]
 
+    def n_total(self, i: int) -> float:
+        """N_i without building the plan (the solvers call it many times)."""
+        return self.plan(i).n_total
+
     def to_dict(self) -> dict:
         return {"scheme": self.name, "n_real": self.n_real, "real_data": self.real_data}
 
@@ -176,6 +180,9 @@ class Accumulate(Scheme):
         yield self._real_block(i)
         for j in range(1, i):
             yield Block(j, self.n_synth, j + 1)
+
+    def n_total(self, i):
+        return self.n_real + (i - 1) * self.n_synth
 
     def to_dict(self):
         return {**super().to_dict(), "n_synth": self.n_synth}

@@ -179,7 +179,7 @@ def mixture_of(parts) -> GaussianMixture:
     component is a component of p0 convolved with some k h^2) stay of size <= c K instead of
     doubling with each accumulated generation.
     """
-    parts = [(w, g) for w, g in parts if w > 0]
+    parts = [(float(w), g) for w, g in parts if w > 0]
     weights = np.concatenate([w * g.weights for w, g in parts])
     rows = np.concatenate([np.concatenate([g.means, g.scales], axis=1) for _, g in parts])
     # merge on values rounded to 1e-12: sqrt(sqrt(s^2 + h^2)^2 + h^2) and sqrt(s^2 + 2 h^2) differ in the last bit

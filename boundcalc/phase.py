@@ -1,0 +1,123 @@
+"""Phase transition in the amount of synthetic data (THEORY.md section 5) [derived, reproduces Fu24].
+
+Generation I of ``mix`` with n_real real samples and s synthetic samples of p_{I-1}:
+
+    f(s) = eps(n_real + s) + s / (n_real + s) * a_{I-1}.
+
+For the power law ``eps(N) = C N^(-alpha)`` with 0 < alpha < 1, ``f'(s) = 0`` iff
+``a_{I-1} n_real = alpha C N^(1 - alpha)``, so
+
+    N* = (a_{I-1} n_real / (alpha C))^(1 / (1 - alpha)),    s* = N* - n_real,
+
+and a transition (f rising on [0, s*], falling after it towards a_{I-1}) exists iff
+``a_{I-1} > alpha C n_real^(-alpha)``.  For other learners the maximiser of f is located
+numerically (geometric grid, then golden-section refinement in log s) and checked.
+
+a_{I-1} is the bound of the same ``mix`` loop with ``n_synth_before`` synthetic samples in
+generations 2..I-1 (default n_real), or a value the user supplies (``previous_tv``).
+"""
+
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+
+from . import symbols as S
+from .errors import BoundcalcError, check_nonnegative, check_positive, check_positive_int, check_range
+from .learners import Learner, PowerLaw
+from .result import PhaseResult
+from .schemes import Schedule
+from .solve import bound_sequence
+
+#: n_synth / n_real at which the limit s -> infinity is evaluated for numeric learners
+LIMIT_RATIO = mpmath.mpf(10) ** 15
+
+
+def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=None,
+                     n_synth_before=None, delta=0.05) -> PhaseResult:
+    """Locate the threshold amount of synthetic data at ``generation`` (>= 2)."""
+    n_real = check_positive("n_real", n_real)
+    I = check_positive_int("generation", generation, minimum=2)
+    n_before = n_real if n_synth_before is None else check_nonnegative("n_synth_before", n_synth_before)
+    inputs = {"learner": learner.to_dict(), "n_real": n_real, "generation": I,
+              "n_synth_before": n_before, "delta": delta, "previous_tv": previous_tv}
+
+    def scheme_at(s):
+        lam_before = n_real / (n_real + n_before)
+        return Schedule(n_real, [lam_before] * (I - 2) + [n_real / (n_real + s)],
+                        [n_real + n_before] * (I - 2) + [n_real + s])
+
+    if previous_tv is not None:
+        a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))
+        rest = lambda s: learner_eps_at(learner, scheme_at(s), I, delta)  # noqa: E731
+        f = lambda s: rest(s) + mpmath.mpf(s) / (n_real + mpmath.mpf(s)) * a_prev  # noqa: E731
+    else:
+        a_prev = bound_sequence(scheme_at(0), learner, I, delta)[I - 2] if I > 2 else \
+            bound_sequence(scheme_at(0), learner, 1, delta)[0]
+        f = lambda s: bound_sequence(scheme_at(s), learner, I, delta)[-1]  # noqa: E731
+
+    if isinstance(learner, PowerLaw) and learner.alpha < 1:
+        return _power_phase(learner, n_real, a_prev, f, inputs)
+    return _numeric_phase(f, n_real, a_prev, inputs)
+
+
+def learner_eps_at(learner, scheme, generation, delta):
+    return learner.errors(scheme, generation, delta)[-1].eps
+
+
+def _power_phase(learner, n_real, a_prev, f, inputs):
+    C, alpha = mpmath.mpf(learner.C), mpmath.mpf(learner.alpha)
+    at_zero = f(0)
+    condition = alpha * C * mpmath.mpf(n_real) ** (-alpha)
+    closed = (r"s^* = \left(\frac{a_{I-1}\, n_{\mathrm{real}}}{\alpha C}\right)^{1/(1-\alpha)}"
+              r" - n_{\mathrm{real}}, \quad \text{exists iff } a_{I-1} > \alpha C n_{\mathrm{real}}^{-\alpha}")
+    if a_prev <= condition:
+        return PhaseResult(False, None, at_zero, a_prev, at_zero, inputs, "closed form", a_prev, closed,
+                           message=f"no transition: a_(I-1) = {mpmath.nstr(a_prev, 6)} <= alpha C n_real^-alpha = "
+                                   f"{mpmath.nstr(condition, 6)}, so the bound decreases in n_synth from "
+                                   f"{mpmath.nstr(at_zero, 6)} towards {mpmath.nstr(a_prev, 6)}",
+                           checks={"condition": condition}, curve=f)
+    n_star = (a_prev * n_real / (alpha * C)) ** (1 / (1 - alpha))
+    s_star = n_star - n_real
+    peak = f(s_star)
+    h = s_star * mpmath.mpf("1e-6")
+    derivative = (f(s_star + h) - f(s_star - h)) / (2 * h)
+    checks = {"derivative_at_threshold": derivative,
+              "rises_before": bool(f(s_star / 2) < peak), "falls_after": bool(f(2 * s_star) < peak),
+              "above_limit": bool(peak > a_prev)}
+    return PhaseResult(True, s_star, peak, a_prev, at_zero, inputs, "closed form", a_prev, closed,
+                       message=f"threshold n_synth* = {mpmath.nstr(s_star, 8)} "
+                               f"({mpmath.nstr(s_star / n_real, 6)} n_real): the bound rises from "
+                               f"{mpmath.nstr(at_zero, 6)} to {mpmath.nstr(peak, 6)}, then falls towards "
+                               f"{mpmath.nstr(a_prev, 6)}", checks=checks, curve=f)
+
+
+def _numeric_phase(f, n_real, a_prev, inputs):
+    at_zero = f(0)
+    limit = f(LIMIT_RATIO * n_real)
+    ratios = [mpmath.mpf(10) ** (k / 8) for k in range(-32, 9 * 8 + 1)]  # 1e-4 .. 1e9 times n_real
+    values = [f(r * n_real) for r in ratios]
+    best = max(range(len(values)), key=lambda k: values[k])
+    if values[best] <= at_zero:
+        return PhaseResult(False, None, at_zero, limit, at_zero, inputs, "numeric", a_prev,
+                           message=f"no transition found on n_synth in [1e-4, 1e9] n_real: the bound never "
+                                   f"exceeds its value {mpmath.nstr(at_zero, 6)} at n_synth = 0; "
+                                   f"limit {mpmath.nstr(limit, 6)}", curve=f)
+    lo = mpmath.log(ratios[max(best - 1, 0)] * n_real)
+    hi = mpmath.log(ratios[min(best + 1, len(ratios) - 1)] * n_real)
+    g = lambda x: -f(mpmath.exp(x))  # noqa: E731
+    golden = (mpmath.sqrt(5) - 1) / 2
+    for _ in range(50):  # the bracket shrinks to 1e-10 of its width in log s
+        x1, x2 = hi - golden * (hi - lo), lo + golden * (hi - lo)
+        if g(x1) < g(x2):
+            hi = x2
+        else:
+            lo = x1
+    s_star = mpmath.exp((lo + hi) / 2)
+    peak = f(s_star)
+    checks = {"local_maximum": bool(peak >= f(s_star * 0.99) and peak >= f(s_star * 1.01)),
+              "above_start": bool(peak > at_zero), "interior": bool(0 < best < len(ratios) - 1)}
+    return PhaseResult(True, s_star, peak, limit, at_zero, inputs, "numeric", a_prev,
+                       message=f"threshold n_synth* = {mpmath.nstr(s_star, 8)} ({mpmath.nstr(s_star / n_real, 6)} "
+                               f"n_real), located numerically: peak {mpmath.nstr(peak, 6)}, limit "
+                               f"{mpmath.nstr(limit, 6)}", checks=checks, curve=f)

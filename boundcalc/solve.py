@@ -1,0 +1,220 @@
+"""Solvers: leave exactly one quantity unknown and solve for it (statsmodels' ``solve_power`` style).
+
+:func:`solve` brings the final bound a_K under a target by choosing one of
+
+* ``n-real``: the smallest integer n_real (other inputs fixed; for ``mix`` given by a real fraction,
+  n_synth scales with n_real);
+* ``n-synth``: the smallest integer n_synth (``mix`` starts at 0, pure real data; the bound need not be
+  monotone in n_synth, see :mod:`boundcalc.phase`, so the range is scanned on a geometric grid before
+  the crossing is bisected);
+* ``real-fraction``: the smallest real fraction lam of a per-generation budget N = n_real + n_synth:
+  every generation trains on lam N real samples (generation 1 on those alone) and, from generation 2,
+  (1 - lam) N samples of the previous generation (scheme ``mix``). The bound decreases in lam;
+* ``generations``: the largest K such that every a_k, k <= K, stays under the target.
+
+Every answer is substituted back: the result says whether the value meets the target, whether the
+next smaller value (or K + 1) fails it, and, where a closed form exists, that it agrees with the
+iteration. An unreachable target is reported with the floor that prevents it.
+
+:func:`optimal_tau` (lemma D2) and :func:`optimal_bandwidth` (lemma K3) are re-exported here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+
+from .compose import closed_form, iter_bounds, recursion
+from .errors import BoundcalcError, check_choice, check_positive, check_positive_int, check_probability
+from .kde_terms import auto_bandwidth as optimal_bandwidth
+from .learners import Learner
+from .result import SolveResult
+from .schemes import Mix, Scheme, make_scheme
+
+UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
+#: the largest sample size the solvers search (the numbers stay finite well beyond it)
+MAX_SIZE = 10 ** 16
+
+
+def optimal_tau(m, n, c_stat=1.0, c_width=1.0, c_opt=1.0):
+    """Lemma D2: the early-stopping time tau* >= 1 (see :mod:`boundcalc.lemmas.diffusion`)."""
+    from .lemmas.diffusion import optimal_tau as _tau
+    return _tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
+
+
+def bound_sequence(scheme: Scheme, learner: Learner, generations: int, delta) -> list:
+    """a_1..a_K (no closed form, no result object): the inner loop of every solver."""
+    if hasattr(scheme, "check_generations"):
+        scheme.check_generations(generations)
+    return recursion([e.eps for e in learner.errors(scheme, generations, delta)], scheme)
+
+
+def _smallest_integer(f, target, low, high):
+    """Smallest integer x in [low, high] with f(x) <= target, assuming f(low) > target >= f(high)
+    and one crossing in between."""
+    while high - low > 1:
+        mid = (low + high) // 2
+        if f(mid) <= target:
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generations=None,
+          n_real=None, n_synth=None, real_data: str = "fresh", real_fraction=None,
+          real_fractions=None, sizes=None, delta=0.05, max_generations: int = 10_000) -> SolveResult:
+    """Solve for ``unknown`` so that the bound meets ``target`` (see the module docstring)."""
+    check_choice("unknown (--for)", unknown, UNKNOWNS)
+    target = float(check_positive("target", target))
+    check_probability("delta", delta)
+    inputs = {"scheme": scheme, "generations": generations, "n_real": n_real, "n_synth": n_synth,
+              "real_data": real_data, "real_fraction": real_fraction, "delta": delta,
+              "learner": learner.to_dict(), "target": target}
+    if unknown != "generations":
+        generations = check_positive_int("generations", generations if generations is not None else 0)
+
+    def build(**over):
+        kw = dict(n_real=n_real, n_synth=n_synth, real_data=real_data, real_fraction=real_fraction,
+                  real_fractions=real_fractions, sizes=sizes)
+        kw.update(over)
+        return make_scheme(scheme, **kw)
+
+    def final(sch, K=generations):
+        return bound_sequence(sch, learner, K, delta)[-1]
+
+    if unknown == "n-real":
+        f = lambda x: final(build(n_real=x))  # noqa: E731
+        return _integer_solve("n-real", f, target, 1, inputs, build, lambda x: build(n_real=x), generations, learner,
+                              "the bound stays above the target even with {cap:.0e} real samples")
+    if unknown == "n-synth":
+        if scheme == "schedule":
+            raise BoundcalcError("--for n-synth applies to replace, mix and accumulate")
+        if real_fraction is not None:
+            raise BoundcalcError("give n_synth or real_fraction, not both, when solving for n-synth")
+        lowest = 0 if scheme == "mix" else 1
+        f = lambda x: final(build(n_synth=x))  # noqa: E731
+        return _integer_solve("n-synth", f, target, lowest, inputs, build, lambda x: build(n_synth=x), generations,
+                              learner, "adding synthetic data cannot bring the bound under the target: "
+                              "a_K stays above {floor} (generation 1 sees only the n_real real samples)",
+                              scan=True)
+    if unknown == "real-fraction":
+        return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs)
+    return _generations_solve(target, learner, build(), delta, max_generations, inputs)
+
+
+def _integer_solve(name, f, target, lowest, inputs, build, scheme_at, generations, learner, unreachable, scan=False):
+    cap = MAX_SIZE
+    if f(lowest) <= target:
+        value = lowest
+    else:
+        # geometric scan for the first point under the target, then bisect the last gap
+        prev, x, hit = lowest, max(lowest, 1), None
+        factor = 1.5 if scan else 2.0
+        while x <= cap:
+            if f(x) <= target:
+                hit = x
+                break
+            prev, x = x, max(x + 1, int(math.ceil(x * factor)))
+        if hit is None:
+            floor = f(cap)
+            return SolveResult(name, None, floor, target, False, True, inputs, floor=floor,
+                               message="unreachable: " + unreachable.format(cap=cap, floor=mpmath.nstr(floor, 6)))
+        value = _smallest_integer(f, target, prev, hit)
+    achieved = f(value)
+    checks = {"meets_target": bool(achieved <= target),
+              "smaller_value_fails": bool(value == lowest or f(value - 1) > target)}
+    checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
+    msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 6)} <= {target:g}"
+    if scan:
+        msg += " (scanned on a geometric grid of ratio 1.5, then bisected)"
+    return SolveResult(name, value, achieved, target, True, all(v for v in checks.values() if isinstance(v, bool)),
+                       inputs, message=msg, checks=checks)
+
+
+def _closed_form_check(scheme, learner, generations, achieved) -> dict:
+    cf = closed_form(scheme, learner, generations)
+    if cf is None:
+        return {}
+    value = cf.evaluate()
+    return {"closed_form_agrees": bool(abs(value - achieved) <= mpmath.mpf("1e-12") * max(1, abs(achieved)))}
+
+
+def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs):
+    if scheme not in ("mix", "schedule"):
+        raise BoundcalcError(f"--for real-fraction applies to mix and schedule, not {scheme}")
+    budget = check_positive("n_real", n_real) + (n_real if n_synth is None else check_positive("n_synth", n_synth))
+    inputs["budget_per_generation"] = budget
+
+    def f(lam):
+        lam = min(mpmath.mpf(1), mpmath.mpf(lam))
+        return bound_sequence(Mix(lam * budget, (1 - lam) * budget, real_data), learner, generations, delta)[-1]
+
+    if f(1) > target:
+        floor = f(1)
+        return SolveResult("real-fraction", None, floor, target, False, True, inputs, floor=floor,
+                           message=f"unreachable: even all-real training sets of {budget:g} samples give "
+                                   f"a_K = {mpmath.nstr(floor, 6)} > {target:g}")
+    lo, hi = mpmath.mpf(0), mpmath.mpf(1)
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if mid > 0 and f(mid) <= target:
+            hi = mid
+        else:
+            lo = mid
+    value = math.ceil(float(hi) * 1e6) / 1e6  # report 6 decimals, rounded up so the target still holds
+    value = min(value, 1.0)
+    achieved = f(value)
+    below = max(value - 1e-6, 1e-12)
+    checks = {"meets_target": bool(achieved <= target), "smaller_value_fails": bool(value <= 1e-6 or f(below) > target)}
+    checks.update(_closed_form_check(Mix(value * budget, (1 - value) * budget, real_data), learner, generations, achieved))
+    return SolveResult("real-fraction", value, achieved, target, True, all(checks.values()), inputs,
+                       message=f"real fraction {value:g} of {budget:g} samples per generation "
+                               f"({math.ceil(value * budget)} real) gives a_K = {mpmath.nstr(achieved, 6)}",
+                       checks={**checks, "n_real_per_generation": math.ceil(value * budget)})
+
+
+def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
+    cap = check_positive_int("max_generations", max_generations)
+    if learner.rate_only:  # a_k does not depend on K: one pass, stopped early
+        over, last = None, []
+        for k, a in enumerate(iter_bounds(scheme, learner), start=1):
+            last.append(a)
+            if a > target:
+                over = k
+                break
+            if k >= cap or (k > 10 and abs(a - last[-2]) <= mpmath.mpf("1e-15") * abs(a)):
+                break
+    else:  # the union bound makes a_k grow with K: bisect on "all a_k^(K) <= target"
+        def ok(K):
+            return max(bound_sequence(scheme, learner, K, delta)) <= target
+        if ok(cap):
+            over, last = None, bound_sequence(scheme, learner, cap, delta)
+        else:
+            lo, hi = 0, cap
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if ok(mid) else (lo, mid)
+            over, last = hi, None
+    if over == 1:
+        a1 = bound_sequence(scheme, learner, 1, delta)[0]
+        return SolveResult("generations", 0, a1, target, False, True, inputs, floor=a1,
+                           message=f"unreachable: already a_1 = {mpmath.nstr(a1, 6)} > {target:g}")
+    if over is None:
+        limit = last[-1]
+        converged = abs(last[-1] - last[-2]) <= mpmath.mpf("1e-12") * abs(last[-1]) if len(last) > 1 else True
+        if converged:
+            msg = (f"every K stays under the target: the bound converges to {mpmath.nstr(limit, 6)} "
+                   f"(changes below 1e-15 relative after K = {len(last)})")
+        else:
+            msg = f"every K <= {cap} stays under the target; the bound reaches {mpmath.nstr(limit, 6)} at K = {cap}"
+        return SolveResult("generations", None, limit, target, True, True, inputs, message=msg,
+                           checks={"searched_up_to": len(last), "converged": bool(converged)})
+    value = over - 1
+    seq = bound_sequence(scheme, learner, value, delta)
+    nxt = bound_sequence(scheme, learner, value + 1, delta)
+    checks = {"meets_target": bool(max(seq) <= target), "next_generation_fails": bool(max(nxt) > target)}
+    return SolveResult("generations", value, seq[-1], target, True, all(checks.values()), inputs,
+                       message=f"largest K = {value}: a_K = {mpmath.nstr(seq[-1], 6)} <= {target:g}, "
+                               f"a_(K+1) = {mpmath.nstr(nxt[-1], 6)}", checks=checks)
