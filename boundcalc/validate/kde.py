@@ -201,6 +201,13 @@ def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Calla
     """
     generations = check_positive_int("generations", generations)
     plans = scheme.plans(generations)
+    last_use: dict = {}  # block key -> last generation whose plan lists it
+    last_draw: dict = {}  # source j -> last generation that draws new samples of p_j
+    for plan in plans:
+        for block in plan.blocks:
+            last_use[block.key] = plan.generation
+            if block.source > 0:
+                last_draw[block.source] = max(last_draw.get(block.source, 0), block.drawn_at)
     cache: dict = {}
     models: dict = {}
     for i, plan in enumerate(plans, start=1):
@@ -220,12 +227,9 @@ def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Calla
         yield LoopStep(i, plan, blocks, training_set, model)
         if getattr(model, "status_", STATUS_OK) in FATAL_STATUSES:
             return
-        if i < generations:  # keep only what later plans still use
-            later = [b for p in plans[i:] for b in p.blocks]
-            keep_keys = {b.key for b in later}
-            keep_models = {b.source for b in later if b.key not in cache}
-            cache = {k: v for k, v in cache.items() if k in keep_keys}
-            models = {j: m for j, m in models.items() if j in keep_models}
+        # keep only the samples and models that later plans still use
+        cache = {k: v for k, v in cache.items() if last_use[k] > i}
+        models = {j: m for j, m in models.items() if last_draw.get(j, 0) > i}
 
 
 def training_variance(samples) -> float:
@@ -370,7 +374,7 @@ class RunContext:
     per_event_delta: float
     lower_reference: list  # TV(r_i, p0)
     lower_reference_source: str
-    _stochastic_cache: dict = field(default_factory=dict)
+    last_source_use: dict = field(default_factory=dict)  # source j -> last generation whose q_i uses p_j
 
     def stochastic_term(self, n: int, h: float, k2_integral: float) -> float:
         return float(kde_terms.kde_stochastic_tv(n, h, self.target.dim, k2_integral, self.per_event_delta))
@@ -410,9 +414,13 @@ def build_context(config: KDEValidationConfig) -> RunContext:
     p0_grid = gridlib.density_on_grid(target, grid)
     laws, source = expected_laws(target, scheme, bandwidths)
     lower = [gridlib.tv_on_grid(gridlib.density_on_grid(r, grid), p0_grid, grid) for r in laws]
+    last_source_use = {}
+    for plan in plans:
+        for block in plan.blocks:
+            last_source_use[block.source] = plan.generation
     return RunContext(config, target, scheme, plans, sizes, bandwidths, policy, grid, p0_grid, lap,
                       [float(kde_terms.kde_bias_tv(h, lap)) for h in bandwidths], split.mode, events,
-                      config.delta / events, lower, source)
+                      config.delta / events, lower, source, last_source_use)
 
 
 # --------------------------------------------------------------------------------------------
@@ -473,8 +481,7 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
         record["train_variance"][i - 1] = training_variance(step.training_set)
         record["outside_fraction"][i - 1] = outside
         densities[i] = p_i
-        needed = {b.source for p in ctx.plans[i:] for b in p.blocks}
-        densities = {j: d for j, d in densities.items() if j == 0 or j in needed}
+        densities = {j: d for j, d in densities.items() if j == 0 or ctx.last_source_use.get(j, 0) > i}
         if on_generation:
             on_generation()
     fatal = [s for s in statuses if s in FATAL_STATUSES]

@@ -1,0 +1,424 @@
+"""Tests of ``boundcalc validate kde``: grid quadrature, the FFT KDE, the loop runner, the
+a-posteriori bound, the checks, the reference numbers of THEORY.md section 7, determinism,
+resume and the command line.
+
+Every expected value comes from an independent source: a closed form, scipy, a direct kernel
+sum written here, or a number quoted in THEORY.md; Monte-Carlo comparisons state their tolerance
+in standard errors.
+"""
+
+import argparse
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from boundcalc.errors import BoundcalcError
+from boundcalc.schemes import make_scheme
+from boundcalc.targets import normal, parse_target
+from boundcalc.validate import grid as G
+from boundcalc.validate import kde as V
+from boundcalc.validate import kde_cli
+from boundcalc.validate.report import summarize_over_seeds
+
+
+def gaussian_tv_same_mean(s1, s2):
+    """Closed form of TV(N(0, s1^2), N(0, s2^2)), s1 < s2 (THEORY.md 3.3, [classical])."""
+    x0 = s1 * s2 * math.sqrt(2 * math.log(s2 / s1) / (s2 ** 2 - s1 ** 2))
+    return 2 * (stats.norm.cdf(x0 / s1) - stats.norm.cdf(x0 / s2))
+
+
+def small_config(**kw):
+    base = dict(scheme="replace", generations=3, n_real=400, seeds=4, seed=3, grid_size=2048)
+    base.update(kw)
+    return V.KDEValidationConfig(**base)
+
+
+# ------------------------------------------------------------------------------------------
+# grid quadrature
+# ------------------------------------------------------------------------------------------
+def test_tv_on_grid_matches_gaussian_closed_form():
+    grid = G.make_grid(-20, 20, 4096)
+    p = G.density_on_grid(normal(0, 1), grid)
+    q = G.density_on_grid(normal(0, 2), grid)
+    # the kinks of |p - q| at -+x0 leave an O(dx^2) quadrature error: about 1e-6 at dx = 0.01
+    assert gaussian_tv_same_mean(1, 2) == pytest.approx(0.3226746, abs=1e-7)  # THEORY.md's number
+    assert G.tv_on_grid(p, q, grid) == pytest.approx(gaussian_tv_same_mean(1, 2), abs=2e-6)
+    fine = G.make_grid(-20, 20, 16384)
+    tv_fine = G.tv_on_grid(G.density_on_grid(normal(0, 1), fine), G.density_on_grid(normal(0, 2), fine), fine)
+    assert tv_fine == pytest.approx(gaussian_tv_same_mean(1, 2), abs=2e-7)
+
+
+def test_tv_on_2d_grid_matches_shifted_gaussian_closed_form():
+    # TV(N(0, I), N((m, 0), I)) = 2 Phi(m / 2) - 1
+    grid = G.make_grid([-9, -8], [10, 8], 256)
+    p = G.density_on_grid(parse_target("mixture:weights=1;means=0/0;scales=1"), grid)
+    q = G.density_on_grid(parse_target("mixture:weights=1;means=1.5/0;scales=1"), grid)
+    assert G.tv_on_grid(p, q, grid) == pytest.approx(2 * stats.norm.cdf(0.75) - 1, abs=2e-4)
+
+
+def test_bias_of_gaussian_smoothing_matches_theory_numbers():
+    # THEORY.md K1 check: p0 = N(0,1), h = 0.05, exact L1 0.0012083, bound 0.0012099
+    grid = G.make_grid(-12, 12, 8192)
+    p0 = G.density_on_grid(normal(), grid)
+    smoothed = G.gaussian_smooth(p0, grid, 0.05)
+    assert np.max(np.abs(smoothed - G.density_on_grid(normal(0, math.hypot(1, 0.05)), grid))) < 1e-10
+    tv = G.tv_on_grid(smoothed, p0, grid)
+    assert 2 * tv == pytest.approx(0.0012083, abs=1e-7)
+    from boundcalc.kde_terms import kde_bias_tv
+    bias = float(kde_bias_tv(0.05, normal().laplacian_l1()))
+    assert 2 * bias == pytest.approx(0.0012099, abs=1e-7) and bias >= tv
+
+
+def test_k2_integral_on_grid_matches_closed_form_and_target_quadrature():
+    grid = G.make_grid(-15, 15, 4096)
+    h = 0.3
+    # one Gaussian N(0, s^2): J = (8 pi (s^2 + h^2/2))^(1/4)
+    j = G.k2_integral_on_grid(G.density_on_grid(normal(0, 1.3), grid), grid, h)
+    # FFT round-off (~1e-17) in the far tails passes through the square root: J comes out about
+    # 1e-8 (relative) too large, on the safe side of the bound
+    assert j == pytest.approx((8 * math.pi * (1.69 + h * h / 2)) ** 0.25, rel=1e-7)
+    target = parse_target("bimodal")
+    j2 = G.k2_integral_on_grid(G.density_on_grid(target, grid), grid, h)
+    assert j2 == pytest.approx(target.k2_integral(h), rel=1e-6)
+
+
+def test_linear_binning_keeps_mass_and_mean_and_reports_outside():
+    grid = G.make_grid(-5, 5, 101)
+    x = np.random.default_rng(0).normal(size=5000) * 2
+    binned = G.linear_binning(x, grid)
+    inside = x[(x >= -5) & (x <= 5)]
+    assert binned.outside_fraction == pytest.approx(1 - inside.size / x.size, abs=1e-15)
+    assert binned.weights.sum() == pytest.approx(inside.size / x.size, abs=1e-12)
+    # linear binning preserves the first moment of the samples inside the grid exactly
+    assert (binned.weights * grid.axes[0]).sum() * x.size / inside.size == pytest.approx(inside.mean(), abs=1e-12)
+
+
+def direct_kde(samples, points, h):
+    """An independent exact kernel sum (scipy.stats.norm), points (m, d), samples (n, d)."""
+    diff = points[:, None, :] - samples[None, :, :]
+    return stats.norm.pdf(diff, scale=h).prod(axis=2).mean(axis=1)
+
+
+def test_fft_kde_matches_direct_sum_1d():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=300) * 1.5 + 0.5
+    grid = G.make_grid(-12, 12, 4096)  # h / dx = 0.3 / 0.00586 = 51
+    dens, outside = G.kde_on_grid(x, grid, 0.3)
+    exact = direct_kde(x[:, None], grid.points()[:, None], 0.3)
+    assert outside == 0
+    # tolerance: linear-binning error about (dx/h)^2 / 12 of the peak (4e-5 here)
+    assert np.max(np.abs(dens - exact)) <= 2e-4 * exact.max()
+    assert G.tv_on_grid(dens, exact, grid) < 1e-4
+    model = V.GaussianKDE(0.3).fit(x)
+    assert np.allclose(model.density_exact(grid.axes[0][::64]), exact[::64], rtol=1e-12, atol=0)
+
+
+def test_fft_kde_matches_direct_sum_2d():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 2))
+    grid = G.make_grid([-7, -7], [7, 7], 256)  # h / dx = 0.5 / 0.0549 = 9
+    dens, _ = G.kde_on_grid(x, grid, 0.5)
+    exact = direct_kde(x, grid.points(), 0.5).reshape(grid.shape)
+    assert np.max(np.abs(dens - exact)) <= 5e-3 * exact.max()
+    assert G.tv_on_grid(dens, exact, grid) < 2e-3
+
+
+def test_gaussian_smooth_refuses_subgrid_bandwidth():
+    grid = G.make_grid(-10, 10, 64)
+    with pytest.raises(BoundcalcError, match="grid-size"):
+        G.gaussian_smooth(np.ones(64), grid, 0.1)
+
+
+def test_kde_stochastic_term_monte_carlo_matches_theory_numbers():
+    # THEORY.md K2 check: p0 = N(0,1), N = 2000, h = 0.2: MC mean of the L1 error 0.0442, bound 0.0598
+    grid = G.make_grid(-10, 10, 4096)
+    smoothed = G.density_on_grid(normal(0, math.hypot(1, 0.2)), grid)
+    tvs = []
+    for k in range(120):
+        dens, _ = G.kde_on_grid(normal().sample(np.random.default_rng([5, k]), 2000), grid, 0.2)
+        tvs.append(G.tv_on_grid(dens, smoothed, grid))
+    mean, se = np.mean(tvs), np.std(tvs, ddof=1) / np.sqrt(len(tvs))
+    assert abs(2 * mean - 0.0442) <= 4 * 2 * se + 5e-4
+    j = normal().k2_integral(0.2)
+    expectation_bound = (4 * math.pi) ** -0.25 * (2000 * 0.2) ** -0.5 * j
+    assert expectation_bound == pytest.approx(0.0598, abs=1e-4)
+    assert 2 * mean < expectation_bound
+
+
+# ------------------------------------------------------------------------------------------
+# generators and the loop
+# ------------------------------------------------------------------------------------------
+def test_kde_sampler_has_the_kde_moments():
+    train = np.random.default_rng(3).normal(size=40) * 2
+    draws = V.GaussianKDE(0.5).fit(train).sample(np.random.default_rng(4), 200_000)
+    se_mean = np.sqrt((train.var() + 0.25) / draws.size)
+    assert abs(draws.mean() - train.mean()) < 4 * se_mean
+    assert draws.var() == pytest.approx(train.var() + 0.25, rel=0.02)  # 4 se of a variance ~ 1.3%
+
+
+def test_degenerate_data_is_a_status():
+    model = V.GaussianKDE(0.2).fit(np.full(10, np.nan))
+    assert model.status_ == V.STATUS_NON_FINITE
+    with pytest.raises(BoundcalcError, match="degenerate"):
+        model.sample(np.random.default_rng(0), 3)
+    flat = V.GaussianKDE(0.2).fit(np.full(10, 1.5))
+    assert flat.status_ == V.STATUS_ZERO_VARIANCE
+    grid = G.make_grid(-5, 5, 512)
+    dens, _ = flat.density(grid)
+    peak, ratio = stats.norm.pdf(0, 0, 0.2), grid.spacing[0] / 0.2
+    # linear binning adds at most dx^2/4 of variance: relative error at most (dx/h)^2 / 8 at the peak
+    assert np.max(np.abs(dens - stats.norm.pdf(grid.axes[0], 1.5, 0.2))) < ratio ** 2 / 8 * peak
+    assert V.GaussianKDE(0.2).fit(np.zeros(0)).status_ == V.STATUS_EMPTY
+
+
+class NanAfterFirst(V.GaussianKDE):
+    """A broken generator: generation 1 samples NaN, so generation 2's data is degenerate."""
+
+    def sample(self, rng, size):
+        return np.full(size, np.nan)
+
+
+def test_degenerate_run_is_reported_not_a_crash():
+    res = V.validate_kde(small_config(seeds=2), make_generator=lambda i, n: NanAfterFirst(0.3))
+    for run in res.data["runs"]:
+        assert run["status"] == V.STATUS_NON_FINITE
+        assert run["generations_finished"] == 1 and run["a"][1] is None
+    assert res.data["runs_stopped_on_degenerate_data"] == 2
+    assert res.data["summary"]["a"]["count"] == [2, 0, 0]
+    json.loads(res.to_json())
+
+
+def _steps(scheme_name, real_data="fresh", generations=4):
+    scheme = make_scheme(scheme_name, 50, 30, real_data)
+    return list(V.iterate_loop(scheme, normal(), generations, lambda i, n: V.GaussianKDE(0.3),
+                               np.random.default_rng(0)))
+
+
+def test_reused_real_data_is_the_same_sample_and_fresh_is_not():
+    reused = _steps("mix", "reused")
+    fresh = _steps("mix", "fresh")
+    real = [dict((b.source, s) for b, s in st.blocks)[0] for st in reused]
+    assert all(r is real[0] for r in real)
+    real_f = [dict((b.source, s) for b, s in st.blocks)[0] for st in fresh]
+    assert not np.array_equal(real_f[1], real_f[2])
+    assert [st.n_train for st in reused] == [50, 80, 80, 80]
+
+
+def test_accumulate_keeps_earlier_synthetic_blocks():
+    steps = _steps("accumulate", "fresh", 4)
+    blocks = [{b.key: s for b, s in st.blocks} for st in steps]
+    assert blocks[3][(1, 2)] is blocks[1][(1, 2)] and blocks[3][(2, 3)] is blocks[2][(2, 3)]
+    assert [st.n_train for st in steps] == [50, 80, 110, 140]
+    # integer counts: the measured weights are the scheme's weights
+    scheme = make_scheme("accumulate", 50, 30)
+    for st in steps:
+        assert np.allclose(st.source_weights(), scheme.plan(st.generation).weights(), rtol=0, atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------
+# THEORY.md section 7 reference numbers (seeded Monte Carlo, tolerance 4 standard errors)
+# ------------------------------------------------------------------------------------------
+def _loop_values(scheme, make, generations, seeds, value, base):
+    out = np.empty((seeds, generations))
+    for k in range(seeds):
+        steps = V.iterate_loop(scheme, normal(), generations, make, V.seed_rng(base, k))
+        out[k] = [value(st) for st in steps]
+    return out.mean(axis=0), out.std(axis=0, ddof=1) / np.sqrt(seeds)
+
+
+def test_reference_gaussian_mle_refit_replace():
+    # E sigma_t^2 = ((n-1)/n)^t, n = 100: 0.366 at t = 100 (generation t fits its t-th sample)
+    mean, se = _loop_values(make_scheme("replace", 100, 100), lambda i, n: V.GaussianRefit(), 100, 400,
+                            lambda st: st.model.variance_[0], base=11)
+    for t in (1, 10, 100):
+        assert abs(mean[t - 1] - 0.99 ** t) <= 4 * se[t - 1]
+    assert 0.99 ** 100 == pytest.approx(0.366, abs=5e-4)
+
+
+def test_reference_gaussian_mle_refit_accumulate_stays_flat():
+    mean, se = _loop_values(make_scheme("accumulate", 100, 100), lambda i, n: V.GaussianRefit(), 20, 300,
+                            lambda st: st.model.variance_[0], base=12)
+    # "about 0.99 at every t": no decay (replace would give 0.99^20 = 0.82 at t = 20)
+    assert np.all(np.abs(mean - 0.99) <= 4 * se + 0.02)
+
+
+def test_reference_kde_variance_recursion():
+    # v_t = ((n-1)/n)(v_{t-1} + h^2), n = 100, h = 0.2: 1.274 at t = 10, 2.873 at t = 100;
+    # v_0 is the real sample (generation 1's training set), so v_t is generation t+1's.
+    expected = V.variance_recursion(normal(), [100] * 101, [0.2] * 101)
+    assert expected[10] == pytest.approx(1.274, abs=5e-4) and expected[100] == pytest.approx(2.873, abs=5e-4)
+    mean, se = _loop_values(make_scheme("replace", 100, 100), lambda i, n: V.GaussianKDE(0.2), 101, 300,
+                            lambda st: V.training_variance(st.training_set), base=13)
+    assert abs(mean[10] - 1.274) <= 4 * se[10]
+    assert abs(mean[100] - 2.873) <= 4 * se[100]
+
+
+def test_reference_check_in_validator_output():
+    res = V.validate_kde(V.KDEValidationConfig(scheme="replace", target="normal", n_real=100, bandwidth=0.2,
+                                               generations=11, seeds=60, seed=1, grid_size=4096))
+    check = {c["name"]: c for c in res.data["checks"]}["reference_variance_recursion"]
+    assert check["passed"] and check["expected"][10] == pytest.approx(1.274, abs=5e-4)
+    # lemma K4 lower reference for replace from N(0, 1): r_i = N(0, 1 + i h^2), closed-form TV
+    for i, tv in enumerate(res.data["lower_reference"]["tv_r_p0"], start=1):
+        assert tv == pytest.approx(gaussian_tv_same_mean(1, math.sqrt(1 + i * 0.04)), abs=1e-6)  # kink error
+    assert res.passed
+
+
+def test_expected_laws_with_per_generation_bandwidths_closed_form():
+    laws, source = V.expected_laws(normal(), make_scheme("replace", 10, 10), [0.1, 0.3, 0.2])
+    assert "per-generation" in source
+    for law, var in zip(laws, (1.01, 1.1, 1.14)):
+        assert law.n_components == 1 and law.scales[0, 0] == pytest.approx(math.sqrt(var), rel=1e-12)
+    # mix with real fraction 1/2: r_2 = (p0/2 + r_1/2) * phi_h2, components N(0, 1 + h2^2), N(0, 1 + h1^2 + h2^2)
+    laws, _ = V.expected_laws(normal(), make_scheme("mix", 10, 10), [0.1, 0.3])
+    order = np.argsort(laws[1].scales[:, 0])
+    assert np.allclose(laws[1].weights[order], [0.5, 0.5])
+    assert np.allclose(laws[1].scales[order, 0] ** 2, [1.09, 1.1])
+
+
+# ------------------------------------------------------------------------------------------
+# the bound and the checks
+# ------------------------------------------------------------------------------------------
+def test_default_configuration_passes_every_check_and_bound_terms_are_wired():
+    cfg = V.KDEValidationConfig(seeds=10, generations=5, n_real=1000, seed=0)
+    res = V.validate_kde(cfg)
+    names = [c["name"] for c in res.data["checks"]]
+    assert names == ["recursion_step", "scheme_coefficients", "composed_bound", "one_step_bound",
+                     "above_lower_reference"]
+    assert res.passed, V.summary_table(res.data)
+    d = res.data
+    h = d["bandwidth"]["per_generation"][0]
+    # generation 1, joint split at delta/K: s_1 from K2 + C2 with J of p0 computed by the target's quadrature
+    j = parse_target("bimodal").k2_integral(h)
+    s1 = 0.5 * ((4 * math.pi) ** -0.25 * (1000 * h) ** -0.5 * j + math.sqrt(2 * math.log(5 / 0.05) / 1000))
+    for run in d["runs"]:
+        assert run["stochastic"][0] == pytest.approx(s1, rel=1e-6)
+        assert run["one_step_bound"][0] == pytest.approx(d["bias_tv"][0] + s1, rel=1e-6)
+        # replace: TV(q_i, p0) is the previous a, composed bound adds b + s_i to the previous bound
+        assert run["tv_q_p0"][1:] == pytest.approx(run["a"][:-1], abs=1e-12)
+        assert run["composed_bound"][2] == pytest.approx(
+            d["bias_tv"][2] + run["stochastic"][2] + run["composed_bound"][1], rel=1e-12)
+    assert d["failure_split"] == {"mode": "joint", "events": 5, "delta": 0.05, "per_event_delta": 0.01}
+    # grid wide enough: no sample mass outside it
+    assert max(d["summary"]["outside_fraction"]["mean"]) == 0
+
+
+@pytest.mark.parametrize("kw", [dict(scheme="mix", real_data="reused"), dict(scheme="accumulate"),
+                                dict(scheme="schedule", real_fractions=(0.3, 0.6), sizes=(300, 500)),
+                                dict(target="mixture:weights=0.5,0.5;means=-2/0,2/0;scales=1,1", grid_size=128)])
+def test_other_schemes_and_2d_pass_the_theorem_checks(kw):
+    res = V.validate_kde(small_config(**kw))
+    checks = {c["name"]: c for c in res.data["checks"]}
+    for name in ("recursion_step", "scheme_coefficients", "composed_bound", "one_step_bound"):
+        assert checks[name]["passed"], (name, checks[name])
+    assert checks["recursion_step"]["steps_checked"] == 12
+
+
+def test_blockwise_split_counts_block_bandwidth_events():
+    res = V.validate_kde(small_config(scheme="mix", real_data="reused", generations=3))
+    # auto bandwidth: h_1 for 400 samples, h_2 = h_3 for 800; events: (real, h_1), (real, h_2), 2 synthetic
+    assert res.data["failure_split"]["mode"] == "blockwise" and res.data["failure_split"]["events"] == 4
+    h = res.data["bandwidth"]["per_generation"]
+    assert h[0] > h[1] == h[2]
+
+
+def test_a_wrong_bound_is_caught_by_the_checks():
+    # holding runs against a bound that is too small must fail the share check (the check can fail)
+    cfg = small_config().checked()
+    ctx = V.build_context(cfg)
+    runs = [V.run_seed(ctx, k) for k in range(cfg.seeds)]
+    for run in runs:
+        run["composed_bound"] = [x / 10 for x in run["composed_bound"]]
+        run["tv_q_p0"] = [x / 2 for x in run["tv_q_p0"]]
+    data = V.summarize_runs(ctx, runs, "complete")
+    checks = {c["name"]: c for c in data["checks"]}
+    assert not checks["composed_bound"]["passed"] and not checks["recursion_step"]["passed"]
+    assert not data["all_checks_passed"]
+
+
+# ------------------------------------------------------------------------------------------
+# summaries, determinism, resume
+# ------------------------------------------------------------------------------------------
+def test_summary_over_seeds_known_values():
+    s = summarize_over_seeds(np.array([[1.0, np.nan], [2, 5], [3, np.nan], [4, np.nan]]))
+    assert s["mean"][0] == 2.5 and s["count"] == [4, 1]
+    assert s["se"][0] == pytest.approx(0.6454972243679028)
+    assert s["ci95_low"][0] == pytest.approx(2.5 - 3.182446305284263 * 0.6454972243679028)
+    assert s["mean"][1] == 5 and math.isnan(s["se"][1])
+
+
+def test_same_seed_gives_byte_identical_json_and_other_seed_differs():
+    a = V.validate_kde(small_config()).to_json()
+    b = V.validate_kde(small_config()).to_json()
+    c = V.validate_kde(small_config(seed=4)).to_json()
+    assert a == b and a != c
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_the_same_json(tmp_path):
+    cfg = small_config(scheme="accumulate", seeds=5)
+    whole = V.validate_kde(cfg, out_dir=tmp_path / "whole").to_json()
+
+    def stop_after_two(k):
+        if k == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        V.validate_kde(cfg, out_dir=tmp_path / "cut", after_seed=stop_after_two)
+    partial = json.loads((tmp_path / "cut" / V.RESULT_FILE).read_text())
+    assert partial["status"] == "interrupted" and partial["seeds_finished"] == 2
+    state = json.loads((tmp_path / "cut" / V.STATE_FILE).read_text())
+    assert sorted(state["runs"]) == ["0", "1"]
+    resumed = V.validate_kde(cfg, out_dir=tmp_path / "cut", resume=True)
+    assert resumed.to_json() == whole
+    assert (tmp_path / "cut" / V.RESULT_FILE).read_text() == whole
+    with pytest.raises(BoundcalcError, match="other inputs"):
+        V.validate_kde(small_config(scheme="accumulate", seeds=6), out_dir=tmp_path / "cut", resume=True)
+
+
+# ------------------------------------------------------------------------------------------
+# bad input and the command line
+# ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kw, word", [
+    (dict(bandwidth=-1), "bandwidth"), (dict(bandwidth="wide"), "bandwidth"), (dict(seeds=0), "seeds"),
+    (dict(delta=1.5), "delta"), (dict(scheme="copy"), "scheme"), (dict(generations=2.5), "generations"),
+    (dict(sizes=(10,)), "sizes"), (dict(bandwidth=0.001, grid_size=512), "grid-size"),
+    (dict(target="normal:dim=3"), "dimension"), (dict(real_data="recycled"), "real_data"),
+])
+def test_bad_input_names_the_parameter(kw, word):
+    with pytest.raises(BoundcalcError, match=word):
+        V.validate_kde(small_config(**kw))
+
+
+def test_resume_needs_out():
+    with pytest.raises(BoundcalcError, match="--out"):
+        V.validate_kde(small_config(), resume=True)
+
+
+def _cli(argv):
+    parser = argparse.ArgumentParser(prog="boundcalc validate")
+    kde_cli.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+def test_cli_json_table_and_out(tmp_path, capsys):
+    argv = ["kde", "--scheme", "mix", "--generations", "3", "--n-real", "300", "--seeds", "3",
+            "--grid-size", "1024"]
+    assert _cli(argv + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["inputs"]["scheme"] == "mix" and data["inputs"]["n_real"] == 300 and len(data["runs"]) == 3
+    assert _cli(argv + ["--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "a_i 95% CI" in text and "[PASS] recursion_step" in text
+    for name in ("kde_validation.json", "kde_state.json", "kde_mix.png", "kde_mix.pdf"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert (tmp_path / "kde_mix.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(BoundcalcError, match="real_fractions"):
+        _cli(["kde", "--real-fractions", "0.5,x"])
