@@ -79,17 +79,29 @@ def _eps_function(learner: Learner):
     return implemented_function("varepsilon", learner.eps_of_n)
 
 
+def _eps_latex(learner: Learner):
+    """LaTeX of eps(arg): ``C\\,arg^{-\\alpha}`` for the power law, ``\\varepsilon(arg)`` otherwise."""
+    if learner.eps_expr is not None and learner.name == "power":
+        return lambda arg: f"C\\,{'(' + arg + ')' if ' ' in arg or '+' in arg else arg}^{{-\\alpha}}"
+    return lambda arg: f"\\varepsilon({arg})"
+
+
+_NR, _NS = r"n_{\mathrm{real}}", r"n_{\mathrm{synth}}"
+
+
 def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedForm | None:
     """The closed form of a_K for this scheme and learner, or None where none is derived."""
     if not learner.rate_only:
         return None
     eps = _eps_function(learner)
+    tex = _eps_latex(learner)
     K = S.K
     values = {S.K: generations, S.n_real: scheme.n_real, **learner.parameters}
     if isinstance(scheme, Replace):
         expr = eps(S.n_real) + (K - 1) * eps(S.n_synth)
         values[S.n_synth] = scheme.n_synth
-        return ClosedForm(expr, values, "replace: sum of the per-generation errors", ("T2",))
+        return ClosedForm(expr, values, "replace: sum of the per-generation errors", ("T2",),
+                          f"{tex(_NR)} + (K-1)\\,{tex(_NS)}")
     if isinstance(scheme, Schedule):
         if len(set(scheme.real_fractions)) > 1 or len(set(scheme.sizes)) > 1:
             return None
@@ -101,15 +113,20 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
         term = eps(S.n_real + (_j - 1) * S.n_synth) / (S.n_real + _j * S.n_synth)
         expr = eps(S.n_real + (K - 1) * S.n_synth) + S.n_synth * sp.Sum(term, (_j, 1, K - 1))
         values[S.n_synth] = scheme.n_synth
-        return ClosedForm(expr, values, "accumulate: telescoped prefix sums", ("T2", "T1"))
+        return ClosedForm(expr, values, "accumulate: telescoped prefix sums", ("T2", "T1"),
+                          f"{tex('N_K')} + {_NS} \\sum_{{j=1}}^{{K-1}} \\frac{{{tex('N_j')}}}{{N_{{j+1}}}}",
+                          f"N_j = {_NR} + (j-1)\\, {_NS}")
     else:
         return None
     if lam_value == 1:
         expr = sp.Piecewise((eps(S.n_real), sp.Eq(K, 1)), (eps(S.N), True))
+        template = f"{tex('N')} \\ (K \\ge 2)"
     else:
         expr = (1 - S.lam) ** (K - 1) * eps(S.n_real) + eps(S.N) * (1 - (1 - S.lam) ** (K - 1)) / S.lam
+        template = (f"(1-\\lambda)^{{K-1}}\\, {tex(_NR)} + "
+                    f"\\frac{{1-(1-\\lambda)^{{K-1}}}}{{\\lambda}}\\, {tex('N')}")
     values.update({S.lam: lam_value, S.N: size})
-    return ClosedForm(expr, values, "mix: geometric series in (1 - lambda)", ("T2", "T1"))
+    return ClosedForm(expr, values, "mix: geometric series in (1 - lambda)", ("T2", "T1"), template)
 
 
 def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05,

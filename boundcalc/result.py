@@ -41,6 +41,10 @@ class ClosedForm:
     values: dict
     name: str
     lemma_ids: tuple = ()
+    #: authored LaTeX of the right-hand side (paper order); sympy's printer when empty
+    template: str = ""
+    #: definitions the template uses (LaTeX), shown with the values
+    where: str = ""
 
     def evaluate(self):
         import mpmath
@@ -52,13 +56,16 @@ class ClosedForm:
 
     def latex(self, numbers: bool = False) -> str:
         """``a_K <= expr``; with ``numbers``, followed by the values used and the number it gives."""
-        text = f"a_K \\le {sp.latex(self.expr)}"
+        text = f"a_K \\le {self.template or sp.latex(self.expr)}"
         if not numbers:
             return text
         import mpmath
-        shown = ",\\ ".join(f"{sp.latex(k)} = {_num(v)}" for k, v in
-                              sorted(self.values.items(), key=lambda kv: kv[0].name))
-        return f"{text} = {mpmath.nstr(self.evaluate(), 6)} \\quad ({shown})"
+        from .symbols import latex_name
+        shown = [f"{latex_name(k)} = {_num(v)}" for k, v in sorted(self.values.items(), key=lambda kv: kv[0].name)]
+        if self.where:
+            shown.insert(0, self.where)
+        joined = ",\\ ".join(shown)
+        return f"{text} = {mpmath.nstr(self.evaluate(), 6)} \\quad \\left({joined}\\right)"
 
 
 @functools.lru_cache(maxsize=64)

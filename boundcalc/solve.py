@@ -126,7 +126,7 @@ def _integer_solve(name, f, target, lowest, inputs, build, scheme_at, generation
     checks = {"meets_target": bool(achieved <= target),
               "smaller_value_fails": bool(value == lowest or f(value - 1) > target)}
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
-    msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 6)} <= {target:g}"
+    msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
     if scan:
         msg += " (scanned on a geometric grid of ratio 1.5, then bisected)"
     return SolveResult(name, value, achieved, target, True, all(v for v in checks.values() if isinstance(v, bool)),
