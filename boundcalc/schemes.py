@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from .errors import (BoundcalcError, check_choice, check_fraction, check_nonnegative,
-                     check_positive, check_positive_int)
+                     check_positive, check_positive_int, check_range)
 
 SCHEMES = ("replace", "mix", "accumulate", "schedule")
 REAL_DATA = ("fresh", "reused")
@@ -189,10 +189,11 @@ class Accumulate(Scheme):
 
 
 class Schedule(Scheme):
-    """User-given real fractions lam_i and sizes N_i for generations 2..K (fresh real data).
+    """User-given real fractions lam_i in [0, 1] and sizes N_i for generations 2..K (fresh real data).
 
     ``real_fractions`` and ``sizes`` are sequences for generations 2, 3, ...; a sequence of
-    length one is used for every generation.
+    length one is used for every generation.  lam_i = 0 is a fully synthetic generation, so a
+    schedule also describes the final-generation rescue and growing sample sizes of THEORY.md 4.2.
     """
 
     name = "schedule"
@@ -201,7 +202,8 @@ class Schedule(Scheme):
         super().__init__(n_real, "fresh")
         if not real_fractions:
             raise BoundcalcError("real_fractions must list at least one value in (0, 1]")
-        self.real_fractions = tuple(check_fraction("real_fractions", x) for x in real_fractions)
+        # 0 is allowed here: a fully synthetic generation inside a schedule
+        self.real_fractions = tuple(check_range("real_fractions", x, 0, 1) for x in real_fractions)
         sizes = sizes if sizes else (n_real,)
         self.sizes = tuple(check_positive("sizes", x) for x in sizes)
 
@@ -220,7 +222,8 @@ class Schedule(Scheme):
     def _later_blocks(self, i):
         lam_i = self._entry(self.real_fractions, i, "real_fractions")
         size_i = self._entry(self.sizes, i, "sizes")
-        yield Block(0, lam_i * size_i, i)
+        if lam_i > 0:
+            yield Block(0, lam_i * size_i, i)
         if lam_i < 1:
             yield Block(i - 1, (1 - lam_i) * size_i, i)
 
