@@ -283,3 +283,17 @@ def test_d3_composed_with_d1():
 def test_kl_to_tv_bad_input():
     with pytest.raises(BoundcalcError, match="KL"):
         kl_to_tv(-1.0)
+
+
+def test_d2_evaluate_missing_values():
+    with pytest.raises(BoundcalcError, match="needs values for: m"):
+        get_lemma("D2").evaluate(n=100)
+
+
+def test_symbolic_path_does_not_import_torch():
+    import subprocess
+    import sys
+    code = ("import sys, boundcalc.lemmas.kde, boundcalc.lemmas.diffusion; "
+            "from boundcalc.lemma import all_lemmas; all_lemmas(); "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

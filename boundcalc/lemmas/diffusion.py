@@ -132,7 +132,10 @@ def optimal_tau(m, n, c_stat=1, c_width=1, c_opt=1):
     return +root
 
 
-def _optimal_tau_numeric(m, n, c_stat=1, c_width=1, c_opt=1, **_unused):
+def _optimal_tau_numeric(m=None, n=None, c_stat=1, c_width=1, c_opt=1, **_unused):
+    missing = [name for name, value in (("m", m), ("n", n)) if value is None]
+    if missing:
+        raise BoundcalcError(f"lemma D2 needs values for: {', '.join(missing)}")
     return optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
 
 

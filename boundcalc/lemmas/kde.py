@@ -61,10 +61,11 @@ K1p = register(Lemma(
     relation="<=",
     rhs=L * h ** beta * kappa,
     hypotheses=(
-        "d = 1 when beta > 1 (for beta <= 1 any dimension d, with |u| the Euclidean norm).",
         "ell is the largest integer strictly smaller than beta; p has ell derivatives and "
         "||p^(ell)(. + t) - p^(ell)||_1 <= L |t|^(beta - ell) for every t (Nikol'skii class "
         "N(beta, L) in L1).",
+        "Any dimension d when beta <= 2 (ell <= 1; for ell = 1 the condition is on the gradient, "
+        "int |grad p(x + t) - grad p(x)| dx <= L |t|^(beta - 1), |.| Euclidean); d = 1 when beta > 2.",
         "The kernel K integrates to 1, has order ell (int u^j K(u) du = 0 for 1 <= j <= ell) "
         "and a finite moment kappa = int |u|^beta |K(u)| du; K_h(u) = h^(-d) K(u / h), h > 0.",
     ),
