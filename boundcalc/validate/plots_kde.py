@@ -45,11 +45,13 @@ def plot_validation(data: dict, out_dir, stem: str | None = None) -> list[Path]:
               label="one-step bound b + s_i + TV(q_i, p0)")
     left.plot(gens, data["lower_reference"]["tv_r_p0"], color="C2", ls=":", marker="v", ms=4,
               label="lower reference TV(r_i, p0) (K4)")
+    if np.nanmax(_arr(s["composed_bound"]["mean"])) > 1:
+        left.axhline(1.0, color="0.5", lw=0.8, ls="-.", label="TV <= 1 (trivial)")
     left.set_yscale("log")
     left.set_xlabel("generation i")
     left.set_ylabel("total variation to p0")
-    left.set_title(f"{inputs['scheme']} ({inputs.get('real_data', 'fresh')} real data), "
-                   f"n_real {inputs['n_real']}, {data['seeds_finished']} seeds")
+    real = f" ({inputs['real_data']} real data)" if inputs["scheme"] in ("mix", "accumulate") else ""
+    left.set_title(f"{inputs['scheme']}{real}, n_real {inputs['n_real']}, {data['seeds_finished']} seeds")
     left.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     left.grid(True, which="both", alpha=0.3)
 
