@@ -515,15 +515,27 @@ def _simulate_kde_loop(target, scheme, h, generations, loops, probes, rng):
 
 
 def test_k4_monte_carlo_replace():
-    """Replace, N(0,1), n = 20, h = 0.3: mean centred second moment of generation i = 1 + i h^2 (4 SE)."""
+    """Replace, N(0,1), n = 20, h = 0.3: mean centred second moment of generation i = 1 + i h^2 (4 SE).
+
+    The statistic is (1/n) sum_k Y_k^2 over the n outputs of one loop, centred at the known mean, so
+    its expectation is exactly Var r_i; the within-loop sample variance follows a different law
+    (checked too)."""
     h, loops, gens = 0.3, 400, 4
     rng = np.random.default_rng(5)
     outputs = _simulate_kde_loop(normal(), make_scheme("replace", 20), h, gens, loops, 20, rng)
+    shrink = (20 - 1) / 20
+    within = shrink * 1.0  # E of the ddof=0 sample variance of the real training set
     for gen, out in enumerate(outputs, start=1):
         per_loop = np.mean(out ** 2, axis=1)  # centred at the known mean 0
         se = per_loop.std(ddof=1) / math.sqrt(loops)
         expected = float(get_lemma("K4").evaluate(sigma_1=1.0, i=gen, h=h))
         assert abs(per_loop.mean() - expected) < 4 * se
+        # the ddof=0 sample variance *within* a loop is smaller: the n outputs share p_i, and
+        # E S^2 = ((n-1)/n)(E S^2(training set) + h^2) (THEORY.md section 7), not Var r_i
+        within = shrink * (within + h * h)
+        sample_var = out.var(axis=1)
+        assert abs(sample_var.mean() - within) < 4 * sample_var.std(ddof=1) / math.sqrt(loops)
+        assert within < expected
 
 
 @pytest.mark.parametrize("name, real_data", [("mix", "fresh"), ("accumulate", "reused")])
