@@ -382,6 +382,27 @@ def test_interrupted_run_resumes_to_the_same_json(tmp_path):
         V.validate_kde(small_config(scheme="accumulate", seeds=6), out_dir=tmp_path / "cut", resume=True)
 
 
+def test_interrupt_inside_a_seed_keeps_its_finished_generations(tmp_path):
+    cfg = small_config(scheme="mix", bandwidth=0.3, seeds=3)
+    whole = V.validate_kde(cfg).to_json()
+    calls = []
+
+    def generator(i, n):  # the 5th fit is generation 2 of seed 1: interrupt there
+        calls.append(i)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return V.GaussianKDE(0.3)
+
+    with pytest.raises(KeyboardInterrupt):
+        V.validate_kde(cfg, out_dir=tmp_path, make_generator=generator)
+    partial = json.loads((tmp_path / V.RESULT_FILE).read_text())
+    assert partial["seeds_finished"] == 1 and partial["partial_run"]["seed_index"] == 1
+    assert partial["partial_run"]["generations_finished"] == 1
+    first = json.loads(whole)["runs"][1]
+    assert partial["partial_run"]["a"][0] == first["a"][0] and partial["partial_run"]["a"][1] is None
+    assert V.validate_kde(cfg, out_dir=tmp_path, resume=True).to_json() == whole
+
+
 # ------------------------------------------------------------------------------------------
 # bad input and the command line
 # ------------------------------------------------------------------------------------------

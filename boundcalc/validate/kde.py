@@ -436,10 +436,12 @@ def seed_rng(base: int, index: int) -> np.random.Generator:
 
 
 def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None,
-             on_generation: Callable | None = None) -> dict:
+             on_generation: Callable | None = None, partial: dict | None = None) -> dict:
     """One seeded loop: the per-generation measurements as a JSON-ready record.
 
-    Lists have one entry per generation; generations after a fatal status are None.
+    Lists have one entry per generation; generations after a fatal status are None.  If
+    ``partial`` is a dict it is overwritten after every generation with the record so far (so an
+    interrupted run can report the generations it finished).
     """
     cfg = ctx.config
     K = cfg.generations
@@ -482,11 +484,19 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
         record["outside_fraction"][i - 1] = outside
         densities[i] = p_i
         densities = {j: d for j, d in densities.items() if j == 0 or ctx.last_source_use.get(j, 0) > i}
+        if partial is not None:
+            partial.clear()
+            partial.update(_record(index, statuses, record))
         if on_generation:
             on_generation()
+    return _record(index, statuses, record)
+
+
+def _record(index, statuses, record) -> dict:
     fatal = [s for s in statuses if s in FATAL_STATUSES]
     out = {"seed_index": index, "status": fatal[0] if fatal else STATUS_OK,
-           "generation_status": statuses, "generations_finished": sum(1 for x in record["a"] if not math.isnan(x))}
+           "generation_status": list(statuses),
+           "generations_finished": sum(1 for x in record["a"] if not math.isnan(x))}
     out.update({key: nan_to_none(values) for key, values in record.items()})
     return out
 
@@ -636,7 +646,8 @@ def validate_kde(config: KDEValidationConfig, out_dir=None, resume: bool = False
     finished seed, and ``resume=True`` continues from it (seeds are independent streams
     ``SeedSequence([seed, k])``, so a resumed run gives the same JSON as an uninterrupted one).
     On ``KeyboardInterrupt`` the finished seeds are kept, ``kde_validation.json`` is written
-    with status "interrupted" and the interrupt propagates.  ``after_seed(index)`` is called
+    with status "interrupted" (with the generations finished by the seed in progress as
+    ``partial_run``) and the interrupt propagates.  ``after_seed(index)`` is called
     after each finished seed (used by tests to interrupt).
     """
     config = config.checked()
@@ -649,9 +660,12 @@ def validate_kde(config: KDEValidationConfig, out_dir=None, resume: bool = False
     todo = [k for k in range(config.seeds) if k not in runs]
     status = "complete"
     bar = ProgressBar(len(todo) * config.generations, "validate kde", enabled=progress)
+    partial: dict = {}
     try:
         for k in todo:
-            runs[k] = run_seed(ctx, k, make_generator, on_generation=bar.update)
+            partial.clear()
+            runs[k] = run_seed(ctx, k, make_generator, on_generation=bar.update, partial=partial)
+            partial.clear()
             if state_path is not None:
                 save_state(state_path, inputs, runs)
             if after_seed:
@@ -659,7 +673,12 @@ def validate_kde(config: KDEValidationConfig, out_dir=None, resume: bool = False
     except KeyboardInterrupt:
         status = "interrupted"
         if out_dir is not None:
-            write_atomic(Path(out_dir) / RESULT_FILE, dumps(summarize_runs(ctx, list(runs.values()), status)))
+            # the seed cut in the middle is kept for inspection (partial_run); --resume recomputes
+            # it from its own seed stream, which gives the same numbers
+            data = summarize_runs(ctx, list(runs.values()), status)
+            data["partial_run"] = dict(partial) or None
+            save_state(state_path, inputs, runs, partial=data["partial_run"])
+            write_atomic(Path(out_dir) / RESULT_FILE, dumps(data))
         raise
     finally:
         bar.close()

@@ -145,9 +145,13 @@ def none_to_nan(values) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
 
 
-def save_state(path, inputs: dict, runs: dict) -> Path:
-    """Atomically write the resume state: the run ``inputs`` and the finished ``runs`` (by seed index)."""
-    return write_atomic(path, dumps({"inputs": inputs, "runs": {str(k): runs[k] for k in sorted(runs)}}))
+def save_state(path, inputs: dict, runs: dict, partial: dict | None = None) -> Path:
+    """Atomically write the resume state: the run ``inputs``, the finished ``runs`` (by seed index)
+    and, optionally, the ``partial`` record of a run cut in the middle (informational only)."""
+    state = {"inputs": inputs, "runs": {str(k): runs[k] for k in sorted(runs)}}
+    if partial:
+        state["partial"] = partial
+    return write_atomic(path, dumps(state))
 
 
 def load_state(path, inputs: dict) -> dict:
