@@ -103,6 +103,11 @@ def _numeric_phase(f, n_real, a_prev, inputs):
                            message=f"no transition found on n_synth in [1e-4, 1e9] n_real: the bound never "
                                    f"exceeds its value {mpmath.nstr(at_zero, 6)} at n_synth = 0; "
                                    f"limit {mpmath.nstr(limit, 6)}", curve=f)
+    if best == len(values) - 1:
+        return PhaseResult(False, None, limit, limit, at_zero, inputs, "numeric", a_prev,
+                           message=f"no transition: the bound rises with n_synth all the way to its limit "
+                                   f"{mpmath.nstr(limit, 6)} (no interior maximum on [1e-4, 1e9] n_real; "
+                                   "the learner's error does not vanish as N grows)", curve=f)
     lo = mpmath.log(ratios[max(best - 1, 0)] * n_real)
     hi = mpmath.log(ratios[min(best + 1, len(ratios) - 1)] * n_real)
     g = lambda x: -f(mpmath.exp(x))  # noqa: E731

@@ -21,8 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import integrate, special
-
 from .errors import BoundcalcError
 
 SQRT2PI = np.sqrt(2.0 * np.pi)
@@ -109,6 +107,7 @@ class GaussianMixture:
     # -- quantities for the KDE lemmas ---------------------------------------------------
     def laplacian_l1(self) -> float:
         """``||Laplacian p||_1`` by quadrature (closed form for one 1-D Gaussian: 4 phi(1)/s^2)."""
+        from scipy import integrate, special
         if self.n_components == 1 and np.allclose(self.scales, self.scales[0, 0]):
             s, dim = self.scales[0, 0], self.dim
             # Laplacian of N(mu, s^2 I) is p (|z|^2 - d)/s^2 with z standardised, |z|^2 ~ chi2_d,
@@ -131,6 +130,7 @@ class GaussianMixture:
 
     def sqrt_integral(self) -> float:
         """``int sqrt(p)`` by quadrature (closed form for one Gaussian: prod_k (8 pi s_k^2)^(1/4))."""
+        from scipy import integrate
         if self.n_components == 1:
             return float(np.prod((8.0 * np.pi * self.scales[0] ** 2) ** 0.25))
         if self.dim == 1:

@@ -1,0 +1,115 @@
+"""Solvers: every answer against an independent closed-form computation, and the
+smallest-integer property checked by substitution."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+from boundcalc.errors import BoundcalcError
+from boundcalc.learners import Diffusion, PowerLaw
+from boundcalc.solve import solve
+
+
+def test_replace_n_synth_matches_the_inverted_closed_form():
+    C, alpha, n_real, K, target = 1.0, 0.25, 10_000, 10, 0.12
+    # a_K = C n_real^-alpha + (K-1) C s^-alpha <= target  <=>  s >= ((K-1) C / (target - C n_real^-alpha))^(1/alpha)
+    exact = ((K - 1) * C / (target - C * n_real ** -alpha)) ** (1 / alpha)
+    r = solve("n-synth", target, PowerLaw(C, alpha), scheme="replace", generations=K, n_real=n_real)
+    assert r.reachable and r.verified
+    assert r.value == math.ceil(exact - 1e-6 * exact) or r.value == math.ceil(exact)
+    assert r.achieved <= target
+
+
+def test_n_real_smallest_integer_by_substitution():
+    learner = PowerLaw(1, 0.25)
+    r = solve("n-real", 0.1, learner, scheme="mix", generations=10, n_synth=1000)
+    lam = lambda n: n / (n + 1000)  # noqa: E731
+
+    def bound(n):  # independent float form of the mix closed form
+        eps1, eps = n ** -0.25, (n + 1000) ** -0.25
+        q = (1 - lam(n)) ** 9
+        return q * eps1 + eps * (1 - q) / lam(n)
+    assert bound(r.value) <= 0.1 < bound(r.value - 1)
+    assert r.verified and r.checks["closed_form_agrees"]
+
+
+def test_generations_replace_is_linear():
+    C, alpha, n = 1.0, 0.25, 10_000
+    eps = n ** -alpha
+    target = 0.55
+    r = solve("generations", target, PowerLaw(C, alpha), scheme="replace", n_real=n, n_synth=n)
+    assert r.value == math.floor(target / eps + 1e-12)  # a_K = K eps
+    assert r.verified
+
+
+def test_generations_mix_converges_below_the_target():
+    r = solve("generations", 0.2, PowerLaw(1, 0.25), scheme="mix", n_real=10_000, n_synth=10_000)
+    assert r.reachable and r.value is None and r.checks["converged"]
+    # the limit is eps / lam
+    assert float(r.achieved) == pytest.approx(20_000 ** -0.25 / 0.5, rel=1e-9)
+
+
+def test_generations_unreachable_when_the_first_generation_misses():
+    r = solve("generations", 0.01, PowerLaw(1, 0.25), scheme="replace", n_real=100, n_synth=100)
+    assert not r.reachable and r.value == 0 and "a_1" in r.message
+
+
+def test_n_synth_unreachable_below_the_first_generation_floor():
+    # adding synthetic data cannot push a mix loop below eps_1 = C n_real^-alpha
+    r = solve("n-synth", 0.05, PowerLaw(1, 0.25), scheme="mix", generations=5, n_real=10_000)
+    assert not r.reachable and r.value is None
+    assert float(r.floor) >= 10_000 ** -0.25 * (1 - 1e-9)
+
+
+def test_real_fraction_is_monotone_and_verified():
+    learner = PowerLaw(1, 0.25)
+    r = solve("real-fraction", 0.12, learner, scheme="mix", generations=10, n_real=10_000, n_synth=10_000)
+    assert r.reachable and r.verified
+    lam, N = r.value, 20_000
+
+    def bound(l):
+        eps1, eps = (l * N) ** -0.25, N ** -0.25
+        q = (1 - l) ** 9
+        return q * eps1 + eps * (1 - q) / l
+    assert bound(lam) <= 0.12 < bound(lam - 2e-6)
+
+
+def test_real_fraction_unreachable_below_all_real_error():
+    r = solve("real-fraction", 0.01, PowerLaw(1, 0.25), scheme="mix", generations=3, n_real=100, n_synth=100)
+    assert not r.reachable and "all-real" in r.message
+
+
+def test_sample_size_growth_is_derived_from_the_learner():
+    """With a common N in replace, K eps(N) <= target needs N ~ K^(1/alpha): 4 for alpha = 1/4, 5 for 1/5."""
+    for alpha in (0.25, 0.2):
+        Ks = np.array([10, 20, 40, 80])
+        sizes = [solve("n-synth", 0.5, PowerLaw(1, alpha), scheme="replace", generations=int(K),
+                       n_real=10 ** 12).value for K in Ks]
+        slope = np.polyfit(np.log(Ks), np.log(sizes), 1)[0]
+        assert slope == pytest.approx(1 / alpha, rel=0.05)
+
+
+def test_solve_with_huge_sizes_and_tiny_delta():
+    r = solve("n-real", 1e-3, PowerLaw(1, 0.2), scheme="mix", generations=3, n_synth=1, delta=1e-300)
+    assert r.reachable and r.value > 1e14 and mpmath.isfinite(r.achieved)
+
+
+def test_diffusion_learner_solve_is_verified():
+    r = solve("n-real", 0.2, Diffusion(), scheme="mix", generations=5, n_synth=1000)
+    assert r.reachable and r.verified and r.achieved <= 0.2
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(unknown="n-fake"), "unknown \\(--for\\) must be one of"),
+    (dict(unknown="n-real", target=0), "target must be in"),
+    (dict(unknown="n-real", delta=1.0), "delta must be in \\(0, 1\\)"),
+    (dict(unknown="real-fraction", scheme="replace"), "real-fraction applies to mix and schedule"),
+])
+def test_solver_bad_input(kwargs, message):
+    base = dict(unknown="n-real", target=0.1, learner=PowerLaw(1, 0.25), scheme="mix", generations=3,
+                n_real=100, n_synth=100)
+    base.update(kwargs)
+    with pytest.raises(BoundcalcError, match=message):
+        solve(**base)
