@@ -87,13 +87,16 @@ def test_mix_stays_below_max_of_eps1_and_eps_over_lambda():
 
 def test_final_generation_rescue():
     # generations 2..K-1 fully synthetic, generation K with real share lam_K:
-    # a_K = eps + (1 - lam_K)(K - 1) eps, below 2 eps when lam_K >= (K-1)/K
+    # a_K = eps + (1 - lam_K)(K - 1) eps; at most 2 eps iff lam_K >= (K-2)/(K-1), which the
+    # reported lam_K >= (K-1)/K [Fu24] implies
     K = 10
-    for lam_K in (0.5, (K - 1) / K, 0.95):
+    for lam_K in (0.5, 0.88, (K - 2) / (K - 1), (K - 1) / K, 0.95):
         scheme = make_scheme("schedule", 100, real_fractions=[0.0] * (K - 2) + [lam_K], sizes=[100])
         r = compose_bound(scheme, ConstantEps(0.01), K)
         assert float(r.final) == pytest.approx(0.01 + (1 - lam_K) * (K - 1) * 0.01, rel=1e-13)
-        assert (float(r.final) <= 0.02 * (1 + 1e-12)) == (lam_K >= (K - 1) / K)
+        assert (float(r.final) <= 0.02 * (1 + 1e-12)) == (lam_K >= (K - 2) / (K - 1) - 1e-15)
+        if lam_K >= (K - 1) / K:
+            assert float(r.final) <= 0.02
 
 
 def test_growing_sample_sizes_keep_replace_bounded():
