@@ -31,13 +31,12 @@ def tv_quadrature(pdf_a, pdf_b, lo=-60.0, hi=60.0, grid=20001):
     """(1/2) int |a - b| by scipy quad, split at the sign changes of a - b (found by brentq)."""
     xs = np.linspace(lo, hi, grid)
     diff = pdf_a(xs) - pdf_b(xs)
-    sign = np.sign(diff)
+    nonzero = np.nonzero(diff)[0]  # skip exact zeros (underflowed tails, crossings on the grid)
+    flips = np.nonzero(np.sign(diff[nonzero[:-1]]) != np.sign(diff[nonzero[1:]]))[0]
     cuts = [lo]
-    for k in range(grid - 1):
-        if sign[k] == 0:  # a crossing exactly on a grid point
-            cuts.append(xs[k])
-        elif sign[k] * sign[k + 1] < 0:
-            cuts.append(optimize.brentq(lambda x: pdf_a(x) - pdf_b(x), xs[k], xs[k + 1], xtol=1e-14))
+    for k in flips:
+        left, right = xs[nonzero[k]], xs[nonzero[k + 1]]
+        cuts.append(optimize.brentq(lambda x: pdf_a(x) - pdf_b(x), left, right, xtol=1e-14))
     cuts.append(hi)
     total = 0.0
     for left, right in zip(cuts[:-1], cuts[1:]):
@@ -408,6 +407,9 @@ def test_t4p_crossover():
     assert root == pytest.approx(via_scipy, abs=1e-12)
     assert divergence.PINSKER_BH_CROSSOVER == pytest.approx(root, abs=1e-12)
     assert root == pytest.approx(1.5936243, abs=1e-7)
+    at_root = float(get_lemma("T4").evaluate(KL=root))
+    assert at_root == pytest.approx(float(get_lemma("T4p").evaluate(KL=root)), abs=1e-12)
+    assert at_root == pytest.approx(0.8926, abs=1e-4)
     # g > 0 below the root (Pinsker smaller), < 0 above (Bretagnolle-Huber smaller)
     below, above = root - 1e-3, root + 1e-3
     assert float(get_lemma("T4").evaluate(KL=below)) < float(get_lemma("T4p").evaluate(KL=below))
@@ -427,7 +429,8 @@ def test_t4p_numeric_gaussians():
     tv_value = tv_quadrature(normal_pdf(0, 1), normal_pdf(3, 1))
     assert tv_value == pytest.approx(2 * stats.norm.cdf(1.5) - 1, abs=1e-10)
     assert tv_value == pytest.approx(0.8664, abs=1e-4)
-    assert float(lemma.evaluate(KL=kl_value)) == pytest.approx(0.99445, abs=1e-5)
+    assert float(lemma.evaluate(KL=kl_value)) == pytest.approx(math.sqrt(-math.expm1(-4.5)), rel=1e-14)
+    assert float(lemma.evaluate(KL=kl_value)) == pytest.approx(0.99443, abs=1e-5)
     assert float(get_lemma("T4").evaluate(KL=kl_value)) == pytest.approx(1.5)
     assert tv_value <= float(lemma.evaluate(KL=kl_value))
     for m1, sd1, m2, sd2 in [(0, 1, 2, 1), (0, 1, 0, 4), (0, 0.3, 1, 1), (0, 1, 0.2, 1.1)]:
