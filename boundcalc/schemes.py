@@ -102,10 +102,12 @@ class Scheme:
         return Block(0, self.n_real if count is None else count, drawn)
 
     def plan(self, i: int) -> GenerationPlan:
-        i = check_positive_int("generation", i)
-        if i == 1:
-            return GenerationPlan(1, (Block(0, self.n_real, 1),))
-        return GenerationPlan(i, tuple(self._later_blocks(i)))
+        cache = self.__dict__.setdefault("_plans", {})
+        if i not in cache:
+            i = check_positive_int("generation", i)
+            cache[i] = (GenerationPlan(1, (Block(0, self.n_real, 1),)) if i == 1
+                        else GenerationPlan(i, tuple(self._later_blocks(i))))
+        return cache[i]
 
     def _later_blocks(self, i: int):  # pragma: no cover - abstract
         raise NotImplementedError
