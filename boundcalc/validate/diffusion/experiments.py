@@ -1,0 +1,540 @@
+"""The four experiments of ``boundcalc validate diffusion``: loop, phase, early-stopping, calibrate.
+
+Every experiment is a list of *units* (one seeded loop, or one seeded early-stopping sweep).
+Each unit's numbers go through a JSON round trip and into the resume state as soon as it
+finishes (atomic write), so an interrupted run keeps what it finished and ``--resume`` gives
+the same JSON as an uninterrupted run.  Unit seeds are ``SeedSequence([seed, k, ...])`` for
+seed index k: the result of a unit does not depend on which other units ran.
+
+Labels: numbers read off runs are "measured"; anything that uses constants fitted to runs
+(the power-law rate, the D1 constants, the phase threshold from the fitted rate, the composed
+predictions) is "calibrated", never "proved".
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ...errors import BoundcalcError, check_choice, check_fraction, check_positive_int
+from ...io import dumps, write_atomic
+from ...schemes import Accumulate, Mix, Replace, make_scheme
+from ..grid import density_on_grid, integral_on_grid, tv_on_grid
+from ..report import ProgressBar, format_checks, format_table, summarize_over_seeds
+from .loop import DiffusionConfig, RECURSION_TOLERANCE, _rng, run_loop
+
+EXPERIMENTS = ("loop", "phase", "early-stopping", "calibrate")
+LI_TAU_SLOPE = 0.4
+LI_KL_SLOPE = -0.4
+MASS_TOLERANCE = 0.05
+
+
+@dataclass
+class ExperimentOptions:
+    """Inputs of one experiment (besides the model configuration)."""
+
+    experiment: str
+    config: DiffusionConfig = field(default_factory=DiffusionConfig)
+    scheme: str = "all"
+    n_real: int = 500
+    n_synth: int | None = None
+    real_data: str = "fresh"
+    real_fractions: tuple = (0.2, 0.5, 0.8)
+    generations: int = 5
+    seeds: int = 2
+    seed: int = 0
+    ns: tuple = ()
+    n_synth_ratios: tuple = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
+    width_ratio: float | None = 0.5
+    delta: float = 0.05
+
+    def checked(self) -> "ExperimentOptions":
+        check_choice("experiment", self.experiment, EXPERIMENTS)
+        self.config = self.config.checked()
+        self.n_real = check_positive_int("n_real", self.n_real, 2)
+        if self.n_synth is not None:
+            self.n_synth = check_positive_int("n_synth", self.n_synth, 0)
+        self.generations = check_positive_int("generations", self.generations)
+        self.seeds = check_positive_int("seeds", self.seeds)
+        self.seed = check_positive_int("seed", self.seed, 0)
+        self.real_fractions = tuple(float(check_fraction("real_fractions", v)) for v in self.real_fractions)
+        self.ns = tuple(check_positive_int("ns", v, 8) for v in self.ns)
+        for v in self.n_synth_ratios:
+            if not (math.isfinite(float(v)) and float(v) >= 0):
+                raise BoundcalcError(f"n_synth_ratios must be numbers in [0, inf), got {v}")
+        self.n_synth_ratios = tuple(float(v) for v in self.n_synth_ratios)
+        if self.width_ratio is not None:
+            self.width_ratio = float(self.width_ratio)
+            if not (self.width_ratio > 0 and math.isfinite(self.width_ratio)):
+                raise BoundcalcError(f"width_ratio must be in (0, inf), got {self.width_ratio}")
+        return self
+
+    def to_dict(self) -> dict:
+        return {"experiment": self.experiment, "model": self.config.to_dict(), "scheme": self.scheme,
+                "n_real": self.n_real, "n_synth": self.n_synth, "real_data": self.real_data,
+                "real_fractions": list(self.real_fractions), "generations": self.generations,
+                "seeds": self.seeds, "seed": self.seed, "ns": list(self.ns),
+                "n_synth_ratios": list(self.n_synth_ratios), "width_ratio": self.width_ratio,
+                "delta": self.delta}
+
+
+@dataclass
+class ExperimentResult:
+    data: dict
+    passed: bool
+
+    def to_json(self) -> str:
+        return dumps(self.data)
+
+
+# -- units and resume state --------------------------------------------------------------------
+def _state_file(out_dir, experiment) -> Path:
+    return Path(out_dir) / f"diffusion_{experiment}_state.json"
+
+
+def result_file(out_dir, experiment) -> Path:
+    return Path(out_dir) / f"diffusion_{experiment}.json"
+
+
+class _Units:
+    """Runs keyed units once; saves each finished one atomically in the state file."""
+
+    def __init__(self, options: ExperimentOptions, total: int, out_dir=None, resume=False, progress=None):
+        self.inputs = json.loads(dumps(options.to_dict()))
+        self.path = _state_file(out_dir, options.experiment) if out_dir else None
+        self.runs: dict = {}
+        if resume:
+            if self.path is None:
+                raise BoundcalcError("--resume needs --out DIR (the folder of the interrupted run)")
+            if not self.path.exists():
+                raise BoundcalcError(f"--resume: no state file {self.path} (run once with --out first)")
+            state = json.loads(self.path.read_text())
+            if state.get("inputs") != self.inputs:
+                raise BoundcalcError(f"--resume: the state file {self.path} was made with other inputs; "
+                                     "repeat the same options or use a fresh --out folder")
+            self.runs = state.get("runs", {})
+        self.bar = ProgressBar(total, f"diffusion {options.experiment}", enabled=progress)
+        self.bar.update(len(self.runs))
+
+    def get(self, key: str, compute):
+        if key not in self.runs:
+            self.runs[key] = json.loads(dumps(compute()))
+            if self.path is not None:
+                write_atomic(self.path, dumps({"inputs": self.inputs, "runs": self.runs}))
+            self.bar.update()
+        return self.runs[key]
+
+    def close(self):
+        self.bar.close()
+
+
+# -- helpers -----------------------------------------------------------------------------------------
+def _stat(values) -> dict:
+    """mean, 95% interval over seeds of a 1-D list (one column of summarize_over_seeds)."""
+    s = summarize_over_seeds(np.asarray([float(v) for v in values], dtype=float)[:, None])
+    return {k: v[0] for k, v in s.items()}
+
+
+def fit_power_law(sizes, errors) -> dict:
+    """Least squares of log eps = log C - alpha log N over the given (N, eps) pairs [calibrated]."""
+    N = np.asarray(sizes, dtype=float)
+    e = np.asarray([float(v) for v in errors], dtype=float)
+    ok = np.isfinite(e) & (e > 0)
+    if np.unique(N[ok]).size < 2:
+        raise BoundcalcError("fitting eps(N) = C N^-alpha needs errors at two or more sizes")
+    slope, intercept = np.polyfit(np.log(N[ok]), np.log(e[ok]), 1)
+    resid = np.log(e[ok]) - (intercept + slope * np.log(N[ok]))
+    return {"C": float(np.exp(intercept)), "alpha": float(-slope), "points": int(ok.sum()),
+            "log_residual_sd": float(np.std(resid)), "label": "calibrated"}
+
+
+def _power_learner(fit):
+    if not (fit["alpha"] > 0):
+        return None
+    from ...learners import PowerLaw
+
+    return PowerLaw(fit["C"], fit["alpha"])
+
+
+def composed_bound(scheme, learner, generations: int, delta: float) -> list:
+    """a_1..a_K bound of the lead's calculator (boundcalc.compose.compose_bound)."""
+    from ...compose import compose_bound
+
+    return [float(v) for v in compose_bound(scheme, learner, generations, delta=delta).bound]
+
+
+def _recursion_check(records_by_unit) -> dict:
+    steps = [r for recs in records_by_unit for r in recs]
+    bad = [r for r in steps if not r["recursion_holds"]]
+    worst = min((r["recursion_rhs"] - r["a"] for r in steps), default=math.nan)
+    return {"name": "recursion step", "passed": not bad,
+            "statement": f"a_i <= eps_i + TV(q_i, p0) held on {len(steps) - len(bad)} of {len(steps)} "
+                         f"generation steps (tolerance {RECURSION_TOLERANCE:g}; a theorem, exact on the grid)",
+            "steps": len(steps), "violations": len(bad), "smallest_slack": worst}
+
+
+def _mass_notes(records_by_unit) -> list:
+    masses = [float(r["mass_on_grid"]) for recs in records_by_unit for r in recs]
+    bad = [m for m in masses if abs(m - 1) > MASS_TOLERANCE]
+    if not bad:
+        return []
+    return [f"{len(bad)} of {len(masses)} model densities have grid mass outside 1 +- {MASS_TOLERANCE} "
+            f"(worst {max(bad, key=lambda m: abs(m - 1)):.3f}): those densities are spikier than the grid "
+            "resolves (usually a very long training time); raise --grid-size or lower --tau"]
+
+
+def _scheme_list(options: ExperimentOptions):
+    n_real, n_synth = options.n_real, options.n_synth
+    if options.scheme == "all":
+        out = [("replace", make_scheme("replace", n_real, n_synth))]
+        for lam in options.real_fractions:
+            out.append((f"mix(lam={lam:g})", make_scheme("mix", n_real, real_fraction=lam,
+                                                         real_data=options.real_data)))
+        out.append(("accumulate", make_scheme("accumulate", n_real, n_synth, real_data=options.real_data)))
+        return out
+    name = options.scheme
+    if name == "mix" and n_synth is None:
+        return [(f"mix(lam={lam:g})", make_scheme("mix", n_real, real_fraction=lam, real_data=options.real_data))
+                for lam in options.real_fractions]
+    if name == "schedule":
+        return [("schedule", make_scheme("schedule", n_real, real_fractions=options.real_fractions))]
+    return [(name, make_scheme(name, n_real, n_synth, real_data=options.real_data))]
+
+
+def _loop_unit(scheme, K, config, keys):
+    return lambda: run_loop(scheme, K, config, keys)["records"]
+
+
+def _series(units_records, key):
+    """(seeds, generations) array of one record field; JSON strings "nan"/"inf" back to floats."""
+    return np.array([[float(r[key]) for r in recs] for recs in units_records], dtype=float)
+
+
+# -- loop ------------------------------------------------------------------------------------------------
+def experiment_loop(options, units_factory) -> dict:
+    schemes = _scheme_list(options)
+    K, S = options.generations, options.seeds
+    units = units_factory(len(schemes) * S)
+    out, all_records = [], []
+    for label, scheme in schemes:
+        recs = [units.get(f"{label}/seed{k}", _loop_unit(scheme, K, options.config, (options.seed, k)))
+                for k in range(S)]
+        all_records.extend(recs)
+        out.append({"scheme": label, "definition": scheme.to_dict(),
+                    "n_train": [r["n_train"] for r in recs[0]],
+                    "a": summarize_over_seeds(_series(recs, "a")),
+                    "eps": summarize_over_seeds(_series(recs, "eps")),
+                    "tv_q_p0": summarize_over_seeds(_series(recs, "tv_q_p0")),
+                    "tau": summarize_over_seeds(_series(recs, "tau")) if recs[0][0]["tau"] is not None else None,
+                    "runs": recs})
+    units.close()
+    return {"schemes": out, "checks": [_recursion_check(all_records)], "notes": _mass_notes(all_records),
+            "label": "measured"}
+
+
+# -- phase ---------------------------------------------------------------------------------------------
+def experiment_phase(options, units_factory) -> dict:
+    n_real, S = options.n_real, options.seeds
+    ratios = options.n_synth_ratios
+    units = units_factory(len(ratios) * S)
+    rows, all_records, sizes, errors = [], [], [], []
+    for r in ratios:
+        s = int(round(r * n_real))
+        scheme = Mix(n_real, s)
+        recs = [units.get(f"n_synth={s}/seed{k}", _loop_unit(scheme, 2, options.config, (options.seed, k)))
+                for k in range(S)]
+        all_records.extend(recs)
+        for rec in recs:
+            for g in rec:
+                sizes.append(g["n_train"])
+                errors.append(g["eps"])
+        rows.append({"n_synth": s, "a1": _stat([rec[0]["a"] for rec in recs]),
+                     "a2": _stat([rec[1]["a"] for rec in recs]),
+                     "eps2": _stat([rec[1]["eps"] for rec in recs]), "runs": recs})
+    units.close()
+    fit = fit_power_law(sizes, errors)
+    learner = _power_learner(fit)
+    prediction = {"label": "calibrated", "rate": fit}
+    if learner is not None:
+        for row in rows:
+            row["bound_a2"] = composed_bound(Mix(n_real, row["n_synth"]), learner, 2, options.delta)[-1]
+        try:
+            from ...phase import phase_transition
+
+            ph = phase_transition(learner, n_real, generation=2)
+            prediction.update(exists=bool(ph.exists), threshold=None if ph.threshold is None else float(ph.threshold),
+                              peak=float(ph.peak), limit=float(ph.limit))
+        except (ImportError, AttributeError) as exc:  # calculator not available
+            prediction["error"] = f"phase_transition unavailable: {exc}"
+    else:
+        prediction["error"] = f"fitted alpha = {fit['alpha']:.3g} <= 0: no power-law prediction"
+    # is a peak resolved above the noise?  some s > 0 whose 95% interval lies above the intervals at
+    # s = 0 (or the smallest s) and at the largest s
+    first, last = rows[0], rows[-1]
+    above = [row["n_synth"] for row in rows[1:-1]
+             if row["a2"]["ci95_low"] > first["a2"]["ci95_high"] and row["a2"]["ci95_low"] > last["a2"]["ci95_high"]]
+    best = max(rows, key=lambda row: row["a2"]["mean"])
+    verdict = (f"a peak is resolved above the noise at n_synth = {above}" if above else
+               f"no peak is resolved above the noise: the largest mean a_2 = {best['a2']['mean']:.4f} "
+               f"(n_synth = {best['n_synth']}) is not above both end intervals "
+               f"[{first['a2']['ci95_low']:.4f}, {first['a2']['ci95_high']:.4f}] (n_synth = {rows[0]['n_synth']}) and "
+               f"[{last['a2']['ci95_low']:.4f}, {last['a2']['ci95_high']:.4f}] (n_synth = {rows[-1]['n_synth']})")
+    return {"n_real": n_real, "rows": rows, "prediction": prediction,
+            "peak": {"resolved": bool(above), "at": above, "statement": verdict},
+            "checks": [_recursion_check(all_records)], "notes": _mass_notes(all_records), "label": "measured"}
+
+
+# -- early stopping ------------------------------------------------------------------------------------
+def _kl(p, q, grid) -> float:
+    mask = p > 0
+    vals = np.zeros_like(p)
+    vals[mask] = p[mask] * (np.log(p[mask]) - np.log(np.maximum(q[mask], 1e-300)))
+    return integral_on_grid(vals, grid)
+
+
+def _refine_minimum(log_tau, values) -> tuple[float, float]:
+    """Minimum on the grid, refined by a parabola through the three points around it (in log tau)."""
+    k = int(np.argmin(values))
+    if 0 < k < len(values) - 1:
+        x, y = log_tau[k - 1:k + 2], values[k - 1:k + 2]
+        a, b, c = np.polyfit(x, y, 2)
+        if a > 0:
+            xm = -b / (2 * a)
+            if x[0] <= xm <= x[2]:
+                return float(np.exp(xm)), float(min(c - b * b / (4 * a), values[k]))
+    return float(np.exp(log_tau[k])), float(values[k])
+
+
+def width_for(options, n) -> int:
+    if options.width_ratio is None:
+        return options.config.width
+    return max(16, int(round(options.width_ratio * n)))
+
+
+def early_stopping_unit(options, n, k):
+    from . import ode
+    from .score_models import RandomFeatureScore
+
+    config = options.config
+    target, grid = config.target_mixture(), config.grid()
+    p0 = density_on_grid(target, grid)
+    keys = (options.seed, k, 3, n)
+    x = target.sample(_rng(*keys, 0), n)
+    m = width_for(options, n)
+    model = RandomFeatureScore(width=m, horizon=config.horizon, t_min=config.t_min,
+                               draws_per_point=config.draws_per_point, rng=_rng(*keys, 1)).fit(x, _rng(*keys, 2))
+    taus = [t for t in config.tau_grid if t >= 10]
+    kl, tv, mass = [], [], []
+    for A in model.flow(taus).coefficients:
+        d = ode.density_on_grid(model.score_function_from(A), grid.points(), config.t_min, config.horizon,
+                                config.steps, u_points=config.u_points)
+        kl.append(_kl(p0, d.density, grid))
+        tv.append(tv_on_grid(d.density, p0, grid))
+        mass.append(integral_on_grid(d.density, grid))
+    tau_star, kl_star = _refine_minimum(np.log(taus), np.asarray(kl))
+    return {"n": n, "width": m, "taus": taus, "kl": kl, "tv": tv, "mass": mass,
+            "tau_star": tau_star, "kl_star": kl_star}
+
+
+def _slope(x, y) -> float:
+    x, y = np.asarray(x, dtype=float), np.asarray([float(v) for v in y])
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 2:
+        return math.nan
+    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
+
+
+def fit_d1_constants(runs) -> dict:
+    """Non-negative least squares of KL on (tau^4/(m n), tau^3/m^2, 1/tau, 1) [calibrated]."""
+    from scipy.optimize import nnls
+
+    rows, rhs = [], []
+    for r in runs:
+        for tau, kl in zip(r["taus"], r["kl"]):
+            if math.isfinite(float(kl)):
+                rows.append([tau ** 4 / (r["width"] * r["n"]), tau ** 3 / r["width"] ** 2, 1.0 / tau, 1.0])
+                rhs.append(float(kl))
+    X, y = np.asarray(rows), np.asarray(rhs)
+    scale = np.max(np.abs(X), axis=0)
+    coef, _ = nnls(X / scale, y)
+    coef = coef / scale
+    return {"c_stat": float(coef[0]), "c_width": float(coef[1]), "c_opt": float(coef[2]), "floor": float(coef[3]),
+            "rms_residual": float(np.sqrt(np.mean((X @ coef - y) ** 2))), "label": "calibrated"}
+
+
+def experiment_early_stopping(options, units_factory) -> dict:
+    ns = options.ns or (128, 256, 512, 1024)
+    S = options.seeds
+    units = units_factory(len(ns) * S)
+    runs = {n: [units.get(f"n={n}/seed{k}", lambda n=n, k=k: early_stopping_unit(options, n, k)) for k in range(S)]
+            for n in ns}
+    units.close()
+    rows = []
+    for n in ns:
+        rs = runs[n]
+        rows.append({"n": n, "width": rs[0]["width"], "taus": rs[0]["taus"],
+                     "kl": summarize_over_seeds([[float(v) for v in r["kl"]] for r in rs]),
+                     "tv": summarize_over_seeds([[float(v) for v in r["tv"]] for r in rs]),
+                     "tau_star": _stat([r["tau_star"] for r in rs]), "kl_star": _stat([r["kl_star"] for r in rs])})
+    per_seed_tau = [_slope(ns, [runs[n][k]["tau_star"] for n in ns]) for k in range(S)]
+    per_seed_kl = [_slope(ns, [runs[n][k]["kl_star"] for n in ns]) for k in range(S)]
+    slopes = {"log_tau_star_vs_log_n": {**_stat(per_seed_tau), "per_seed": per_seed_tau, "li_theory": LI_TAU_SLOPE},
+              "log_best_kl_vs_log_n": {**_stat(per_seed_kl), "per_seed": per_seed_kl, "li_theory": LI_KL_SLOPE},
+              "label": "measured (slopes of least-squares lines over n, one per seed)",
+              "width_rule": ("m = width fixed" if options.width_ratio is None
+                             else f"m = {options.width_ratio:g} n (Li's 2/5 assumes m proportional to n)")}
+    d1 = fit_d1_constants([r for n in ns for r in runs[n]])
+    try:
+        from ...lemmas.diffusion import optimal_tau
+
+        for row in rows:
+            row["d2_tau_star_calibrated"] = float(optimal_tau(row["width"], row["n"], max(d1["c_stat"], 1e-300),
+                                                              d1["c_width"], max(d1["c_opt"], 1e-300)))
+    except ImportError as exc:
+        d1["d2_error"] = f"optimal_tau unavailable: {exc}"
+    notes = [f"the training time tau is in the units of derivations/validate-diffusion.md (flow rate lambda/m); "
+             "only slopes, not values, are comparable with Li et al."]
+    masses = [float(mm) for n in ns for r in runs[n] for mm, t in zip(r["mass"], r["taus"])
+              if t <= float(r["tau_star"]) * 10]
+    if masses and max(abs(mm - 1) for mm in masses) > MASS_TOLERANCE:
+        notes.append("some densities near tau* have grid mass off 1 by more than "
+                     f"{MASS_TOLERANCE}: raise --grid-size")
+    return {"rows": rows, "slopes": slopes, "d1_fit": d1, "checks": [], "notes": notes,
+            "runs": {str(n): runs[n] for n in ns}, "label": "measured"}
+
+
+# -- calibrate -------------------------------------------------------------------------------------------
+def _held_out_schemes(options):
+    n = options.n_real
+    return [("replace", Replace(n, n)), ("mix(lam=0.5)", Mix(n, n)), ("mix(lam=0.2)", Mix(n, 4 * n)),
+            ("accumulate", Accumulate(n, n))]
+
+
+def experiment_calibrate(options, units_factory) -> dict:
+    ns = options.ns or (250, 500, 1000, 2000)
+    S, K = options.seeds, options.generations
+    held = _held_out_schemes(options)
+    units = units_factory(len(ns) * S + len(held) * S)
+    calib = {n: [units.get(f"calibration/n={n}/seed{k}",
+                           _loop_unit(Replace(n, n), 1, options.config, (options.seed, k, 7, n)))[0]
+                 for k in range(S)] for n in ns}
+    fit = fit_power_law([n for n in ns for _ in range(S)], [r["eps"] for n in ns for r in calib[n]])
+    learner = _power_learner(fit)
+    out_rows, all_records = [], []
+    for label, scheme in held:
+        recs = [units.get(f"held-out/{label}/seed{k}", _loop_unit(scheme, K, options.config, (options.seed, k, 8)))
+                for k in range(S)]
+        all_records.extend(recs)
+        a = summarize_over_seeds(_series(recs, "a"))
+        eps = summarize_over_seeds(_series(recs, "eps"))
+        row = {"scheme": label, "definition": scheme.to_dict(), "a": a, "eps": eps,
+               "n_train": [r["n_train"] for r in recs[0]], "runs": recs}
+        if learner is not None:
+            bound = composed_bound(scheme, learner, K, options.delta)
+            row["bound"] = bound
+            row["ratio_bound_over_measured"] = [b / m if m > 0 else None for b, m in zip(bound, a["mean"])]
+            row["eps_predicted"] = [float(learner.eps_of_n(N)) for N in row["n_train"]]
+            row["bound_covers_mean"] = [bool(b >= m) for b, m in zip(bound, a["mean"])]
+        out_rows.append(row)
+    units.close()
+    covered = [c for row in out_rows for c in row.get("bound_covers_mean", [])]
+    checks = [_recursion_check(all_records)]
+    if covered:
+        checks.append({"name": "calibrated prediction", "passed": all(covered),
+                       "statement": f"the composed bound with the fitted rate is >= the measured mean a_i on "
+                                    f"{sum(covered)} of {len(covered)} held-out (scheme, generation) cells "
+                                    "(calibrated, not proved)", "label": "calibrated"})
+    return {"calibration": {"ns": list(ns), "eps": {str(n): _stat([r["eps"] for r in calib[n]]) for n in ns},
+                            "fit": fit, "runs": {str(n): calib[n] for n in ns}},
+            "held_out": out_rows, "checks": checks, "notes": _mass_notes(all_records), "label": "calibrated"}
+
+
+RUNNERS = {"loop": experiment_loop, "phase": experiment_phase, "early-stopping": experiment_early_stopping,
+           "calibrate": experiment_calibrate}
+
+
+def run_experiment(options: ExperimentOptions, out_dir=None, resume: bool = False,
+                   progress: bool | None = None) -> ExperimentResult:
+    """Run one experiment; with ``out_dir`` write the state after each unit and the result JSON at the end."""
+    options = options.checked()
+    if options.experiment == "early-stopping" and options.config.model != "random-features":
+        raise BoundcalcError("model must be random-features for early-stopping (the tau sweep is the "
+                             "closed-form gradient flow)")
+
+    def factory(total):
+        return _Units(options, total, out_dir, resume, progress)
+
+    body = RUNNERS[options.experiment](options, factory)
+    data = {"experiment": options.experiment, "inputs": options.to_dict(), **body}
+    passed = all(c["passed"] for c in data["checks"])
+    data["passed"] = passed
+    if out_dir:
+        write_atomic(result_file(out_dir, options.experiment), dumps(data))
+    return ExperimentResult(json.loads(dumps(data)), passed)
+
+
+# -- readable summary ------------------------------------------------------------------------------------
+def _ci(s, k=None):
+    s = {key: float(s[key] if k is None else s[key][k]) for key in ("mean", "ci95_low", "ci95_high")}
+    if not math.isfinite(s["mean"]):
+        return "-"
+    if not math.isfinite(s["ci95_low"]):
+        return f"{s['mean']:.4f}"
+    return f"{s['mean']:.4f} [{s['ci95_low']:.4f}, {s['ci95_high']:.4f}]"
+
+
+def summary_text(data: dict) -> str:
+    kind = data["experiment"]
+    lines = []
+    if kind == "loop":
+        for sc in data["schemes"]:
+            rows = [[g + 1, sc["n_train"][g], _ci(sc["a"], g), _ci(sc["eps"], g), _ci(sc["tv_q_p0"], g)]
+                    for g in range(len(sc["n_train"]))]
+            lines.append(format_table(["gen", "N_i", "a_i = TV(p_i,p0) [95% CI]", "eps_i = TV(p_i,q_i)",
+                                       "TV(q_i,p0)"], rows, title=f"{sc['scheme']} (measured)"))
+    elif kind == "phase":
+        rows = [[r["n_synth"], _ci(r["a2"]), _ci(r["eps2"]), r.get("bound_a2")] for r in data["rows"]]
+        lines.append(format_table(["n_synth", "a_2 measured [95% CI]", "eps_2", "bound a_2 (calibrated)"], rows,
+                                  title=f"phase: mix, n_real = {data['n_real']}, generation 2"))
+        p = data["prediction"]
+        fit = p["rate"]
+        lines.append(f"fitted rate (calibrated): eps(N) = {fit['C']:.4g} N^-{fit['alpha']:.4g}")
+        if "exists" in p:
+            lines.append("calculator (calibrated): " + (
+                f"threshold n_synth* = {p['threshold']:.4g}, peak {p['peak']:.4g}, limit {p['limit']:.4g}"
+                if p["exists"] else f"no transition for the fitted rate (limit {p['limit']:.4g})"))
+        elif "error" in p:
+            lines.append(p["error"])
+        lines.append(data["peak"]["statement"])
+    elif kind == "early-stopping":
+        rows = [[r["n"], r["width"], _ci(r["tau_star"]), _ci(r["kl_star"]), r.get("d2_tau_star_calibrated")]
+                for r in data["rows"]]
+        lines.append(format_table(["n", "m", "tau* (measured)", "best KL(p0||p_tau)", "D2 tau* (calibrated)"],
+                                  rows, title="early stopping (random features)"))
+        sl = data["slopes"]
+        lines.append(f"slope of log tau* vs log n: {_ci(sl['log_tau_star_vs_log_n'])} (Li: 2/5); "
+                     f"slope of log best KL vs log n: {_ci(sl['log_best_kl_vs_log_n'])} (Li: -2/5); {sl['width_rule']}")
+        d1 = data["d1_fit"]
+        lines.append(f"D1 constants (calibrated): c_stat {d1['c_stat']:.3g}, c_width {d1['c_width']:.3g}, "
+                     f"c_opt {d1['c_opt']:.3g}, floor {d1['floor']:.3g} (rms residual {d1['rms_residual']:.3g})")
+    else:
+        cal = data["calibration"]
+        fit = cal["fit"]
+        lines.append(format_table(["n", "eps_1 measured [95% CI]", "C n^-alpha"],
+                                  [[n, _ci(cal["eps"][str(n)]), fit["C"] * n ** -fit["alpha"]] for n in cal["ns"]],
+                                  title=f"calibration (replace, generation 1): eps(N) = {fit['C']:.4g} N^-{fit['alpha']:.4g}"))
+        for row in data["held_out"]:
+            K = len(row["n_train"])
+            rows = [[g + 1, row["n_train"][g], _ci(row["a"], g), (row.get("bound") or [None] * K)[g],
+                     (row.get("ratio_bound_over_measured") or [None] * K)[g]] for g in range(K)]
+            lines.append(format_table(["gen", "N_i", "a_i measured", "bound (calibrated)", "bound/measured"], rows,
+                                      title=f"held out: {row['scheme']}"))
+    lines.extend(f"note: {n}" for n in data.get("notes", []))
+    if data["checks"]:
+        lines.append("checks:")
+        lines.append(format_checks(data["checks"]))
+    return "\n\n".join(lines)

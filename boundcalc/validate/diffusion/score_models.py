@@ -1,0 +1,304 @@
+"""Score models for the self-consuming diffusion validator (1-D data).
+
+Forward process (convention used everywhere in this package): the Ornstein-Uhlenbeck SDE
+
+.. math:: dx = -x\\,dt + \\sqrt{2}\\,dW,\\qquad x_t = e^{-t} x_0 + \\sigma_t z,\\quad
+          \\sigma_t^2 = 1 - e^{-2t},
+
+on ``[t_min, horizon]``; its stationary law is ``pi = N(0, 1)``, the prior of the sampler.
+
+Two score models share one interface (``fit(x, rng)`` returns ``self``; a fitted model gives
+a :class:`ScoreFunction`, ``evaluate(x, t) -> (s, ds/dx)`` in torch float64):
+
+* :class:`RandomFeatureScore`, the model of Li et al. 2023 (THEORY.md D1, [Li23]):
+  ``s(x, t) = (1/m) A relu(W x + U e(t))`` with ``W`` (m,) and ``U`` (m, 3) random and frozen,
+  time embedding ``e(t) = (1, e^{-t}, sigma_t)``, and ``A`` (m,) trained by gradient flow on the
+  empirical denoising score-matching loss.  The loss is quadratic in ``A``, so the flow is
+  solved in closed form from one eigendecomposition of the feature Gram matrix
+  (derivation: ``derivations/validate-diffusion.md``, [derived]).
+* :class:`MLPScore`, a small fully trained MLP (Adam), the realistic comparison.
+
+Empirical loss (both models).  Each training point ``x_j`` gets ``draws_per_point`` fixed,
+seeded draws ``(t_jk, z_jk)`` with ``t`` uniform on ``[t_min, horizon]`` and
+``z ~ N(0, 1)``; with the weight ``sigma_t^2`` the denoising loss is
+
+.. math:: L(A) = \\frac{1}{R}\\sum_{r} \\big(\\sigma_{t_r} s(x_{t_r}, t_r) + z_r\\big)^2,
+
+R = n * draws_per_point rows (the MLP redraws ``(t, z)`` every Adam step instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...errors import BoundcalcError, check_positive, check_positive_int
+from ._torch import single_thread, torch_module
+
+EMBED_DIM = 3
+
+
+def sigma(t):
+    """sigma_t = sqrt(1 - exp(-2 t)) of the OU forward process (numpy or float)."""
+    return np.sqrt(-np.expm1(-2.0 * np.asarray(t, dtype=float)))
+
+
+def time_embedding(t) -> np.ndarray:
+    """e(t) = (1, exp(-t), sigma_t), shape (len(t), 3)."""
+    t = np.atleast_1d(np.asarray(t, dtype=float))
+    return np.column_stack([np.ones_like(t), np.exp(-t), sigma(t)])
+
+
+def draw_times(rng: np.random.Generator, size: int, t_min: float, horizon: float) -> np.ndarray:
+    """Uniform diffusion times on [t_min, horizon] (uniform beat log-uniform in trial runs)."""
+    return t_min + (horizon - t_min) * rng.random(size)
+
+
+def phi1(z):
+    """(1 - exp(-z)) / z, equal to 1 at z = 0 (stable for tiny z)."""
+    z = np.asarray(z, dtype=float)
+    out = np.ones_like(z)
+    big = np.abs(z) > 1e-12
+    out[big] = -np.expm1(-z[big]) / z[big]
+    return out
+
+
+class ScoreFunction:
+    """A fitted score ``s(x, t)`` with its exact x-derivative (the 1-D divergence)."""
+
+    def evaluate(self, x, t: float):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class RandomFeatureScoreFunction(ScoreFunction):
+    """``s(x, t) = (1/m) sum_k A_k relu(W_k x + c_k(t))``, ``ds/dx = (1/m) sum_k A_k W_k 1[. > 0]``."""
+
+    def __init__(self, W: np.ndarray, U: np.ndarray, A: np.ndarray):
+        torch = torch_module()
+        self.width = W.shape[0]
+        self._U = U
+        self._W = torch.as_tensor(W, dtype=torch.float64)
+        self._A = torch.as_tensor(A / self.width, dtype=torch.float64)
+        self._AW = torch.as_tensor(A * W / self.width, dtype=torch.float64)
+
+    def evaluate(self, x, t: float):
+        torch = torch_module()
+        c = torch.as_tensor(self._U @ time_embedding(t)[0], dtype=torch.float64)
+        pre = torch.addr(c.expand(x.shape[0], -1), x, self._W)  # x W^T + c
+        s = torch.relu(pre) @ self._A
+        ds = (pre > 0).to(torch.float64) @ self._AW
+        return s, ds
+
+
+@dataclass(frozen=True)
+class FlowSolution:
+    """A(tau) for a grid of training times (rows), from one eigendecomposition."""
+    taus: np.ndarray
+    coefficients: np.ndarray
+
+
+class RandomFeatureScore:
+    """Random-feature score model of Li et al. 2023 with closed-form gradient flow [Li23, derived].
+
+    Parameters
+    ----------
+    width : int
+        m, the number of random features.
+    horizon, t_min : float
+        The forward process runs on [t_min, horizon].
+    draws_per_point : int
+        Fixed (t, z) draws per training point in the empirical loss.
+    weight_scale, bias_scale : float
+        W_k ~ N(0, weight_scale^2); the three columns of U ~ N(0, bias_scale^2),
+        N(0, bias_scale^2), N(0, 1): relu kinks spread over the data range.
+    rng : numpy Generator
+        Draws W and U (frozen).
+
+    Notes
+    -----
+    With features ``phi_r = sigma_{t_r} relu(W x_r + U e(t_r))`` (r over the R rows), the loss
+    is ``L(A) = A^T G A / m^2 - 2 A^T b / m + mean(z^2)`` with ``G = Phi^T Phi / R`` and
+    ``b = -Phi^T z / R``.  Gradient flow with time scaled by m/2,
+    ``dA/dtau = -(m/2) grad L = b - G A / m``, has the solution, in the eigenbasis
+    ``G = V diag(lambda) V^T``,
+
+    .. math:: V^T A(\\tau) = e^{-\\tau\\lambda/m} V^T A_0
+              + \\tau\\,\\varphi_1(\\tau\\lambda/m)\\,V^T b,\\qquad \\varphi_1(z) = (1-e^{-z})/z,
+
+    so components with lambda = 0 stay at A_0 (b has no component there).  The time scaling
+    makes the function-space kernel (1/m) phi^T phi', which is O(1), the rate of the flow.
+    """
+
+    def __init__(self, width: int = 256, horizon: float = 5.0, t_min: float = 1e-3,
+                 draws_per_point: int = 4, weight_scale: float = 1.0, bias_scale: float = 3.0,
+                 rng: np.random.Generator | None = None):
+        self.width = check_positive_int("width", width)
+        self.horizon = check_positive("horizon", horizon)
+        self.t_min = check_positive("t_min", t_min)
+        if self.t_min >= self.horizon:
+            raise BoundcalcError(f"t_min must be in (0, horizon = {horizon}), got {t_min}")
+        self.draws_per_point = check_positive_int("draws_per_point", draws_per_point)
+        rng = np.random.default_rng(0) if rng is None else rng
+        self.W = weight_scale * rng.standard_normal(self.width)
+        self.U = rng.standard_normal((self.width, EMBED_DIM)) * np.array([bias_scale, bias_scale, 1.0])
+        self.initial = np.zeros(self.width)
+
+    # -- features ------------------------------------------------------------------------
+    def design(self, x: np.ndarray, rng: np.random.Generator):
+        """Rows (sigma_t phi(x_t, t), -z) of the empirical loss: Phi (R, m), target (R,)."""
+        torch = torch_module()
+        x = np.asarray(x, dtype=float).ravel()
+        reps = self.draws_per_point
+        x0 = np.repeat(x, reps)
+        t = draw_times(rng, x0.size, self.t_min, self.horizon)
+        z = rng.standard_normal(x0.size)
+        sig = sigma(t)
+        xt = np.exp(-t) * x0 + sig * z
+        pre = (torch.as_tensor(xt)[:, None] * torch.as_tensor(self.W)[None, :]
+               + torch.as_tensor(time_embedding(t) @ self.U.T))
+        Phi = torch.relu(pre) * torch.as_tensor(sig)[:, None]
+        return Phi, torch.as_tensor(-z)
+
+    def fit(self, x, rng: np.random.Generator) -> "RandomFeatureScore":
+        """Build G and b from the training points and eigendecompose G (one O(m^3) step)."""
+        torch = torch_module()
+        if np.asarray(x).size < 1:
+            raise BoundcalcError("training set must hold at least 1 point")
+        Phi, target = self.design(x, rng)
+        rows = Phi.shape[0]
+        G = (Phi.T @ Phi) / rows
+        b = (Phi.T @ target) / rows
+        with single_thread():
+            evals, evecs = torch.linalg.eigh(G)
+        self.gram_ = G.numpy()
+        self.cross_ = b.numpy()
+        self.target_second_moment_ = float((target @ target) / rows)
+        self.eigenvalues_ = np.clip(evals.numpy(), 0.0, None)
+        self.eigenvectors_ = evecs.numpy()
+        self.n_rows_ = rows
+        return self
+
+    # -- gradient flow ---------------------------------------------------------------------
+    def flow(self, taus) -> FlowSolution:
+        """A(tau) for every tau in ``taus`` from the one eigendecomposition of :meth:`fit`."""
+        taus = np.atleast_1d(np.asarray(taus, dtype=float))
+        if np.any(taus < 0):
+            raise BoundcalcError(f"tau must be >= 0, got {taus.min()}")
+        V, lam, m = self.eigenvectors_, self.eigenvalues_, self.width
+        c0 = V.T @ self.initial
+        cb = V.T @ self.cross_
+        z = taus[:, None] * lam[None, :] / m
+        coef = np.exp(-z) * c0[None, :] + taus[:, None] * phi1(z) * cb[None, :]
+        return FlowSolution(taus, coef @ V.T)
+
+    def coefficients(self, tau: float) -> np.ndarray:
+        return self.flow([tau]).coefficients[0]
+
+    def minimiser(self) -> np.ndarray:
+        """A* = m G^+ b (the tau -> infinity limit from A_0 = 0)."""
+        V, lam = self.eigenvectors_, self.eigenvalues_
+        inv = np.where(lam > lam.max() * 1e-13, 1.0 / np.where(lam > 0, lam, 1.0), 0.0)
+        return self.width * V @ (inv * (V.T @ self.cross_))
+
+    def gradient_descent(self, tau: float, steps: int) -> np.ndarray:
+        """Explicit Euler steps of the same flow, A <- A + (tau/steps)(b - G A / m): the reference."""
+        eta = tau / check_positive_int("steps", steps)
+        A = self.initial.copy()
+        G, b, m = self.gram_, self.cross_, self.width
+        for _ in range(steps):
+            A = A + eta * (b - G @ A / m)
+        return A
+
+    def loss(self, A) -> float:
+        """L(A) = A^T G A / m^2 - 2 A^T b / m + mean(z^2) on the training rows."""
+        m = self.width
+        return float(A @ self.gram_ @ A / m ** 2 - 2.0 * A @ self.cross_ / m + self.target_second_moment_)
+
+    def held_out_losses(self, x_val, rng: np.random.Generator, taus) -> np.ndarray:
+        """The denoising loss of A(tau) on held-out points (their own seeded (t, z) draws).
+
+        One quadratic form per tau: ``A^T G_v A / m^2 - 2 A^T b_v / m + mean(z_v^2)``.
+        """
+        Phi, target = self.design(x_val, rng)
+        rows = Phi.shape[0]
+        Gv = ((Phi.T @ Phi) / rows).numpy()
+        bv = ((Phi.T @ target) / rows).numpy()
+        cv = float((target @ target) / rows)
+        A = self.flow(taus).coefficients
+        m = self.width
+        return np.einsum("ij,jk,ik->i", A, Gv, A) / m ** 2 - 2.0 * A @ bv / m + cv
+
+    def score_function(self, tau: float) -> RandomFeatureScoreFunction:
+        return RandomFeatureScoreFunction(self.W, self.U, self.coefficients(tau))
+
+    def score_function_from(self, A: np.ndarray) -> RandomFeatureScoreFunction:
+        return RandomFeatureScoreFunction(self.W, self.U, np.asarray(A, dtype=float))
+
+
+class MLPScoreFunction(ScoreFunction):
+    """A trained MLP score; ds/dx by automatic differentiation (exact, not a trace estimate)."""
+
+    def __init__(self, net):
+        self.net = net
+
+    def evaluate(self, x, t: float):
+        torch = torch_module()
+        emb = torch.as_tensor(time_embedding(t)[0], dtype=torch.float64)
+        with torch.enable_grad():
+            xg = x.detach().clone().requires_grad_(True)
+            inp = torch.cat([xg[:, None], emb.expand(x.shape[0], -1)], dim=1)
+            s = self.net(inp)[:, 0]
+            (ds,) = torch.autograd.grad(s.sum(), xg)
+        return s.detach(), ds.detach()
+
+
+class MLPScore:
+    """A small MLP score network ``s(x, e(t))`` trained with Adam on the weighted denoising loss.
+
+    Two hidden layers of ``hidden`` SiLU units; float64; ``steps`` Adam steps on mini-batches
+    of ``batch`` training points with fresh (t, z) draws per step (seeded by ``rng``).
+    """
+
+    def __init__(self, hidden: int = 64, steps: int = 1500, batch: int = 256, learning_rate: float = 3e-3,
+                 horizon: float = 5.0, t_min: float = 1e-3, rng: np.random.Generator | None = None):
+        self.hidden = check_positive_int("hidden", hidden)
+        self.steps = check_positive_int("steps", steps)
+        self.batch = check_positive_int("batch", batch)
+        self.learning_rate = check_positive("learning_rate", learning_rate)
+        self.horizon = check_positive("horizon", horizon)
+        self.t_min = check_positive("t_min", t_min)
+        self._seed = int((np.random.default_rng(0) if rng is None else rng).integers(2 ** 62))
+
+    def fit(self, x, rng: np.random.Generator) -> "MLPScore":
+        torch = torch_module()
+        gen = torch.Generator().manual_seed(self._seed)
+        torch_state = torch.random.get_rng_state()
+        torch.manual_seed(self._seed)  # parameter initialisation is seeded, then restored
+        net = torch.nn.Sequential(
+            torch.nn.Linear(1 + EMBED_DIM, self.hidden), torch.nn.SiLU(),
+            torch.nn.Linear(self.hidden, self.hidden), torch.nn.SiLU(),
+            torch.nn.Linear(self.hidden, 1)).to(torch.float64)
+        torch.random.set_rng_state(torch_state)
+        data = torch.as_tensor(np.asarray(x, dtype=float).ravel())
+        opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
+        losses = []
+        for _ in range(self.steps):
+            idx = torch.randint(0, data.shape[0], (self.batch,), generator=gen)
+            t = self.t_min + (self.horizon - self.t_min) * torch.rand(self.batch, generator=gen, dtype=torch.float64)
+            z = torch.randn(self.batch, generator=gen, dtype=torch.float64)
+            sig = torch.sqrt(-torch.expm1(-2 * t))
+            xt = torch.exp(-t) * data[idx] + sig * z
+            emb = torch.stack([torch.ones_like(t), torch.exp(-t), sig], dim=1)
+            s = net(torch.cat([xt[:, None], emb], dim=1))[:, 0]
+            loss = torch.mean((sig * s + z) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+        self.net_ = net
+        self.final_loss_ = float(np.mean(losses[-50:]))
+        return self
+
+    def score_function(self, tau=None) -> MLPScoreFunction:
+        return MLPScoreFunction(self.net_)
