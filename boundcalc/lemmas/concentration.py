@@ -106,7 +106,7 @@ def kde_l1_deviation(n_samples, failure_probability) -> mpmath.mpf:
 _C3_RHS = K * (delta / K)  # sympy simplifies this to delta on construction
 C3 = register(Lemma(
     id="C3",
-    title="Union bound: K statements, each at level delta/K, hold together with probability >= 1 - delta",
+    title="Union bound over K statements, each at level delta/K",
     lhs=Prob(sp.Symbol("E_1 or ... or E_K")),
     relation="<=",
     rhs=_C3_RHS,

@@ -200,7 +200,7 @@ T4p = register(Lemma(
     derivation="derivations/T4p.md",
     source="Bretagnolle & Huber 1979; Le Cam's inequality TV^2 <= 1 - (int sqrt(pq))^2 "
            "(Le Cam 1973). Textbook: Tsybakov 2009, Introduction to Nonparametric Estimation, "
-           "Lemmas 2.3 and 2.4.",
+           "section 2.4.",
     quantities={"KL": "KL(P || Q), in nats, >= 0"},
     numeric=checked_numeric(_T4P_RHS, "T4p", _KL_RANGE),
 ))
