@@ -6,6 +6,7 @@
                     [--delta D] [--learner power|kde|diffusion] [learner options] [--json] [--latex]
     boundcalc solve --for {n-real,n-synth,real-fraction,generations} --target EPS [bound options] [--json]
     boundcalc phase [--generation I] [--n-real N] [learner options] [--json]
+    boundcalc optimum {tau,bandwidth} [--n N] [...] [--json]
     boundcalc validate {kde,diffusion} ...
 
 Every option has a built-in default except the learner's own parameters: ``boundcalc bound`` alone
@@ -240,6 +241,18 @@ def cmd_phase(args):
     return 0
 
 
+def cmd_optimum(args):
+    from .solve import optimum
+    if args.quantity == "tau":
+        result = optimum("tau", args.n, width=args.width, width_ratio=args.width_ratio,
+                         c_stat=args.c_stat, c_width=args.c_width, c_opt=args.c_opt)
+    else:
+        result = optimum("bandwidth", args.n, target=args.target_distribution)
+    _emit(args, result, f"{result.quantity}* = {_fmt(result.value, 10)}\n  {result.message}\n"
+                        f"  checks: {result.checks}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="boundcalc", description="Bounds for self-consuming generative models "
                      "(Fu et al. 2024; Li et al. 2023).")
@@ -284,6 +297,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--latex", action="store_true")
     p.set_defaults(handler=cmd_phase)
+
+    p = sub.add_parser("optimum", help="optimal training time tau* (D2) or KDE bandwidth h* (K3)")
+    p.add_argument("quantity", choices=("tau", "bandwidth"))
+    p.add_argument("--n", type=float, default=10_000, help="training samples (default 10000)")
+    p.add_argument("--width", type=float, help="tau: width m (default: proportional to n)")
+    p.add_argument("--width-ratio", type=float, default=1.0, help="tau: m = ratio * n (default 1)")
+    for name in ("stat", "width", "opt"):
+        p.add_argument(f"--c-{name}", type=float, dest=f"c_{name}", default=1.0, help=f"tau: constant c_{name}")
+    p.add_argument("--target", "--p0", dest="target_distribution", help="bandwidth: p0 (default bimodal)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_optimum)
 
     validate = sub.add_parser("validate", help="run real self-consuming loops against the bounds")
     vsub = validate.add_subparsers(dest="validator", metavar="VALIDATOR", parser_class=_Parser)

@@ -67,10 +67,11 @@ def kde_failure_split(scheme: Scheme, generations: int, delta) -> FailureSplit:
 def k3_bandwidth(n, dim, laplacian_l1, k2_integral):
     """Lemma K3 with A = ||Laplacian p0||_1 / 4, beta = 2, B = (1/2)(4 pi)^(-d/4) J:
     ``h* = (d B / (4 A))^(2/(4+d)) n^(-1/(4+d))`` [classical]."""
+    from .lemma import get_lemma
     check_positive("n", n)
     a = _mp(laplacian_l1) / 4
     b = (4 * mpmath.pi) ** (-_mp(dim) / 4) * _mp(k2_integral) / 2
-    return (dim * b / (4 * a)) ** (mpmath.mpf(2) / (4 + dim)) * _mp(n) ** (-mpmath.mpf(1) / (4 + dim))
+    return get_lemma("K3").evaluate(A=a, B=b, beta=2, d=dim, N=n)
 
 
 def auto_bandwidth(target, n) -> float:

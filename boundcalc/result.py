@@ -176,3 +176,23 @@ class PhaseResult(Result):
             return "\\text{no phase transition}"
         import mpmath
         return f"s^* \\approx {mpmath.nstr(self.threshold, 6)}"
+
+
+@dataclass
+class OptimumResult(Result):
+    """An optimal tuning parameter: early-stopping time tau* (lemma D2) or bandwidth h* (lemma K3)."""
+    quantity: str
+    value: object
+    objective: object
+    inputs: dict
+    message: str = ""
+    checks: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return jsonable({"quantity": self.quantity, "value": self.value, "objective": self.objective,
+                         "message": self.message, "checks": self.checks, "inputs": self.inputs})
+
+    def to_latex(self) -> str:
+        import mpmath
+        name = {"tau": "\\tau^*", "bandwidth": "h^*"}[self.quantity]
+        return f"{name} = {mpmath.nstr(self.value, 8)}"

@@ -29,7 +29,7 @@ from .compose import closed_form, iter_bounds, recursion
 from .errors import BoundcalcError, check_choice, check_positive, check_positive_int, check_probability
 from .kde_terms import auto_bandwidth as optimal_bandwidth
 from .learners import Learner
-from .result import SolveResult
+from .result import OptimumResult, SolveResult
 from .schemes import Mix, Scheme, make_scheme
 
 UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
@@ -218,3 +218,43 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
     return SolveResult("generations", value, seq[-1], target, True, all(checks.values()), inputs,
                        message=f"largest K = {value}: a_K = {mpmath.nstr(seq[-1], 6)} <= {target:g}, "
                                f"a_(K+1) = {mpmath.nstr(nxt[-1], 6)}", checks=checks)
+
+
+def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1.0, c_opt=1.0,
+            target=None) -> OptimumResult:
+    """The optimal training time tau* (lemma D2) or KDE bandwidth h* (lemma K3) for n samples.
+
+    Both are checked by evaluating the objective on either side of the optimum.
+    """
+    check_choice("quantity", quantity, ("tau", "bandwidth"))
+    n = check_positive("n", n)
+    if quantity == "tau":
+        from .lemmas.diffusion import early_stopping_objective
+        from . import symbols as S
+        m = check_positive("width", width) if width is not None else check_positive("width_ratio", width_ratio) * n
+        g = early_stopping_objective().subs({S.m: m, S.n: n, S.c_stat: c_stat, S.c_width: c_width, S.c_opt: c_opt})
+        g_at = lambda x: mpmath.mpf(str(g.subs(S.tau, x).evalf(30)))  # noqa: E731
+        value = optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
+        objective = g_at(value)
+        interior = value > 1
+        checks = {"below_neighbours": bool(objective <= g_at(value * 1.01) and (not interior or objective <= g_at(value * 0.99))),
+                  "closed_form_without_width_term": (mpmath.mpf(c_opt) * m * n / (4 * mpmath.mpf(c_stat))) ** mpmath.mpf(0.2)}
+        return OptimumResult("tau", value, objective,
+                             {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
+                             message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
+                                     f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
+    from .kde_terms import kde_bias_tv
+    from .targets import parse_target
+    target = target if target is not None and not isinstance(target, str) else parse_target(target)
+    lap = target.laplacian_l1()
+
+    def objective_at(h):  # the K3 objective in TV: bias + expected stochastic term
+        return kde_bias_tv(h, lap) + (4 * mpmath.pi) ** (-mpmath.mpf(target.dim) / 4) * (
+            mpmath.mpf(n) * mpmath.mpf(h) ** target.dim) ** mpmath.mpf(-0.5) * target.k2_integral(h) / 2
+
+    value = optimal_bandwidth(target, n)
+    objective = objective_at(value)
+    checks = {"below_neighbours": bool(objective <= objective_at(value * 1.05) and objective <= objective_at(value * 0.95))}
+    return OptimumResult("bandwidth", value, objective, {"n": n, "target": target.to_dict()}, checks=checks,
+                         message=f"h* = {value:.6g} minimises (h^2/4)||Laplacian p0||_1 + (1/2)(4 pi)^(-d/4) "
+                                 f"(n h^d)^(-1/2) J(h) (value {mpmath.nstr(objective, 6)}; lemma K3)")
