@@ -15,17 +15,17 @@ from .errors import BoundcalcError
 from .learners import Diffusion, GaussianKDE, PowerLaw, make_learner
 from .lemma import Lemma, all_lemmas, get_lemma
 from .phase import phase_transition
-from .result import BoundResult, PhaseResult, SolveResult
+from .result import BoundResult, OptimumResult, PhaseResult, SolveResult
 from .schemes import Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, make_scheme
-from .solve import optimal_bandwidth, optimal_tau, solve
+from .solve import optimal_bandwidth, optimal_tau, optimum, solve
 from .targets import GaussianMixture, bimodal, normal, parse_target
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Accumulate", "Block", "BoundResult", "BoundcalcError", "Diffusion", "GaussianKDE",
-    "GaussianMixture", "GenerationPlan", "Lemma", "Mix", "PhaseResult", "PowerLaw", "Replace",
+    "GaussianMixture", "GenerationPlan", "Lemma", "Mix", "OptimumResult", "PhaseResult", "PowerLaw", "Replace",
     "Schedule", "SolveResult", "all_lemmas", "bimodal", "closed_form", "compose_bound",
-    "get_lemma", "make_learner", "make_scheme", "normal", "optimal_bandwidth", "optimal_tau",
+    "get_lemma", "make_learner", "make_scheme", "normal", "optimal_bandwidth", "optimal_tau", "optimum",
     "parse_target", "phase_transition", "solve", "__version__",
 ]
