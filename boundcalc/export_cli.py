@@ -1,0 +1,309 @@
+"""Sub-commands ``boundcalc latex`` and ``boundcalc plot ...`` (registered by :mod:`boundcalc.cli`).
+
+    boundcalc latex [--out FILE.tex] [--pdf]        the derivation document (stdout without --out)
+    boundcalc latex --markdown [--out FILE.md]      the same content as Markdown
+    boundcalc plot generations --out DIR [--scheme S1,S2] [bound options]
+    boundcalc plot phase --out DIR [phase options]
+    boundcalc plot diagram --out DIR [--axes sizes|fraction-generations] [--level A] [bound options]
+    boundcalc plot early-stopping --out DIR [--n-samples N1,N2] [diffusion options]
+
+Every file is written atomically (:func:`boundcalc.io.write_atomic`); plots are written as PNG and
+PDF.  Bad options raise :class:`boundcalc.errors.BoundcalcError` (one line, exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import BoundcalcError, check_positive, check_positive_int, check_range
+
+DEFAULT_SCHEMES = ("replace", "mix", "accumulate")
+#: default grid points per axis of ``plot diagram``, by learner (the power law is cheap to evaluate)
+DIAGRAM_GRID = {"power": 40, "diffusion": 16, "kde": 5}
+#: default points of the ``plot phase`` curve, by learner (each KDE point costs K2 quadratures)
+PHASE_POINTS = {"power": 80, "diffusion": 60, "kde": 16}
+
+
+def register(subparsers) -> None:
+    from .cli import add_learner_options, add_scheme_options
+
+    p = subparsers.add_parser("latex", help="the derivation document (LaTeX, PDF or Markdown)")
+    p.add_argument("--out", help="output file (default: print to stdout)")
+    p.add_argument("--pdf", action="store_true", help="also compile FILE.pdf with pdflatex (needs --out)")
+    p.add_argument("--markdown", action="store_true", help="write Markdown with $...$ math instead of LaTeX")
+    p.set_defaults(handler=cmd_latex)
+
+    plot = subparsers.add_parser("plot", help="figures of the bounds (PNG and PDF)")
+    psub = plot.add_subparsers(dest="figure", metavar="FIGURE", parser_class=subparsers._parser_class)
+    plot.set_defaults(handler=lambda args: _missing(plot))
+
+    g = psub.add_parser("generations", help="a_i against i, one line per scheme")
+    add_scheme_options(g)
+    add_learner_options(g)
+    _scheme_list_option(g)
+    _output_options(g, "generations")
+    g.set_defaults(handler=cmd_plot_generations)
+
+    ph = psub.add_parser("phase", help="the bound against n_synth with the threshold marked")
+    ph.add_argument("--generation", type=int, default=2, help="generation I >= 2 (default 2)")
+    ph.add_argument("--n-real", type=float, default=10_000, help="real samples (default 10000)")
+    ph.add_argument("--n-synth-before", type=float, default=None,
+                    help="synthetic samples in generations 2..I-1 (default n-real)")
+    ph.add_argument("--previous-tv", type=float, default=None, help="a_(I-1) supplied directly, in [0, 1]")
+    ph.add_argument("--delta", type=float, default=0.05)
+    add_learner_options(ph)
+    ph.add_argument("--points", type=int, default=None,
+                    help="points of the curve (default 80 for --learner power, 60 diffusion, 16 kde)")
+    _output_options(ph, "phase")
+    ph.set_defaults(handler=cmd_plot_phase)
+
+    dg = psub.add_parser("diagram", help="phase diagram coloured by the bound, with the contour of a level")
+    add_scheme_options(dg)
+    add_learner_options(dg)
+    dg.add_argument("--axes", choices=("sizes", "fraction-generations"), default="sizes",
+                    help="sizes: (n_real, n_synth) at K generations; fraction-generations: (real fraction, "
+                         "generation i) for mix (default sizes)")
+    dg.add_argument("--level", type=float, default=None,
+                    help="bound level whose contour is drawn, in (0, 1] (default: median of the grid)")
+    dg.add_argument("--grid", type=int, default=None,
+                    help="points per axis (default 40 for --learner power, 16 diffusion, 5 kde)")
+    dg.add_argument("--n-real-range", type=_pair, default=None, help="LO,HI (default n-real/10, 10 n-real)")
+    dg.add_argument("--n-synth-range", type=_pair, default=None, help="LO,HI (default n-real/10, 100 n-real)")
+    dg.add_argument("--fraction-range", type=_pair, default=None, help="LO,HI in (0, 1] (default 0.05,1)")
+    _output_options(dg, "diagram")
+    dg.set_defaults(handler=cmd_plot_diagram)
+
+    es = psub.add_parser("early-stopping", help="the D1 bound against tau with tau* marked")
+    add_learner_options(es)
+    es.set_defaults(learner="diffusion")
+    es.add_argument("--n-samples", type=_number_list, default=[1e3, 1e4, 1e5],
+                    help="training-set sizes n, comma-separated (default 1000,10000,100000)")
+    es.add_argument("--tau-max", type=float, default=None, help="right end of the tau axis (default 10 tau*, at least 10)")
+    es.add_argument("--points", type=int, default=120, help="points per curve (default 120)")
+    _output_options(es, "early-stopping")
+    es.set_defaults(handler=cmd_plot_early_stopping)
+
+
+# --- option helpers -----------------------------------------------------------------------------
+
+def _pair(text):
+    values = _number_list(text)
+    if len(values) != 2:
+        raise argparse.ArgumentTypeError(f"expected LO,HI, got {text!r}")
+    return values
+
+
+def _number_list(text):
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def _schemes(text):
+    from .schemes import SCHEMES
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in names if v not in SCHEMES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"schemes must be among {', '.join(SCHEMES)} (comma-separated), "
+                                         f"got {text!r}")
+    return list(dict.fromkeys(names))
+
+
+def _scheme_list_option(parser):
+    """``--scheme`` of ``plot generations`` takes a comma-separated list and defaults to every scheme
+    (the option itself comes from :func:`boundcalc.cli.add_scheme_options`)."""
+    for action in parser._actions:
+        if action.dest == "scheme":
+            action.choices, action.type, action.default = None, _schemes, None
+            action.help = ("schemes to draw, comma-separated (default replace,mix,accumulate, and schedule "
+                           "when --real-fractions is given)")
+
+
+def _output_options(parser, name):
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--name", default=name, help=f"file name without extension (default {name})")
+    parser.add_argument("--format", type=_formats, default=["png", "pdf"],
+                        help="comma-separated formats among png, pdf (default png,pdf)")
+
+
+def _formats(text):
+    from .plots import FORMATS
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names or any(v not in FORMATS for v in names):
+        raise argparse.ArgumentTypeError(f"formats must be among {', '.join(FORMATS)}, got {text!r}")
+    return names
+
+
+def _missing(parser):
+    parser.print_help(sys.stderr)
+    return 2
+
+
+def _copy(args, **over):
+    fields = dict(vars(args))
+    fields.update(over)
+    return argparse.Namespace(**fields)
+
+
+def _report(paths, lines=()):
+    for line in lines:
+        print(line)
+    for path in paths:
+        print(f"wrote {path}")
+
+
+# --- latex --------------------------------------------------------------------------------------
+
+def cmd_latex(args) -> int:
+    from . import latex
+    from .io import write_atomic
+    if args.pdf and args.markdown:
+        raise BoundcalcError("--pdf applies to the LaTeX document, not to --markdown")
+    if args.pdf and not args.out:
+        raise BoundcalcError("--pdf needs --out FILE.tex (the PDF is written next to it)")
+    if args.pdf and latex.pdflatex_path() is None:
+        raise BoundcalcError("--pdf needs pdflatex, which is not installed (apt-get install texlive-latex-base "
+                             "texlive-latex-recommended texlive-fonts-recommended); nothing was written")
+    if args.out and Path(args.out).is_dir():
+        raise BoundcalcError(f"--out must be a file path, got the directory {args.out}")
+    text = latex.build_markdown() if args.markdown else latex.build_latex()
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    written = [write_atomic(args.out, text)]
+    if args.pdf:
+        pdf = Path(args.out).with_suffix(".pdf")
+        outcome = latex.compile_pdf(text, pdf)
+        if not outcome.ok:
+            problem = (outcome.errors or [f"undefined references: {', '.join(outcome.undefined_references)}"])[0]
+            raise BoundcalcError(f"pdflatex failed on {args.out}: {problem}")
+        written.append(outcome.pdf)
+    _report(written)
+    return 0
+
+
+# --- plots --------------------------------------------------------------------------------------
+
+def cmd_plot_generations(args) -> int:
+    from .cli import compute_bound
+    from .plots import generations_figure, save_figure
+    chosen = args.scheme
+    if chosen is None:
+        chosen = list(DEFAULT_SCHEMES) + (["schedule"] if args.real_fractions else [])
+        defaults = True
+    else:
+        defaults = False
+    results = {}
+    for name in chosen:
+        over = {"scheme": name}
+        if defaults and name not in ("mix", "schedule"):
+            over["real_fraction"] = None  # --real-fraction describes the mix loop only
+        if defaults and name in ("replace", "schedule"):
+            over["real_data"] = "fresh"
+        if defaults and name == "mix" and args.real_fraction is not None:
+            over["n_synth"] = None
+        results[name] = compute_bound(_copy(args, **over))
+    K = next(iter(results.values())).generations
+    learner = args.learner
+    fig = generations_figure(results, rf"Bound on $a_i = \mathrm{{TV}}(p_i, p_0)$, learner {learner}, "
+                                      rf"$n_{{\mathrm{{real}}}} = {args.n_real:g}$, $K = {K}$, $\delta = {args.delta:g}$")
+    paths = save_figure(fig, args.out, args.name, args.format)
+    _report(paths, [f"{name}: a_K <= {float(r.final):.6g}" for name, r in results.items()])
+    return 0
+
+
+def cmd_plot_phase(args) -> int:
+    from .cli import learner_from_args
+    from .phase import phase_transition
+    from .plots import phase_figure, save_figure
+    points = check_positive_int("points", args.points if args.points is not None
+                                else PHASE_POINTS[args.learner], minimum=3)
+    result = phase_transition(learner_from_args(args), args.n_real, args.generation,
+                              previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta)
+    fig = phase_figure(result, n_points=points)
+    paths = save_figure(fig, args.out, args.name, args.format)
+    _report(paths, [result.message])
+    return 0
+
+
+def cmd_plot_diagram(args) -> int:
+    import numpy as np
+
+    from .cli import learner_from_args, scheme_from_args
+    from .compose import compose_bound
+    from .plots import diagram_figure, diagram_fraction_generations, diagram_sizes, save_figure
+    grid = check_positive_int("grid", args.grid if args.grid is not None else DIAGRAM_GRID[args.learner], minimum=2)
+    if args.level is not None:
+        check_range("level", args.level, 0, 1, False, True)
+    K = check_positive_int("generations", args.generations)
+    learner = learner_from_args(args)  # built once; each cell only changes the scheme
+
+    def compute_bound(cell_args):
+        return compose_bound(scheme_from_args(cell_args), learner, K, cell_args.delta, with_closed_form=False)
+    if args.axes == "sizes":
+        if args.real_fraction is not None:
+            raise BoundcalcError("--real-fraction does not apply to --axes sizes (n_synth is an axis); "
+                                 "use --axes fraction-generations")
+        lo, hi = args.n_real_range or (args.n_real / 10, args.n_real * 10)
+        slo, shi = args.n_synth_range or (args.n_real / 10, args.n_real * 100)
+        for name, a, b in (("n_real_range", lo, hi), ("n_synth_range", slo, shi)):
+            check_positive(name, a)
+            if not b > a:
+                raise BoundcalcError(f"{name} must be LO,HI with 0 < LO < HI, got {a:g},{b:g}")
+        n_real_values, n_synth_values = np.geomspace(lo, hi, grid), np.geomspace(slo, shi, grid)
+
+        def compute(nr, ns):
+            return compute_bound(_copy(args, n_real=nr, n_synth=ns))
+        data = diagram_sizes(compute, n_real_values, n_synth_values, K, args.level,
+                             rf"Final bound $a_K$ ({args.scheme}, {args.learner}, $K = {K}$)")
+    else:
+        if args.scheme != "mix":
+            raise BoundcalcError("--axes fraction-generations needs --scheme mix (the real fraction is its axis)")
+        if args.n_synth is not None or args.real_fraction is not None:
+            raise BoundcalcError("--axes fraction-generations sets the real fraction itself; drop --n-synth "
+                                 "and --real-fraction")
+        flo, fhi = args.fraction_range or (0.05, 1.0)
+        check_range("fraction_range LO", flo, 0, 1, False, True)
+        check_range("fraction_range HI", fhi, 0, 1, False, True)
+        if not fhi > flo:
+            raise BoundcalcError(f"fraction_range must be LO,HI with 0 < LO < HI <= 1, got {flo:g},{fhi:g}")
+
+        def compute(lam):
+            return compute_bound(_copy(args, real_fraction=lam, n_synth=None))
+        data = diagram_fraction_generations(compute, np.linspace(flo, fhi, grid), K, args.level,
+                                            rf"Bound on $a_i$ (mix, {args.learner}, "
+                                            rf"$n_{{\mathrm{{real}}}} = {args.n_real:g}$)")
+    if data.level is None:
+        data.level = float(np.nanmedian(data.values))
+        data.level = float(f"{data.level:.3g}")
+        data.title += " (level: median of the grid)"
+    fig = diagram_figure(data)
+    paths = save_figure(fig, args.out, args.name, args.format)
+    values = data.values[np.isfinite(data.values)]
+    _report(paths, [f"bound on the grid: min {values.min():.6g}, max {values.max():.6g}; "
+                    f"contour level {data.level:g}"] + [f"note: {n}" for n in data.notes])
+    return 0
+
+
+def cmd_plot_early_stopping(args) -> int:
+    from .cli import learner_from_args
+    from .plots import early_stopping_curves, early_stopping_figure, save_figure
+    if args.learner != "diffusion":
+        raise BoundcalcError(f"plot early-stopping needs --learner diffusion (lemma D1), got {args.learner}")
+    learner = learner_from_args(args)
+    sizes = [check_positive("n_samples", n) for n in args.n_samples]
+    points = check_positive_int("points", args.points, minimum=3)
+    if args.tau_max is not None:
+        check_range("tau_max", args.tau_max, 1, float("inf"), False, False)
+    curves = early_stopping_curves(learner, sizes, points, args.tau_max)
+    fig = early_stopping_figure(curves)
+    paths = save_figure(fig, args.out, args.name, args.format)
+    _report(paths, [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = {c.kl_star:.6g}"
+                    for c in curves])
+    return 0
