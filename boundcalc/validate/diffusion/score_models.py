@@ -295,7 +295,7 @@ class MLPScore:
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
         self.net_ = net
         self.final_loss_ = float(np.mean(losses[-50:]))
         return self
