@@ -963,3 +963,39 @@ def _log_errors(log_text: str) -> list[str]:
             where = next((l for l in lines[k + 1:k + 8] if re.match(r"^l\.\d+", l)), "")
             found.append((line + " " + where).strip())
     return found
+
+
+# ------------------------------------------------------------------------------------------------
+# Derivation files against the catalogue
+# ------------------------------------------------------------------------------------------------
+
+REQUIRED_SECTIONS = ("Statement", "Hypotheses", "Proof", "Numeric check")
+
+
+def _squash(tex: str) -> str:
+    return " ".join(tex.split())
+
+
+def derivation_problems(lemma) -> list[str]:
+    """Ways in which ``lemma``'s derivation file disagrees with the catalogue (empty when they agree):
+    a missing file, a title line naming another lemma, another provenance label, a missing section,
+    or a ``## Statement`` whose display formula is not the catalogue's ``latex`` (up to whitespace)."""
+    path = derivation_path(lemma)
+    if not path.exists():
+        return [f"{lemma.id}: no derivation file {lemma.derivation}"]
+    deriv = parse_derivation(path)
+    problems = []
+    if deriv.lemma_id != lemma.id:
+        problems.append(f"{lemma.id}: {lemma.derivation} is titled {deriv.lemma_id!r}, not {lemma.id!r}")
+    if _squash(deriv.provenance) != _squash(lemma.provenance):
+        problems.append(f"{lemma.id}: provenance {deriv.provenance!r} in the file, {lemma.provenance!r} in the code")
+    missing = [s for s in REQUIRED_SECTIONS if s not in deriv.sections]
+    if missing:
+        problems.append(f"{lemma.id}: {lemma.derivation} lacks the section(s) {', '.join(missing)}")
+    formulas = deriv.statement_formulas
+    if "Statement" in deriv.sections and len(formulas) != 1:
+        problems.append(f"{lemma.id}: the Statement of {lemma.derivation} has {len(formulas)} $$ formulas, expected 1")
+    elif formulas and _squash(formulas[0]) != _squash(lemma.latex):
+        problems.append(f"{lemma.id}: the Statement of {lemma.derivation} differs from the catalogue's latex:\n"
+                        f"  file: {_squash(formulas[0])}\n  code: {_squash(lemma.latex)}")
+    return problems
