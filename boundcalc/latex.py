@@ -138,11 +138,12 @@ def use_macros(tex: str) -> str:
     return tex
 
 
-def sympy_latex(expr) -> str:
-    """sympy's printer for composed expressions, with every shared symbol printed as its macro."""
+def sympy_latex(expr, macros: bool = True) -> str:
+    """sympy's printer for composed expressions, with every shared symbol printed as its macro
+    (``macros=False``: as the macro's expansion, for Markdown)."""
     import sympy as sp
-    names = {s: "\\" + SYMBOL_MACROS[s.name][0] for s in expr.free_symbols
-             if isinstance(s, sp.Symbol) and s.name in SYMBOL_MACROS}
+    names = {s: ("\\" + SYMBOL_MACROS[s.name][0]) if macros else SYMBOL_MACROS[s.name][1]
+             for s in expr.free_symbols if isinstance(s, sp.Symbol) and s.name in SYMBOL_MACROS}
     return sp.latex(expr, symbol_names=names)
 
 
@@ -331,6 +332,8 @@ def markdown_blocks(text: str) -> list[tuple]:
             while k < len(lines) and lines[k].strip():
                 nxt = _LIST_ITEM.match(lines[k])
                 if nxt and len(nxt.group(1)) <= len(item.group(1)) + 1:
+                    if nxt.group(2)[0].isdigit() != ordered:
+                        break  # a list of the other kind starts
                     items.append(nxt.group(3))
                 elif lines[k].strip().startswith(("$$", "|", "#", "```")):
                     break
@@ -540,7 +543,7 @@ def _closed_form_templates() -> dict:
         except Exception:  # noqa: BLE001 - the document must build even if one scheme changes
             form = None
         if form is not None:
-            out[name] = (form.latex(), form.where, sympy_latex(form.expr), form.expr)
+            out[name] = (form.latex(), form.where, sympy_latex(form.expr, macros=False), form.expr)
     return out
 
 
