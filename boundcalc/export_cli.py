@@ -170,6 +170,9 @@ def cmd_latex(args) -> int:
     if args.pdf and latex.pdflatex_path() is None:
         raise BoundcalcError("--pdf needs pdflatex, which is not installed (apt-get install texlive-latex-base "
                              "texlive-latex-recommended texlive-fonts-recommended); nothing was written")
+    if args.pdf and Path(args.out).suffix.lower() == ".pdf":
+        raise BoundcalcError("--out names the .tex file when --pdf is given (the PDF goes next to it), "
+                             f"got {args.out}")
     if args.out and Path(args.out).is_dir():
         raise BoundcalcError(f"--out must be a file path, got the directory {args.out}")
     text = latex.build_markdown() if args.markdown else latex.build_latex()
@@ -247,6 +250,9 @@ def cmd_plot_diagram(args) -> int:
     def compute_bound(cell_args):
         return compose_bound(scheme_from_args(cell_args), learner, K, cell_args.delta, with_closed_form=False)
     if args.axes == "sizes":
+        if args.scheme == "schedule":
+            raise BoundcalcError("--axes sizes needs --scheme replace, mix or accumulate (a schedule sets "
+                                 "its sizes with --sizes, so n_synth would not be an axis)")
         if args.real_fraction is not None:
             raise BoundcalcError("--real-fraction does not apply to --axes sizes (n_synth is an axis); "
                                  "use --axes fraction-generations")
@@ -302,7 +308,7 @@ def cmd_plot_early_stopping(args) -> int:
     if args.tau_max is not None:
         check_range("tau_max", args.tau_max, 1, float("inf"), False, False)
     curves = early_stopping_curves(learner, sizes, points, args.tau_max)
-    fig = early_stopping_figure(curves)
+    fig = early_stopping_figure(curves, chosen_tau=None if learner.tau == "auto" else float(learner.tau))
     paths = save_figure(fig, args.out, args.name, args.format)
     _report(paths, [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = {c.kl_star:.6g}"
                     for c in curves])

@@ -328,10 +328,13 @@ def early_stopping_curves(learner, sample_sizes, n_points: int = 120, tau_max=No
     return curves
 
 
-def early_stopping_figure(curves: list[EarlyStoppingCurve], title: str = "", show_terms: bool = True):
+def early_stopping_figure(curves: list[EarlyStoppingCurve], title: str = "", show_terms: bool = True,
+                          chosen_tau: float | None = None):
     """KL bound of D1 against tau (log-log), tau* marked for each n; the three tau-dependent terms of
-    the first curve dashed."""
+    the first curve dashed; a user-chosen training time (``--tau``) as a black dashed line."""
     fig, ax = new_figure()
+    if chosen_tau is not None:
+        ax.axvline(chosen_tau, color="black", linestyle="--", linewidth=1, label=rf"chosen $\tau = {chosen_tau:g}$")
     colors = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
     for k, curve in enumerate(curves):
         color = colors[k % len(colors)]

@@ -201,6 +201,15 @@ def test_document_compiles_with_pdflatex(tmp_path, document):
 
 
 @pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+def test_latex_command_compiles_the_pdf(tmp_path, capsys):
+    status, out, _ = run(capsys, "latex", "--out", str(tmp_path / "doc.tex"), "--pdf")
+    assert status == 0 and f"wrote {tmp_path / 'doc.pdf'}" in out
+    assert (tmp_path / "doc.pdf").read_bytes().startswith(b"%PDF")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.pdf", "doc.tex"]
+    assert_one_line_error(*run(capsys, "latex", "--out", str(tmp_path / "doc.pdf"), "--pdf")[::2], ".tex file")
+
+
+@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_compile_reports_errors_and_undefined_references(tmp_path):
     base = "\\documentclass{article}\\begin{document}%s\\end{document}\n"
     broken = latex.compile_pdf(base % r"$\frac{1}{$", tmp_path / "a.pdf")
@@ -391,6 +400,8 @@ def test_plot_diagram_bad_options(tmp_path, capsys):
     assert_one_line_error(*run(capsys, "plot", "diagram", "--out", str(tmp_path / "file"), *POWER,
                                "--grid", "2")[::2], "directory")
     assert_one_line_error(*run(capsys, "plot", "phase")[::2], "--out")
+    assert_one_line_error(*run(capsys, "plot", "diagram", "--out", str(tmp_path), *POWER, "--scheme", "schedule",
+                               "--real-fractions", "0.5")[::2], "--axes sizes needs")
 
 
 def _d1(tau, m, n, T=10.0, c_stat=1.0, c_width=1.0, c_opt=1.0, c_mc=1.0, c_approx=0.0, c_prior=1.0):
@@ -481,6 +492,16 @@ def test_result_objects_render_and_plot():
     solved.plot(ax=ax)
     heights = [p.get_height() for p in ax.patches]
     assert heights[0] == pytest.approx(0.5) and heights[1] <= 0.5
+
+
+def test_symbolic_and_export_modules_import_neither_torch_nor_matplotlib():
+    import subprocess
+    import sys
+    code = ("import sys, boundcalc.cli, boundcalc.latex, boundcalc.plots, boundcalc.export_cli; "
+            "boundcalc.latex.build_markdown(); "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_plot_result_rejects_other_objects():
