@@ -210,6 +210,28 @@ def test_latex_command_compiles_the_pdf(tmp_path, capsys):
 
 
 @pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
+    """What ``bound/phase/solve --latex`` and ``show --latex`` print compiles in display math."""
+    from boundcalc.compose import compose_bound
+    from boundcalc.learners import Diffusion, PowerLaw
+    from boundcalc.phase import phase_transition
+    from boundcalc.schemes import make_scheme
+    from boundcalc.solve import solve
+    power = PowerLaw(1.0, 0.25)
+    formulas = [compose_bound(make_scheme(name, 1000, 500), power, 6).to_latex()
+                for name in ("replace", "mix", "accumulate")]
+    formulas.append(compose_bound(make_scheme("mix", 1000, 500), Diffusion(), 3).to_latex())
+    formulas.append(phase_transition(PowerLaw(1.0, 0.2), 1000, 2).to_latex())
+    formulas.append(solve("n-real", 0.5, power, scheme="replace", generations=4).to_latex())
+    formulas += [lemma.latex for lemma in all_lemmas()]
+    body = "\n".join(f"\\begin{{equation*}}{f}\\end{{equation*}}" for f in formulas)
+    doc = ("\\documentclass{article}\\usepackage{amsmath,amssymb}\\usepackage[margin=1cm]{geometry}"
+           "\\begin{document}\n" + body + "\n\\end{document}\n")
+    result = latex.compile_pdf(doc, tmp_path / "formulas.pdf")
+    assert result.ok, result.errors
+
+
+@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_compile_reports_errors_and_undefined_references(tmp_path):
     base = "\\documentclass{article}\\begin{document}%s\\end{document}\n"
     broken = latex.compile_pdf(base % r"$\frac{1}{$", tmp_path / "a.pdf")
