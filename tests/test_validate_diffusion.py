@@ -132,6 +132,22 @@ def test_score_derivative_is_exact():
         assert close.float().mean() > 0.97
 
 
+def test_kink_table_evaluation_equals_the_dense_one():
+    model = fitted_model(width=40)
+    A = model.coefficients(300.0)
+    fast, dense = model.score_function_from(A), model.score_function_from(A, "dense")
+    x = torch.linspace(-12, 12, 20001, dtype=torch.float64)
+    for t in (T_MIN, 0.3, 2.0, HORIZON):
+        (s1, d1), (s2, d2) = fast.evaluate(x, t), dense.evaluate(x, t)
+        scale = float(s2.abs().max())
+        assert float((s1 - s2).abs().max()) < 1e-12 * scale
+        assert float((d1 - d2).abs().max()) < 1e-12 * float(d2.abs().max() + 1)
+    # and at the kinks themselves (pre-activation exactly 0 counts as inactive in both)
+    c = model.U @ np.array([1.0, np.exp(-0.3), np.sqrt(1 - np.exp(-0.6))])
+    kinks = torch.as_tensor(-c / model.W)
+    assert torch.allclose(fast.evaluate(kinks, 0.3)[0], dense.evaluate(kinks, 0.3)[0], atol=1e-12)
+
+
 def test_held_out_loss_is_the_loss_on_the_held_out_rows():
     model = fitted_model()
     x_val = np.random.default_rng(11).normal(size=20)

@@ -52,7 +52,7 @@ class FlowMap:
     monotone: bool
 
 
-def flow_map(score, u, t_min: float, horizon: float, steps: int, chunk: int = 100_000) -> FlowMap:
+def flow_map(score, u, t_min: float, horizon: float, steps: int, chunk: int = 16384) -> FlowMap:
     """Carry ``u`` (draws of pi, at time T) back to t_min with RK4; track Psi' exactly."""
     torch = torch_module()
     u = np.asarray(u, dtype=float).ravel()

@@ -72,23 +72,66 @@ class ScoreFunction:
 
 
 class RandomFeatureScoreFunction(ScoreFunction):
-    """``s(x, t) = (1/m) sum_k A_k relu(W_k x + c_k(t))``, ``ds/dx = (1/m) sum_k A_k W_k 1[. > 0]``."""
+    """``s(x, t) = (1/m) sum_k A_k relu(W_k x + c_k(t))``, ``ds/dx = (1/m) sum_k A_k W_k 1[W_k x + c_k > 0]``.
 
-    def __init__(self, W: np.ndarray, U: np.ndarray, A: np.ndarray):
+    Two evaluations of the same function:
+
+    * ``method="breakpoints"`` (default, 1-D only): at a fixed t the score is piecewise linear in
+      x with kinks at ``b_k = -c_k / W_k``.  Unit k is active iff ``x > b_k`` (W_k > 0) or
+      ``x < b_k`` (W_k < 0), so with the kinks sorted, prefix sums of ``A_k W_k / m`` and
+      ``A_k c_k / m`` give ``s = alpha(x) x + beta(x)`` and ``ds/dx = alpha(x)`` by one binary search
+      per point: O(N log m) instead of O(N m).  The sorted tables are cached per t (the ODE
+      reuses one time grid).
+    * ``method="dense"``: the N x m pre-activation matrix and two matrix-vector products (the
+      reference; the tests check that both agree).
+    """
+
+    def __init__(self, W: np.ndarray, U: np.ndarray, A: np.ndarray, method: str = "breakpoints"):
         torch = torch_module()
         self.width = W.shape[0]
-        self._U = U
+        self.method = method
+        self._Wn, self._U, self._An = np.asarray(W, float), np.asarray(U, float), np.asarray(A, float)
         self._W = torch.as_tensor(W, dtype=torch.float64)
         self._A = torch.as_tensor(A / self.width, dtype=torch.float64)
         self._AW = torch.as_tensor(A * W / self.width, dtype=torch.float64)
+        self._tables: dict = {}
+
+    def _c(self, t: float) -> np.ndarray:
+        e = np.exp(-t)
+        return self._U @ np.array([1.0, e, np.sqrt(1.0 - e * e)])
+
+    def _table(self, t: float):
+        table = self._tables.get(t)
+        if table is None:
+            torch = torch_module()
+            c, W, A, m = self._c(t), self._Wn, self._An, self.width
+            parts = []
+            for mask in (W > 0, W < 0):
+                kinks = -c[mask] / W[mask]
+                order = np.argsort(kinks, kind="stable")
+                slope = np.concatenate([[0.0], np.cumsum((A * W / m)[mask][order])])
+                icpt = np.concatenate([[0.0], np.cumsum((A * c / m)[mask][order])])
+                parts.append((torch.as_tensor(kinks[order]), torch.as_tensor(slope), torch.as_tensor(icpt)))
+            flat = (W == 0) & (c > 0)
+            const = float(np.sum((A * c / m)[flat]))
+            table = (parts, const)
+            if len(self._tables) < 4096:
+                self._tables[t] = table
+        return table
 
     def evaluate(self, x, t: float):
         torch = torch_module()
-        c = torch.as_tensor(self._U @ time_embedding(t)[0], dtype=torch.float64)
-        pre = torch.addr(c.expand(x.shape[0], -1), x, self._W)  # x W^T + c
-        s = torch.relu(pre) @ self._A
-        ds = (pre > 0).to(torch.float64) @ self._AW
-        return s, ds
+        if self.method == "dense":
+            c = torch.as_tensor(self._c(t), dtype=torch.float64)
+            pre = torch.addr(c.expand(x.shape[0], -1), x, self._W)  # x W^T + c
+            mask = (pre > 0).to(torch.float64)
+            return (pre * mask) @ self._A, mask @ self._AW
+        (pos, neg), const = self._table(float(t))
+        k_pos = torch.searchsorted(pos[0], x, side="left")     # kinks b < x: active units with W > 0
+        k_neg = torch.searchsorted(neg[0], x, side="right")    # kinks b <= x: inactive units with W < 0
+        slope = pos[1][k_pos] + (neg[1][-1] - neg[1][k_neg])
+        icpt = pos[2][k_pos] + (neg[2][-1] - neg[2][k_neg]) + const
+        return slope * x + icpt, slope
 
 
 @dataclass(frozen=True)
@@ -145,38 +188,48 @@ class RandomFeatureScore:
         self.initial = np.zeros(self.width)
 
     # -- features ------------------------------------------------------------------------
-    def design(self, x: np.ndarray, rng: np.random.Generator):
-        """Rows (sigma_t phi(x_t, t), -z) of the empirical loss: Phi (R, m), target (R,)."""
-        torch = torch_module()
-        x = np.asarray(x, dtype=float).ravel()
-        reps = self.draws_per_point
-        x0 = np.repeat(x, reps)
+    def _draws(self, x, rng: np.random.Generator):
+        """The fixed (t, z) draws of every row and the noised points x_t = e^-t x + sigma_t z."""
+        x0 = np.repeat(np.asarray(x, dtype=float).ravel(), self.draws_per_point)
         t = draw_times(rng, x0.size, self.t_min, self.horizon)
         z = rng.standard_normal(x0.size)
         sig = sigma(t)
-        xt = np.exp(-t) * x0 + sig * z
-        pre = (torch.as_tensor(xt)[:, None] * torch.as_tensor(self.W)[None, :]
-               + torch.as_tensor(time_embedding(t) @ self.U.T))
-        Phi = torch.relu(pre) * torch.as_tensor(sig)[:, None]
-        return Phi, torch.as_tensor(-z)
+        return np.exp(-t) * x0 + sig * z, t, sig, z
+
+    def _features(self, xt, t, sig):
+        torch = torch_module()
+        pre = torch.addr(torch.as_tensor(time_embedding(t) @ self.U.T), torch.as_tensor(xt), torch.as_tensor(self.W))
+        return torch.relu(pre) * torch.as_tensor(sig)[:, None]
+
+    def design(self, x: np.ndarray, rng: np.random.Generator):
+        """Rows (sigma_t phi(x_t, t), -z) of the empirical loss: Phi (R, m), target (R,)."""
+        torch = torch_module()
+        xt, t, sig, z = self._draws(x, rng)
+        return self._features(xt, t, sig), torch.as_tensor(-z)
+
+    def _moments(self, x, rng: np.random.Generator, chunk: int = 16384):
+        """G = Phi^T Phi / R, b = Phi^T (-z) / R and mean(z^2), accumulated over row chunks."""
+        torch = torch_module()
+        xt, t, sig, z = self._draws(x, rng)
+        rows = xt.size
+        G = torch.zeros((self.width, self.width), dtype=torch.float64)
+        b = torch.zeros(self.width, dtype=torch.float64)
+        for lo in range(0, rows, chunk):
+            Phi = self._features(xt[lo:lo + chunk], t[lo:lo + chunk], sig[lo:lo + chunk])
+            G += Phi.T @ Phi
+            b += Phi.T @ torch.as_tensor(-z[lo:lo + chunk])
+        return (G / rows).numpy(), (b / rows).numpy(), float(z @ z / rows), rows
 
     def fit(self, x, rng: np.random.Generator) -> "RandomFeatureScore":
         """Build G and b from the training points and eigendecompose G (one O(m^3) step)."""
         torch = torch_module()
         if np.asarray(x).size < 1:
             raise BoundcalcError("training set must hold at least 1 point")
-        Phi, target = self.design(x, rng)
-        rows = Phi.shape[0]
-        G = (Phi.T @ Phi) / rows
-        b = (Phi.T @ target) / rows
+        self.gram_, self.cross_, self.target_second_moment_, self.n_rows_ = self._moments(x, rng)
         with single_thread():
-            evals, evecs = torch.linalg.eigh(G)
-        self.gram_ = G.numpy()
-        self.cross_ = b.numpy()
-        self.target_second_moment_ = float((target @ target) / rows)
+            evals, evecs = torch.linalg.eigh(torch.as_tensor(self.gram_))
         self.eigenvalues_ = np.clip(evals.numpy(), 0.0, None)
         self.eigenvectors_ = evecs.numpy()
-        self.n_rows_ = rows
         return self
 
     # -- gradient flow ---------------------------------------------------------------------
@@ -220,20 +273,16 @@ class RandomFeatureScore:
 
         One quadratic form per tau: ``A^T G_v A / m^2 - 2 A^T b_v / m + mean(z_v^2)``.
         """
-        Phi, target = self.design(x_val, rng)
-        rows = Phi.shape[0]
-        Gv = ((Phi.T @ Phi) / rows).numpy()
-        bv = ((Phi.T @ target) / rows).numpy()
-        cv = float((target @ target) / rows)
+        Gv, bv, cv, _ = self._moments(x_val, rng)
         A = self.flow(taus).coefficients
         m = self.width
         return np.einsum("ij,jk,ik->i", A, Gv, A) / m ** 2 - 2.0 * A @ bv / m + cv
 
-    def score_function(self, tau: float) -> RandomFeatureScoreFunction:
-        return RandomFeatureScoreFunction(self.W, self.U, self.coefficients(tau))
+    def score_function(self, tau: float, method: str = "breakpoints") -> RandomFeatureScoreFunction:
+        return RandomFeatureScoreFunction(self.W, self.U, self.coefficients(tau), method)
 
-    def score_function_from(self, A: np.ndarray) -> RandomFeatureScoreFunction:
-        return RandomFeatureScoreFunction(self.W, self.U, np.asarray(A, dtype=float))
+    def score_function_from(self, A: np.ndarray, method: str = "breakpoints") -> RandomFeatureScoreFunction:
+        return RandomFeatureScoreFunction(self.W, self.U, np.asarray(A, dtype=float), method)
 
 
 class MLPScoreFunction(ScoreFunction):
