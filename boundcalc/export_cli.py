@@ -68,7 +68,8 @@ def register(subparsers) -> None:
     dg.add_argument("--level", type=float, default=None,
                     help="bound level whose contour is drawn, in (0, 1] (default: median of the grid)")
     dg.add_argument("--grid", type=int, default=None,
-                    help="points per axis (default 40 for --learner power, 16 diffusion, 5 kde)")
+                    help="points per axis (default 40 for --learner power, 16 diffusion, 5 kde; twice as many "
+                         "fractions with --axes fraction-generations)")
     dg.add_argument("--n-real-range", type=_pair, default=None, help="LO,HI (default n-real/10, 10 n-real)")
     dg.add_argument("--n-synth-range", type=_pair, default=None, help="LO,HI (default n-real/10, 100 n-real)")
     dg.add_argument("--fraction-range", type=_pair, default=None, help="LO,HI in (0, 1] (default 0.05,1)")
@@ -241,7 +242,8 @@ def cmd_plot_diagram(args) -> int:
     from .cli import learner_from_args, scheme_from_args
     from .compose import compose_bound
     from .plots import diagram_figure, diagram_fraction_generations, diagram_sizes, save_figure
-    grid = check_positive_int("grid", args.grid if args.grid is not None else DIAGRAM_GRID[args.learner], minimum=2)
+    default_grid = DIAGRAM_GRID[args.learner] * (2 if args.axes == "fraction-generations" else 1)  # one run per column
+    grid = check_positive_int("grid", args.grid if args.grid is not None else default_grid, minimum=2)
     if args.level is not None:
         check_range("level", args.level, 0, 1, False, True)
     K = check_positive_int("generations", args.generations)

@@ -222,6 +222,7 @@ class DiagramData:
     level: float | None = None
     notes: list = field(default_factory=list)
     colour_label: str = r"bound on $\mathrm{TV}(p_K, p_0)$ (dimensionless)"
+    x_bounds: tuple = (None, None)  # the x axis' natural limits (a real fraction lies in [0, 1])
 
 
 def diagram_sizes(compute, n_real_values, n_synth_values, generations: int, level=None, title="") -> DiagramData:
@@ -246,17 +247,19 @@ def diagram_fraction_generations(compute, fractions, max_generations: int, level
                        r"real fraction $\lambda$ of each later training set (dimensionless)",
                        r"generation $i$ (count)", False, False,
                        title or r"Bound on $a_i$ over real fraction and generations", level,
-                       colour_label=r"bound on $a_i = \mathrm{TV}(p_i, p_0)$ (dimensionless)")
+                       colour_label=r"bound on $a_i = \mathrm{TV}(p_i, p_0)$ (dimensionless)", x_bounds=(0.0, 1.0))
 
 
-def _edges(centres, log):
+def _edges(centres, log, low=None, high=None):
+    """Cell edges around ``centres`` (midpoints, in log space when ``log``), clipped to [low, high]."""
     c = np.log(centres) if log else np.asarray(centres, float)
     if c.size == 1:
         e = np.array([c[0] - 0.5, c[0] + 0.5])
     else:
         mid = (c[1:] + c[:-1]) / 2
         e = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-    return np.exp(e) if log else e
+    e = np.exp(e) if log else e
+    return np.clip(e, low if low is not None else -np.inf, high if high is not None else np.inf)
 
 
 def diagram_figure(data: DiagramData):
@@ -269,7 +272,7 @@ def diagram_figure(data: DiagramData):
         norm = LogNorm(positive.min(), positive.max())
     else:
         norm = Normalize(np.nanmin(v), np.nanmax(v))
-    mesh = ax.pcolormesh(_edges(data.x, data.x_log), _edges(data.y, data.y_log), v, norm=norm,
+    mesh = ax.pcolormesh(_edges(data.x, data.x_log, *data.x_bounds), _edges(data.y, data.y_log), v, norm=norm,
                          cmap="viridis", shading="flat")
     bar = fig.colorbar(mesh, ax=ax)
     bar.set_label(data.colour_label)
