@@ -230,6 +230,15 @@ def display_math(tex: str) -> str:
     return "\\begin{gather*}\n" + " \\\\\n".join(lines) + "\n\\end{gather*}"
 
 
+_CODE = {"\\": r"\char92{}", "{": r"\char123{}", "}": r"\char125{}", "~": r"\char126{}", "^": r"\char94{}",
+         "_": r"\_\allowbreak{}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#"}
+
+
+def escape_code(text: str) -> str:
+    """Text of a code span for ``\\texttt`` (OT1 typewriter has the ASCII glyphs < > | " at their codes)."""
+    return "".join(_CODE.get(ch, ch if ord(ch) < 128 else "?") for ch in text)
+
+
 def _math(tex: str) -> str:
     """Math from a derivation file: non-ASCII mapped, macros applied."""
     tex = "".join(ch if ord(ch) < 128 else {"\u2264": r"\le ", "\u2265": r"\ge "}.get(ch, " ") for ch in tex)
@@ -248,10 +257,7 @@ def inline_latex(text: str, refs: "RefStyle") -> str:
         elif piece.startswith("$"):
             parts.append("$" + _math(piece[1:-1]) + "$")
         elif piece.startswith("`"):
-            parts.append(r"\texttt{" + escape_text(piece[1:-1]).replace("$", r"\$").replace(r"\$|\$", "|")
-                         .replace(r"\$<\$", r"\textless{}").replace(r"\$>\$", r"\textgreater{}")
-                         .replace(r"\$\le\$", "<=").replace(r"\$\ge\$", ">=").replace(r"\$\to\$", "->")
-                         .replace(r"\$\ne\$", "!=") + "}")
+            parts.append(r"\texttt{" + escape_code(piece[1:-1]) + "}")
         else:
             parts.append(refs.latex(piece[2:-2]))
     return "".join(parts)

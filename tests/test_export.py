@@ -76,6 +76,8 @@ def test_text_specials_are_escaped_and_math_kept():
     assert r"\textasciitilde{}" in tex and r"\textasciicircum{}" in tex and r"\textbackslash{}w" in tex
     assert r"$\frac{a_i}{2}$" in tex  # math untouched
     assert r"\texttt{f\_\allowbreak{}hat(x)}" in tex
+    code = latex.markdown_to_latex(r"`\nreal{x} ~ 50% $y$`")
+    assert code == r"\texttt{\char92{}nreal\char123{}x\char125{} \char126{} 50\% \$y\$}"
 
 
 def test_relations_in_text_become_math():
