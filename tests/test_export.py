@@ -234,6 +234,19 @@ def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
 
 
 @pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+def test_every_derivation_file_converts_to_latex_that_compiles(tmp_path):
+    """The converter is robust to everything in derivations/ (tables, lists, code, plain-text formulas)."""
+    files = sorted((latex.repo_root() / "derivations").glob("*.md"))
+    assert len(files) >= len(all_lemmas())
+    parts = [r"\section*{" + latex.escape_text(f.name) + "}\n" + latex.markdown_to_latex(f.read_text("utf-8"))
+             for f in files]
+    doc = (latex._PREAMBLE.replace("%MACROS%", latex.preamble_macros()) + "\\begin{document}\n"
+           + "\n\n".join(parts) + "\n\\end{document}\n")
+    result = latex.compile_pdf(doc, tmp_path / "derivations.pdf")
+    assert result.ok, result.errors
+
+
+@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_compile_reports_errors_and_undefined_references(tmp_path):
     base = "\\documentclass{article}\\begin{document}%s\\end{document}\n"
     broken = latex.compile_pdf(base % r"$\frac{1}{$", tmp_path / "a.pdf")
