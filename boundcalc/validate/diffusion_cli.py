@@ -73,7 +73,7 @@ def _common_options() -> argparse.ArgumentParser:
     g.add_argument("--grid-size", default="1024", help="grid nodes for TV and KL (default 1024)")
     g.add_argument("--sampler", default="ode", help="ode (default; density = law of the samples) | sde")
     g = p.add_argument_group("runs and output")
-    g.add_argument("--seeds", default="2", help="seeded runs per setting (default 2)")
+    g.add_argument("--seeds", default="3", help="seeded runs per setting (default 3)")
     g.add_argument("--seed", default="0", help="base seed (default 0)")
     g.add_argument("--json", action="store_true", help="print the result as one JSON object")
     g.add_argument("--out", default=None, help="folder for the JSON, the resume state and the plots")

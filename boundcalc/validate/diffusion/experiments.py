@@ -45,7 +45,7 @@ class ExperimentOptions:
     real_data: str = "fresh"
     real_fractions: tuple = (0.2, 0.5, 0.8)
     generations: int = 5
-    seeds: int = 2
+    seeds: int = 3
     seed: int = 0
     ns: tuple = ()
     n_synth_ratios: tuple = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)

@@ -47,9 +47,9 @@ class DiffusionConfig:
     horizon: float = 5.0
     t_min: float = 1e-3
     draws_per_point: int = 8
-    steps: int = 24
-    u_points: int = 601
-    grid_size: int = 768
+    steps: int = 40
+    u_points: int = 801
+    grid_size: int = 1024
     sampler: str = "ode"
     mlp_hidden: int = 64
     mlp_steps: int = 1500
