@@ -194,10 +194,13 @@ def compute_bound(args):
 
 def cmd_bound(args):
     result = compute_bound(args)
+    extra = [k for k in result.terms[0] if k not in ("generation", "n_total")]
     lines = [f"scheme {args.scheme}, learner {args.learner}, K = {result.generations}, delta = {args.delta:g}",
-             f"{'i':>4}  {'N_i':>12}  {'eps_i':>12}  {'a_i (bound)':>12}"]
+             f"{'i':>4}  {'N_i':>12}" + "".join(f"  {k:>11}" for k in extra)
+             + f"  {'eps_i':>12}  {'a_i (bound)':>12}"]
     for t, e, a in zip(result.terms, result.eps, result.bound):
-        lines.append(f"{t['generation']:>4}  {_fmt(t['n_total']):>12}  {_fmt(e):>12}  {_fmt(a):>12}")
+        lines.append(f"{t['generation']:>4}  {_fmt(t['n_total']):>12}" + "".join(f"  {_fmt(t[k]):>11}" for k in extra)
+                     + f"  {_fmt(e):>12}  {_fmt(a):>12}")
     lines.append(f"final bound a_K <= {_fmt(result.final, 8)}")
     if result.closed_form is not None:
         lines.append(f"closed form: {result.closed_form.name}; value {_fmt(result.closed_form.evaluate(), 8)}")

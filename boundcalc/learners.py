@@ -160,6 +160,8 @@ class GaussianKDE(Learner):
             raise BoundcalcError("bandwidth auto needs --target; give a number otherwise")
         if self.holder_L is not None:
             self.lemma_ids = ("K1p",) + self.lemma_ids[1:]
+        if self.bandwidth == "auto":
+            self.lemma_ids = self.lemma_ids + ("K3",)
 
     def resolved_bandwidth(self, n_real) -> float:
         return auto_bandwidth(self.target, n_real) if self.bandwidth == "auto" else float(self.bandwidth)
