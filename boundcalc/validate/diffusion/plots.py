@@ -73,17 +73,24 @@ def plot_phase(data, out_dir):
     hi = np.array([float(r["a2"]["ci95_high"]) for r in rows])
     err = None if not np.all(np.isfinite(lo)) else [mean - np.clip(lo, 0, None), np.clip(hi, None, 1) - mean]
     ax.errorbar(s, mean, yerr=err, fmt="o-", capsize=3, label="measured a_2 (95% CI)")
-    if "bound_a2" in rows[0]:
-        ax.plot(s, [r["bound_a2"] for r in rows], "s--", color="C3", label="composed bound, fitted rate (calibrated)")
     pred = data["prediction"]
+    if "bound_a2" in rows[0]:
+        ax.plot(s, [r["bound_a2"] for r in rows], "s", color="C3", label="composed bound, fitted rate (calibrated)")
+        C, alpha, n_real = pred["rate"]["C"], pred["rate"]["alpha"], data["n_real"]
+        s_max = max(s.max(), 3 * pred["threshold"]) if pred.get("exists") else s.max()
+        dense = np.concatenate([[0.0], np.geomspace(max(1.0, n_real / 100), s_max, 200)])
+        # THEORY.md section 5 with a_1 = C n_real^-alpha: the same curve the calculator composes
+        curve = C * (n_real + dense) ** -alpha + dense / (n_real + dense) * C * n_real ** -alpha
+        ax.plot(dense, curve, "--", color="C3", lw=1)
     if pred.get("exists"):
         ax.axvline(pred["threshold"], color="C3", ls=":", label=f"threshold n_synth* = {pred['threshold']:.3g}")
     ax.set_xscale("symlog", linthresh=max(1.0, data["n_real"] / 2))
     ax.set(xlabel="n_synth (n_real = %d)" % data["n_real"], ylabel="a_2 = TV(p_2, p0)",
            title="phase: generation 2 of mix against n_synth")
+    ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     plt.close(fig)
     return _save(fig, out_dir, "diffusion_phase")
 
