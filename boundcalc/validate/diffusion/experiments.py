@@ -348,22 +348,38 @@ def _slope(x, y) -> float:
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
-def fit_d1_constants(runs) -> dict:
-    """Non-negative least squares of KL on (tau^4/(m n), tau^3/m^2, 1/tau, 1) [calibrated]."""
+def fit_d1_constants(runs, window: float = 10.0) -> dict:
+    """Fit the D1 form ``KL ~ c_stat tau^4/(m n) + c_width tau^3/m^2 + c_opt/tau + floor`` [calibrated].
+
+    Non-negative least squares on *relative* residuals (rows divided by the measured KL), using the
+    points with tau within a factor ``window`` of each run's tau* (the part of the curve D2 is about).
+    """
     from scipy.optimize import nnls
 
     rows, rhs = [], []
     for r in runs:
+        tau_star = float(r["tau_star"])
         for tau, kl in zip(r["taus"], r["kl"]):
-            if math.isfinite(float(kl)):
-                rows.append([tau ** 4 / (r["width"] * r["n"]), tau ** 3 / r["width"] ** 2, 1.0 / tau, 1.0])
-                rhs.append(float(kl))
+            kl = float(kl)
+            if math.isfinite(kl) and kl > 0 and tau_star / window <= tau <= tau_star * window:
+                rows.append(np.array([tau ** 4 / (r["width"] * r["n"]), tau ** 3 / r["width"] ** 2, 1.0 / tau, 1.0]) / kl)
+                rhs.append(1.0)
     X, y = np.asarray(rows), np.asarray(rhs)
     scale = np.max(np.abs(X), axis=0)
     coef, _ = nnls(X / scale, y)
     coef = coef / scale
     return {"c_stat": float(coef[0]), "c_width": float(coef[1]), "c_opt": float(coef[2]), "floor": float(coef[3]),
-            "rms_residual": float(np.sqrt(np.mean((X @ coef - y) ** 2))), "label": "calibrated"}
+            "rms_relative_residual": float(np.sqrt(np.mean((X @ coef - y) ** 2))), "points": int(len(y)),
+            "window": f"tau in [tau*/{window:g}, {window:g} tau*] of each run", "label": "calibrated"}
+
+
+def _geometric(values) -> dict:
+    """Geometric mean and 95% interval (Student t on log10) of positive values."""
+    logs = [math.log10(float(v)) for v in values]
+    st = _stat(logs)
+    return {"mean": 10 ** st["mean"], "ci95_low": 10 ** st["ci95_low"] if math.isfinite(st["ci95_low"]) else math.nan,
+            "ci95_high": 10 ** st["ci95_high"] if math.isfinite(st["ci95_high"]) else math.nan,
+            "count": st["count"], "scale": "geometric (interval on log10)"}
 
 
 def experiment_early_stopping(options, units_factory) -> dict:
@@ -379,7 +395,7 @@ def experiment_early_stopping(options, units_factory) -> dict:
         rows.append({"n": n, "width": rs[0]["width"], "taus": rs[0]["taus"],
                      "kl": summarize_over_seeds([[float(v) for v in r["kl"]] for r in rs]),
                      "tv": summarize_over_seeds([[float(v) for v in r["tv"]] for r in rs]),
-                     "tau_star": _stat([r["tau_star"] for r in rs]), "kl_star": _stat([r["kl_star"] for r in rs])})
+                     "tau_star": _geometric([r["tau_star"] for r in rs]), "kl_star": _stat([r["kl_star"] for r in rs])})
     per_seed_tau = [_slope(ns, [runs[n][k]["tau_star"] for n in ns]) for k in range(S)]
     per_seed_kl = [_slope(ns, [runs[n][k]["kl_star"] for n in ns]) for k in range(S)]
     slopes = {"log_tau_star_vs_log_n": {**_stat(per_seed_tau), "per_seed": per_seed_tau, "li_theory": LI_TAU_SLOPE},
@@ -392,8 +408,9 @@ def experiment_early_stopping(options, units_factory) -> dict:
         from ...lemmas.diffusion import optimal_tau
 
         for row in rows:
-            row["d2_tau_star_calibrated"] = float(optimal_tau(row["width"], row["n"], max(d1["c_stat"], 1e-300),
-                                                              d1["c_width"], max(d1["c_opt"], 1e-300)))
+            if d1["c_opt"] > 0 and (d1["c_stat"] > 0 or d1["c_width"] > 0):
+                row["d2_tau_star_calibrated"] = float(optimal_tau(row["width"], row["n"], max(d1["c_stat"], 1e-300),
+                                                                  d1["c_width"], d1["c_opt"]))
     except ImportError as exc:
         d1["d2_error"] = f"optimal_tau unavailable: {exc}"
     notes = [f"the training time tau is in the units of derivations/validate-diffusion.md (flow rate lambda/m); "
@@ -513,14 +530,14 @@ def summary_text(data: dict) -> str:
     elif kind == "early-stopping":
         rows = [[r["n"], r["width"], _ci(r["tau_star"]), _ci(r["kl_star"]), r.get("d2_tau_star_calibrated")]
                 for r in data["rows"]]
-        lines.append(format_table(["n", "m", "tau* (measured)", "best KL(p0||p_tau)", "D2 tau* (calibrated)"],
+        lines.append(format_table(["n", "m", "tau* (geometric mean) [95% CI]", "best KL(p0||p_tau)", "D2 tau* (calibrated)"],
                                   rows, title="early stopping (random features)"))
         sl = data["slopes"]
         lines.append(f"slope of log tau* vs log n: {_ci(sl['log_tau_star_vs_log_n'])} (Li: 2/5); "
                      f"slope of log best KL vs log n: {_ci(sl['log_best_kl_vs_log_n'])} (Li: -2/5); {sl['width_rule']}")
         d1 = data["d1_fit"]
-        lines.append(f"D1 constants (calibrated): c_stat {d1['c_stat']:.3g}, c_width {d1['c_width']:.3g}, "
-                     f"c_opt {d1['c_opt']:.3g}, floor {d1['floor']:.3g} (rms residual {d1['rms_residual']:.3g})")
+        lines.append(f"D1 constants (calibrated, {d1['window']}): c_stat {d1['c_stat']:.3g}, c_width {d1['c_width']:.3g}, "
+                     f"c_opt {d1['c_opt']:.3g}, floor {d1['floor']:.3g} (rms relative residual {d1['rms_relative_residual']:.3g})")
     else:
         cal = data["calibration"]
         fit = cal["fit"]

@@ -97,13 +97,15 @@ def plot_phase(data, out_dir):
 
 def plot_early_stopping(data, out_dir):
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig.subplots_adjust(wspace=0.4)
     rows = data["rows"]
     colors = plt.cm.plasma(np.linspace(0, 0.85, len(rows)))
     for row, color in zip(rows, colors):
         axes[0].loglog(row["taus"], _arr(row["kl"]["mean"]), "-", color=color, label=f"n = {row['n']} (m = {row['width']})")
         axes[0].plot(float(row["tau_star"]["mean"]), float(row["kl_star"]["mean"]), "o", color=color)
-    axes[0].set(xlabel="training time tau", ylabel="KL(p0 || p_tau)", title="early stopping (mean over seeds)")
+    axes[0].set(xlabel="training time tau", ylabel="KL(p0 || p_tau)",
+                title="KL against tau (lines: mean; dots: mean of per-seed minima)")
     axes[0].legend(fontsize=8)
     n = np.array([r["n"] for r in rows], dtype=float)
     tau_star = np.array([float(r["tau_star"]["mean"]) for r in rows])
@@ -114,11 +116,15 @@ def plot_early_stopping(data, out_dir):
     ax2 = ax.twinx()
     ax2.loglog(n, kl_star, "s-", color="C1", label="best KL (measured)")
     ax2.loglog(n, kl_star[0] * (n / n[0]) ** -0.4, ":", color="C1", label="slope -2/5 (Li)")
-    ax.set(xlabel="n", ylabel="tau*", title="tau* and the best KL against n")
+    ax.set(xlabel="n", ylabel="tau* (geometric mean over seeds)", title="tau* and the best KL against n")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(n, [str(int(v)) for v in n])
     ax2.set_ylabel("best KL")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     for a in axes:
         a.grid(alpha=0.3, which="both")
     plt.close(fig)
@@ -133,11 +139,15 @@ def plot_calibrate(data, out_dir):
     ns = np.array(cal["ns"], dtype=float)
     eps = [cal["eps"][str(int(n))] for n in ns]
     mean = np.array([float(e["mean"]) for e in eps])
-    axes[0].loglog(ns, mean, "o", label="eps_1 measured")
+    axes[0].semilogx(ns, mean, "o", label="eps_1 measured")
     grid = np.geomspace(ns.min(), ns.max() * 4, 50)
     fit = cal["fit"]
-    axes[0].loglog(grid, fit["C"] * grid ** -fit["alpha"], "-", label=f"{fit['C']:.3g} N^-{fit['alpha']:.3g}")
+    axes[0].semilogx(grid, fit["C"] * grid ** -fit["alpha"], "-", label=f"{fit['C']:.3g} N^-{fit['alpha']:.3g}")
     axes[0].set(xlabel="N", ylabel="eps(N)", title="calibration (fitted)")
+    from matplotlib.ticker import NullFormatter
+
+    axes[0].xaxis.set_minor_formatter(NullFormatter())
+    axes[0].set_xticks(ns, [str(int(v)) for v in ns])
     axes[0].legend(fontsize=8)
     for ax, row in zip(axes[1:], held):
         gens = np.arange(1, len(row["n_train"]) + 1)
