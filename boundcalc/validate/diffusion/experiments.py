@@ -177,12 +177,19 @@ def _recursion_check(records_by_unit) -> dict:
             "steps": len(steps), "violations": len(bad), "smallest_slack": worst}
 
 
-def _mass_notes(records_by_unit) -> list:
+def _mass_notes(records_by_unit, tau_grid=None) -> list:
+    notes = []
+    if tau_grid:
+        taus = [r["tau"] for recs in records_by_unit for r in recs if r.get("tau_rule") == "held-out denoising loss"]
+        at_edge = sum(1 for t in taus if t is not None and float(t) >= max(tau_grid))
+        if at_edge:
+            notes.append(f"{at_edge} of {len(taus)} held-out tau choices hit the largest tau of the grid "
+                         f"({max(tau_grid):g}): the held-out loss was still falling there")
     masses = [float(r["mass_on_grid"]) for recs in records_by_unit for r in recs]
     bad = [m for m in masses if abs(m - 1) > MASS_TOLERANCE]
     if not bad:
-        return []
-    return [f"{len(bad)} of {len(masses)} model densities have grid mass outside 1 +- {MASS_TOLERANCE} "
+        return notes
+    return notes + [f"{len(bad)} of {len(masses)} model densities have grid mass outside 1 +- {MASS_TOLERANCE} "
             f"(worst {max(bad, key=lambda m: abs(m - 1)):.3f}): those densities are spikier than the grid "
             "resolves (usually a very long training time); raise --grid-size or lower --tau"]
 
@@ -232,7 +239,7 @@ def experiment_loop(options, units_factory) -> dict:
                     "tau": summarize_over_seeds(_series(recs, "tau")) if recs[0][0]["tau"] is not None else None,
                     "runs": recs})
     units.close()
-    return {"schemes": out, "checks": [_recursion_check(all_records)], "notes": _mass_notes(all_records),
+    return {"schemes": out, "checks": [_recursion_check(all_records)], "notes": _mass_notes(all_records, options.config.tau_grid),
             "label": "measured"}
 
 
@@ -285,7 +292,7 @@ def experiment_phase(options, units_factory) -> dict:
                f"[{last['a2']['ci95_low']:.4f}, {last['a2']['ci95_high']:.4f}] (n_synth = {rows[-1]['n_synth']})")
     return {"n_real": n_real, "rows": rows, "prediction": prediction,
             "peak": {"resolved": bool(above), "at": above, "statement": verdict},
-            "checks": [_recursion_check(all_records)], "notes": _mass_notes(all_records), "label": "measured"}
+            "checks": [_recursion_check(all_records)], "notes": _mass_notes(all_records, options.config.tau_grid), "label": "measured"}
 
 
 # -- early stopping ------------------------------------------------------------------------------------
@@ -467,7 +474,7 @@ def experiment_calibrate(options, units_factory) -> dict:
                                     "(calibrated, not proved)", "label": "calibrated"})
     return {"calibration": {"ns": list(ns), "eps": {str(n): _stat([r["eps"] for r in calib[n]]) for n in ns},
                             "fit": fit, "runs": {str(n): calib[n] for n in ns}},
-            "held_out": out_rows, "checks": checks, "notes": _mass_notes(all_records), "label": "calibrated"}
+            "held_out": out_rows, "checks": checks, "notes": _mass_notes(all_records, options.config.tau_grid), "label": "calibrated"}
 
 
 RUNNERS = {"loop": experiment_loop, "phase": experiment_phase, "early-stopping": experiment_early_stopping,
