@@ -766,7 +766,7 @@ def _early_stopping_nodes(add):
         extra={"provenance": "[Li23, derived]", "proof": (
             r"$\tau^2 g'(\tau) = 4 c_{\mathrm{stat}} \tau^5/(m n) + 3 c_{\mathrm{width}} \tau^4/m^2 - c_{\mathrm{opt}}$ "
             r"increases strictly in $\tau$, so the root is unique and the minimiser over $\tau \ge 1$ is the "
-            r"larger of 1 and that root ([[D2]]); with $c_{\mathrm{width}} > 0$ it is found by bisection and "
+            r"larger of 1 and that root ([[D2]]); with $c_{\mathrm{width}} > 0$ it is found by Newton's method (monotone from the right, the slope being convex) and "
             r"checked by substitution.")}))
     add(Node("theorem", "Diffusion model in the loop", "thm:diffusion-loop", text=(
         r"\varepsilon_i \le \min\Big(\sqrt{\mathrm{KL}_i/2},\ \sqrt{1 - e^{-\mathrm{KL}_i}}\Big), \qquad "
