@@ -231,7 +231,7 @@ def display_math(tex: str) -> str:
 
 
 _CODE = {"\\": r"\char92{}", "{": r"\char123{}", "}": r"\char125{}", "~": r"\char126{}", "^": r"\char94{}",
-         "_": r"\_\allowbreak{}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#"}
+         "_": r"\_\allowbreak{}", "/": r"/\allowbreak{}", "$": r"\$", "&": r"\&", "%": r"\%", "#": r"\#"}
 
 
 def escape_code(text: str) -> str:
@@ -278,12 +278,68 @@ def mark_emphasis(text: str) -> str:
     return re.sub("\x00(\\d+)\x00", lambda m: protected[int(m.group(1))], text)
 
 
-_LIST_ITEM = re.compile(r"^(\s*)([-*+]|\d+[.)])\s+(.*)$")
+_LIST_ITEM = re.compile(r"^(\s*)([-*+]|\d+'?[.)])\s+(.*)$")  # "3'." is an item labelled 3'
+_BLOCK_START = ("$$", "|", "#", "```")
+
+
+@dataclass
+class ListItem:
+    """One item of a Markdown list: its own label (``"3'"`` for an item numbered ``3'.``, else None)
+    and its content in reading order, text pieces and nested ``("list", ...)`` blocks."""
+    label: str | None
+    parts: list
+
+    def add_text(self, text: str, new_paragraph: bool = False) -> None:
+        if self.parts and isinstance(self.parts[-1], str) and not new_paragraph:
+            self.parts[-1] += " " + text
+        else:
+            self.parts.append(text)
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _parse_list(lines: list[str], k: int, nested: bool = False) -> tuple[tuple, int]:
+    """The list that starts at ``lines[k]`` -> (``("list", ordered, [ListItem], first number)``, next k).
+    Items indented like the first one (one space of slack) belong to the list; a more indented item
+    opens a nested list inside the current item; in a nested list a line indented no deeper than its
+    items ends it (the line continues the parent item).  A blank line followed by a line indented under
+    the last item's text continues that item."""
+    head = _LIST_ITEM.match(lines[k])
+    base, ordered = len(head.group(1)), head.group(2)[0].isdigit()
+    first = int(re.match(r"\d+", head.group(2)).group(0)) if ordered else 1
+    items, content, blank = [], base, False
+    while k < len(lines):
+        line = lines[k]
+        if not line.strip():
+            if (items and k + 1 < len(lines) and lines[k + 1].strip() and _indent(lines[k + 1]) >= content
+                    and not lines[k + 1].strip().startswith(_BLOCK_START)):
+                k, blank = k + 1, True
+                continue
+            break
+        match, indent = _LIST_ITEM.match(line), _indent(line)
+        if match and indent <= base + 1:
+            if indent < base or match.group(2)[0].isdigit() != ordered:
+                break  # the parent list resumes, or a list of the other kind starts
+            marker = match.group(2)
+            items.append(ListItem(marker[:-1] if "'" in marker else None, [match.group(3)]))
+            content = match.start(3)
+        elif match:
+            block, k = _parse_list(lines, k, nested=True)
+            items[-1].parts.append(block)
+            continue
+        elif line.strip().startswith(_BLOCK_START) or (nested and indent <= base):
+            break
+        else:
+            items[-1].add_text(line.strip(), new_paragraph=blank)
+        k, blank = k + 1, False
+    return ("list", ordered, items, first), k
 
 
 def markdown_blocks(text: str) -> list[tuple]:
     """Split mini-Markdown into blocks: ("heading", level, text), ("para", text),
-    ("list", ordered, [item texts], first number), ("display", tex), ("table", [rows of cells]), ("code", text)."""
+    ("list", ordered, [ListItem], first number), ("display", tex), ("table", [rows of cells]), ("code", text)."""
     lines = text.splitlines()
     blocks, k = [], 0
     while k < len(lines):
@@ -329,34 +385,12 @@ def markdown_blocks(text: str) -> list[tuple]:
                 k += 1
             blocks.append(("table", rows))
             continue
-        item = _LIST_ITEM.match(line)
-        if item:
-            ordered = item.group(2)[0].isdigit()
-            first = int(item.group(2)[:-1]) if ordered else 1
-            items = [item.group(3)]
-            k += 1
-            while k < len(lines) and lines[k].strip():
-                nxt = _LIST_ITEM.match(lines[k])
-                if nxt and len(nxt.group(1)) <= len(item.group(1)) + 1:
-                    if nxt.group(2)[0].isdigit() != ordered:
-                        break  # a list of the other kind starts
-                    items.append(nxt.group(3))
-                elif lines[k].strip().startswith(("$$", "|", "#", "```")):
-                    break
-                else:
-                    items[-1] += " " + lines[k].strip()
-                k += 1
-            # a blank line followed by an indented line continues the last item
-            while (k + 1 < len(lines) and not lines[k].strip() and lines[k + 1].startswith("   ")
-                   and not _LIST_ITEM.match(lines[k + 1])):
-                k += 1
-                while k < len(lines) and lines[k].strip():
-                    items[-1] += " " + lines[k].strip()
-                    k += 1
-            if blocks and blocks[-1][0] == "list" and blocks[-1][1] == ordered:
-                blocks[-1][2].extend(items)
+        if _LIST_ITEM.match(line):
+            block, k = _parse_list(lines, k)
+            if blocks and blocks[-1][0] == "list" and blocks[-1][1] == block[1]:
+                blocks[-1][2].extend(block[2])
             else:
-                blocks.append(("list", ordered, items, first))
+                blocks.append(block)
             continue
         body = [stripped]
         k += 1
@@ -381,15 +415,38 @@ def markdown_to_latex(text: str, refs: "RefStyle | None" = None) -> str:
         elif kind == "display":
             out.append(display_math(_math(block[1]).strip()))
         elif kind == "list":
-            env = "enumerate" if block[1] else "itemize"
-            items = "\n".join(r"  \item " + inline_latex(t, refs) for t in block[2])
-            start = f"\\setcounter{{enumi}}{{{block[3] - 1}}}\n" if block[1] and block[3] > 1 else ""
-            out.append(f"\\begin{{{env}}}\n{start}{items}\n\\end{{{env}}}")
+            out.append(_list_latex(block, refs))
         elif kind == "table":
             out.append(_latex_table(block[1], refs))
         else:
             out.append("\\begin{verbatim}\n" + block[1] + "\n\\end{verbatim}")
     return "\n\n".join(out)
+
+
+_ENUM_COUNTERS = ("enumi", "enumii", "enumiii", "enumiv")
+_STEP_LABEL = re.compile(r"^(\d+[a-z]'?)\.\s+")  # a bullet written "- 3a. ..." is labelled 3a
+
+
+def _list_latex(block: tuple, refs: "RefStyle", enum_depth: int = 0) -> str:
+    """A ("list", ...) block -> itemize/enumerate, nested lists inside their item."""
+    _, ordered, items, first = block
+    env = "enumerate" if ordered else "itemize"
+    out = [f"\\begin{{{env}}}"]
+    if ordered and first > 1:
+        out.append(f"\\setcounter{{{_ENUM_COUNTERS[min(enum_depth, 3)]}}}{{{first - 1}}}")
+    for item in items:
+        label, parts = item.label, list(item.parts)
+        step = _STEP_LABEL.match(parts[0]) if not ordered and parts and isinstance(parts[0], str) else None
+        if step:
+            label, parts[0] = step.group(1), parts[0][step.end():]
+        body = ""
+        for k, part in enumerate(parts):  # paragraphs of an item are separated by a blank line
+            body += ("" if k == 0 else "\n\n" if isinstance(part, str) and isinstance(parts[k - 1], str) else "\n")
+            body += inline_latex(part, refs) if isinstance(part, str) else \
+                _list_latex(part, refs, enum_depth + (1 if ordered else 0))
+        out.append(r"  \item" + (f"[{escape_text(label)}.]" if label else "") + " " + body)
+    out.append(f"\\end{{{env}}}")
+    return "\n".join(out)
 
 
 def _latex_table(rows, refs, widths=None) -> str:
@@ -640,7 +697,7 @@ def document_nodes() -> list[Node]:
     add(Node("section", "Provenance of the catalogue", "sec:provenance"))
     add(Node("table", items=[["lemma", "provenance", "derivation", "source"]] + [
         [f"[[{l.id}]]", l.provenance, f"`{l.derivation}`", l.source] for l in lemmas],
-        extra={"widths": [0.17, 0.16, 0.2, 0.42]}))
+        extra={"widths": [0.15, 0.16, 0.24, 0.4]}))  # the derivation column holds a whole path
     return nodes
 
 
@@ -848,6 +905,8 @@ def _node_latex(node: Node, refs: RefStyle) -> str:
             out.append(r"\textbf{Source:} " + inline_latex(node.extra["source"], refs))
         out.append(f"\\end{{{env}}}")
         proof = markdown_to_latex(node.extra.get("proof", ""), refs)
+        if proof.startswith(("\\begin{enumerate}", "\\begin{itemize}")):
+            proof = "\\leavevmode\n" + proof  # the list starts below "Proof sketch.", not beside it
         if node.extra.get("derivation"):
             proof += "\n\n" + inline_latex(f"Full derivation: `{node.extra['derivation']}`.", refs)
         if node.extra.get("numeric"):

@@ -100,6 +100,17 @@ def test_lists_keep_their_numbering_after_a_paragraph():
     assert r"\begin{itemize}" in tex
 
 
+def test_nested_lists_and_primed_items():
+    md = ("1. one\n2. two:\n   - 2a. first\n     more\n   - second\n   after the sub-list\n"
+          "2'. variant\n3. three")
+    tex = latex.markdown_to_latex(md)
+    assert tex.count(r"\begin{enumerate}") == 1 and tex.count(r"\begin{itemize}") == 1
+    inner = tex.split(r"\begin{itemize}")[1].split(r"\end{itemize}")
+    assert r"\item[2a.] first more" in inner[0] and r"\item second" in inner[0]
+    assert inner[1].lstrip().startswith("after the sub-list")
+    assert r"\item[2'.] variant" in tex and r"\item three" in tex
+
+
 def test_norm_bars_are_not_a_table():
     tex = latex.markdown_to_latex("||p - q||_1 <= 2 and\n|x| is small")
     assert "longtable" not in tex and "$|$$|$p" in tex
