@@ -214,14 +214,11 @@ def cmd_bound(args):
 def cmd_solve(args):
     from .solve import solve
     generations = None if args.unknown == "generations" else args.generations
-    over = {}
-    if args.unknown in ("n-real", "n-synth", "real-fraction", "generations"):
-        pass
     result = solve(args.unknown, args.target, learner_from_args(args), scheme=args.scheme,
                    generations=generations, n_real=args.n_real, n_synth=args.n_synth,
                    real_data=args.real_data, real_fraction=args.real_fraction,
                    real_fractions=args.real_fractions, sizes=args.sizes, delta=args.delta,
-                   max_generations=args.max_generations, **over)
+                   max_generations=args.max_generations)
     table = "\n".join([f"solve for {result.unknown}: target a_K <= {args.target:g}",
                        f"  value:     {_fmt(result.value, 10)}",
                        f"  achieved:  {_fmt(result.achieved, 8)}",

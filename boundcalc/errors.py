@@ -79,3 +79,16 @@ def check_fraction(name: str, value):
 def check_probability(name: str, value):
     """A failure probability in (0, 1)."""
     return check_range(name, value, 0, 1, False, False)
+
+
+def parse_number_list(name: str, text):
+    """``"0.5,0.2"`` -> ``(0.5, 0.2)``; None stays None; anything else names ``name``."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise BoundcalcError(f"{name} must be comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise BoundcalcError(f"{name} must list at least one number")
+    return values

@@ -20,10 +20,8 @@ generations 2..I-1 (default n_real), or a value the user supplies (``previous_tv
 from __future__ import annotations
 
 import mpmath
-import sympy as sp
 
-from . import symbols as S
-from .errors import BoundcalcError, check_nonnegative, check_positive, check_positive_int, check_range
+from .errors import check_nonnegative, check_positive, check_positive_int, check_range
 from .learners import Learner, PowerLaw
 from .result import PhaseResult
 from .schemes import Schedule

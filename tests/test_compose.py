@@ -1,7 +1,6 @@
 """Composition across generations: the recursion of THEORY.md 4.1 iterated exactly, against
 independent hand-written float loops, and every closed form of 4.2 against the iteration."""
 
-import math
 
 import mpmath
 import numpy as np

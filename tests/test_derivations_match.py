@@ -105,3 +105,68 @@ def test_checker_catches_two_formulas(tmp_path):
     text = _file_text(lemma).replace("## Hypotheses", "$$\nx = 1\n$$\n\n## Hypotheses", 1)
     problems = latex.derivation_problems(_copy_with_file(tmp_path, lemma, text))
     assert any("2 $$ formulas" in p for p in problems)
+
+
+# --- catalogue metadata (one test for every family) ----------------------------------------------
+
+#: provenance labels as THEORY.md section 3 assigns them
+EXPECTED_PROVENANCE = {
+    "T1": "[classical]", "T2": "[classical]", "T3": "[classical]", "T4": "[classical]",
+    "T4p": "[classical]", "GTV": "[classical]", "C1": "[classical]", "C2": "[classical]",
+    "C3": "[classical]", "K1": "[derived]", "K1p": "[classical]", "K2": "[derived]",
+    "K3": "[classical]", "K4": "[derived]", "D1": "[Li23]", "D2": "[Li23, derived]", "D3": "[derived]",
+}
+
+
+def test_catalogue_has_every_lemma_of_the_theory():
+    assert sorted(l.id for l in LEMMAS) == sorted(EXPECTED_PROVENANCE)
+
+
+@pytest.mark.parametrize("lemma", LEMMAS, ids=[l.id for l in LEMMAS])
+def test_lemma_metadata_is_complete(lemma):
+    import sympy as sp
+
+    from boundcalc import symbols as S
+    from boundcalc.lemma import CATALOGUE, PROVENANCE_LABELS
+
+    assert CATALOGUE[lemma.id] is lemma
+    assert lemma.provenance == EXPECTED_PROVENANCE[lemma.id]
+    assert all(f"[{p.strip()}]" in PROVENANCE_LABELS for p in lemma.provenance.strip("[]").split(","))
+    assert lemma.derivation == f"derivations/{lemma.id}.md"
+    assert lemma.title and lemma.source and lemma.latex and lemma.relation in ("=", "<=", ">=")
+    assert lemma.hypotheses and all(isinstance(h, str) and h for h in lemma.hypotheses)
+    # every free symbol of rhs is THE shared symbol of that name, and is described
+    shared = {v.name: v for v in vars(S).values() if isinstance(v, sp.Symbol)}
+    names = {s.name for s in lemma.rhs.free_symbols}
+    assert names and names == set(lemma.quantities)
+    for symbol in lemma.rhs.free_symbols:
+        assert shared[symbol.name] is symbol, f"{symbol} is not the shared symbol"
+    # the Statement block is the authored template, character for character
+    text = latex.derivation_path(lemma).read_text(encoding="utf-8")
+    assert text.splitlines()[0] == f"# {lemma.id}: {lemma.title}"
+    statement = re.search(r"## Statement\n\n\$\$\n(.*?)\n\$\$\n", text, re.S)
+    assert statement is not None and statement.group(1) == lemma.latex
+    headers = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headers[:4] == ["## Statement", "## Hypotheses", "## Proof", "## Numeric check"]
+
+
+def _test_names() -> set:
+    import ast
+    from pathlib import Path
+    names = set()
+    for path in Path(__file__).parent.glob("test_*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names |= {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    return names
+
+
+def test_tests_cited_by_derivations_exist():
+    """A derivation that says `test_x` checks a step must name a test that exists."""
+    from pathlib import Path
+    existing = _test_names()
+    missing = []
+    for path in sorted((Path(__file__).parent.parent / "derivations").glob("*.md")):
+        for name in re.findall(r"`(test_[a-z0-9_]+)`", path.read_text(encoding="utf-8")):
+            if name not in existing:
+                missing.append(f"{path.name}: {name}")
+    assert not missing, missing

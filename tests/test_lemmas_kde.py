@@ -9,7 +9,6 @@ driven only by the scheme's blocks.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import mpmath
@@ -20,7 +19,7 @@ from scipy import integrate, optimize, stats
 
 import boundcalc.symbols as S
 from boundcalc.errors import BoundcalcError
-from boundcalc.lemma import PROVENANCE_LABELS, get_lemma
+from boundcalc.lemma import get_lemma
 from boundcalc.lemmas.kde import expected_training_mixtures, optimal_bandwidth_expr
 from boundcalc.schemes import make_scheme
 from boundcalc.targets import GaussianMixture, bimodal, normal
@@ -37,29 +36,6 @@ def _log(e):
 # ------------------------------------------------------------------------------------------------
 # metadata: provenance, derivation file, Statement block, symbols
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("lemma_id", IDS)
-def test_metadata_and_derivation_file(lemma_id):
-    lemma = get_lemma(lemma_id)
-    labels = [f"[{p.strip()}]" for p in lemma.provenance.strip("[]").split(",")]
-    assert labels and all(p in PROVENANCE_LABELS for p in labels)
-    assert lemma.derivation == f"derivations/{lemma_id}.md"
-    text = (ROOT / lemma.derivation).read_text()
-    assert text.startswith(f"# {lemma_id}: {lemma.title}\n")
-    assert f"**Provenance:** {lemma.provenance}\n" in text
-    for section in ("## Statement", "## Hypotheses", "## Proof", "## Numeric check"):
-        assert section in text
-    block = re.search(r"## Statement\n\n\$\$\n(.*?)\n\$\$\n", text, re.S)
-    assert block is not None and block.group(1) == lemma.latex
-    assert lemma.hypotheses and all(isinstance(hyp, str) and hyp for hyp in lemma.hypotheses)
-    assert lemma.source and lemma.title
-    # every free symbol of rhs is THE shared symbol of that name and is described
-    shared = {getattr(S, name).name: getattr(S, name) for name in S.__all__
-              if isinstance(getattr(S, name), sp.Symbol)}
-    for sym in lemma.rhs.free_symbols:
-        assert shared[sym.name] is sym
-        assert sym.name in lemma.quantities
-
-
 @pytest.mark.parametrize("lemma_id", IDS)
 def test_evaluate_agrees_with_numpy_lambdify(lemma_id):
     lemma = get_lemma(lemma_id)

@@ -1,7 +1,6 @@
 """Phase transition (THEORY.md section 5): closed form against the numbers it claims,
 the numeric locator against the closed form, and the no-transition case."""
 
-import mpmath
 import pytest
 
 from boundcalc.learners import Diffusion, PowerLaw

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import BoundcalcError
+from ..errors import BoundcalcError, parse_number_list
 
 DESCRIPTION = ("Run self-consuming diffusion loops (random-feature score model of Li et al. 2023 "
                "with closed-form gradient flow, or a small MLP) under the shared data-mixing schemes, "
@@ -33,18 +33,6 @@ EXPERIMENT_HELP = {
     "calibrate": "fit eps(N) = C N^-alpha on generation-1 runs, test the composed bounds on held-out "
                  "schemes and generations (calibrated, not proved)",
 }
-
-
-def _float_list(name, text):
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise BoundcalcError(f"{name} must be comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise BoundcalcError(f"{name} must list at least one number")
-    return values
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -106,13 +94,13 @@ def options_from_args(args, experiment: str):
                              steps=args.steps, draws_per_point=args.draws_per_point,
                              grid_size=args.grid_size, sampler=args.sampler)
     generations = args.generations if args.generations is not None else (4 if experiment == "calibrate" else 5)
-    ns = _float_list("ns", args.ns) or ()
+    ns = parse_number_list("ns", args.ns) or ()
     return ExperimentOptions(
         experiment=experiment, config=config, scheme=args.scheme, n_real=args.n_real,
         n_synth=args.n_synth, real_data=args.real_data,
-        real_fractions=_float_list("real_fractions", args.real_fractions),
+        real_fractions=parse_number_list("real_fractions", args.real_fractions),
         generations=generations, seeds=args.seeds, seed=args.seed, ns=ns,
-        n_synth_ratios=_float_list("n_synth_ratios", args.n_synth_ratios),
+        n_synth_ratios=parse_number_list("n_synth_ratios", args.n_synth_ratios),
         width_ratio=None if args.width is not None else args.width_ratio).checked()
 
 

@@ -14,23 +14,11 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import BoundcalcError
+from ..errors import parse_number_list
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
                "measured TV(p_i, p0) against the explicit a-posteriori bound of THEORY.md 4.3, the "
                "exact expected law of lemma K4 (lower reference) and the recursion a_i <= eps_i + TV(q_i, p0).")
-
-
-def _float_list(name, text):
-    if text is None:
-        return None
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise BoundcalcError(f"{name} must be comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise BoundcalcError(f"{name} must list at least one number")
-    return values
 
 
 def register(subparsers):
@@ -67,8 +55,8 @@ def config_from_args(args):
         scheme=args.scheme, generations=args.generations, n_real=args.n_real, n_synth=args.n_synth,
         real_data=args.real_data, bandwidth=args.bandwidth, target=args.target, seeds=args.seeds,
         seed=args.seed, delta=args.delta, grid_size=args.grid_size,
-        real_fractions=_float_list("real_fractions", args.real_fractions),
-        sizes=_float_list("sizes", args.sizes)).checked()
+        real_fractions=parse_number_list("real_fractions", args.real_fractions),
+        sizes=parse_number_list("sizes", args.sizes)).checked()
 
 
 def run(args) -> int:
