@@ -7,14 +7,18 @@ raises :class:`~boundcalc.errors.BoundcalcError` (printed on one line, exit stat
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
 ``--out DIR`` writes ``kde_validation.json``, the resume state ``kde_state.json`` and the plots
-``kde_<scheme>.png`` / ``.pdf``.
+``kde_<scheme>.png`` / ``.pdf``; the folder is created and tested for writing before the run starts
+(an unusable folder is a one-line error, exit status 2).
+
+Size guards (exit status 2 with a message): at most 1e7 samples per block, 2e7 per training set,
+1e9 training samples over all seeds and generations, 2^20 grid nodes in total.
 """
 
 from __future__ import annotations
 
 import sys
 
-from ..errors import parse_number_list
+from ..errors import BoundcalcError, parse_number_list
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
                "measured TV(p_i, p0) against the explicit a-posteriori bound of THEORY.md 4.3, the "
@@ -39,7 +43,9 @@ def register(subparsers):
     p.add_argument("--seeds", default="10", help="number of seeded runs S (default 10)")
     p.add_argument("--seed", default="0", help="base seed; run k uses SeedSequence([seed, k]) (default 0)")
     p.add_argument("--delta", default="0.05", help="failure probability of the K-generation bound (default 0.05)")
-    p.add_argument("--grid-size", default=None, help="grid nodes per axis (default 4096 in 1-D, 256 in 2-D)")
+    p.add_argument("--grid-size", default=None,
+                   help="grid nodes per axis (default 4096 in 1-D, 256 in 2-D, raised to a power of two when the "
+                        "target or the bandwidth need more; at most 2^20 nodes in total)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--out", default=None, help="folder for the JSON, the resume state and the plots")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -75,8 +81,11 @@ def run(args) -> int:
         from .plots_kde import plot_validation
         from .kde import RESULT_FILE, STATE_FILE
         from pathlib import Path
-        written = [Path(args.out) / RESULT_FILE, Path(args.out) / STATE_FILE,
-                   *plot_validation(result.data, args.out)]
+        try:
+            plots = plot_validation(result.data, args.out)
+        except OSError as exc:
+            raise BoundcalcError(f"--out {args.out}: cannot write the plots: {exc.strerror or exc}") from None
+        written = [Path(args.out) / RESULT_FILE, Path(args.out) / STATE_FILE, *plots]
     if args.json:
         sys.stdout.write(result.to_json())
     else:

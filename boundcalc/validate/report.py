@@ -95,8 +95,15 @@ def format_table(headers, rows, title: str | None = None) -> str:
 
 
 def format_checks(checks) -> str:
-    """One line per check: PASS/FAIL, name, statement."""
-    return "\n".join(f"  [{'PASS' if c['passed'] else 'FAIL'}] {c['name']}: {c['statement']}" for c in checks)
+    """One line per check: PASS/FAIL (VACUOUS for a passed check with ``vacuous`` set: nothing could
+    fail, so it is no evidence), name, its ``kind`` when given, statement."""
+    def verdict(c):
+        if not c["passed"]:
+            return "FAIL"
+        return "VACUOUS" if c.get("vacuous") else "PASS"
+
+    return "\n".join(f"  [{verdict(c)}] {c['name']}" + (f" [{c['kind']}]" if c.get("kind") else "")
+                     + f": {c['statement']}" for c in checks)
 
 
 class ProgressBar:
