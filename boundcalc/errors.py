@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from numbers import Real
 
+import mpmath
+import numpy as np
+
 
 class BoundcalcError(ValueError):
     """Bad input: the message names the parameter and what is allowed."""
@@ -28,11 +31,11 @@ def check_range(name: str, value, low=-math.inf, high=math.inf,
 
     The message reads e.g. ``delta must be in (0, 1), got 1.5``.
     """
-    try:
-        x = float(value)
+    try:  # an mpmath number keeps its unbounded exponent (delta = 1e-400 stays positive)
+        x = value if isinstance(value, mpmath.mpf) else float(value)
     except (TypeError, ValueError):
         raise BoundcalcError(f"{name} must be a number, got {value!r}") from None
-    if math.isnan(x):
+    if mpmath.isnan(x):
         raise BoundcalcError(f"{name} must be a number, got nan")
     left = "[" if low_inclusive else "("
     right = "]" if high_inclusive else ")"
@@ -41,7 +44,9 @@ def check_range(name: str, value, low=-math.inf, high=math.inf,
     if not (ok_low and ok_high):
         raise BoundcalcError(
             f"{name} must be in {left}{_fmt(low)}, {_fmt(high)}{right}, got {value}")
-    return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    return x
 
 
 def check_positive(name: str, value):

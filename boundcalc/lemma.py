@@ -21,13 +21,17 @@ delta of 1e-300 stay finite); ``lemma.statement`` is the sympy relation.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
 import mpmath
 import sympy as sp
 
-from .errors import BoundcalcError
+from .errors import BoundcalcError, check_range
+from .symbols import RANGES
+
+_ANY = (-math.inf, math.inf, True, True)
 
 PROVENANCE_LABELS = ("[Li23]", "[Fu24]", "[classical]", "[derived]")
 
@@ -47,6 +51,8 @@ class Lemma:
     derivation: str
     source: str
     quantities: dict = field(default_factory=dict)
+    #: ranges that override :data:`boundcalc.symbols.RANGES` for this lemma's inputs
+    ranges: dict = field(default_factory=dict)
     #: optional override of the numeric evaluation (e.g. a minimum or a root that sympy
     #: cannot express compactly); called with the same keyword arguments as ``evaluate``.
     numeric: Callable | None = None
@@ -79,6 +85,8 @@ class Lemma:
         missing = [s.name for s in self.free_symbols if s.name not in values]
         if missing:
             raise BoundcalcError(f"lemma {self.id} needs values for: {', '.join(missing)}")
+        for s in self.free_symbols:  # every input inside its declared range, or one clear error
+            check_range(s.name, values[s.name], *self.ranges.get(s.name, RANGES.get(s.name, _ANY)))
         f = _compiled(self.id, tuple(self.free_symbols), self.rhs)
         with mpmath.workdps(30):
             return mpmath.mpf(f(*[mpmath.mpmathify(values[s.name]) for s in self.free_symbols]))
@@ -116,7 +124,7 @@ def register(lemma: Lemma) -> Lemma:
 
 
 def get_lemma(lemma_id: str) -> Lemma:
-    from . import lemmas  # noqa: F401  (fills the catalogue)
+    from . import lemmas  # noqa: F401  (importing fills the catalogue)
     key = lemma_id.strip()
     if key not in CATALOGUE:
         raise BoundcalcError(

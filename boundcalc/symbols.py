@@ -2,9 +2,9 @@
 
 Every lemma and every composed bound is written over these symbols, so that the
 statements of different lemmas can be substituted into one another.  sympy can
-only encode sign and integrality; the upper end of a range (``0 < lam <= 1``,
-``0 < delta < 1``) is recorded in :data:`RANGES` and enforced by
-:func:`boundcalc.errors.check_range` wherever numbers enter.
+only encode sign and integrality; the whole range (``0 < lam <= 1``, ``0 < delta < 1``,
+``tau >= 1``) is recorded in :data:`RANGES`, checked by :meth:`boundcalc.lemma.Lemma.evaluate`
+on every lemma evaluation and by :mod:`boundcalc.errors` where the CLI and schemes take numbers.
 """
 
 from __future__ import annotations
@@ -88,6 +88,27 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
     "m": (0, float("inf"), False, False),
     "T": (0, float("inf"), False, False),
     "c": (0, float("inf"), False, False),
+    "n": (0, float("inf"), False, False),
+    "i": (1, float("inf"), True, False),
+    "t": (0, float("inf"), False, False),
+    "epsilon_1": (0, float("inf"), True, False),
+    "a_prev": (0, 1, True, True),
+    "KL": (0, float("inf"), True, False),
+    "beta": (0, float("inf"), False, False),
+    "L": (0, float("inf"), False, False),
+    "Lambda": (0, float("inf"), False, False),
+    "J": (0, float("inf"), False, False),
+    "kappa": (0, float("inf"), False, False),
+    "A": (0, float("inf"), False, False),
+    "B": (0, float("inf"), False, False),
+    "sigma_1": (0, float("inf"), False, False),
+    "sigma_2": (0, float("inf"), False, False),
+    "c_stat": (0, float("inf"), False, False),
+    "c_width": (0, float("inf"), True, False),
+    "c_opt": (0, float("inf"), False, False),
+    "c_mc": (0, float("inf"), True, False),
+    "c_approx": (0, float("inf"), True, False),
+    "c_prior": (0, float("inf"), True, False),
 }
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("sp", "annotations")]

@@ -106,41 +106,75 @@ class GaussianMixture:
 
     # -- quantities for the KDE lemmas ---------------------------------------------------
     def laplacian_l1(self) -> float:
-        """``||Laplacian p||_1`` by quadrature (closed form for one 1-D Gaussian: 4 phi(1)/s^2)."""
-        from scipy import integrate, special
+        """``||Laplacian p||_1``: closed form for one isotropic Gaussian in any dim, otherwise
+        quadrature on graded nodes (dim 1 or 2)."""
+        from scipy import special
         if self.n_components == 1 and np.allclose(self.scales, self.scales[0, 0]):
             s, dim = self.scales[0, 0], self.dim
             # Laplacian of N(mu, s^2 I) is p (|z|^2 - d)/s^2 with z standardised, |z|^2 ~ chi2_d,
             # and E|chi2_d - d| = 4 (d/2)^(d/2) exp(-d/2) / Gamma(d/2) (mean deviation of a gamma law).
             half = dim / 2.0
             return float(4.0 * np.exp(half * np.log(half) - half - special.gammaln(half)) / s ** 2)
+        if self.dim > 2:
+            raise BoundcalcError("target: ||Laplacian p0||_1 is computed for mixtures in dim 1 or 2 "
+                                 "and for one isotropic Gaussian in any dim; supply --laplacian-l1")
         if self.dim == 1:
-            grid, dx = self._grid_1d(40001)
-            z = (grid[:, None] - self.means[:, 0]) / self.scales[:, 0]
-            pdd = (np.exp(-0.5 * z * z) / (SQRT2PI * self.scales[:, 0] ** 3) * (z * z - 1)) @ self.weights
-            return float(integrate.simpson(np.abs(pdd), dx=dx))
-        if self.dim == 2:
-            pts, dA = self._grid_2d(801)
-            z = (pts[:, None, :] - self.means[None]) / self.scales[None]
-            dens = np.exp(-0.5 * np.sum(z * z, 2)) / np.prod(self.scales * SQRT2PI, axis=1)[None]
-            lap = dens * np.sum((z * z - 1) / self.scales[None] ** 2, axis=2)
-            return float(np.sum(np.abs(lap @ self.weights)) * dA)
-        raise BoundcalcError("target: ||Laplacian p0||_1 is computed for mixtures in dim 1 or 2 "
-                             "and for one isotropic Gaussian in any dim; supply --laplacian-l1")
+            return self._laplacian_l1_1d()
+        axes, factors = self._axis_factors()
+        (x, y), ((px, px2), (py, py2)) = axes, factors
+        lap = (px2 * self.weights) @ py.T + (px * self.weights) @ py2.T
+        return _integrate(np.abs(lap), x, y)
 
     def sqrt_integral(self) -> float:
-        """``int sqrt(p)`` by quadrature (closed form for one Gaussian: prod_k (8 pi s_k^2)^(1/4))."""
-        from scipy import integrate
+        """``int sqrt(p)``: closed form for one Gaussian (prod_k (8 pi s_k^2)^(1/4)), quadrature on
+        graded nodes in dim 1 or 2, the Cauchy-Schwarz moment bound above."""
         if self.n_components == 1:
             return float(np.prod((8.0 * np.pi * self.scales[0] ** 2) ** 0.25))
+        if self.dim > 2:
+            return float(np.sqrt(np.pi ** self.dim * self.product_moment()))
+        axes, factors = self._axis_factors()
         if self.dim == 1:
-            grid, dx = self._grid_1d(40001)
-            return float(integrate.simpson(np.sqrt(self.density(grid)), dx=dx))
-        if self.dim == 2:
-            pts, dA = self._grid_2d(801)
-            return float(np.sum(np.sqrt(self.density(pts))) * dA)
-        return float(np.sqrt(np.pi ** self.dim * self.product_moment()))
+            return _integrate(np.sqrt(factors[0][0] @ self.weights), axes[0])
+        (px, _), (py, _) = factors
+        return _integrate(np.sqrt(np.maximum((px * self.weights) @ py.T, 0.0)), *axes)
 
+    def _laplacian_l1_1d(self) -> float:
+        """In 1-D, ``int |p''| = sum_k |p'(z_(k+1)) - p'(z_k)|`` over the sign changes z_k of p''
+        (with p'(+-inf) = 0): exact up to the accuracy of the roots, which are bracketed on graded
+        nodes and polished by Brent's method."""
+        from scipy.optimize import brentq
+        mu = self.means[:, 0] - self.weights @ self.means[:, 0]
+        sc, w = self.scales[:, 0], self.weights
+
+        def derivatives(x):
+            z = (np.atleast_1d(x)[:, None] - mu[None]) / sc[None]
+            phi = np.exp(-0.5 * z * z) / (SQRT2PI * sc[None])
+            return (phi * (-z / sc[None])) @ w, (phi * (z * z - 1) / sc[None] ** 2) @ w
+
+        x = graded_nodes(mu, sc, per_sd=30)
+        second = derivatives(x)[1]
+        negative = second < 0  # a root exactly on a node (z = +-1 is a node) is bracketed too
+        flips = np.nonzero(negative[:-1] != negative[1:])[0]
+        roots = [brentq(lambda t: derivatives(t)[1][0], x[k], x[k + 1], xtol=1e-14 * max(1.0, abs(x[k])))
+                 for k in flips]
+        first = np.concatenate([[0.0], derivatives(np.array(roots))[0] if roots else [], [0.0]])
+        return float(np.sum(np.abs(np.diff(first))))
+
+    def _axis_factors(self):
+        """Quadrature nodes per axis and, for each axis, the component factors phi_ck(x) and
+        phi_ck''(x) on them (columns = components): a diagonal Gaussian component is the product of
+        its axis factors, so densities and Laplacians on the tensor grid are matrix products.
+        Computed about the centre of the means (both integrals are translation invariant)."""
+        centre = self.weights @ self.means
+        axes, factors = [], []
+        for k in range(self.dim):
+            mu, sc = self.means[:, k] - centre[k], self.scales[:, k]
+            x = graded_nodes(mu, sc, per_sd=30 if self.dim == 1 else 25)
+            z = (x[:, None] - mu[None]) / sc[None]
+            phi = np.exp(-0.5 * z * z) / (SQRT2PI * sc[None])
+            axes.append(x)
+            factors.append((phi, phi * (z * z - 1) / sc[None] ** 2))
+        return axes, factors
     def k2_integral(self, h: float) -> float:
         """The K2 integral ``int sqrt(p * phi_{h/sqrt 2})`` (quadrature; a moment bound if dim > 2)."""
         return self.convolve(h / np.sqrt(2.0)).sqrt_integral()
@@ -149,27 +183,52 @@ class GaussianMixture:
         """Cauchy-Schwarz bound ``sqrt(pi^d E prod_k (1 + X_k^2))`` of the K2 integral."""
         return float(np.sqrt(np.pi ** self.dim * self.convolve(h / np.sqrt(2.0)).product_moment()))
 
-    # -- grids ----------------------------------------------------------------------------------
-    def support_box(self, n_sd: float = 12.0) -> tuple[np.ndarray, np.ndarray]:
-        lo = np.min(self.means - n_sd * self.scales, axis=0)
-        hi = np.max(self.means + n_sd * self.scales, axis=0)
-        return lo, hi
-
-    def _grid_1d(self, size):
-        lo, hi = self.support_box()
-        grid = np.linspace(lo[0], hi[0], size)
-        return grid, grid[1] - grid[0]
-
-    def _grid_2d(self, size):
-        lo, hi = self.support_box()
-        gx = np.linspace(lo[0], hi[0], size)
-        gy = np.linspace(lo[1], hi[1], size)
-        X, Y = np.meshgrid(gx, gy, indexing="ij")
-        return np.column_stack([X.ravel(), Y.ravel()]), (gx[1] - gx[0]) * (gy[1] - gy[0])
-
     def to_dict(self) -> dict:
         return {"name": self.name, "weights": self.weights.tolist(),
                 "means": self.means.tolist(), "scales": self.scales.tolist()}
+
+
+def graded_nodes(means, scales, per_sd: int = 30, n_sd: float = 12.0) -> np.ndarray:
+    """Quadrature nodes on one axis for a mixture with these component means and scales.
+
+    Each component contributes ``2 n_sd per_sd + 1`` equally spaced nodes on mu +- n_sd s (spacing
+    s / per_sd); where windows overlap only the nodes of the finest covering component are kept.
+    So a narrow component is resolved wherever it sits, however far the modes are apart or however
+    different the scales, with O(components) nodes rather than a uniform grid over the whole box.
+    """
+    pairs = np.unique(np.round(np.column_stack([means, scales]), 12), axis=0)
+    count = int(2 * n_sd * per_sd) + 1
+    nodes = np.concatenate([np.linspace(m - n_sd * s, m + n_sd * s, count) for m, s in pairs])
+    owner = np.repeat(pairs[:, 1], count)
+    covers = np.abs(nodes[:, None] - pairs[None, :, 0]) <= n_sd * pairs[None, :, 1] * (1 + 1e-12)
+    finest = np.where(covers, pairs[None, :, 1], np.inf).min(axis=1)
+    return np.unique(nodes[owner <= finest * (1 + 1e-9)])
+
+
+def _integrate(values, x, y=None) -> float:
+    """Quadrature on graded nodes, in one or two dimensions (see :func:`_quad_1d`)."""
+    if y is None:
+        return float(_quad_1d(values, x))
+    return float(_quad_1d(_quad_1d(values, y, axis=1), x))
+
+
+def _quad_1d(values, x, axis=-1):
+    """Simpson's rule on each run of evenly spaced nodes, the trapezoid rule on the intervals that
+    join two runs (a jump in spacing, or the empty gap between far-apart components, where a
+    Simpson parabola across unequal steps would amplify rounding)."""
+    from scipy import integrate
+    values = np.moveaxis(np.asarray(values, dtype=float), axis, -1)
+    steps = np.diff(x)
+    even = np.isclose(steps[1:], steps[:-1], rtol=1e-6)
+    # runs of intervals [start, stop) with equal steps
+    breaks = np.concatenate([[0], np.nonzero(~even)[0] + 1, [steps.size]])
+    total = np.zeros(values.shape[:-1])
+    for start, stop in zip(breaks[:-1], breaks[1:]):
+        if stop - start >= 2:
+            total += integrate.simpson(values[..., start:stop + 1], x=x[start:stop + 1], axis=-1)
+        else:  # a single interval: a bridge between runs
+            total += 0.5 * (values[..., start] + values[..., stop]) * steps[start]
+    return total
 
 
 def mixture_of(parts) -> GaussianMixture:

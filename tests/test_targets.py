@@ -98,3 +98,38 @@ def test_bad_targets(spec, message):
 def test_mixture_shape_errors():
     with pytest.raises(BoundcalcError, match="same number of components"):
         GaussianMixture([0.5, 0.5], [[0.0]], [[1.0]])
+
+
+@pytest.mark.parametrize("spread", [3.0, 1e2, 1e5])
+def test_quadrature_does_not_depend_on_where_the_modes_sit(spread):
+    """Far-apart modes: each integral is that of the separate components (a uniform grid over the
+    whole box would step over them and give a bound that is too small)."""
+    g = parse_target(f"mixture:weights=0.5,0.5;means={-spread},{spread};scales=1,1")
+    if spread > 10:  # disjoint components: ||Laplacian||_1 = 4 phi(1), int sqrt = 2 sqrt(0.5) (8 pi)^(1/4)
+        assert g.laplacian_l1() == pytest.approx(4 * stats.norm.pdf(1), rel=1e-10)
+        assert g.sqrt_integral() == pytest.approx(2 * np.sqrt(0.5) * (8 * np.pi) ** 0.25, rel=1e-8)
+    ref = integrate.quad(lambda t: np.sqrt(g.density(np.array([t]))[0]), -spread - 15, -spread + 15, limit=200)[0] \
+        + integrate.quad(lambda t: np.sqrt(g.density(np.array([t]))[0]), spread - 15, spread + 15, limit=200)[0]
+    if spread > 10:
+        assert g.sqrt_integral() == pytest.approx(ref, rel=1e-7)
+
+
+def test_quadrature_resolves_very_different_scales():
+    g = parse_target("mixture:weights=0.5,0.5;means=0,0;scales=0.01,100")
+
+    def second_derivative(t):
+        return sum(0.5 * stats.norm.pdf(t, 0, s) * (t * t / s ** 4 - 1 / s ** 2) for s in (0.01, 100))
+    pts = [-0.01, 0, 0.01]
+    ref = sum(integrate.quad(lambda t: abs(second_derivative(t)), a, b, limit=400, points=pts if a < 0 < b else None)[0]
+              for a, b in [(-2000, -1), (-1, 1), (1, 2000)])
+    assert g.laplacian_l1() == pytest.approx(ref, rel=1e-6)
+    ref_sqrt = sum(integrate.quad(lambda t: np.sqrt(g.density(np.array([t]))[0]), a, b, limit=400)[0]
+                   for a, b in [(-2000, -1), (-1, 1), (1, 2000)])
+    assert g.sqrt_integral() == pytest.approx(ref_sqrt, rel=1e-6)
+
+
+def test_two_dimensional_quadrature_against_scipy():
+    g = parse_target("mixture:weights=0.4,0.6;means=-1/0,1/0.5;scales=0.7,1/1.5")
+    ref = integrate.dblquad(lambda y, x: np.sqrt(g.density(np.array([[x, y]]))[0]), -12, 12, -16, 16,
+                            epsabs=1e-9)[0]
+    assert g.sqrt_integral() == pytest.approx(ref, rel=1e-6)

@@ -25,7 +25,7 @@ import sympy as sp
 from ..errors import check_positive_int, check_probability
 from ..lemma import Lemma, register
 from ..symbols import K, N, c_diff, delta, t
-from .divergence import WORKING_DPS, checked_numeric
+from .divergence import WORKING_DPS
 
 __all__ = ["C1", "C2", "C3", "union_per_event_delta", "kde_l1_deviation"]
 
@@ -63,7 +63,7 @@ C1 = register(Lemma(
         "N": "number of independent inputs of Z",
         "c": "common bounded difference: changing one input changes Z by at most c",
     },
-    numeric=checked_numeric(_C1_RHS, "C1", {"t": (0, math.inf, False, False)}),
+    ranges={"t": (0, math.inf, False, False)},
 ))
 
 # --- C2: L1 deviation of a kernel density estimate ------------------------------------------------
@@ -93,8 +93,7 @@ C2 = register(Lemma(
         "N": "number of independent samples in the estimate",
         "delta": "failure probability, in (0, 1)",
     },
-    numeric=checked_numeric(_C2_RHS, "C2"),
-))
+    ))
 
 
 def kde_l1_deviation(n_samples, failure_probability) -> mpmath.mpf:
@@ -123,8 +122,7 @@ C3 = register(Lemma(
     source="Boole's inequality (countable subadditivity of a probability measure); e.g. "
            "Billingsley 1995, Probability and Measure, section 2.",
     quantities={"delta": "total failure probability of the K statements together, in (0, 1)"},
-    numeric=checked_numeric(_C3_RHS, "C3"),
-))
+    ))
 
 
 def union_per_event_delta(total_delta, events) -> mpmath.mpf:

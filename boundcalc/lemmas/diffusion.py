@@ -16,7 +16,7 @@ from ..errors import BoundcalcError, check_nonnegative, check_positive
 from ..lemma import Lemma, register
 from ..symbols import (T, c_approx, c_mc, c_opt, c_prior, c_stat, c_width, kl, m, n, tau)
 
-__all__ = ["D1", "D2", "D3", "optimal_tau", "early_stopping_objective", "kl_to_tv"]
+__all__ = ["D1", "D2", "D3", "optimal_tau", "early_stopping_objective"]
 
 _KL = sp.Function("KL")
 _TV = sp.Function("TV")
@@ -170,13 +170,6 @@ D2 = register(Lemma(
                 "n": "number of training samples"},
     numeric=_optimal_tau_numeric,
 ))
-
-
-def kl_to_tv(kl_value):
-    """``min(sqrt(KL/2), sqrt(1 - exp(-KL)))`` in mpmath (lemma D3's conversion, T4 and T4')."""
-    x = _mp("KL", kl_value, positive=False)
-    with mpmath.workdps(30):
-        return min(mpmath.sqrt(x / 2), mpmath.sqrt(-mpmath.expm1(-x)))
 
 
 D3 = register(Lemma(

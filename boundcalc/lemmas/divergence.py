@@ -29,11 +29,11 @@ import sympy as sp
 
 from ..errors import BoundcalcError, check_range
 from ..lemma import Lemma, register
-from ..symbols import RANGES, a_prev, kl, lam, s1, s2, tv
+from ..symbols import a_prev, kl, lam, s1, s2, tv
 
 __all__ = [
     "T1", "T2", "T3", "T4", "T4p", "GTV",
-    "tv_bound_from_kl", "gaussian_tv_1d", "PINSKER_BH_CROSSOVER", "checked_numeric",
+    "tv_bound_from_kl", "gaussian_tv_1d", "PINSKER_BH_CROSSOVER",
 ]
 
 # Placeholders used only in the left-hand sides (what is bounded); never evaluated.
@@ -46,38 +46,6 @@ kernel = sp.Symbol("kernel")
 mu = sp.Symbol("mu", real=True)
 
 WORKING_DPS = 30
-
-
-def checked_numeric(rhs: sp.Expr, lemma_id: str, ranges: dict | None = None):
-    """Build a ``numeric`` evaluator for a :class:`Lemma`: check inputs, then evaluate in mpmath.
-
-    Every free symbol of ``rhs`` must be given (by its symbol name); each value is checked
-    against ``ranges[name]`` (default :data:`boundcalc.symbols.RANGES`, else "a number") and a
-    value outside raises :class:`BoundcalcError` naming the parameter and its valid range.  The
-    expression is evaluated with mpmath at 30 significant digits, so sample sizes of 1e15 and
-    failure probabilities of 1e-300 stay finite.
-    """
-    symbols = sorted(rhs.free_symbols, key=lambda s: s.name)
-    function = sp.lambdify(symbols, rhs, modules="mpmath")
-    table = dict(RANGES)
-    table.update(ranges or {})
-
-    def numeric(**values):
-        missing = [s.name for s in symbols if s.name not in values]
-        if missing:
-            raise BoundcalcError(f"lemma {lemma_id} needs values for: {', '.join(missing)}")
-        args = []
-        for s in symbols:
-            value = values[s.name]
-            if s.name in table:
-                check_range(s.name, value, *table[s.name])
-            else:
-                check_range(s.name, value)
-            args.append(value)
-        with mpmath.workdps(WORKING_DPS):
-            return mpmath.mpf(function(*[mpmath.mpmathify(a) for a in args]))
-
-    return numeric
 
 
 _TV_RANGE = {"TV": (0, 1, True, True), "a_prev": (0, 1, True, True)}
@@ -106,7 +74,7 @@ T1 = register(Lemma(
         "lambda": "weight of the real distribution p0 in the mixture (real fraction), in (0, 1]",
         "TV": "TV(r, p0): distance of the other mixture component r from p0, in [0, 1]",
     },
-    numeric=checked_numeric(_T1_RHS, "T1", _TV_RANGE),
+    ranges=_TV_RANGE,
 ))
 
 # --- T2: triangle inequality --------------------------------------------------------------------
@@ -131,7 +99,7 @@ T2 = register(Lemma(
         "a_prev": "TV(Q, R), the second leg, in [0, 1] (in the replace loop: Q = p_{i-1}, R = p0, "
                   "so this is a_{i-1})",
     },
-    numeric=checked_numeric(_T2_RHS, "T2", _TV_RANGE),
+    ranges=_TV_RANGE,
 ))
 
 # --- T3: a Markov kernel (in particular a convolution) contracts TV -----------------------------
@@ -155,7 +123,7 @@ T3 = register(Lemma(
            "Nonparametric Estimation, section 2.4, or Devroye & Gyorfi 1985, Nonparametric Density "
            "Estimation: The L1 View.",
     quantities={"TV": "TV(P, Q) before the kernel is applied, in [0, 1]"},
-    numeric=checked_numeric(_T3_RHS, "T3", _TV_RANGE),
+    ranges=_TV_RANGE,
 ))
 
 # --- T4: Pinsker ------------------------------------------------------------------------------------
@@ -178,7 +146,7 @@ T4 = register(Lemma(
     source="Pinsker 1964; Csiszar 1967; Kullback 1967. Textbook: Tsybakov 2009, Introduction to "
            "Nonparametric Estimation, Lemma 2.5; Cover & Thomas 2006, Lemma 11.6.1.",
     quantities={"KL": "KL(P || Q), in nats, >= 0"},
-    numeric=checked_numeric(_T4_RHS, "T4", _KL_RANGE),
+    ranges=_KL_RANGE,
 ))
 
 # --- T4p: Bretagnolle-Huber -------------------------------------------------------------------------
@@ -202,7 +170,7 @@ T4p = register(Lemma(
            "(Le Cam 1973). Textbook: Tsybakov 2009, Introduction to Nonparametric Estimation, "
            "section 2.4.",
     quantities={"KL": "KL(P || Q), in nats, >= 0"},
-    numeric=checked_numeric(_T4P_RHS, "T4p", _KL_RANGE),
+    ranges=_KL_RANGE,
 ))
 
 #: KL value where Pinsker and Bretagnolle-Huber give the same TV bound: 2 + W_0(-2 e^-2).
