@@ -238,7 +238,13 @@ def test_loop_records_and_t1_identity():
     assert [r["n_train"] for r in recs] == [80, 160, 160]
     for r in recs:
         assert r["recursion_holds"] and r["a"] <= r["eps"] + r["tv_q_p0"] + 1e-12
-        assert 0 <= r["a"] <= 1.01 and abs(r["mass_on_grid"] - 1) < 0.05
+        assert 0 <= r["a"] <= 1 and r["measured"] and r["reason"] is None
+        assert abs(r["total_mass"] - 1) < 1e-12 and r["inversion_probability_error"] < 1e-6
+        assert abs(r["edge_density_mass"] - 1) < 0.05
+    # the samples of p_1, p_2 were fed forward and tested; p_3's were not
+    assert [r["sample_test"] is not None for r in recs] == [True, True, False]
+    assert all(r["sample_test"]["p_value"] > 1e-4 for r in recs[:2])
+    assert [r["weights"] for r in recs] == [[1.0], [0.5, 0.5], [0.5, 0.0, 0.5]]
     # q_i = 0.5 p0 + 0.5 p_{i-1} exactly on the grid: TV(q_i, p0) = 0.5 a_{i-1} (lemma T1)
     for prev, cur in zip(recs, recs[1:]):
         assert cur["tv_q_p0"] == pytest.approx(0.5 * prev["a"], rel=1e-10)
@@ -343,7 +349,10 @@ def test_cli_json_and_bad_input(capsys):
     assert args.handler(args) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["experiment"] == "loop" and data["passed"] is True
-    assert data["checks"][0]["violations"] == 0
+    names = [c["name"] for c in data["checks"]]
+    assert names == ["model validity gate", "forwarded samples follow the measured law", "recursion step"]
+    assert data["checks"][2]["violations"] == 0 and data["checks"][2]["kind"] == "consistency, holds by construction"
+    assert data["checks"][1]["tests"] == 1  # generation 1's samples trained generation 2
     for bad, message in ((["--width", "0"], "width"), (["--model", "gan"], "model"),
                          (["--tau", "soon"], "tau"), (["--seeds", "1.5"], "seeds"),
                          (["--target", "normal:dim=2"], "1-D"), (["--resume"], "--out")):

@@ -26,7 +26,8 @@ DESCRIPTION = ("Run self-consuming diffusion loops (random-feature score model o
 
 EXPERIMENT_HELP = {
     "loop": "a_i over generations for replace, mix at several real fractions and accumulate; "
-            "the recursion step a_i <= eps_i + TV(q_i, p0) checked on every step",
+            "a validity gate on every model, a chi-square test of the samples fed forward against the "
+            "measured model law, and the recursion step a_i <= eps_i + TV(q_i, p0) (consistency)",
     "phase": "a_2 against n_synth at fixed n_real (mix) beside the bound from the fitted rate and its threshold",
     "early-stopping": "KL(p0 || p_tau) against the training time tau for several n; slopes of tau* and "
                       "the best KL against n beside Li's 2/5 and -2/5",
@@ -104,12 +105,31 @@ def options_from_args(args, experiment: str):
         width_ratio=None if args.width is not None else args.width_ratio).checked()
 
 
+def check_out_dir(path) -> None:
+    """Fail early (one line, exit status 2) when ``--out`` cannot hold the results: an existing
+    file, or a folder that cannot be created or written."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise BoundcalcError(f"--out {path}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".boundcalc-write-test-"):
+            pass
+    except OSError as exc:
+        raise BoundcalcError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
+
+
 def _run(args, experiment: str) -> int:
     from .diffusion._torch import torch_module
 
     options = options_from_args(args, experiment)
     if args.resume and not args.out:
         raise BoundcalcError("--resume needs --out DIR (the folder of the interrupted run)")
+    if args.out and not args.resume:
+        check_out_dir(args.out)
     torch_module()  # one-line error and exit status 2 when torch is missing
     from .diffusion.experiments import result_file, run_experiment, summary_text
 
@@ -119,13 +139,18 @@ def _run(args, experiment: str) -> int:
         where = f"; the finished runs are kept in {args.out}, continue with --resume" if args.out else ""
         print(f"boundcalc validate diffusion {experiment}: interrupted{where}", file=sys.stderr)
         return 130
+    except OSError as exc:
+        raise BoundcalcError(f"cannot write the results to --out {args.out}: {exc.strerror or exc}") from None
     written = []
     if args.out:
         written.append(result_file(args.out, experiment))
         if not args.no_plots:
             from .diffusion.plots import plot_experiment
 
-            written.extend(plot_experiment(result.data, args.out))
+            try:
+                written.extend(plot_experiment(result.data, args.out))
+            except OSError as exc:
+                raise BoundcalcError(f"cannot write the plots to --out {args.out}: {exc.strerror or exc}") from None
     if args.json:
         sys.stdout.write(result.to_json())
     else:

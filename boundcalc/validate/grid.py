@@ -228,3 +228,32 @@ def k2_integral_on_grid(density, grid: Grid, bandwidth: float) -> float:
     """The K2 integral ``J = int sqrt(g * phi_{h/sqrt 2})`` of a density ``g`` given on the grid."""
     smoothed = gaussian_smooth(density, grid, bandwidth / np.sqrt(2.0))
     return integral_on_grid(np.sqrt(np.maximum(smoothed, 0.0)), grid)
+
+
+# -- cells of a 1-D grid (the diffusion validator measures laws as cell probabilities) --------------
+def cell_edges(grid: Grid) -> np.ndarray:
+    """Edges ``x_0 - dx/2, x_0 + dx/2, ..., x_{N-1} + dx/2`` of the N cells centred at the nodes of a 1-D grid."""
+    if grid.dim != 1:
+        raise BoundcalcError("cell_edges: the grid must be 1-D")
+    dx = grid.spacing[0]
+    return grid.lower[0] - 0.5 * dx + dx * np.arange(grid.shape[0] + 1)
+
+
+def mixture_cell_probabilities(target, edges) -> np.ndarray:
+    """Exact probabilities of ``(-inf, e_0), [e_0, e_1), ..., [e_{N-1}, e_N), [e_N, inf)`` under a
+    1-D Gaussian mixture (N + 2 numbers that sum to 1: two tails and N cells)."""
+    from scipy.special import ndtr
+
+    edges = np.asarray(edges, dtype=float).ravel()
+    z = (edges[:, None] - target.means[:, 0][None]) / target.scales[:, 0][None]
+    cdf = ndtr(z) @ target.weights
+    return np.diff(np.concatenate([[0.0], cdf, [1.0]]))
+
+
+def tv_of_probabilities(p, q) -> float:
+    """``(1/2) sum_k |p_k - q_k|``: the TV of two laws on one partition (a lower bound of the TV of
+    any laws with these cell probabilities, by the data-processing inequality)."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    if p.shape != q.shape:
+        raise BoundcalcError(f"tv_of_probabilities: shapes differ ({p.shape} and {q.shape})")
+    return 0.5 * float(np.sum(np.abs(p - q)))

@@ -1,18 +1,26 @@
-"""One self-consuming diffusion loop on the shared scheme module, measured on a fixed grid.
+"""One self-consuming diffusion loop on the shared scheme module, measured on a fixed partition.
 
 Generation i is trained on the blocks of ``scheme.plan(i)``: source 0 is real data drawn
 from the target, source j >= 1 is samples of generation j's model (probability-flow ODE
-sampler).  Blocks with the same ``key`` are the same samples (cached), so reused real data and
-the synthetic data that ``accumulate`` keeps are really reused.
+sampler ``Psi(u)``, ``u ~ N(0, 1)``).  Blocks with the same ``key`` are the same samples
+(cached), so reused real data and the synthetic data that ``accumulate`` keeps are really reused.
 
-On the grid, with p0 exact and p_j the ODE density of generation j (the density of exactly the
-samples fed forward):
+Every law is measured as its vector of probabilities of the grid's cells plus the two tails
+(a partition of the line): p0 from its exact CDF, p_j as ``Phi(Psi_j^-1(e_{k+1})) -
+Phi(Psi_j^-1(e_k))`` by certified bracketed inversion of the sampler's own map
+(:func:`ode.cell_probabilities`), so the vector is the law of exactly the samples fed forward.
 
-* ``q_i = sum_j w_ij p_j`` with ``w = plan.weights()`` (exact on the grid);
-* ``a_i = TV(p_i, p0)``, ``eps_i = TV(p_i, q_i)``, ``tv_q_i = TV(q_i, p0)``;
-* the recursion step ``a_i <= eps_i + tv_q_i`` (lemma T2 [classical]).  On one grid the
-  quadrature TV is a seminorm of the node values, so the step holds exactly for the grid
-  numbers too: a violation beyond rounding (``RECURSION_TOLERANCE``) is a bug, not noise.
+* ``q_i = sum_j w_ij P_j`` with ``w_ij`` = (samples of source j actually drawn) / (training size);
+* ``a_i = TV(P_i, P0)``, ``eps_i = TV(P_i, q_i)``, ``tv_q_i = TV(q_i, P0)`` on the partition: each is
+  a lower bound of the continuous TV (data processing) and every model's cell vector sums to 1;
+* the **validity gate** of every model: increasing map, inversion converged with total probability
+  uncertainty <= ``ode.TOTAL_TOLERANCE``, probabilities summing to 1; a failed model is
+  "unmeasured" (its a_i, eps_i are NaN) and fails the run;
+* the **forwarded-sample test**: the samples of p_j fed to later generations, binned on the same
+  partition, against P_j by a chi-square test (:func:`sample_test`);
+* the recursion step ``a_i <= eps_i + tv_q_i`` (lemma T2): on one partition the TV is a seminorm
+  of the probability vectors, so it holds by construction (a consistency check: a violation beyond
+  rounding, ``RECURSION_TOLERANCE``, is a bug).
 """
 
 from __future__ import annotations
@@ -24,13 +32,19 @@ import numpy as np
 
 from ...errors import BoundcalcError, check_choice, check_positive, check_positive_int, check_range
 from ...targets import GaussianMixture, parse_target
-from ..grid import Grid, density_on_grid, grid_for_target, integral_on_grid, tv_on_grid
+from ..grid import Grid, cell_edges, grid_for_target, mixture_cell_probabilities, tv_of_probabilities
 from . import ode
 from .score_models import MLPScore, RandomFeatureScore
 
 MODELS = ("random-features", "mlp")
 SAMPLERS = ("ode", "sde")
 RECURSION_TOLERANCE = 1e-9
+#: |sum of a model's cell probabilities - 1| allowed by the validity gate
+MASS_TOLERANCE = 1e-9
+#: fewest expected samples per chi-square bin
+MIN_EXPECTED = 5.0
+#: most chi-square bins (merged cells of about equal model probability)
+MAX_BINS = 50
 #: tau grid searched by --tau auto (held-out denoising loss) and by the early-stopping sweep
 TAU_GRID = tuple(float(v) for v in np.logspace(0, 6, 25))
 
@@ -98,26 +112,53 @@ class DiffusionConfig:
 
 @dataclass
 class TrainedModel:
-    """One generation's fitted model: its score, its training time and its density on the grid."""
+    """One generation's fitted model: its score, its training time and its cell probabilities."""
 
     score: object
     tau: float | None
-    density: np.ndarray
-    monotone: bool
+    cells: object           # ode.CellModel
     info: dict
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return self.cells.probabilities
+
+    @property
+    def monotone(self) -> bool:
+        return self.cells.monotone
+
+
+def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
+    """The per-model validity gate: ``measured`` and, when False, the ``reason``."""
+    total = float(np.sum(cells.probabilities))
+    reasons = []
+    if not cells.monotone:
+        reasons.append("the sampler map is not increasing on the table (no inversion)")
+    elif not cells.converged:
+        reasons.append(f"inversion did not certify the cell probabilities (total uncertainty "
+                       f"{cells.total_probability_error:.3g} > {ode.TOTAL_TOLERANCE:g})")
+    if not (math.isfinite(total) and abs(total - 1) <= mass_tolerance):
+        reasons.append(f"cell probabilities sum to {total!r}, not 1 +- {mass_tolerance:g}")
+    if not np.all(np.isfinite(cells.probabilities)) or np.any(cells.probabilities < 0):
+        reasons.append("negative or non-finite cell probabilities")
+    return {"measured": not reasons, "reason": "; ".join(reasons) or None, "monotone_map": bool(cells.monotone),
+            "total_mass": total, "outside_grid_mass": cells.outside_mass,
+            "inversion_probability_error": cells.total_probability_error,
+            "inversion_x_residual": cells.x_residual, "inversion_iterations": int(cells.iterations),
+            "edge_density_mass": cells.edge_density_mass}
 
 
 def _rng(*keys) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
 
 
-def model_density(score, config: DiffusionConfig, grid: Grid):
-    return ode.density_on_grid(score, grid.points(), config.t_min, config.horizon, config.steps,
-                               u_points=config.u_points)
+def model_cells(score, config: DiffusionConfig, grid: Grid):
+    return ode.cell_probabilities(score, cell_edges(grid), config.t_min, config.horizon, config.steps,
+                                  u_points=config.u_points)
 
 
 def train(x, config: DiffusionConfig, grid: Grid, seed_keys: tuple) -> TrainedModel:
-    """Fit the configured score model to the training points ``x`` and measure its density.
+    """Fit the configured score model to the training points ``x`` and measure its cell probabilities.
 
     random-features with ``tau = auto``: the first (1 - validation_fraction) share of a seeded
     permutation trains, the rest picks tau on ``config.tau_grid`` by held-out denoising loss.
@@ -146,16 +187,59 @@ def train(x, config: DiffusionConfig, grid: Grid, seed_keys: tuple) -> TrainedMo
             tau = float(config.tau)
             info["tau_rule"] = "fixed"
         score = model.score_function(tau)
-    d = model_density(score, config, grid)
-    if d.nonfinite:
-        info["nonfinite_density_nodes"] = d.nonfinite
-    return TrainedModel(score, tau, d.density, d.monotone, info)
+    return TrainedModel(score, tau, model_cells(score, config, grid), info)
 
 
 def draw_samples(model: TrainedModel, size: int, config: DiffusionConfig, rng) -> np.ndarray:
     if config.sampler == "sde":
         return ode.sample_sde(model.score, size, rng, config.t_min, config.horizon, config.steps)
     return ode.sample(model.score, size, rng, config.t_min, config.horizon, config.steps)
+
+
+def sample_test(samples, probabilities, edges) -> dict:
+    """Chi-square test of ``samples`` against the cell probabilities ``probabilities`` of ``edges``.
+
+    The N + 2 cells (two tails included) are merged into at most ``MAX_BINS`` consecutive bins of
+    about equal probability (cuts at the quantiles j/B, B = min(MAX_BINS, n // 10)), then neighbours
+    are merged until every bin expects at least ``MIN_EXPECTED`` samples.  Returns the statistic,
+    the degrees of freedom (bins - 1) and the p-value of the chi-square law; a sample in a bin of
+    model probability 0 gives p = 0.
+    """
+    from scipy.stats import chi2
+
+    x = np.asarray(samples, dtype=float).ravel()
+    probs = np.asarray(probabilities, dtype=float)
+    n = x.size
+    counts = np.bincount(np.searchsorted(np.asarray(edges, dtype=float), x, side="right"),
+                         minlength=probs.size).astype(float)
+    bins_wanted = int(max(2, min(MAX_BINS, n // 10)))
+    cum = np.cumsum(probs)
+    cuts = np.unique(np.searchsorted(cum, np.arange(1, bins_wanted) / bins_wanted, side="left")) + 1
+    groups = np.split(np.arange(probs.size), cuts[cuts < probs.size])
+    expected, observed = [], []
+    acc_e = acc_o = 0.0
+    for g in groups:
+        acc_e += n * float(probs[g].sum())
+        acc_o += float(counts[g].sum())
+        if acc_e >= MIN_EXPECTED:
+            expected.append(acc_e)
+            observed.append(acc_o)
+            acc_e = acc_o = 0.0
+    if expected:
+        expected[-1] += acc_e
+        observed[-1] += acc_o
+    else:
+        expected, observed = [acc_e], [acc_o]
+    e, o = np.asarray(expected), np.asarray(observed)
+    if e.size < 2:
+        return {"samples": int(n), "bins": int(e.size), "chi2": 0.0, "df": 0, "p_value": 1.0,
+                "note": "fewer than two bins: not testable"}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(e > 0, (o - e) ** 2 / e, np.where(o > 0, np.inf, 0.0))
+    stat = float(np.sum(terms))
+    df = int(e.size - 1)
+    return {"samples": int(n), "bins": int(e.size), "chi2": stat, "df": df,
+            "p_value": float(chi2.sf(stat, df)) if math.isfinite(stat) else 0.0}
 
 
 def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple, progress=None,
@@ -165,21 +249,27 @@ def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple
     ``seed_keys`` (integers) seed everything: the real data of block (0, drawn_at), the synthetic
     block (j, drawn_at) and generation i's model each get their own SeedSequence, so the run does
     not depend on the order in which blocks are drawn.  ``progress()`` is called after each
-    generation.  ``keep_densities`` adds the grid and p0, p_1..p_K on it (numpy, not JSON).
+    generation.  ``keep_densities`` adds the grid, the cell edges and the cell probability vectors
+    P0, P_1..P_K (numpy, not JSON).
+
+    Each record holds the validity gate of its model (``measured``, ``reason`` and the inversion
+    diagnostics) and ``sample_test``: the chi-square test of every sample of p_i fed to a later
+    generation against P_i (None for a model whose samples were never fed forward).
     """
     K = check_positive_int("generations", generations)
     if hasattr(scheme, "check_generations"):
         scheme.check_generations(K)
     target = config.target_mixture()
     grid = config.grid()
-    p0 = density_on_grid(target, grid)
-    densities = [p0]
+    edges = cell_edges(grid)
+    p0 = mixture_cell_probabilities(target, edges)
+    laws = [p0]
     models: list[TrainedModel | None] = [None]
     cache: dict = {}
     records = []
     for i in range(1, K + 1):
         plan = scheme.plan(i)
-        parts = []
+        parts, drawn = [], [0] * i
         for block in plan.blocks:
             if block.key not in cache:
                 rng = _rng(*seed_keys, 1, block.source, block.drawn_at)
@@ -190,26 +280,39 @@ def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple
                 else:
                     cache[block.key] = draw_samples(models[block.source], block.size, config, rng)
             parts.append(cache[block.key])
+            drawn[block.source] += int(cache[block.key].size)
         x = np.concatenate(parts)
-        weights = plan.weights()
-        q = sum(w * dens for w, dens in zip(weights, densities))
+        # q_i from the integer block sizes actually drawn (plan.weights() uses the fractional counts)
+        weights = [d / x.size for d in drawn]
+        q = sum(w * law for w, law in zip(weights, laws))
         model = train(x, config, grid, (*seed_keys, 2, i))
-        a = tv_on_grid(model.density, p0, grid)
-        eps = tv_on_grid(model.density, q, grid)
-        tv_q = tv_on_grid(q, p0, grid)
+        gate = validity(model.cells)
+        if gate["measured"]:
+            P = model.probabilities
+            a, eps, tv_q = tv_of_probabilities(P, p0), tv_of_probabilities(P, q), tv_of_probabilities(q, p0)
+            holds = bool(a <= eps + tv_q + RECURSION_TOLERANCE)
+        else:
+            a = eps = math.nan
+            tv_q = tv_of_probabilities(q, p0) if np.all(np.isfinite(q)) else math.nan
+            holds = True  # nothing measured to check; the gate fails the run instead
         records.append({
             "generation": i, "n_train": int(x.size), "real_fraction": float(plan.real_fraction),
             "weights": [float(w) for w in weights], "tau": model.tau,
-            "a": a, "eps": eps, "tv_q_p0": tv_q, "recursion_rhs": eps + tv_q,
-            "recursion_holds": bool(a <= eps + tv_q + RECURSION_TOLERANCE),
-            "mass_on_grid": integral_on_grid(model.density, grid), "monotone_map": bool(model.monotone),
+            "a": a, "eps": eps, "tv_q_p0": tv_q, "recursion_rhs": eps + tv_q, "recursion_holds": holds,
+            **gate, "sample_test": None,
             **{k: v for k, v in model.info.items() if k != "n_train_points"}})
-        densities.append(model.density)
+        laws.append(model.probabilities if gate["measured"] else np.full_like(p0, np.nan))
         models.append(model)
         if progress is not None:
             progress()
+    # the samples of p_j that were fed forward, against P_j
+    for j in range(1, K + 1):
+        blocks = [cache[key] for key in sorted(cache) if key[0] == j and cache[key].size]
+        if blocks and records[j - 1]["measured"]:
+            records[j - 1]["sample_test"] = sample_test(np.concatenate(blocks), models[j].probabilities, edges)
     out = {"records": records}
     if keep_densities:  # numpy arrays for plots and tests, not for the JSON
-        out["densities"] = densities
+        out["laws"] = laws
+        out["edges"] = edges
         out["grid"] = grid
     return out
