@@ -158,6 +158,11 @@ class GaussianKDE(Learner):
             self.bandwidth = check_positive("bandwidth", bandwidth)
         elif target is None:
             raise BoundcalcError("bandwidth auto needs --target; give a number otherwise")
+        for name, value in (("laplacian_l1", self.laplacian_l1), ("bandwidth", self.bandwidth)):
+            if value not in (None, "auto") and not (0 < float(value) < 1e100):
+                raise BoundcalcError(f"{name} must be a finite number in (0, 1e100); got {value:g}"
+                                     + (" (computed from --target: its scales are too small or too large)"
+                                        if name == "laplacian_l1" and laplacian_l1 is None else ""))
         if self.holder_L is not None:
             self.lemma_ids = ("K1p",) + self.lemma_ids[1:]
         if self.bandwidth == "auto":

@@ -114,7 +114,8 @@ class GaussianMixture:
             # Laplacian of N(mu, s^2 I) is p (|z|^2 - d)/s^2 with z standardised, |z|^2 ~ chi2_d,
             # and E|chi2_d - d| = 4 (d/2)^(d/2) exp(-d/2) / Gamma(d/2) (mean deviation of a gamma law).
             half = dim / 2.0
-            return float(4.0 * np.exp(half * np.log(half) - half - special.gammaln(half)) / s ** 2)
+            with np.errstate(over="ignore", divide="ignore", under="ignore"):  # the caller checks finiteness
+                return float(4.0 * np.exp(half * np.log(half) - half - special.gammaln(half)) / s ** 2)
         if self.dim > 2:
             raise BoundcalcError("target: ||Laplacian p0||_1 is computed for mixtures in dim 1 or 2 "
                                  "and for one isotropic Gaussian in any dim; supply --laplacian-l1")
@@ -281,15 +282,18 @@ def parse_target(spec: str | None) -> GaussianMixture:
         if unknown:
             raise BoundcalcError(f"target: normal takes mu, sigma, dim; got {sorted(unknown)}")
         try:
-            return normal(float(fields.get("mu", 0)), float(fields.get("sigma", 1)), int(fields.get("dim", 1)))
+            mu, sigma, dim = float(fields.get("mu", 0)), float(fields.get("sigma", 1)), int(fields.get("dim", 1))
         except ValueError:
-            raise BoundcalcError(f"target: cannot read {spec!r}") from None
+            raise BoundcalcError(f"target: cannot read {spec!r} (mu, sigma numbers, dim an integer)") from None
+        if dim < 1:
+            raise BoundcalcError(f"target: dim must be an integer >= 1, got {dim}")
+        return normal(mu, sigma, dim)
     if kind == "mixture":
         need = {"weights", "means", "scales"}
         if set(fields) != need:
             raise BoundcalcError("target: mixture needs weights=..;means=..;scales=.. "
                                  f"(got {sorted(fields)})")
-        weights = [float(w) for w in fields["weights"].split(",")]
+        weights = [_floats("weights", w)[0] for w in fields["weights"].split(",")]
         means = [_floats("means", v) for v in fields["means"].split(",")]
         scales = [_floats("scales", v) for v in fields["scales"].split(",")]
         dim = len(means[0])

@@ -133,3 +133,16 @@ def test_symbolic_path_never_imports_torch():
             "sys.exit(3 if 'torch' in sys.modules else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("target, needle", [
+    ("mixture:weights=a,b;means=0,1;scales=1,1", "cannot read weights value 'a'"),
+    ("normal:sigma=1e200", "laplacian_l1 must be a finite number"),
+    ("normal:sigma=1e-200", "laplacian_l1 must be a finite number"),
+    ("normal:sigma=0", "target scales must be positive"),
+    ("normal:dim=0", "dim must be an integer >= 1"),
+])
+def test_bad_targets_one_line(capsys, target, needle):
+    code = main(["bound", "--target", target, "-K", "2"])
+    _, err = capsys.readouterr()
+    assert code == 2 and needle in err and err.count("\n") == 1
