@@ -10,6 +10,7 @@ Tiny widths, sample sizes and grids keep the whole file to well under a minute o
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -215,6 +216,111 @@ def test_sde_sampler_with_exact_score():
     assert abs(x.std() / sd - 1) < 0.04
 
 
+# -- cell probabilities: the measured law of the sampler -------------------------------------------
+def test_cell_probabilities_of_the_exact_gaussian_flow():
+    # the exact flow is affine: P(Psi(u) < e) is the normal CDF of the pushed-forward prior
+    from scipy.special import ndtr
+
+    score = GaussianScore(1.0, 0.7)
+    mean, sd = score.pushforward_of_prior(T_MIN)
+    edges = np.linspace(-4, 6, 201)
+    cells = ode.cell_probabilities(score, edges, T_MIN, HORIZON, 80, u_points=401)
+    assert cells.converged and cells.monotone and cells.probabilities.sum() == pytest.approx(1, abs=1e-14)
+    assert np.max(np.abs(cells.cdf - ndtr((edges - mean) / sd))) < 1e-7  # RK4 error of 80 steps
+
+
+def spiky_model():
+    """A random-feature model trained far too long on 60 points: it memorises them, its density has
+    spikes far narrower than the grid, and the former 801-point table + 2 Newton steps missed the
+    pre-images by |Psi(u) - node| ~ 1e3 (grid mass of the node densities 3.2)."""
+    cfg = DiffusionConfig(tau=1e6).checked()
+    grid = cfg.grid()
+    x = cfg.target_mixture().sample(loop_mod._rng(2, 99), 60)
+    return cfg, grid, loop_mod.train(x, cfg, grid, (2, 7))
+
+
+def test_long_tau_spiky_model_is_inverted_with_certified_residual_and_mass():
+    from boundcalc.validate.grid import cell_edges
+
+    cfg, grid, model = spiky_model()
+    cells = model.cells
+    gate = loop_mod.validity(cells)
+    assert gate["measured"] and cells.monotone and cells.converged
+    assert cells.total_probability_error < ode.TOTAL_TOLERANCE   # certified brackets, all edges
+    assert abs(gate["total_mass"] - 1) < 1e-12                    # tails included: exactly a law
+    assert 0 < cells.outside_mass < 0.01                          # recorded, not dropped
+    # the former node-density method (801-point table + 2 Newton steps) fails on this model
+    old = ode.density_on_grid(model.score, grid.points(), cfg.t_min, cfg.horizon, cfg.steps, u_points=cfg.u_points)
+    assert old.inversion_residual > 1 and abs(old.density.sum() * grid.spacing[0] - 1) > 0.5
+    assert cells.x_residual < 1e-3
+    # the density is not resolved by the cells (spikes): reported by the edge-density mass
+    assert abs(cells.edge_density_mass - 1) > 0.1
+    # and the cell probabilities are the law of the samples: DKW band at level 1e-3 for 4e4 samples
+    n = 40000
+    xs = np.sort(ode.sample(model.score, n, np.random.default_rng(5), cfg.t_min, cfg.horizon, cfg.steps))
+    edges = cell_edges(grid)
+    ecdf = np.searchsorted(xs, edges, side="left") / n
+    assert np.max(np.abs(ecdf - cells.cdf)) < np.sqrt(np.log(2 / 1e-3) / (2 * n))
+    assert loop_mod.sample_test(xs, cells.probabilities, edges)["p_value"] > 1e-3
+
+
+def test_sample_test_rejects_samples_of_another_map():
+    from boundcalc.validate.grid import cell_edges
+
+    cfg = tiny_config(target="normal")
+    grid = cfg.grid()
+    x = cfg.target_mixture().sample(np.random.default_rng(0), 80)
+    model = RandomFeatureScore(width=48, draws_per_point=4, rng=np.random.default_rng(1)).fit(x, np.random.default_rng(2))
+    edges = cell_edges(grid)
+    right = model.score_function(30.0)
+    cells = ode.cell_probabilities(right, edges, cfg.t_min, cfg.horizon, cfg.steps, u_points=cfg.u_points)
+    own = ode.sample(right, 2000, np.random.default_rng(3), cfg.t_min, cfg.horizon, cfg.steps)
+    other = ode.sample(model.score_function(3.0), 2000, np.random.default_rng(3), cfg.t_min, cfg.horizon, cfg.steps)
+    assert loop_mod.sample_test(own, cells.probabilities, edges)["p_value"] > 1e-3
+    assert loop_mod.sample_test(other, cells.probabilities, edges)["p_value"] < 1e-6
+    assert loop_mod.sample_test(own + 0.2, cells.probabilities, edges)["p_value"] < 1e-6
+
+
+def test_loop_check_fails_when_the_forwarded_samples_come_from_a_different_map(monkeypatch):
+    original = loop_mod.draw_samples
+
+    def shifted(model, size, config, rng):  # samples of Psi(u) + 0.5: not the measured law
+        return original(model, size, config, rng) + 0.5
+
+    monkeypatch.setattr(loop_mod, "draw_samples", shifted)
+    cfg = tiny_config(target="normal", tau=30.0)
+    res = run_experiment(ExperimentOptions("loop", config=cfg, scheme="replace", n_real=300, generations=2,
+                                           seeds=1), progress=False)
+    check = next(c for c in res.data["checks"] if c["name"] == "forwarded samples follow the measured law")
+    assert not check["passed"] and check["rejected"] and not res.passed
+
+
+def test_unmeasured_model_fails_the_gate_and_the_run(monkeypatch):
+    original = loop_mod.model_cells
+
+    def broken(score, config, grid):
+        cells = original(score, config, grid)
+        return dataclasses.replace(cells, converged=False, total_probability_error=0.3)
+
+    monkeypatch.setattr(loop_mod, "model_cells", broken)
+    cfg = tiny_config(target="normal", tau=30.0)
+    res = run_experiment(ExperimentOptions("loop", config=cfg, scheme="replace", n_real=40, generations=2,
+                                           seeds=1), progress=False)
+    rec = res.data["schemes"][0]["runs"][0][0]
+    assert rec["measured"] is False and "inversion did not certify" in rec["reason"] and rec["a"] == "nan"
+    gate = res.data["checks"][0]
+    assert gate["name"] == "model validity gate" and not gate["passed"] and len(gate["unmeasured"]) == 2
+    assert not res.passed
+
+
+def test_non_monotone_map_is_unmeasured():
+    cfg = DiffusionConfig(tau=1e8).checked()  # stiff score: some RK4 step derivative <= 0
+    x = cfg.target_mixture().sample(np.random.default_rng(2), 60)
+    model = loop_mod.train(x, cfg, cfg.grid(), (2, 7))
+    gate = loop_mod.validity(model.cells)
+    assert not gate["measured"] and "not increasing" in gate["reason"]
+
+
 # -- MLP comparison -------------------------------------------------------------------------------
 def test_mlp_score_trains_and_has_exact_derivative():
     x = np.random.default_rng(0).normal(2.0, 0.5, 200)
@@ -342,7 +448,7 @@ def harness():
     return parser
 
 
-def test_cli_json_and_bad_input(capsys):
+def test_cli_json_and_bad_input(capsys, tmp_path):
     args = harness().parse_args(["diffusion", "loop", "--scheme", "replace", "--n-real", "40", "--generations", "2",
                                  "--seeds", "1", "--width", "24", "--steps", "12", "--grid-size", "128",
                                  "--tau", "30", "--target", "normal", "--json"])
@@ -353,9 +459,13 @@ def test_cli_json_and_bad_input(capsys):
     assert names == ["model validity gate", "forwarded samples follow the measured law", "recursion step"]
     assert data["checks"][2]["violations"] == 0 and data["checks"][2]["kind"] == "consistency, holds by construction"
     assert data["checks"][1]["tests"] == 1  # generation 1's samples trained generation 2
+    existing = tmp_path / "a-file"
+    existing.write_text("")
     for bad, message in ((["--width", "0"], "width"), (["--model", "gan"], "model"),
                          (["--tau", "soon"], "tau"), (["--seeds", "1.5"], "seeds"),
-                         (["--target", "normal:dim=2"], "1-D"), (["--resume"], "--out")):
+                         (["--target", "normal:dim=2"], "1-D"), (["--resume"], "--out"),
+                         (["--out", str(existing)], "exists and is not a folder"),
+                         (["--out", "/proc/x"], "cannot write there")):
         args = harness().parse_args(["diffusion", "phase", *bad])
         with pytest.raises(BoundcalcError, match=message):
             args.handler(args)

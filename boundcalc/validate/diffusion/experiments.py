@@ -601,15 +601,26 @@ def _ci(s, k=None):
     return f"{s['mean']:.4f} [{s['ci95_low']:.4f}, {s['ci95_high']:.4f}]"
 
 
+def _smallest_p(runs, g) -> str:
+    ps = [float(run[g]["sample_test"]["p_value"]) for run in runs if run[g].get("sample_test")]
+    return f"{min(ps):.3g}" if ps else "-"
+
+
+def _measured_count(runs, g) -> str:
+    return f"{sum(1 for run in runs if run[g].get('measured', True))}/{len(runs)}"
+
+
 def summary_text(data: dict) -> str:
     kind = data["experiment"]
     lines = []
     if kind == "loop":
         for sc in data["schemes"]:
-            rows = [[g + 1, sc["n_train"][g], _ci(sc["a"], g), _ci(sc["eps"], g), _ci(sc["tv_q_p0"], g)]
+            rows = [[g + 1, sc["n_train"][g], _ci(sc["a"], g), _ci(sc["eps"], g), _ci(sc["tv_q_p0"], g),
+                     _smallest_p(sc["runs"], g), _measured_count(sc["runs"], g)]
                     for g in range(len(sc["n_train"]))]
             lines.append(format_table(["gen", "N_i", "a_i = TV(p_i,p0) [95% CI]", "eps_i = TV(p_i,q_i)",
-                                       "TV(q_i,p0)"], rows, title=f"{sc['scheme']} (measured)"))
+                                       "TV(q_i,p0)", "samples fed: min chi2 p", "measured"], rows,
+                                      title=f"{sc['scheme']} (measured; TVs on cells, lower bounds)"))
     elif kind == "phase":
         rows = [[r["n_synth"], _ci(r["a2"]), _ci(r["eps2"]), r.get("bound_a2")] for r in data["rows"]]
         lines.append(format_table(["n_synth", "a_2 measured [95% CI]", "eps_2", "bound a_2 (calibrated)"], rows,

@@ -46,16 +46,34 @@ def _save(fig, out_dir, stem):
 
 def plot_loop(data, out_dir):
     plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig.subplots_adjust(wspace=0.3)
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(data["schemes"])))
-    for sc, color in zip(data["schemes"], colors):
+    for k, (sc, color) in enumerate(zip(data["schemes"], colors)):
         gens = np.arange(1, len(sc["n_train"]) + 1)
         _band(axes[0], gens, sc["a"], color, sc["scheme"])
         _band(axes[1], gens, sc["eps"], color, sc["scheme"])
-    axes[0].set(xlabel="generation i", ylabel="a_i = TV(p_i, p0)", title="measured a_i (95% CI over seeds)")
-    axes[1].set(xlabel="generation i", ylabel="eps_i = TV(p_i, q_i)", title="measured one-generation error")
-    for ax in axes:
+        for run in sc["runs"]:
+            pts = [(r["generation"], float(r["sample_test"]["p_value"])) for r in run if r.get("sample_test")]
+            if pts:
+                g, pv = zip(*pts)
+                axes[2].plot(np.asarray(g) + 0.06 * (k - len(colors) / 2), pv, "o", color=color, ms=4)
+    axes[0].set(xlabel="generation i", ylabel="a_i = TV(P_i, P0) on cells (lower bound)",
+                title="measured a_i (95% CI over seeds)")
+    axes[1].set(xlabel="generation i", ylabel="eps_i = TV(P_i, q_i) on cells (lower bound)",
+                title="measured one-generation error")
+    for ax in axes[:2]:
         ax.set_ylim(bottom=0)
+    check = next((c for c in data.get("checks", []) if c["name"] == "forwarded samples follow the measured law"), None)
+    if check and check.get("tests"):
+        axes[2].axhline(check["per_test_level"], color="C3", ls="--",
+                        label=f"reject below {check['per_test_level']:.2g} (family level {check['level']:g}, Bonferroni)")
+        axes[2].legend(fontsize=8, loc="lower right")
+        axes[2].set_ylim(bottom=check["per_test_level"] / 5, top=1.5)
+    axes[2].set_yscale("log")
+    axes[2].set(xlabel="generation i of the model", ylabel="chi-square p-value",
+                title="samples fed forward vs measured law of p_i")
+    for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -104,7 +122,7 @@ def plot_early_stopping(data, out_dir):
     for row, color in zip(rows, colors):
         axes[0].loglog(row["taus"], _arr(row["kl"]["mean"]), "-", color=color, label=f"n = {row['n']} (m = {row['width']})")
         axes[0].plot(float(row["tau_star"]["mean"]), float(row["kl_star"]["mean"]), "o", color=color)
-    axes[0].set(xlabel="training time tau", ylabel="KL(p0 || p_tau)",
+    axes[0].set(xlabel="training time tau", ylabel="KL(P0 || P_tau) on cells (lower bound)",
                 title="KL against tau (lines: mean; dots: mean of per-seed minima)")
     axes[0].legend(fontsize=8)
     n = np.array([r["n"] for r in rows], dtype=float)
