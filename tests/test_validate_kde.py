@@ -10,6 +10,7 @@ in standard errors.
 import argparse
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -443,3 +444,244 @@ def test_cli_json_table_and_out(tmp_path, capsys):
     assert (tmp_path / "kde_mix.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(BoundcalcError, match="real_fractions"):
         _cli(["kde", "--real-fractions", "0.5,x"])
+
+
+# ------------------------------------------------------------------------------------------
+# s_i for i >= 2: the K2 integral of the ACTUAL q_i (THEORY.md 4.3), by direct kernel sums
+# ------------------------------------------------------------------------------------------
+def direct_k2_integral_of_kde(train, h_train, h):
+    """J = int sqrt(f * phi_{h/sqrt 2}) for f the KDE of ``train`` with bandwidth ``h_train``:
+    f * phi_{h/sqrt 2} is the kernel sum with sd sqrt(h_train^2 + h^2/2), integrated here by the
+    trapezoid rule on its own fine grid (independent of the validator's grid and FFT)."""
+    sd = math.sqrt(h_train ** 2 + h * h / 2)
+    x = np.linspace(train.min() - 14 * sd, train.max() + 14 * sd, 12001)
+    smoothed = np.zeros_like(x)
+    for start in range(0, train.size, 500):
+        smoothed += stats.norm.pdf(x[:, None], train[None, start:start + 500], sd).sum(axis=1)
+    return float(np.trapezoid(np.sqrt(smoothed / train.size), x))
+
+
+def s_term(n, h, j, delta_event):
+    """THEORY.md 4.3 for one set of n independent points in 1-D: half of K2 + C2."""
+    return 0.5 * ((4 * math.pi) ** -0.25 * (n * h) ** -0.5 * j + math.sqrt(2 * math.log(1 / delta_event) / n))
+
+
+def _realised_steps(ctx, index):
+    """The loop of seed ``index`` exactly as run_seed draws it (same stream, same generators)."""
+    return list(V.iterate_loop(ctx.scheme, ctx.target, ctx.config.generations,
+                               lambda i, n: V.GaussianKDE(ctx.bandwidths[i - 1]), V.seed_rng(ctx.config.seed, index)))
+
+
+def test_joint_s_i_uses_the_realised_q_i():
+    # replace: q_2 = p_1 and q_3 = p_2, the KDEs of the realised training sets of generations 1 and 2
+    cfg = small_config(target="normal", bandwidth=0.3, seeds=2).checked()
+    ctx = V.build_context(cfg)
+    assert ctx.split_mode == "joint" and ctx.per_event_delta == pytest.approx(0.05 / 3)
+    for k in range(cfg.seeds):
+        run = V.run_seed(ctx, k)
+        steps = _realised_steps(ctx, k)
+        np.testing.assert_allclose([V.GaussianKDE(0.3).fit(st.training_set).density(ctx.grid)[0].sum()
+                                    for st in steps[:1]], [1 / ctx.grid.cell_volume], rtol=1e-9)
+        j1 = (8 * math.pi * (1 + 0.3 ** 2 / 2)) ** 0.25  # q_1 = p0 = N(0, 1): closed form
+        assert run["stochastic"][0] == pytest.approx(s_term(400, 0.3, j1, 0.05 / 3), rel=1e-7)
+        for i in (2, 3):
+            j = direct_k2_integral_of_kde(steps[i - 2].training_set, 0.3, 0.3)
+            assert run["stochastic"][i - 1] == pytest.approx(s_term(400, 0.3, j, 0.05 / 3), rel=2e-5)
+            # and it is not the K2 integral of p0 (q_i != p0 for i >= 2: the spread grows by h^2)
+            assert abs(j - j1) / j1 > 1e-3
+
+
+def test_blockwise_s_i_reused_real_data_is_one_event_and_synthetic_part_uses_p_prev():
+    # mix, reused real data, fixed h: s_i = lam s(real, p0) + (1 - lam) s(synthetic, p_{i-1});
+    # events: the one real block + one synthetic block per generation 2..K
+    cfg = small_config(scheme="mix", real_data="reused", target="normal", bandwidth=0.3, seeds=1,
+                       n_synth=200).checked()
+    ctx = V.build_context(cfg)
+    assert ctx.split_mode == "blockwise" and ctx.events == 1 + (cfg.generations - 1)
+    d = 0.05 / ctx.events
+    run = V.run_seed(ctx, 0)
+    steps = _realised_steps(ctx, 0)
+    s_real = s_term(400, 0.3, (8 * math.pi * (1 + 0.045)) ** 0.25, d)
+    assert run["stochastic"][0] == pytest.approx(s_real, rel=1e-7)
+    for i in (2, 3):
+        s_synth = s_term(200, 0.3, direct_k2_integral_of_kde(steps[i - 2].training_set, 0.3, 0.3), d)
+        assert run["stochastic"][i - 1] == pytest.approx(400 / 600 * s_real + 200 / 600 * s_synth, rel=2e-5)
+
+
+def test_blockwise_s_i_accumulate_sums_every_kept_block():
+    # accumulate (fresh real data): generation 3 trains on fresh real (0, 3) and the kept blocks
+    # (1, 2) of p_1 and (2, 3) of p_2; events = distinct blocks (0,1), (0,2), (1,2), (0,3), (2,3)
+    cfg = small_config(scheme="accumulate", target="normal", bandwidth=0.3, seeds=1, n_synth=200).checked()
+    ctx = V.build_context(cfg)
+    assert ctx.split_mode == "blockwise" and ctx.events == 5
+    d = 0.05 / 5
+    run = V.run_seed(ctx, 0)
+    steps = _realised_steps(ctx, 0)
+    s0 = s_term(400, 0.3, (8 * math.pi * (1 + 0.045)) ** 0.25, d)
+    s1 = s_term(200, 0.3, direct_k2_integral_of_kde(steps[0].training_set, 0.3, 0.3), d)
+    s2 = s_term(200, 0.3, direct_k2_integral_of_kde(steps[1].training_set, 0.3, 0.3), d)
+    assert run["stochastic"][1] == pytest.approx((400 * s0 + 200 * s1) / 600, rel=2e-5)
+    assert run["stochastic"][2] == pytest.approx((400 * s0 + 200 * s1 + 200 * s2) / 800, rel=2e-5)
+    # the kept block (1, 2) is the same sample in generations 2 and 3
+    assert {b.key: x for b, x in steps[2].blocks}[(1, 2)] is {b.key: x for b, x in steps[1].blocks}[(1, 2)]
+
+
+# ------------------------------------------------------------------------------------------
+# grid resolution of p0 and mass off the grid (review finding 4)
+# ------------------------------------------------------------------------------------------
+SPIKY = "mixture:weights=0.5,0.5;means=0,0;scales=0.01,20"
+
+
+def test_unresolved_target_is_refused_not_validated():
+    with pytest.raises(BoundcalcError, match="grid-size"):
+        V.validate_kde(small_config(target=SPIKY, bandwidth=0.5, grid_size=4096, seeds=2))
+    # a huge bandwidth widens the grid box beyond any allowed grid: refused, naming --target
+    with pytest.raises(BoundcalcError, match="--target"):
+        V.validate_kde(small_config(target=SPIKY, bandwidth=1e6, grid_size=None, seeds=2))
+
+
+def test_default_grid_is_sized_from_the_smallest_scale_and_p0_mass_is_one():
+    ctx = V.build_context(small_config(target=SPIKY, bandwidth=0.5, grid_size=None).checked())
+    assert ctx.grid.spacing[0] <= 0.01 / V.MIN_SCALE_IN_SPACINGS
+    assert ctx.grid_accuracy["p0_mass"] == pytest.approx(1, abs=1e-6)
+    # K4 reference against an independent quadrature: r_1 = p0 * phi_0.5, TV(r_1, p0)
+    from scipy import integrate
+    target, r1 = parse_target(SPIKY), parse_target(SPIKY).convolve(0.5)
+    f = lambda x: 0.5 * abs(r1.density(np.array([x]))[0] - target.density(np.array([x]))[0])  # noqa: E731
+    edges = [-300, -5, -1, -0.1, -0.02, 0, 0.02, 0.1, 1, 5, 300]
+    tv = sum(integrate.quad(f, lo, hi, limit=200, epsabs=1e-10)[0] for lo, hi in zip(edges[:-1], edges[1:]))
+    assert 0.45 < tv < 0.5  # the unresolved grid of the review gave 0.249
+    assert ctx.lower_reference[0] == pytest.approx(tv, abs=1e-3)
+
+
+def test_grid_mass_of_p0_is_required(monkeypatch):
+    # with the scale requirement switched off, the coarse grid misses most of the spike: the mass check refuses
+    monkeypatch.setattr(V, "MIN_SCALE_IN_SPACINGS", 1e-9)
+    with pytest.raises(BoundcalcError, match="grid integral of p0.*--grid-size"):
+        V.build_context(small_config(target=SPIKY, bandwidth=0.5, grid_size=4096).checked())
+
+
+class FarOutliers(V.GaussianKDE):
+    """A generator whose samples put 5% of their mass far outside the grid."""
+
+    def sample(self, rng, size):
+        x = super().sample(rng, size)
+        x[: size // 20] += 1e4
+        return x
+
+
+def test_kde_mass_off_the_grid_fails_the_grid_mass_check():
+    res = V.validate_kde(small_config(bandwidth=0.3, seeds=2), make_generator=lambda i, n: FarOutliers(0.3))
+    checks = {c["name"]: c for c in res.data["checks"]}
+    assert not checks["grid_mass"]["passed"] and not res.passed
+    # generation 1 trains on real data; generation 2 on 20 of 400 points far away, all off the grid
+    run = res.data["runs"][0]
+    assert run["kde_mass_lost"][0] == pytest.approx(0, abs=1e-9)
+    assert run["kde_mass_lost"][1] == pytest.approx(0.05, abs=1e-9) and run["outside_fraction"][1] == pytest.approx(0.05)
+    assert checks["grid_mass"]["worst_kde_mass_lost"] >= 0.05
+
+
+# ------------------------------------------------------------------------------------------
+# vacuous bounds and the binomial test (review findings 5 and 6)
+# ------------------------------------------------------------------------------------------
+def test_bounds_at_least_one_are_flagged_vacuous_and_not_evidence():
+    res = V.validate_kde(small_config(n_real=30, bandwidth=0.5, seeds=3, generations=5))
+    checks = {c["name"]: c for c in res.data["checks"]}
+    for name in ("one_step_bound", "composed_bound"):
+        bounds = np.array([r[name] for r in res.data["runs"]])
+        c = checks[name]
+        assert c["non_vacuous_generations"] == int(np.sum(bounds < 1))
+        assert c["vacuous_generations"] == int(np.sum(bounds >= 1))
+        assert c["non_vacuous_generations"] + c["vacuous_generations"] == 15 and not c["vacuous"]
+        assert c["runs_with_non_vacuous_bound"] == int(np.sum(np.any(bounds < 1, axis=1)))
+        for r in res.data["runs"]:
+            assert r["vacuous_generations"][name] == [i + 1 for i, b in enumerate(r[name]) if b >= 1]
+        assert res.data["summary"][name]["vacuous_runs"] == np.sum(bounds >= 1, axis=0).tolist()
+    assert checks["composed_bound"]["vacuous_generations"] > 0  # B_i grows past 1 by generation 5
+    # every bound vacuous: reported as such, not as a pass
+    res = V.validate_kde(small_config(target=SPIKY, bandwidth=0.5, grid_size=None, seeds=2, generations=2))
+    assert res.data["vacuous_checks"] == ["composed_bound", "one_step_bound"]
+    text = V.summary_table(res.data)
+    assert "[VACUOUS] composed_bound" in text and "[PASS] composed_bound" not in text and "0/2" in text
+
+
+def binomial_tail(s, p, v):
+    return sum(math.comb(s, k) * p ** k * (1 - p) ** (s - k) for k in range(v, s + 1))
+
+
+@pytest.mark.parametrize("violations, passed", [(0, True), (1, True), (2, True), (3, True), (4, False)])
+def test_bound_check_is_a_one_sided_binomial_test(violations, passed):
+    # 10 runs, delta 0.05: one violation has probability 1 - 0.95^10 = 0.40 under the theorem
+    a = np.full((10, 3), 0.1)
+    bound = np.full((10, 3), 0.5)
+    a[:violations, 1] = 0.6
+    ev = V.bound_evidence(a, bound, 0.05)
+    assert ev["runs_violating"] == violations and ev["share_of_runs_holding"] == (10 - violations) / 10
+    assert ev["p_value"] == pytest.approx(binomial_tail(10, 0.05, violations), rel=1e-9)
+    assert ev["passed"] is passed and ev["alpha"] == 0.01
+    assert binomial_tail(10, 0.05, 1) == pytest.approx(0.4013, abs=1e-4)
+
+
+def test_one_violation_in_ten_runs_passes_the_validator_check():
+    cfg = small_config(seeds=10, bandwidth=0.3).checked()
+    ctx = V.build_context(cfg)
+    runs = [V.run_seed(ctx, k) for k in range(cfg.seeds)]
+    runs[0]["composed_bound"] = [x / 100 for x in runs[0]["composed_bound"]]
+    check = {c["name"]: c for c in V.summarize_runs(ctx, runs, "complete")["checks"]}["composed_bound"]
+    assert check["passed"] and check["runs_violating"] == 1
+    assert check["p_value"] == pytest.approx(1 - 0.95 ** 10) and check["share_of_runs_holding"] == 0.9
+
+
+def test_consistency_checks_are_labelled_as_holding_by_construction():
+    res = V.validate_kde(small_config(seeds=2))
+    kinds = {c["name"]: c["kind"] for c in res.data["checks"]}
+    assert kinds["recursion_step"] == kinds["scheme_coefficients"] == "consistency (holds by construction)"
+    assert "[PASS] recursion_step [consistency (holds by construction)]" in V.summary_table(res.data)
+
+
+# ------------------------------------------------------------------------------------------
+# --out and size guards (review findings 8 and 9)
+# ------------------------------------------------------------------------------------------
+def _bad_out_dirs(tmp_path):
+    existing_file = tmp_path / "a_file"
+    existing_file.write_text("x")
+    out = [existing_file, existing_file / "sub"]
+    if os.path.isdir("/proc/self"):
+        out.append("/proc/x")
+    return out
+
+
+def test_bad_out_is_refused_before_the_run(tmp_path):
+    calls = []
+
+    def generator(i, n):
+        calls.append(i)
+        return V.GaussianKDE(0.3)
+
+    for out in _bad_out_dirs(tmp_path):
+        with pytest.raises(BoundcalcError, match="--out"):
+            V.validate_kde(small_config(seeds=1), out_dir=out, make_generator=generator)
+    assert calls == []
+
+
+def test_bad_out_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
+    from boundcalc.cli import main
+    for out in _bad_out_dirs(tmp_path):
+        code = main(["validate", "kde", "--seeds", "1", "--generations", "1", "--n-real", "50", "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "--out" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kw, word", [
+    (dict(n_real=1e9), "n-real"), (dict(n_synth=2e7), "n-synth"), (dict(grid_size=10 ** 8), "grid-size"),
+    (dict(scheme="accumulate", n_real=10 ** 6, generations=25, seeds=1), "training set"),
+    (dict(n_real=10 ** 6, seeds=1000), "seeds"),
+    (dict(target="mixture:weights=0.5,0.5;means=-2/0,2/0;scales=1,1", grid_size=2048), "grid-size"),
+    (dict(grid_size=2 ** 20, seeds=400), "seeds"),
+])
+def test_size_guards_refuse_at_once(kw, word):
+    import time
+    start = time.perf_counter()
+    with pytest.raises(BoundcalcError, match=word):
+        V.build_context(small_config(bandwidth=0.3, **kw).checked())
+    assert time.perf_counter() - start < 2.0

@@ -93,11 +93,15 @@ MIN_SCALE_IN_SPACINGS = 5.0
 #: needs a finer grid
 DEFAULT_GRID_SIZE = {1: 4096, 2: 256}
 #: size guards: samples per block (n_real, n_synth, a schedule's real or synthetic part), samples
-#: per training set, grid nodes in total, and samples drawn over all seeds and generations
+#: per training set, grid nodes in total, and samples drawn over all seeds and generations.  Measured
+#: cost: about 0.5 s per 1e6 training samples and 0.8 s per generation on a 2^20-node grid, so each
+#: of the two work limits is roughly 10 minutes
 MAX_BLOCK_SAMPLES = 10 ** 7
 MAX_TRAINING_SET = 2 * 10 ** 7
 MAX_GRID_NODES = 2 ** 20
 MAX_SAMPLE_WORK = 10 ** 9
+#: and grid work: nodes x generations x seeds (each generation costs a few FFTs of the grid)
+MAX_GRID_WORK = 10 ** 9
 
 STATE_FILE = "kde_state.json"
 RESULT_FILE = "kde_validation.json"
@@ -522,6 +526,12 @@ def build_context(config: KDEValidationConfig) -> RunContext:
         bandwidths = [float(config.bandwidth)] * config.generations
         policy = "fixed"
     grid = choose_grid(target, bandwidths, config.grid_size)
+    grid_work = config.seeds * config.generations * int(np.prod(grid.shape))
+    if grid_work > MAX_GRID_WORK:
+        raise BoundcalcError(
+            f"the run would process {grid_work:.3g} grid nodes in all (seeds x generations x {int(np.prod(grid.shape))} "
+            f"nodes); at most {MAX_GRID_WORK:.0e} (size guard, about 10 minutes): lower --seeds, --generations "
+            "or --grid-size")
     p0_grid = gridlib.density_on_grid(target, grid)
     laws, source = expected_laws(target, scheme, bandwidths)
     law_grids = [gridlib.density_on_grid(r, grid) for r in laws]
