@@ -89,6 +89,11 @@ MASS_TOLERANCE = 1e-6
 #: quadrature error of Gaussian densities is about 0.01 (dx / sigma)^2, measured up to 7e-4 at
 #: sigma = 5 dx, an order of magnitude below the Monte-Carlo spread of a_i (about 1e-2)
 MIN_SCALE_IN_SPACINGS = 5.0
+#: linear binning moves a point at fraction f of a cell onto its two nodes: to leading order its
+#: kernel changes by (1/2) f (1 - f) dx^2 phi_h'', whose L1 norm is at most (1/8) dx^2 4 phi(1) / h^2,
+#: so in TV by at most phi(1)/4 (dx/h)^2 = 0.0605 (dx/h)^2 per axis; by convexity the same holds for
+#: the whole KDE (an estimate of the grid KDE's error, recorded with the grid)
+BINNING_TV_COEFFICIENT = 0.25 * math.exp(-0.5) / math.sqrt(2 * math.pi)
 #: default nodes per axis (1-D, 2-D), raised to a power of two when the target or the bandwidth
 #: needs a finer grid
 DEFAULT_GRID_SIZE = {1: 4096, 2: 256}
@@ -546,6 +551,9 @@ def build_context(config: KDEValidationConfig) -> RunContext:
                      "mass_tolerance": MASS_TOLERANCE,
                      "smallest_scale_in_spacings": _scale_in_spacings(target, grid),
                      "required_scale_in_spacings": MIN_SCALE_IN_SPACINGS,
+                     "smallest_bandwidth_in_spacings": min(bandwidths) / max(grid.spacing),
+                     # linear binning moves one kernel by 0.06 (dx/h)^2 in TV per axis (leading order)
+                     "binning_tv_error_estimate": BINNING_TV_COEFFICIENT * target.dim * (max(grid.spacing) / min(bandwidths)) ** 2,
                      "size_source": "--grid-size" if config.grid_size else "default (raised when target or bandwidth need more)"}
     lap = float(target.laplacian_l1())
     split = kde_terms.kde_failure_split(scheme, config.generations, config.delta)
