@@ -254,7 +254,7 @@ def test_long_tau_spiky_model_is_inverted_with_certified_residual_and_mass():
     assert old.inversion_residual > 1 and abs(old.density.sum() * grid.spacing[0] - 1) > 0.5
     assert cells.x_residual < 1e-3
     # the density is not resolved by the cells (spikes): reported by the edge-density mass
-    assert abs(cells.edge_density_mass - 1) > 0.1
+    assert abs(cells.edge_density_mass - 1) > 0.1 and cells.unresolved_mass > 0.1
     # and the cell probabilities are the law of the samples: DKW band at level 1e-3 for 4e4 samples
     n = 40000
     xs = np.sort(ode.sample(model.score, n, np.random.default_rng(5), cfg.t_min, cfg.horizon, cfg.steps))
@@ -346,7 +346,7 @@ def test_loop_records_and_t1_identity():
         assert r["recursion_holds"] and r["a"] <= r["eps"] + r["tv_q_p0"] + 1e-12
         assert 0 <= r["a"] <= 1 and r["measured"] and r["reason"] is None
         assert abs(r["total_mass"] - 1) < 1e-12 and r["inversion_probability_error"] < 1e-6
-        assert abs(r["edge_density_mass"] - 1) < 0.05
+        assert abs(r["edge_density_mass"] - 1) < 0.05 and r["unresolved_mass"] < 0.02
     # the samples of p_1, p_2 were fed forward and tested; p_3's were not
     assert [r["sample_test"] is not None for r in recs] == [True, True, False]
     assert all(r["sample_test"]["p_value"] > 1e-4 for r in recs[:2])

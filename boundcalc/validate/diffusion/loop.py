@@ -145,7 +145,7 @@ def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
             "total_mass": total, "outside_grid_mass": cells.outside_mass,
             "inversion_probability_error": cells.total_probability_error,
             "inversion_x_residual": cells.x_residual, "inversion_iterations": int(cells.iterations),
-            "edge_density_mass": cells.edge_density_mass}
+            "edge_density_mass": cells.edge_density_mass, "unresolved_mass": cells.unresolved_mass}
 
 
 def _rng(*keys) -> np.random.Generator:

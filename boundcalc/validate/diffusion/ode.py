@@ -202,8 +202,10 @@ class CellModel:
     ``total_probability_error`` their sum (it bounds the error of the TV on cells);
     ``x_residual`` is ``max |Psi(u_e) - e|`` at the returned pre-images (edges inside the tabulated
     range); ``outside_mass`` is the two tail probabilities; ``edge_density_mass`` is the trapezoid
-    integral of the density ``pi(u_e)/Psi'(u_e)`` at the edges plus the tails (near 1 when the cells
-    resolve the density; far from 1 when it has spikes narrower than a cell).
+    integral of the density ``pi(u_e)/Psi'(u_e)`` at the edges plus the tails, and ``unresolved_mass``
+    is ``(1/2) sum_k |P_k - dx (f(e_k) + f(e_{k+1}))/2|`` over the cells: the TV between the cell
+    probabilities and their trapezoid estimates from the edge densities, O(dx^2) for a density the
+    cells resolve, large when it has spikes narrower than a cell (mass an edge never sees).
     """
     edges: np.ndarray
     cdf: np.ndarray
@@ -214,6 +216,7 @@ class CellModel:
     x_residual: float
     outside_mass: float
     edge_density_mass: float
+    unresolved_mass: float
     iterations: int
     converged: bool
 
@@ -249,7 +252,7 @@ def cell_probabilities(score, edges, t_min: float, horizon: float, steps: int, u
     tail = float(_normal_cdf(-u_max))
     n_edges = edges.size
     nan_model = CellModel(edges, np.full(n_edges, np.nan), np.full(n_edges + 1, np.nan), False,
-                          math.inf, math.inf, math.inf, math.nan, math.nan, 0, False)
+                          math.inf, math.inf, math.inf, math.nan, math.nan, math.nan, 0, False)
     if not (fm.monotone and np.all(np.isfinite(x_table)) and np.all(np.diff(x_table) > 0)):
         return nan_model
     below, above = edges < x_table[0], edges >= x_table[-1]
@@ -315,12 +318,14 @@ def cell_probabilities(score, edges, t_min: float, horizon: float, steps: int, u
     cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0))
     probabilities = np.diff(np.concatenate([[0.0], cdf, [1.0]]))
     if edges.size > 1:
-        dx = np.diff(edges)
-        edge_mass = float(np.sum(0.5 * (density_at_edges[1:] + density_at_edges[:-1]) * dx))
+        trapezoid = 0.5 * (density_at_edges[1:] + density_at_edges[:-1]) * np.diff(edges)
+        edge_mass = float(np.sum(trapezoid))
+        with np.errstate(invalid="ignore"):
+            unresolved = 0.5 * float(np.sum(np.abs(probabilities[1:-1] - trapezoid)))
     else:
-        edge_mass = 0.0
+        edge_mass, unresolved = 0.0, 0.0
     edge_mass += float(probabilities[0] + probabilities[-1])
     total_err = float(np.sum(err))
     return CellModel(edges, cdf, probabilities, True, float(np.max(err)), total_err, x_residual,
-                     float(probabilities[0] + probabilities[-1]), edge_mass, iterations,
+                     float(probabilities[0] + probabilities[-1]), edge_mass, unresolved, iterations,
                      bool(converged and total_err <= TOTAL_TOLERANCE))
