@@ -60,7 +60,8 @@ def _common_options() -> argparse.ArgumentParser:
     g.add_argument("--steps", default="40", help="RK4 steps of the probability-flow ODE (default 40)")
     g.add_argument("--draws-per-point", default="8", help="(t, z) draws per training point (default 8)")
     g.add_argument("--grid-size", default="1024", help="grid nodes for TV and KL (default 1024)")
-    g.add_argument("--sampler", default="ode", help="ode (default; density = law of the samples) | sde")
+    g.add_argument("--sampler", default="ode", help="ode (default; measured law = law of the samples) | sde (its samples do not follow the "
+                        "measured ODE law: the forwarded-sample check fails)")
     g = p.add_argument_group("runs and output")
     g.add_argument("--seeds", default="3", help="seeded runs per setting (default 3)")
     g.add_argument("--seed", default="0", help="base seed (default 0)")
