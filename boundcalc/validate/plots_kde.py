@@ -46,7 +46,7 @@ def plot_validation(data: dict, out_dir, stem: str | None = None) -> list[Path]:
     left.plot(gens, data["lower_reference"]["tv_r_p0"], color="C2", ls=":", marker="v", ms=4,
               label="lower reference TV(r_i, p0) (K4)")
     if np.nanmax(_arr(s["composed_bound"]["mean"])) > 1:
-        left.axhline(1.0, color="0.5", lw=0.8, ls="-.", label="TV <= 1 (trivial)")
+        left.axhline(1.0, color="0.5", lw=0.8, ls="-.", label="TV <= 1: bounds above it are vacuous")
     left.set_yscale("log")
     left.set_xlabel("generation i")
     left.set_ylabel("total variation to p0")
