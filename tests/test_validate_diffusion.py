@@ -398,6 +398,11 @@ def test_same_seed_same_json_and_resume(tmp_path):
                               generations=2, seeds=2, seed=6)
     with pytest.raises(BoundcalcError, match="other inputs"):
         run_experiment(other, out_dir=tmp_path / "b", resume=True, progress=False)
+    del state["version"]  # a state file of the former (grid-node) validator
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "diffusion_loop_state.json").write_text(json.dumps(state))
+    with pytest.raises(BoundcalcError, match="older version"):
+        run_experiment(opts(), out_dir=tmp_path / "c", resume=True, progress=False)
 
 
 def test_fit_power_law_recovers_exact_rate():

@@ -34,6 +34,8 @@ LI_KL_SLOPE = -0.4
 #: from the density at the edges exceeds this (the cells do not resolve the density: the cell TVs
 #: are then loose lower bounds)
 RESOLUTION_TOLERANCE = 0.02
+#: version of the resume state (2: laws as cell probabilities, validity gate, sample tests)
+STATE_VERSION = 2
 #: family-wise level of the forwarded-sample chi-square tests (Bonferroni over all tests of a run)
 SAMPLE_TEST_LEVEL = 0.01
 
@@ -118,6 +120,9 @@ class _Units:
             if not self.path.exists():
                 raise BoundcalcError(f"--resume: no state file {self.path} (run once with --out first)")
             state = json.loads(self.path.read_text())
+            if state.get("version") != STATE_VERSION:
+                raise BoundcalcError(f"--resume: the state file {self.path} was written by an older version of the "
+                                     "validator (laws measured on grid nodes, not cells); use a fresh --out folder")
             if state.get("inputs") != self.inputs:
                 raise BoundcalcError(f"--resume: the state file {self.path} was made with other inputs; "
                                      "repeat the same options or use a fresh --out folder")
@@ -129,7 +134,7 @@ class _Units:
         if key not in self.runs:
             self.runs[key] = json.loads(dumps(compute()))
             if self.path is not None:
-                write_atomic(self.path, dumps({"inputs": self.inputs, "runs": self.runs}))
+                write_atomic(self.path, dumps({"version": STATE_VERSION, "inputs": self.inputs, "runs": self.runs}))
             self.bar.update()
         return self.runs[key]
 
