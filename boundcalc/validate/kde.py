@@ -850,7 +850,9 @@ def validate_kde(config: KDEValidationConfig, out_dir=None, resume: bool = False
     On ``KeyboardInterrupt`` the finished seeds are kept, ``kde_validation.json`` is written
     with status "interrupted" (with the generations finished by the seed in progress as
     ``partial_run``) and the interrupt propagates.  ``after_seed(index)`` is called
-    after each finished seed (used by tests to interrupt).
+    after each finished seed (used by tests to interrupt).  The ``out_dir`` folder is created and
+    tested for writing before the first seed (:func:`prepare_out_dir`); size guards and the grid
+    resolution are checked in :func:`build_context`, also before anything is drawn.
     """
     config = config.checked()
     if resume and out_dir is None:
@@ -888,6 +890,8 @@ def validate_kde(config: KDEValidationConfig, out_dir=None, resume: bool = False
             write_atomic(Path(out_dir) / RESULT_FILE, dumps(data))
         raise
     except OSError as exc:
+        if out_dir is None:
+            raise
         raise BoundcalcError(f"--out {out_dir}: cannot write {getattr(exc, 'filename', None) or 'the state file'}: "
                              f"{exc.strerror or exc}") from None
     finally:
