@@ -24,7 +24,6 @@ pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
 from boundcalc.schemes import make_scheme  # noqa: E402
-from boundcalc.targets import normal  # noqa: E402
 from boundcalc.validate.diffusion import loop as loop_mod  # noqa: E402
 from boundcalc.validate.diffusion import ode  # noqa: E402
 from boundcalc.validate.diffusion.experiments import (ExperimentOptions, fit_power_law,  # noqa: E402

@@ -506,7 +506,7 @@ def experiment_early_stopping(options, units_factory) -> dict:
                                                                   d1["c_width"], d1["c_opt"]))
     except ImportError as exc:
         d1["d2_error"] = f"optimal_tau unavailable: {exc}"
-    notes = [f"the training time tau is in the units of derivations/validate-diffusion.md (flow rate lambda/m); "
+    notes = ["the training time tau is in the units of derivations/validate-diffusion.md (flow rate lambda/m); "
              "only slopes, not values, are comparable with Li et al."]
     unresolved = [float(mm) for n in ns for r in runs[n] for mm, t, ok in zip(r["unresolved_mass"], r["taus"], r["measured"])
                   if ok and math.isfinite(float(r["tau_star"])) and t <= float(r["tau_star"]) * 10]

@@ -133,7 +133,7 @@ def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
     total = float(np.sum(cells.probabilities))
     reasons = []
     if not cells.monotone:
-        reasons.append("the sampler map is not increasing on the table (no inversion)")
+        reasons.append("the sampler map is not increasing (some RK4 step derivative <= 0): no inversion")
     elif not cells.converged:
         reasons.append(f"inversion did not certify the cell probabilities (total uncertainty "
                        f"{cells.total_probability_error:.3g} > {ode.TOTAL_TOLERANCE:g})")

@@ -238,8 +238,11 @@ def cell_probabilities(score, edges, t_min: float, horizon: float, steps: int, u
     ``Psi`` is tabulated at ``u_points`` values in ``[-u_max, u_max]``; if the table is increasing,
     each edge inside ``[Psi(-u_max), Psi(u_max)]`` gets a bracket ``[u_j, u_{j+1}]`` with
     ``Psi(u_j) <= e < Psi(u_{j+1})`` and the bracket is shrunk by the Illinois variant of regula
-    falsi, with a bisection step after every iteration that did not halve the bracket (so the
-    bracket at least halves every two iterations: it converges for any increasing map) until ``Phi(u_hi) - Phi(u_lo) <= EDGE_TOLERANCE``.  Every evaluation
+    falsi: each iteration probes ``c -+ delta`` around the estimate ``c`` (delta about 0.4
+    EDGE_TOLERANCE in probability, at least 1% of the bracket), so a good estimate closes the
+    bracket at once, and an iteration that did not halve the bracket is followed by a bisection
+    (the bracket at least halves every two iterations: it converges for any increasing map), until
+    ``Phi(u_hi) - Phi(u_lo) <= EDGE_TOLERANCE``.  Every evaluation
     is a pass of the sampler's own map, so the probabilities are those of the samples up to the
     reported bracket widths.  Edges below ``Psi(-u_max)`` get ``P = 0`` and edges above
     ``Psi(u_max)`` get ``P = 1`` (each off by at most ``Phi(-u_max) = 2e-17``, added to the errors).
@@ -255,6 +258,7 @@ def cell_probabilities(score, edges, t_min: float, horizon: float, steps: int, u
                           math.inf, math.inf, math.inf, math.nan, math.nan, math.nan, 0, False)
     if not (fm.monotone and np.all(np.isfinite(x_table)) and np.all(np.diff(x_table) > 0)):
         return nan_model
+    monotone = True
     below, above = edges < x_table[0], edges >= x_table[-1]
     inside = ~(below | above)
     cdf = np.where(above, 1.0, 0.0)
@@ -283,7 +287,9 @@ def cell_probabilities(score, edges, t_min: float, horizon: float, steps: int, u
             # end fixed for ever on a straight map)
             density_u = np.exp(-0.5 * c * c - LOG_SQRT_2PI)
             delta = np.minimum(0.25 * (b - a), np.maximum(PROBE * (b - a), 0.4 * EDGE_TOLERANCE / np.maximum(density_u, 1e-300)))
-            probes = flow_map(score, np.concatenate([c - delta, c + delta]), t_min, horizon, steps).x
+            probe_map = flow_map(score, np.concatenate([c - delta, c + delta]), t_min, horizon, steps)
+            probes = probe_map.x
+            monotone = monotone and probe_map.monotone  # every RK4 step derivative > 0 there too
             f1, f2 = probes[:idx.size] - e[idx], probes[idx.size:] - e[idx]
             if not (np.all(np.isfinite(f1)) and np.all(np.isfinite(f2))):
                 converged = False
@@ -326,6 +332,7 @@ def cell_probabilities(score, edges, t_min: float, horizon: float, steps: int, u
         edge_mass, unresolved = 0.0, 0.0
     edge_mass += float(probabilities[0] + probabilities[-1])
     total_err = float(np.sum(err))
-    return CellModel(edges, cdf, probabilities, True, float(np.max(err)), total_err, x_residual,
+    monotone = monotone and final.monotone if inside.any() else monotone
+    return CellModel(edges, cdf, probabilities, monotone, float(np.max(err)), total_err, x_residual,
                      float(probabilities[0] + probabilities[-1]), edge_mass, unresolved, iterations,
-                     bool(converged and total_err <= TOTAL_TOLERANCE))
+                     bool(monotone and converged and total_err <= TOTAL_TOLERANCE))
