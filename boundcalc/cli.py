@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from .errors import BoundcalcError
@@ -279,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="unknown", required=True,
                    choices=("n-real", "n-synth", "real-fraction", "generations"))
     p.add_argument("--target", type=float, required=True, help="target for a_K, in (0, 1]")
-    p.add_argument("--max-generations", type=int, default=10_000, help="generations: search limit (default 10000)")
+    p.add_argument("--max-generations", type=int, default=None,
+                   help="generations: search limit (default 10000; 64 for the kde learner)")
     add_scheme_options(p)
     add_learner_options(p, target_flag=False)
     p.add_argument("--json", action="store_true")
@@ -348,6 +350,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("boundcalc: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `boundcalc ... | head`: the reader left; not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

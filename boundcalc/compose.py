@@ -143,7 +143,8 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     errors = learner.errors(scheme, K, delta)
     eps = [e.eps for e in errors]
     bound = recursion(eps, scheme)
-    provenance = sorted(set(learner.lemma_ids) | {"T1", "T2", "C3"}, key=_lemma_order)
+    provenance = sorted(set(learner.lemma_ids) | {"T1", "T2"} | ({"C3"} if learner.uses_delta else set()),
+                        key=_lemma_order)
     notes = []
     if bound[-1] > 1:
         notes.append("the bound exceeds 1 and is vacuous there (TV <= 1 always)")

@@ -50,6 +50,7 @@ class GenerationError:
 class Learner:
     name = ""
     rate_only = True  # eps depends on the training-set size alone
+    uses_delta = True  # eps is a high-probability statement (split over generations by lemma C3)
     #: ids of the lemmas the learner's eps rests on
     lemma_ids: tuple[str, ...] = ()
 
@@ -82,6 +83,7 @@ class PowerLaw(Learner):
 
     name = "power"
     lemma_ids = ()
+    uses_delta = False
 
     def __init__(self, C, alpha):
         self.C = check_positive("C", C)
@@ -191,7 +193,7 @@ class GaussianKDE(Learner):
         if self.target is not None and self.k2_integral is None:
             outputs = expected_training_mixtures(self.target, scheme, h, generations)
             laws = [self.target] + list(outputs)  # laws[j] = expected law of p_j, laws[0] = p0
-        out = []
+        out, source_k2 = [], {}
         for plan in scheme.plans(generations):
             if split.mode == "joint":
                 if laws is None:
@@ -204,7 +206,12 @@ class GaussianKDE(Learner):
             else:
                 stoch = mpf(0)
                 for b in plan.blocks:
-                    j = self.k2_integral if laws is None else self._k2(laws[b.source], h)
+                    if laws is None:
+                        j = self.k2_integral
+                    else:  # J depends on the block's source only: one integral per source
+                        if b.source not in source_k2:
+                            source_k2[b.source] = self._k2(laws[b.source], h)
+                        j = source_k2[b.source]
                     stoch += mpf(b.count) / mpf(plan.n_total) * kde_stochastic_tv(
                         b.count, h, self.dim, j, split.per_event_delta)
             out.append(GenerationError(plan.generation, mpf(plan.n_total), bias + stoch,
@@ -292,11 +299,10 @@ class Diffusion(Learner):
     def errors(self, scheme, generations, delta):
         check_probability("delta", delta)
         out = []
-        for p in scheme.plans(generations):
-            kl = self.kl_of_n(p.n_total)
-            from .lemma import get_lemma
-            out.append(GenerationError(p.generation, mpf(p.n_total), get_lemma("D3").evaluate(KL=kl),
-                                       {"KL": kl, "tau": self.tau_for(p.n_total), "width": self.width_for(p.n_total)}))
+        for i in range(1, generations + 1):
+            n = scheme.n_total(i)
+            out.append(GenerationError(i, mpf(n), self.eps_of_n(n),
+                                       {"KL": self.kl_of_n(n), "tau": self.tau_for(n), "width": self.width_for(n)}))
         return out
 
     def assumptions(self, scheme):

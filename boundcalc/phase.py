@@ -49,12 +49,11 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
         a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))
         rest = lambda s: learner_eps_at(learner, scheme_at(s), I, delta)  # noqa: E731
         f = lambda s: rest(s) + mpmath.mpf(s) / (n_real + mpmath.mpf(s)) * a_prev  # noqa: E731
-    else:
-        a_prev = bound_sequence(scheme_at(0), learner, I, delta)[I - 2] if I > 2 else \
-            bound_sequence(scheme_at(0), learner, 1, delta)[0]
+    else:  # the same I-generation statement (and delta split) as f itself
+        a_prev = bound_sequence(scheme_at(0), learner, I, delta)[I - 2]
         f = lambda s: bound_sequence(scheme_at(s), learner, I, delta)[-1]  # noqa: E731
 
-    if isinstance(learner, PowerLaw) and learner.alpha < 1:
+    if isinstance(learner, PowerLaw):
         return _power_phase(learner, n_real, a_prev, f, inputs)
     return _numeric_phase(f, n_real, a_prev, inputs)
 
@@ -66,6 +65,13 @@ def learner_eps_at(learner, scheme, generation, delta):
 def _power_phase(learner, n_real, a_prev, f, inputs):
     C, alpha = mpmath.mpf(learner.C), mpmath.mpf(learner.alpha)
     at_zero = f(0)
+    if alpha >= 1:
+        # f'(s) has the sign of a_(I-1) n_real - alpha C N^(1-alpha), N = n_real + s: for alpha = 1 a
+        # constant sign, for alpha > 1 negative then positive; never an interior maximum
+        return PhaseResult(False, None, max(at_zero, a_prev), a_prev, at_zero, inputs, "closed form", a_prev,
+                           message=f"no transition: with alpha = {mpmath.nstr(alpha, 6)} >= 1 the bound has no "
+                                   f"interior maximum in n_synth (it moves monotonically, or falls then rises, "
+                                   f"from {mpmath.nstr(at_zero, 6)} towards {mpmath.nstr(a_prev, 6)})", curve=f)
     condition = alpha * C * mpmath.mpf(n_real) ** (-alpha)
     closed = (r"s^* = \left(\frac{a_{I-1}\, n_{\mathrm{real}}}{\alpha C}\right)^{1/(1-\alpha)}"
               r" - n_{\mathrm{real}}, \quad \text{exists iff } a_{I-1} > \alpha C n_{\mathrm{real}}^{-\alpha}")
@@ -96,7 +102,7 @@ def _numeric_phase(f, n_real, a_prev, inputs):
     ratios = [mpmath.mpf(10) ** (k / 8) for k in range(-32, 9 * 8 + 1)]  # 1e-4 .. 1e9 times n_real
     values = [f(r * n_real) for r in ratios]
     best = max(range(len(values)), key=lambda k: values[k])
-    if values[best] <= at_zero:
+    if values[best] <= at_zero * (1 + mpmath.mpf("1e-12")):  # rounding noise is no peak
         return PhaseResult(False, None, at_zero, limit, at_zero, inputs, "numeric", a_prev,
                            message=f"no transition found on n_synth in [1e-4, 1e9] n_real: the bound never "
                                    f"exceeds its value {mpmath.nstr(at_zero, 6)} at n_synth = 0; "
@@ -104,8 +110,7 @@ def _numeric_phase(f, n_real, a_prev, inputs):
     if best == len(values) - 1:
         return PhaseResult(False, None, limit, limit, at_zero, inputs, "numeric", a_prev,
                            message=f"no transition: the bound rises with n_synth all the way to its limit "
-                                   f"{mpmath.nstr(limit, 6)} (no interior maximum on [1e-4, 1e9] n_real; "
-                                   "the learner's error does not vanish as N grows)", curve=f)
+                                   f"{mpmath.nstr(limit, 6)} (no interior maximum on [1e-4, 1e9] n_real)", curve=f)
     lo = mpmath.log(ratios[max(best - 1, 0)] * n_real)
     hi = mpmath.log(ratios[min(best + 1, len(ratios) - 1)] * n_real)
     g = lambda x: -f(mpmath.exp(x))  # noqa: E731

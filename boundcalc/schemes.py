@@ -203,7 +203,7 @@ class Schedule(Scheme):
     def __init__(self, n_real, real_fractions: Sequence[float], sizes: Sequence[float] | None = None):
         super().__init__(n_real, "fresh")
         if not real_fractions:
-            raise BoundcalcError("real_fractions must list at least one value in (0, 1]")
+            raise BoundcalcError("real_fractions must list at least one value in [0, 1]")
         # 0 is allowed here: a fully synthetic generation inside a schedule
         self.real_fractions = tuple(check_range("real_fractions", x, 0, 1) for x in real_fractions)
         sizes = sizes if sizes else (n_real,)

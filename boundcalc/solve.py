@@ -26,7 +26,8 @@ import math
 import mpmath
 
 from .compose import closed_form, iter_bounds, recursion
-from .errors import BoundcalcError, check_choice, check_positive, check_positive_int, check_probability
+from .errors import (BoundcalcError, check_choice, check_positive, check_positive_int, check_probability,
+                     check_range)
 from .kde_terms import auto_bandwidth as optimal_bandwidth
 from .learners import Learner
 from .result import OptimumResult, SolveResult
@@ -64,10 +65,16 @@ def _smallest_integer(f, target, low, high):
 
 def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generations=None,
           n_real=None, n_synth=None, real_data: str = "fresh", real_fraction=None,
-          real_fractions=None, sizes=None, delta=0.05, max_generations: int = 10_000) -> SolveResult:
+          real_fractions=None, sizes=None, delta=0.05, max_generations: int | None = None) -> SolveResult:
     """Solve for ``unknown`` so that the bound meets ``target`` (see the module docstring)."""
     check_choice("unknown (--for)", unknown, UNKNOWNS)
-    target = float(check_positive("target", target))
+    target = float(check_range("target", target, 0, 1, False, True))  # a TV distance is at most 1
+    if scheme == "schedule" and unknown == "generations" and (
+            len(real_fractions or ()) > 1 or len(sizes or ()) > 1):
+        raise BoundcalcError("--for generations with schedule needs one --real-fractions value and one "
+                             "--sizes value (per-generation lists fix K)")
+    if scheme == "schedule" and unknown == "real-fraction" and (real_fractions or real_fraction):
+        raise BoundcalcError("--for real-fraction solves for the real fraction: do not give --real-fractions")
     check_probability("delta", delta)
     inputs = {"scheme": scheme, "generations": generations, "n_real": n_real, "n_synth": n_synth,
               "real_data": real_data, "real_fraction": real_fraction, "delta": delta,
@@ -86,8 +93,8 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
 
     if unknown == "n-real":
         f = lambda x: final(build(n_real=x))  # noqa: E731
-        return _integer_solve("n-real", f, target, 1, inputs, build, lambda x: build(n_real=x), generations, learner,
-                              "the bound stays above the target even with {cap:.0e} real samples")
+        return _integer_solve("n-real", f, target, 1, inputs, lambda x: build(n_real=x), generations, learner,
+                              "more real data does not bring this bound under the target")
     if unknown == "n-synth":
         if scheme == "schedule":
             raise BoundcalcError("--for n-synth applies to replace, mix and accumulate")
@@ -95,42 +102,86 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
             raise BoundcalcError("give n_synth or real_fraction, not both, when solving for n-synth")
         lowest = 0 if scheme == "mix" else 1
         f = lambda x: final(build(n_synth=x))  # noqa: E731
-        return _integer_solve("n-synth", f, target, lowest, inputs, build, lambda x: build(n_synth=x), generations,
-                              learner, "adding synthetic data cannot bring the bound under the target: "
-                              "a_K stays above {floor} (generation 1 sees only the n_real real samples)",
-                              scan=True)
+        return _integer_solve("n-synth", f, target, lowest, inputs, lambda x: build(n_synth=x), generations,
+                              learner, "synthetic data cannot lower the error of generation 1, which sees only "
+                                       "the n_real real samples")
     if unknown == "real-fraction":
         return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs)
     return _generations_solve(target, learner, build(), delta, max_generations, inputs)
 
 
-def _integer_solve(name, f, target, lowest, inputs, build, scheme_at, generations, learner, unreachable, scan=False):
-    cap = MAX_SIZE
-    if f(lowest) <= target:
+def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason):
+    """Smallest integer x >= lowest with f(x) <= target.
+
+    A geometric scan (ratio 1.5) finds the first scanned point under the target and bisection the
+    crossing before it.  When no scanned point is under the target, the smallest scanned value is
+    refined by a golden-section search in log x (a narrow dip between scanned points, as for a KDE
+    whose bandwidth is tuned to n_real); only then is the target declared unreachable, with the
+    smallest bound found as the floor.
+    """
+    seen = {}
+
+    def F(x):
+        if x not in seen:
+            seen[x] = f(x)
+        return seen[x]
+
+    scanned = False
+    if F(lowest) <= target:
         value = lowest
     else:
-        # geometric scan for the first point under the target, then bisect the last gap
+        scanned = True
         prev, x, hit = lowest, max(lowest, 1), None
-        factor = 1.5 if scan else 2.0
-        while x <= cap:
-            if f(x) <= target:
+        while x <= MAX_SIZE:
+            if F(x) <= target:
                 hit = x
                 break
-            prev, x = x, max(x + 1, int(math.ceil(x * factor)))
+            prev, x = x, max(x + 1, int(math.ceil(x * 1.5)))
         if hit is None:
-            floor = f(cap)
+            prev, hit = _refine_dip(F, seen, target)
+        if hit is None:
+            x_min = min(seen, key=seen.get)
+            floor = seen[x_min]
             return SolveResult(name, None, floor, target, False, True, inputs, floor=floor,
-                               message="unreachable: " + unreachable.format(cap=cap, floor=mpmath.nstr(floor, 6)))
-        value = _smallest_integer(f, target, prev, hit)
-    achieved = f(value)
+                               message=f"unreachable: the smallest bound found for {name} in [{lowest}, "
+                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(floor, 8)} (at {name} = {x_min}); "
+                                       + reason, checks={"argmin": x_min})
+        value = _smallest_integer(F, target, prev, hit)
+    achieved = F(value)
+    ordered = [seen[x] for x in sorted(seen)]
     checks = {"meets_target": bool(achieved <= target),
-              "smaller_value_fails": bool(value == lowest or f(value - 1) > target)}
+              "smaller_value_fails": bool(value == lowest or F(value - 1) > target),
+              "monotone_on_scan": bool(all(b <= a for a, b in zip(ordered, ordered[1:])))}
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
-    if scan:
-        msg += " (scanned on a geometric grid of ratio 1.5, then bisected)"
-    return SolveResult(name, value, achieved, target, True, all(v for v in checks.values() if isinstance(v, bool)),
-                       inputs, message=msg, checks=checks)
+    if scanned:
+        msg += " (geometric scan of ratio 1.5, then bisection)"
+    if not checks["monotone_on_scan"]:
+        msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
+    verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)
+    return SolveResult(name, value, achieved, target, True, verified, inputs, message=msg, checks=checks)
+
+
+def _refine_dip(F, seen, target):
+    """Golden-section search in log x around the smallest value in ``seen`` (x -> F(x), filled by F);
+    returns (below, hit) with F(below) > target >= F(hit) when a point under the target is found,
+    else (None, None)."""
+    xs = sorted(seen)
+    k = min(range(len(xs)), key=lambda j: seen[xs[j]])
+    lo, hi = (mpmath.log(max(x, 1)) for x in (xs[max(k - 1, 0)], xs[min(k + 1, len(xs) - 1)]))
+    golden = (mpmath.sqrt(5) - 1) / 2
+    for _ in range(60):
+        if hi - lo < mpmath.mpf("1e-9"):
+            break
+        a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+        if F(int(mpmath.nint(mpmath.exp(a)))) <= F(int(mpmath.nint(mpmath.exp(b)))):
+            hi = b
+        else:
+            lo = a
+    best = min((x for x in seen if x >= xs[max(k - 1, 0)]), key=seen.get)
+    if seen[best] > target:
+        return None, None
+    return max(x for x in seen if x < best), best
 
 
 def _closed_form_check(scheme, learner, generations, achieved) -> dict:
@@ -175,8 +226,14 @@ def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_
                        checks={**checks, "n_real_per_generation": math.ceil(value * budget)})
 
 
+#: default search limit of the generations solver: one pass for rate-only learners; the KDE's
+#: union bound needs a recomputation per candidate K (and K4 laws of up to c K components)
+MAX_GENERATIONS = {True: 10_000, False: 64}
+
+
 def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
-    cap = check_positive_int("max_generations", max_generations)
+    cap = check_positive_int("max_generations", max_generations if max_generations is not None
+                             else MAX_GENERATIONS[learner.rate_only])
     if learner.rate_only:  # a_k does not depend on K: one pass, stopped early
         over, last = None, []
         for k, a in enumerate(iter_bounds(scheme, learner), start=1):
@@ -186,13 +243,15 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
                 break
             if k >= cap or (k > 10 and abs(a - last[-2]) <= mpmath.mpf("1e-15") * abs(a)):
                 break
-    else:  # the union bound makes a_k grow with K: bisect on "all a_k^(K) <= target"
+    else:  # the union bound makes a_k grow with K: double K until "all a_k^(K) <= target" fails, then bisect
         def ok(K):
             return max(bound_sequence(scheme, learner, K, delta)) <= target
-        if ok(cap):
+        lo, hi = 0, 1
+        while hi <= cap and ok(hi):
+            lo, hi = hi, min(2 * hi, cap + 1) if hi < cap else cap + 1
+        if hi > cap:
             over, last = None, bound_sequence(scheme, learner, cap, delta)
         else:
-            lo, hi = 0, cap
             while hi - lo > 1:
                 mid = (lo + hi) // 2
                 lo, hi = (mid, hi) if ok(mid) else (lo, mid)
@@ -203,7 +262,8 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
                            message=f"unreachable: already a_1 = {mpmath.nstr(a1, 6)} > {target:g}")
     if over is None:
         limit = last[-1]
-        converged = abs(last[-1] - last[-2]) <= mpmath.mpf("1e-12") * abs(last[-1]) if len(last) > 1 else True
+        # only a rate-only learner's sequence can be said to converge: the KDE's a_k grow with K (delta / K)
+        converged = learner.rate_only and (len(last) == 1 or abs(last[-1] - last[-2]) <= mpmath.mpf("1e-12") * abs(last[-1]))
         if converged:
             msg = (f"every K stays under the target: the bound converges to {mpmath.nstr(limit, 6)} "
                    f"(changes below 1e-15 relative after K = {len(last)})")
@@ -252,9 +312,17 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
         return kde_bias_tv(h, lap) + (4 * mpmath.pi) ** (-mpmath.mpf(target.dim) / 4) * (
             mpmath.mpf(n) * mpmath.mpf(h) ** target.dim) ** mpmath.mpf(-0.5) * target.k2_integral(h) / 2
 
-    value = optimal_bandwidth(target, n)
+    from scipy.optimize import minimize_scalar
+    k3 = optimal_bandwidth(target, n)  # lemma K3 with J(h) frozen: the choice of --bandwidth auto
+    best = minimize_scalar(lambda t: float(objective_at(math.exp(t))), method="bounded",
+                           bounds=(math.log(k3) - math.log(10), math.log(k3) + math.log(10)),
+                           options={"xatol": 1e-10})
+    value = math.exp(best.x)
     objective = objective_at(value)
-    checks = {"below_neighbours": bool(objective <= objective_at(value * 1.05) and objective <= objective_at(value * 0.95))}
+    checks = {"below_neighbours": bool(objective <= objective_at(value * 1.01) and objective <= objective_at(value * 0.99)),
+              "k3_bandwidth": k3, "k3_objective": objective_at(k3)}
     return OptimumResult("bandwidth", value, objective, {"n": n, "target": target.to_dict()}, checks=checks,
                          message=f"h* = {value:.6g} minimises (h^2/4)||Laplacian p0||_1 + (1/2)(4 pi)^(-d/4) "
-                                 f"(n h^d)^(-1/2) J(h) (value {mpmath.nstr(objective, 6)}; lemma K3)")
+                                 f"(n h^d)^(-1/2) J(h) (value {mpmath.nstr(objective, 6)}); lemma K3 with J "
+                                 f"frozen, the choice of --bandwidth auto, gives h = {k3:.6g} "
+                                 f"(value {mpmath.nstr(checks['k3_objective'], 6)})")

@@ -71,3 +71,12 @@ def test_diffusion_with_early_stopping_has_a_verified_peak():
     if not r.exists:  # the power-law-like regime: eps(N) -> small as N grows
         pytest.fail(r.message)
     assert r.checks["local_maximum"] and r.checks["interior"] and r.peak > r.at_zero
+
+
+def test_no_transition_for_alpha_at_least_one():
+    # f(s) = C/N + s/N a_1 with a_1 = C/n_real is constant for alpha = 1: no peak, whatever rounding says
+    r = phase_transition(PowerLaw(1, 1.0), 1000)
+    assert not r.exists and r.threshold is None
+    f = r.curve
+    assert float(f(0)) == pytest.approx(float(f(5000)), rel=1e-12)
+    assert not phase_transition(PowerLaw(1, 1.5), 1000).exists
