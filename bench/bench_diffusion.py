@@ -41,7 +41,7 @@ def main(argv=None):
     from boundcalc.targets import bimodal
     from boundcalc.validate.diffusion import ode
     from boundcalc.validate.diffusion._torch import torch_module
-    from boundcalc.validate.diffusion.loop import DiffusionConfig, train
+    from boundcalc.validate.diffusion.loop import DiffusionConfig, model_cells, train
 
     torch = torch_module()
     if args.threads:
@@ -59,21 +59,19 @@ def main(argv=None):
 
     train(x[:200], config, grid, (9, 9))  # warm up torch
     t0 = time.perf_counter()
-    model = train(x, config, grid, (1, 2))  # fit (80%), tau by held-out loss (20%), density on the grid
+    model = train(x, config, grid, (1, 2))  # fit (80%), tau by held-out loss (20%), cell probabilities
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
     samples = ode.sample(model.score, n_samples, np.random.default_rng(3), config.t_min, config.horizon, config.steps)
     t_sample = time.perf_counter() - t0
-    t_density = best_of(lambda: ode.density_on_grid(model.score, grid.points(), config.t_min, config.horizon,
-                                                    config.steps, u_points=config.u_points), 1)
+    t_density = best_of(lambda: model_cells(model.score, config, grid), 1)
     t_fit = t_train - t_density
     dense = RandomFeatureScoreFunction(model.score._Wn, model.score._U, model.score._An, "dense")
     t0 = time.perf_counter()
-    d_dense = ode.density_on_grid(dense, grid.points(), config.t_min, config.horizon, config.steps,
-                                  u_points=config.u_points)
+    d_dense = model_cells(dense, config, grid)
     samples_dense = ode.sample(dense, n_samples, np.random.default_rng(3), config.t_min, config.horizon, config.steps)
     t_dense_ode = time.perf_counter() - t0
-    agree = max(np.max(np.abs(d_dense.density - model.density)), np.max(np.abs(samples_dense - samples)))
+    agree = max(np.max(np.abs(d_dense.probabilities - model.probabilities)), np.max(np.abs(samples_dense - samples)))
 
     # bare matrix products of the same shapes
     rows = n * config.draws_per_point
@@ -82,9 +80,10 @@ def main(argv=None):
     z = torch.rand(min(rows, 16384), generator=g, dtype=torch.float64)
     chunks = rows / Phi.shape[0]  # the fit (80%) and the held-out (20%) moments together cover all rows
     t_gram = best_of(lambda: (Phi.T @ Phi, Phi.T @ z)) * chunks
-    # drift evaluations: 4 per RK4 step per point; points = samples + density (u table + 3 passes on nodes)
-    nodes = int(np.sum(model.density > 0))
-    points = n_samples + config.u_points + 3 * nodes
+    # drift evaluations: 4 per RK4 step per point; points = samples + the u table + the inversion
+    # passes (about 2 probes per edge per iteration, iterations as reported by the cell model)
+    nodes = int(model.probabilities.size)
+    points = n_samples + config.u_points + 2 * nodes * int(model.cells.iterations)
     evaluations = 4 * config.steps
     xb = torch.rand(16384, generator=g, dtype=torch.float64)
     W = torch.rand(m, generator=g, dtype=torch.float64)
@@ -101,7 +100,7 @@ def main(argv=None):
     t_generation_dense = t_fit + t_dense_ode
     print("\n1. one generation of the random-feature model")
     print(f"   fit (moments of {rows} rows, eigh) + tau choice: {t_fit:8.3f} s   (tau* = {model.tau:.3g})")
-    print(f"   density on the grid ({nodes} nodes):          {t_density:8.3f} s")
+    print(f"   cell probabilities ({nodes} cells):           {t_density:8.3f} s")
     print(f"   {n_samples} ODE samples:                       {t_sample:8.3f} s   (sample mean {samples.mean():+.3f}, "
           f"sd {samples.std():.3f})")
     print(f"   whole generation (kink-table drift):         {t_generation:8.3f} s")
