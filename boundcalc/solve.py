@@ -104,16 +104,16 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         f = lambda x: final(build(n_synth=x))  # noqa: E731
         return _integer_solve("n-synth", f, target, lowest, inputs, lambda x: build(n_synth=x), generations,
                               learner, "synthetic data cannot lower the error of generation 1, which sees only "
-                                       "the n_real real samples")
+                                       "the n_real real samples", ratio=1.5)
     if unknown == "real-fraction":
         return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs)
     return _generations_solve(target, learner, build(), delta, max_generations, inputs)
 
 
-def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason):
+def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0):
     """Smallest integer x >= lowest with f(x) <= target.
 
-    A geometric scan (ratio 1.5) finds the first scanned point under the target and bisection the
+    A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
     crossing before it.  When no scanned point is under the target, the smallest scanned value is
     refined by a golden-section search in log x (a narrow dip between scanned points, as for a KDE
     whose bandwidth is tuned to n_real); only then is the target declared unreachable, with the
@@ -136,7 +136,7 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
             if F(x) <= target:
                 hit = x
                 break
-            prev, x = x, max(x + 1, int(math.ceil(x * 1.5)))
+            prev, x = x, max(x + 1, int(math.ceil(x * ratio)))
         if hit is None:
             prev, hit = _refine_dip(F, seen, target)
         if hit is None:
@@ -155,7 +155,7 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
     if scanned:
-        msg += " (geometric scan of ratio 1.5, then bisection)"
+        msg += f" (geometric scan of ratio {ratio:g}, then bisection)"
     if not checks["monotone_on_scan"]:
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
     verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)

@@ -138,3 +138,18 @@ def test_optimum_bandwidth_against_scipy_minimisation():
     assert objective(float(r.value)) == pytest.approx(best.fun, rel=1e-8)
     # K3 treats J as a constant; J varies slowly with h, so its choice is close to the minimiser
     assert r.checks["k3_bandwidth"] == pytest.approx(best.x, rel=0.02)
+
+
+def test_n_real_dip_of_a_u_shaped_kde_bound_is_found():
+    """With --bandwidth auto the bandwidth follows n_real while later generations keep n_synth
+    samples, so a_K is U-shaped in n_real; a narrow dip under the target must not be declared
+    unreachable (an example found in review: n_real = 26130 meets 0.27546)."""
+    from boundcalc.compose import compose_bound
+    from boundcalc.learners import GaussianKDE
+    from boundcalc.schemes import make_scheme
+    from boundcalc.targets import bimodal
+    learner = GaussianKDE(bimodal(), bandwidth="auto")
+    assert compose_bound(make_scheme("replace", 26130, 1000), learner, 3).final <= 0.27546
+    r = solve("n-real", 0.27546, learner, scheme="replace", generations=3, n_synth=1000)
+    assert r.reachable and r.value <= 26130 and r.checks["meets_target"] and r.checks["smaller_value_fails"]
+    assert not r.checks["monotone_on_scan"]
