@@ -181,7 +181,7 @@ def _refine_dip(F, seen, target):
     best = min((x for x in seen if x >= xs[max(k - 1, 0)]), key=seen.get)
     if seen[best] > target:
         return None, None
-    return max(x for x in seen if x < best), best
+    return max(x for x in seen if x < best and seen[x] > target), best
 
 
 def _closed_form_check(scheme, learner, generations, achieved) -> dict:
