@@ -55,19 +55,12 @@ c_prior = sp.Symbol("c_prior", nonnegative=True)
 # --- concentration (McDiarmid, lemma C1) -------------------------------------------------------
 c_diff = sp.Symbol("c", positive=True)           # common bounded difference c_j = c of McDiarmid
 
-#: Paper-style LaTeX of the symbols whose sympy names print poorly.
-LATEX_NAMES = {
-    "n_real": r"n_{\mathrm{real}}", "n_synth": r"n_{\mathrm{synth}}", "lambda": r"\lambda",
-    "epsilon": r"\varepsilon", "epsilon_1": r"\varepsilon_1", "a_prev": r"a_{i-1}",
-    "TV": r"\mathrm{TV}", "KL": r"\mathrm{KL}", "Lambda": r"\|\Delta p_0\|_1",
-    "c_stat": r"c_{\mathrm{stat}}", "c_width": r"c_{\mathrm{width}}", "c_opt": r"c_{\mathrm{opt}}",
-    "c_mc": r"c_{\mathrm{mc}}", "c_approx": r"c_{\mathrm{approx}}", "c_prior": r"c_{\mathrm{prior}}",
-}
-
-
 def latex_name(symbol) -> str:
-    """The LaTeX of a shared symbol (paper style), falling back to sympy's printer."""
-    return LATEX_NAMES.get(symbol.name) or sp.latex(symbol)
+    """The paper-style LaTeX of a shared symbol: the notation table of :mod:`boundcalc.latex`
+    (one entry per symbol), falling back to sympy's printer."""
+    from .latex import SYMBOL_MACROS
+    entry = SYMBOL_MACROS.get(symbol.name)
+    return entry[1] if entry else sp.latex(symbol)
 
 
 #: Valid numeric range of each symbol name: (low, high, low_inclusive, high_inclusive).
