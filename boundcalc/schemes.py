@@ -82,9 +82,6 @@ class GenerationPlan:
         """True when every sample of this training set is drawn anew at this generation."""
         return all(b.drawn_at == self.generation for b in self.blocks)
 
-    @property
-    def new_blocks(self) -> tuple[Block, ...]:
-        return tuple(b for b in self.blocks if b.drawn_at == self.generation)
 
 
 class Scheme:

@@ -91,9 +91,6 @@ class GaussianMixture:
         """The law of X + h Z, Z ~ N(0, I): every variance grows by h^2."""
         return GaussianMixture(self.weights, self.means, np.sqrt(self.scales ** 2 + h * h), self.name)
 
-    def mix(self, other: "GaussianMixture", weight_self: float) -> "GaussianMixture":
-        """``weight_self * self + (1 - weight_self) * other``."""
-        return mixture_of([(weight_self, self), (1.0 - weight_self, other)])
 
     # -- moments ------------------------------------------------------------------------------
     def second_moment(self) -> float:
