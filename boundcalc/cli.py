@@ -74,6 +74,17 @@ def add_scheme_options(p, generations=True):
     g.add_argument("--delta", type=float, default=0.05, help="failure probability of the whole statement (default 0.05)")
 
 
+def add_phase_options(p):
+    """The options of ``phase`` (also taken by ``plot phase``), learner options included."""
+    p.add_argument("--generation", type=int, default=2, help="generation I >= 2 (default 2)")
+    p.add_argument("--n-real", type=float, default=10_000, help="real samples (default 10000)")
+    p.add_argument("--n-synth-before", type=float, default=None,
+                   help="synthetic samples in generations 2..I-1 (default n-real)")
+    p.add_argument("--previous-tv", type=float, default=None, help="a_(I-1) supplied directly, in [0, 1]")
+    p.add_argument("--delta", type=float, default=0.05)
+    add_learner_options(p)
+
+
 def add_learner_options(p, target_flag=True):
     """Learner options. ``solve`` uses --target for the bound's target, so there the KDE's
     distribution is given by its alias --p0 only."""
@@ -289,13 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_solve)
 
     p = sub.add_parser("phase", help="phase transition in the amount of synthetic data")
-    p.add_argument("--generation", type=int, default=2, help="generation I >= 2 (default 2)")
-    p.add_argument("--n-real", type=float, default=10_000, help="real samples (default 10000)")
-    p.add_argument("--n-synth-before", type=float, default=None,
-                   help="synthetic samples in generations 2..I-1 (default n-real)")
-    p.add_argument("--previous-tv", type=float, default=None, help="a_(I-1) supplied directly, in [0, 1]")
-    p.add_argument("--delta", type=float, default=0.05)
-    add_learner_options(p)
+    add_phase_options(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--latex", action="store_true")
     p.set_defaults(handler=cmd_phase)

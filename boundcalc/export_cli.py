@@ -27,7 +27,7 @@ PHASE_POINTS = {"power": 80, "diffusion": 60, "kde": 16}
 
 
 def register(subparsers) -> None:
-    from .cli import add_learner_options, add_scheme_options
+    from .cli import add_learner_options, add_phase_options, add_scheme_options
 
     p = subparsers.add_parser("latex", help="the derivation document (LaTeX, PDF or Markdown)")
     p.add_argument("--out", help="output file (default: print to stdout)")
@@ -47,13 +47,7 @@ def register(subparsers) -> None:
     g.set_defaults(handler=cmd_plot_generations)
 
     ph = psub.add_parser("phase", help="the bound against n_synth with the threshold marked")
-    ph.add_argument("--generation", type=int, default=2, help="generation I >= 2 (default 2)")
-    ph.add_argument("--n-real", type=float, default=10_000, help="real samples (default 10000)")
-    ph.add_argument("--n-synth-before", type=float, default=None,
-                    help="synthetic samples in generations 2..I-1 (default n-real)")
-    ph.add_argument("--previous-tv", type=float, default=None, help="a_(I-1) supplied directly, in [0, 1]")
-    ph.add_argument("--delta", type=float, default=0.05)
-    add_learner_options(ph)
+    add_phase_options(ph)
     ph.add_argument("--points", type=int, default=None,
                     help="points of the curve (default 80 for --learner power, 60 diffusion, 16 kde)")
     _output_options(ph, "phase")
