@@ -27,7 +27,7 @@ def median_wall(cmd, runs=5):
 
 def cold_start():
     sympy_t = median_wall([sys.executable, "-c", "import sympy"])
-    bound_t = median_wall([sys.executable, "-m", "boundcalc.cli", "bound", "--scheme", "mix",
+    bound_t = median_wall([sys.executable, "-m", "boundcalc.cli.main", "bound", "--scheme", "mix",
                            "--generations", "10", "--n-real", "1000", "--learner", "power",
                            "--C", "1", "--alpha", "0.25", "--json"])
     print(f"cold start: import sympy {sympy_t:.3f} s, boundcalc bound --json {bound_t:.3f} s, "
@@ -38,10 +38,10 @@ def vectorised():
     import numpy as np
     import sympy as sp
 
-    from boundcalc import symbols as S
-    from boundcalc.compose import closed_form
-    from boundcalc.learners import PowerLaw
-    from boundcalc.schemes import make_scheme
+    from boundcalc.theory import notation as S
+    from boundcalc.bounds.compose import closed_form
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.model.schemes import make_scheme
 
     cf = closed_form(make_scheme("mix", 1000, 3000), PowerLaw(1, 0.25), 10)
     names = sorted(cf.values, key=lambda s: s.name)
@@ -66,8 +66,8 @@ def vectorised():
 
 
 def warm_solve():
-    from boundcalc.learners import PowerLaw
-    from boundcalc.solve import solve
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.bounds.solve import solve
     learner = PowerLaw(1, 0.25)
     solve("n-real", 0.1, learner, scheme="mix", generations=10, n_synth=1000)
     times = []

@@ -38,7 +38,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the validator's)")
     args = parser.parse_args(argv)
 
-    from boundcalc.targets import bimodal
+    from boundcalc.model.targets import bimodal
     from boundcalc.validate.diffusion import ode
     from boundcalc.validate.diffusion._torch import torch_module
     from boundcalc.validate.diffusion.loop import DiffusionConfig, model_cells, train

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from boundcalc.targets import bimodal
+from boundcalc.model.targets import bimodal
 from boundcalc.validate import grid as G
 from boundcalc.validate import kde as V
 

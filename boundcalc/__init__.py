@@ -10,15 +10,16 @@ The symbolic path never imports torch; the empirical validators live in
 :mod:`boundcalc.validate` and import torch only when a diffusion loop is run.
 """
 
-from .compose import closed_form, compose_bound
-from .errors import BoundcalcError
-from .learners import Diffusion, GaussianKDE, PowerLaw, make_learner
-from .lemma import Lemma, all_lemmas, get_lemma
-from .phase import phase_transition
-from .result import BoundResult, OptimumResult, PhaseResult, SolveResult
-from .schemes import Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, make_scheme
-from .solve import optimal_bandwidth, optimal_tau, optimum, solve
-from .targets import GaussianMixture, bimodal, normal, parse_target
+from boundcalc.bounds.compose import closed_form, compose_bound
+from boundcalc._checks import BoundcalcError
+from boundcalc.bounds.learners import Diffusion, GaussianKDE, PowerLaw, make_learner
+from boundcalc.theory.catalogue import all_lemmas, get_lemma
+from boundcalc.theory.lemma import Lemma
+from boundcalc.bounds.phase import phase_transition
+from boundcalc.bounds.result import BoundResult, OptimumResult, PhaseResult, SolveResult
+from boundcalc.model.schemes import Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, make_scheme
+from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau, optimum, solve
+from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
 
 __version__ = "0.1.0"
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from boundcalc.cli import main
+from boundcalc.cli.main import main
 
 POWER = ["--learner", "power", "--C", "1", "--alpha", "0.25"]
 
@@ -109,10 +109,10 @@ def test_bad_input_one_line_exit_2(capsys, argv, needle):
 
 
 def test_cli_subprocess_error_and_determinism():
-    cmd = [sys.executable, "-m", "boundcalc.cli", "bound", "--delta", "7"]
+    cmd = [sys.executable, "-m", "boundcalc.cli.main", "bound", "--delta", "7"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and proc.stdout == ""
-    args = [sys.executable, "-m", "boundcalc.cli", "bound", "--scheme", "accumulate", *POWER, "--json"]
+    args = [sys.executable, "-m", "boundcalc.cli.main", "bound", "--scheme", "accumulate", *POWER, "--json"]
     first = subprocess.run(args, capture_output=True)
     second = subprocess.run(args, capture_output=True)
     assert first.returncode == 0 and first.stdout == second.stdout
@@ -126,7 +126,7 @@ def test_huge_inputs_stay_finite(capsys):
 
 
 def test_symbolic_path_never_imports_torch():
-    code = ("import sys, boundcalc.cli as c; "
+    code = ("import sys, boundcalc.cli.main as c; "
             "c.main(['bound', '--learner', 'diffusion', '--json']); "
             "c.main(['phase', '--learner', 'power', '--C', '1', '--alpha', '0.2']); "
             "c.main(['lemmas']); "

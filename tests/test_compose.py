@@ -6,9 +6,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from boundcalc.compose import closed_form, compose_bound, iter_bounds
-from boundcalc.learners import Learner, PowerLaw
-from boundcalc.schemes import make_scheme
+from boundcalc.bounds.compose import closed_form, compose_bound, iter_bounds
+from boundcalc.bounds.learners import Learner, PowerLaw
+from boundcalc.model.schemes import make_scheme
 
 
 class ConstantEps(Learner):
@@ -125,8 +125,8 @@ def test_huge_sizes_and_tiny_delta_stay_finite():
 
 
 def test_no_closed_form_for_distribution_dependent_learners():
-    from boundcalc.learners import GaussianKDE
-    from boundcalc.targets import normal
+    from boundcalc.bounds.learners import GaussianKDE
+    from boundcalc.model.targets import normal
     assert closed_form(make_scheme("mix", 100, 100), GaussianKDE(normal(), 0.3), 3) is None
 
 
@@ -147,7 +147,7 @@ def test_vacuous_bounds_are_flagged():
 
 def test_lambdified_closed_form_matches_mpmath_on_many_points():
     import sympy as sp
-    from boundcalc import symbols as S
+    from boundcalc.theory import notation as S
     cf = closed_form(make_scheme("mix", 1000, 3000), PowerLaw(1, 0.25), 10)
     names = sorted(cf.values, key=lambda s: s.name)
     f = sp.lambdify(names, cf.expr, modules="numpy")

@@ -17,7 +17,7 @@ import pytest
 import sympy as sp
 from scipy import optimize
 
-import boundcalc.symbols as S
+import boundcalc.theory.notation as S
 
 ROOT = Path(__file__).resolve().parents[1]
 x_keep = sp.Symbol("x_keep", positive=True)            # 1 - lam, in (0, 1)
@@ -180,8 +180,8 @@ def test_common_sample_size_growth():
 # 4.3 the per-generation KDE error
 # ------------------------------------------------------------------------------------------------
 def test_kde_bias_is_half_k1():
-    from boundcalc.kde_terms import kde_bias_tv
-    from boundcalc.lemma import get_lemma
+    from boundcalc.bounds.kde_terms import kde_bias_tv
+    from boundcalc.theory.catalogue import get_lemma
     k1 = get_lemma("K1").rhs
     assert sp.simplify(k1 / 2 - S.h ** 2 / 4 * S.lap) == 0
     assert float(kde_bias_tv(0.3, 1.7)) == pytest.approx(0.3 ** 2 / 4 * 1.7, rel=1e-14)
@@ -200,8 +200,8 @@ def test_kde_deviation_term():
 
 
 def test_kde_stochastic_term_matches_kde_terms():
-    from boundcalc.kde_terms import kde_stochastic_tv
-    from boundcalc.lemma import get_lemma
+    from boundcalc.bounds.kde_terms import kde_stochastic_tv
+    from boundcalc.theory.catalogue import get_lemma
     n_v, h_v, delta_v, gens = 2000, 0.2, 0.05, 10
     j_v = (8 * math.pi * (1 + h_v * h_v / 2)) ** 0.25
     with mpmath.workdps(30):

@@ -1,6 +1,6 @@
 """Every lemma of the catalogue has a derivation file, and the file states what the code states.
 
-The check is :func:`boundcalc.latex.derivation_problems`: the file exists, its title line names the
+The check is :func:`boundcalc.document.latex.derivation_problems`: the file exists, its title line names the
 lemma, its provenance label is the catalogue's, it has the sections Statement / Hypotheses / Proof /
 Numeric check, and the one ``$$`` formula of its Statement equals the catalogue's authored ``latex``
 (up to whitespace).  The exported Markdown (``boundcalc latex --markdown``) must carry the same
@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from boundcalc import latex
-from boundcalc.lemma import all_lemmas
+from boundcalc.document import latex
+from boundcalc.theory.catalogue import all_lemmas
 
 LEMMAS = all_lemmas()
 
@@ -126,8 +126,8 @@ def test_catalogue_has_every_lemma_of_the_theory():
 def test_lemma_metadata_is_complete(lemma):
     import sympy as sp
 
-    from boundcalc import symbols as S
-    from boundcalc.lemma import CATALOGUE, PROVENANCE_LABELS
+    from boundcalc.theory import notation as S
+    from boundcalc.theory.lemma import CATALOGUE, PROVENANCE_LABELS
 
     assert CATALOGUE[lemma.id] is lemma
     assert lemma.provenance == EXPECTED_PROVENANCE[lemma.id]

@@ -7,6 +7,7 @@ under test.  The power-law learner keeps the plot tests fast.
 
 from __future__ import annotations
 
+from importlib import resources
 import json
 import math
 import re
@@ -14,9 +15,10 @@ import re
 import numpy as np
 import pytest
 
-from boundcalc import latex, plots
-from boundcalc.cli import main
-from boundcalc.lemma import all_lemmas, get_lemma
+from boundcalc.document import latex
+from boundcalc.bounds import plots
+from boundcalc.cli.main import main
+from boundcalc.theory.catalogue import all_lemmas, get_lemma
 
 POWER = ["--learner", "power", "--C", "1", "--alpha", "0.25"]
 
@@ -144,7 +146,7 @@ def test_long_displays_split_only_at_top_level():
 def test_every_shared_symbol_has_exactly_one_macro(document):
     import sympy as sp
 
-    from boundcalc import symbols as S
+    from boundcalc.theory import notation as S
     names = {v.name for v in vars(S).values() if isinstance(v, sp.Symbol)}
     defined = re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", document)
     assert len(defined) == len(set(defined)) == len(names)
@@ -163,7 +165,7 @@ def test_body_uses_the_macros_not_raw_renderings(document):
 def test_use_macros_and_sympy_printer_agree():
     import sympy as sp
 
-    from boundcalc import symbols as S
+    from boundcalc.theory import notation as S
     assert latex.use_macros(r"C\,n_{\mathrm{real}}^{-\alpha} + \mathrm{TV}(p, q)") == r"C\,\nreal ^{-\alpha} + \TV (p, q)"
     printed = latex.sympy_latex(S.C * S.n_real ** (-S.alpha) + S.c_stat * S.tau)
     assert r"\nreal" in printed and r"\cstat" in printed and "n_{real}" not in printed
@@ -225,11 +227,11 @@ def test_latex_command_compiles_the_pdf(tmp_path, capsys):
 @pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
     """What ``bound/phase/solve --latex`` and ``show --latex`` print compiles in display math."""
-    from boundcalc.compose import compose_bound
-    from boundcalc.learners import Diffusion, PowerLaw
-    from boundcalc.phase import phase_transition
-    from boundcalc.schemes import make_scheme
-    from boundcalc.solve import solve
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.learners import Diffusion, PowerLaw
+    from boundcalc.bounds.phase import phase_transition
+    from boundcalc.model.schemes import make_scheme
+    from boundcalc.bounds.solve import solve
     power = PowerLaw(1.0, 0.25)
     formulas = [compose_bound(make_scheme(name, 1000, 500), power, 6).to_latex()
                 for name in ("replace", "mix", "accumulate")]
@@ -247,7 +249,7 @@ def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
 @pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_every_derivation_file_converts_to_latex_that_compiles(tmp_path):
     """The converter is robust to everything in derivations/ (tables, lists, code, plain-text formulas)."""
-    files = sorted((latex.repo_root() / "derivations").glob("*.md"))
+    files = sorted((f for f in resources.files("boundcalc.derivations").iterdir() if f.name.endswith(".md")), key=lambda f: f.name)
     assert len(files) >= len(all_lemmas())
     parts = [r"\section*{" + latex.escape_text(f.name) + "}\n" + latex.markdown_to_latex(f.read_text("utf-8"))
              for f in files]
@@ -318,7 +320,7 @@ def test_interrupted_export_leaves_the_old_file(tmp_path, capsys, monkeypatch):
 
     def boom(path, data):
         raise KeyboardInterrupt
-    monkeypatch.setattr("boundcalc.io.os.replace", lambda *a: boom(*a))
+    monkeypatch.setattr("boundcalc._io.os.replace", lambda *a: boom(*a))
     status, _, err = run(capsys, "latex", "--out", str(target))
     assert status == 130 and target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["doc.tex"]  # the temporary file is removed
@@ -346,9 +348,9 @@ def test_plot_generations_all_schemes(tmp_path, capsys):
 
 
 def test_generations_figure_draws_the_bounds():
-    from boundcalc.compose import compose_bound
-    from boundcalc.learners import PowerLaw
-    from boundcalc.schemes import make_scheme
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.model.schemes import make_scheme
     learner = PowerLaw(1.0, 0.25)
     results = {name: compose_bound(make_scheme(name, 1000, 1000), learner, 5) for name in ("replace", "mix")}
     fig = plots.generations_figure(results)
@@ -374,8 +376,8 @@ def test_plot_generations_picks_schemes_and_rejects_unknown(tmp_path, capsys):
 
 
 def test_plot_phase_marks_the_closed_form_threshold(tmp_path, capsys):
-    from boundcalc.learners import PowerLaw
-    from boundcalc.phase import phase_transition
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.bounds.phase import phase_transition
     result = phase_transition(PowerLaw(1.0, 0.2), 1000, 2)
     s_star = (5 ** 1.25 - 1) * 1000  # THEORY.md 5: alpha = 1/5 at generation 2
     fig = plots.phase_figure(result, n_points=40)
@@ -459,7 +461,7 @@ def _d1(tau, m, n, T=10.0, c_stat=1.0, c_width=1.0, c_opt=1.0, c_mc=1.0, c_appro
 
 
 def test_early_stopping_curves_against_closed_form_and_grid():
-    from boundcalc.learners import Diffusion
+    from boundcalc.bounds.learners import Diffusion
     no_width = Diffusion(c_width=0.0)
     curve = plots.early_stopping_curves(no_width, [1e4], n_points=50)[0]
     assert curve.m == 1e4
@@ -514,11 +516,11 @@ def test_save_figure_writes_nothing_when_rendering_fails(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------
 
 def test_result_objects_render_and_plot():
-    from boundcalc.compose import compose_bound
-    from boundcalc.learners import PowerLaw
-    from boundcalc.phase import phase_transition
-    from boundcalc.schemes import make_scheme
-    from boundcalc.solve import solve
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.bounds.phase import phase_transition
+    from boundcalc.model.schemes import make_scheme
+    from boundcalc.bounds.solve import solve
     learner = PowerLaw(1.0, 0.25)
     bound = compose_bound(make_scheme("replace", 1000, 1000), learner, 4)
     text = bound._repr_latex_()
@@ -545,15 +547,15 @@ def test_result_objects_render_and_plot():
 def test_symbolic_and_export_modules_import_neither_torch_nor_matplotlib():
     import subprocess
     import sys
-    code = ("import sys, boundcalc.cli, boundcalc.latex, boundcalc.plots, boundcalc.export_cli; "
-            "boundcalc.latex.build_markdown(); "
+    code = ("import sys, boundcalc.cli.main, boundcalc.document.latex, boundcalc.bounds.plots, boundcalc.cli.export; "
+            "boundcalc.document.latex.build_markdown(); "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
 
 def test_plot_result_rejects_other_objects():
-    from boundcalc.errors import BoundcalcError
+    from boundcalc._checks import BoundcalcError
     fig, ax = plots.new_figure()
     with pytest.raises(BoundcalcError, match="cannot plot a dict"):
         plots.plot_result({}, ax=ax)

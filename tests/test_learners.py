@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.learners import Diffusion, GaussianKDE, PowerLaw, make_learner
-from boundcalc.schemes import make_scheme
-from boundcalc.targets import normal
+from boundcalc._checks import BoundcalcError
+from boundcalc.bounds.learners import Diffusion, GaussianKDE, PowerLaw, make_learner
+from boundcalc.model.schemes import make_scheme
+from boundcalc.model.targets import normal
 
 
 def kde_eps(N, h, J, delta, lap):

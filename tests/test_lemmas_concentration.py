@@ -16,10 +16,10 @@ import pytest
 import sympy as sp
 from scipy import stats
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.lemma import get_lemma
-from boundcalc.lemmas import concentration
-from boundcalc.symbols import K, N, c_diff, delta, t
+from boundcalc._checks import BoundcalcError
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.catalogue import concentration
+from boundcalc.theory.notation import K, N, c_diff, delta, t
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = ["C1", "C2", "C3"]

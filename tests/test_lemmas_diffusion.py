@@ -16,11 +16,11 @@ import pytest
 import sympy as sp
 from scipy import integrate, optimize, stats
 
-import boundcalc.symbols as S
-from boundcalc.errors import BoundcalcError
-from boundcalc.lemma import get_lemma
-from boundcalc.lemmas.diffusion import early_stopping_objective, optimal_tau
-from boundcalc.lemmas.divergence import tv_bound_from_kl
+import boundcalc.theory.notation as S
+from boundcalc._checks import BoundcalcError
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.diffusion import early_stopping_objective, optimal_tau
+from boundcalc.theory.divergence import tv_bound_from_kl
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = ("D1", "D2", "D3")
@@ -273,7 +273,7 @@ def test_d2_evaluate_missing_values():
 def test_symbolic_path_does_not_import_torch():
     import subprocess
     import sys
-    code = ("import sys, boundcalc.lemmas.kde, boundcalc.lemmas.diffusion; "
-            "from boundcalc.lemma import all_lemmas; all_lemmas(); "
+    code = ("import sys, boundcalc.theory.kde, boundcalc.theory.diffusion; "
+            "from boundcalc.theory.catalogue import all_lemmas; all_lemmas(); "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

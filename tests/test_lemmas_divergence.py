@@ -16,10 +16,10 @@ import pytest
 import sympy as sp
 from scipy import integrate, optimize, special, stats
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.lemma import get_lemma
-from boundcalc.lemmas import divergence
-from boundcalc.symbols import a_prev, kl, lam, s1, s2, tv
+from boundcalc._checks import BoundcalcError
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.catalogue import divergence
+from boundcalc.theory.notation import a_prev, kl, lam, s1, s2, tv
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = ["T1", "T2", "T3", "T4", "T4p", "GTV"]

@@ -17,12 +17,13 @@ import pytest
 import sympy as sp
 from scipy import integrate, optimize, stats
 
-import boundcalc.symbols as S
-from boundcalc.errors import BoundcalcError
-from boundcalc.lemma import get_lemma
-from boundcalc.lemmas.kde import expected_training_mixtures, optimal_bandwidth_expr
-from boundcalc.schemes import make_scheme
-from boundcalc.targets import GaussianMixture, bimodal, normal
+import boundcalc.theory.notation as S
+from boundcalc._checks import BoundcalcError
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.model.kde_law import expected_training_mixtures
+from boundcalc.theory.kde import optimal_bandwidth_expr
+from boundcalc.model.schemes import make_scheme
+from boundcalc.model.targets import GaussianMixture, bimodal, normal
 
 ROOT = Path(__file__).resolve().parents[1]
 IDS = ("K1", "K1p", "K2", "K3", "K4")

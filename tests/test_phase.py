@@ -3,8 +3,8 @@ the numeric locator against the closed form, and the no-transition case."""
 
 import pytest
 
-from boundcalc.learners import Diffusion, PowerLaw
-from boundcalc.phase import _numeric_phase, phase_transition
+from boundcalc.bounds.learners import Diffusion, PowerLaw
+from boundcalc.bounds.phase import _numeric_phase, phase_transition
 
 
 def test_generation_two_threshold_is_5_to_the_5_over_4_minus_1():

@@ -2,8 +2,8 @@
 
 import pytest
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.schemes import make_scheme
+from boundcalc._checks import BoundcalcError
+from boundcalc.model.schemes import make_scheme
 
 
 def test_generation_one_is_real_data_for_every_scheme():

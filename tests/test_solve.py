@@ -7,9 +7,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.learners import Diffusion, PowerLaw
-from boundcalc.solve import solve
+from boundcalc._checks import BoundcalcError
+from boundcalc.bounds.learners import Diffusion, PowerLaw
+from boundcalc.bounds.solve import solve
 
 
 def test_replace_n_synth_matches_the_inverted_closed_form():
@@ -116,7 +116,7 @@ def test_solver_bad_input(kwargs, message):
 
 
 def test_optimum_tau_closed_form_and_minimum():
-    from boundcalc.solve import optimum
+    from boundcalc.bounds.solve import optimum
     r = optimum("tau", 1e4, c_width=0.0)
     assert float(r.value) == pytest.approx((1e4 * 1e4 / 4) ** 0.2, rel=1e-12)
     r = optimum("tau", 1e4)  # c_width = 1: numeric root, below the closed form
@@ -125,8 +125,8 @@ def test_optimum_tau_closed_form_and_minimum():
 
 def test_optimum_bandwidth_against_scipy_minimisation():
     from scipy.optimize import minimize_scalar
-    from boundcalc.solve import optimum
-    from boundcalc.targets import normal
+    from boundcalc.bounds.solve import optimum
+    from boundcalc.model.targets import normal
     r = optimum("bandwidth", 2000, target="normal")
     g = normal()
     lap = g.laplacian_l1()
@@ -144,10 +144,10 @@ def test_n_real_dip_of_a_u_shaped_kde_bound_is_found():
     """With --bandwidth auto the bandwidth follows n_real while later generations keep n_synth
     samples, so a_K is U-shaped in n_real; a narrow dip under the target must not be declared
     unreachable (an example found in review: n_real = 26130 meets 0.27546)."""
-    from boundcalc.compose import compose_bound
-    from boundcalc.learners import GaussianKDE
-    from boundcalc.schemes import make_scheme
-    from boundcalc.targets import bimodal
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.learners import GaussianKDE
+    from boundcalc.model.schemes import make_scheme
+    from boundcalc.model.targets import bimodal
     learner = GaussianKDE(bimodal(), bandwidth="auto")
     assert compose_bound(make_scheme("replace", 26130, 1000), learner, 3).final <= 0.27546
     r = solve("n-real", 0.27546, learner, scheme="replace", generations=3, n_synth=1000)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.targets import GaussianMixture, bimodal, mixture_of, normal, parse_target
+from boundcalc._checks import BoundcalcError
+from boundcalc.model.targets import GaussianMixture, bimodal, mixture_of, normal, parse_target
 
 
 def test_density_matches_scipy_and_integrates_to_one():

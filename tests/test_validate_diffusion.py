@@ -18,12 +18,12 @@ import sys
 import numpy as np
 import pytest
 
-from boundcalc.errors import BoundcalcError
+from boundcalc._checks import BoundcalcError
 
 pytestmark = pytest.mark.torch
 torch = pytest.importorskip("torch")
 
-from boundcalc.schemes import make_scheme  # noqa: E402
+from boundcalc.model.schemes import make_scheme  # noqa: E402
 from boundcalc.validate.diffusion import loop as loop_mod  # noqa: E402
 from boundcalc.validate.diffusion import ode  # noqa: E402
 from boundcalc.validate.diffusion.experiments import (ExperimentOptions, fit_power_law,  # noqa: E402
@@ -445,7 +445,7 @@ def test_early_stopping_small_run():
 
 # -- command line -----------------------------------------------------------------------------
 def harness():
-    from boundcalc.validate import diffusion_cli
+    from boundcalc.cli import validate_diffusion as diffusion_cli
 
     parser = argparse.ArgumentParser(prog="boundcalc validate")
     diffusion_cli.register(parser.add_subparsers(dest="command"))
@@ -485,7 +485,7 @@ NO_TORCH = ("import sys\n"
 
 def test_import_does_not_load_torch_and_missing_torch_message():
     code = ("import sys\n"
-            "import boundcalc.validate.diffusion_cli, boundcalc.validate.diffusion.experiments\n"
+            "import boundcalc.cli.validate_diffusion, boundcalc.validate.diffusion.experiments\n"
             "import boundcalc.validate.diffusion.loop, boundcalc.validate.diffusion.score_models\n"
             "import boundcalc.validate.diffusion.ode, boundcalc.validate.diffusion.plots\n"
             "print('torch' in sys.modules)\n" + NO_TORCH +
@@ -498,10 +498,10 @@ def test_import_does_not_load_torch_and_missing_torch_message():
 
 
 def test_command_without_torch_exits_2_with_one_line():
-    cli = pytest.importorskip("boundcalc.cli")
+    cli = pytest.importorskip("boundcalc.cli.main")
     if not hasattr(cli, "main"):
-        pytest.skip("the lead's boundcalc.cli.main is not there yet")
-    code = NO_TORCH + "from boundcalc.cli import main\nsys.exit(main(['validate', 'diffusion', 'loop']))\n"
+        pytest.skip("the lead's boundcalc.cli.main.main is not there yet")
+    code = NO_TORCH + "from boundcalc.cli.main import main\nsys.exit(main(['validate', 'diffusion', 'loop']))\n"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

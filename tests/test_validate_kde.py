@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from boundcalc.errors import BoundcalcError
-from boundcalc.schemes import make_scheme
-from boundcalc.targets import normal, parse_target
+from boundcalc._checks import BoundcalcError
+from boundcalc.model.schemes import make_scheme
+from boundcalc.model.targets import normal, parse_target
 from boundcalc.validate import grid as G
 from boundcalc.validate import kde as V
-from boundcalc.validate import kde_cli
+from boundcalc.cli import validate_kde as kde_cli
 from boundcalc.validate.report import summarize_over_seeds
 
 
@@ -68,7 +68,7 @@ def test_bias_of_gaussian_smoothing_matches_theory_numbers():
     assert np.max(np.abs(smoothed - G.density_on_grid(normal(0, math.hypot(1, 0.05)), grid))) < 1e-10
     tv = G.tv_on_grid(smoothed, p0, grid)
     assert 2 * tv == pytest.approx(0.0012083, abs=1e-7)
-    from boundcalc.kde_terms import kde_bias_tv
+    from boundcalc.bounds.kde_terms import kde_bias_tv
     bias = float(kde_bias_tv(0.05, normal().laplacian_l1()))
     assert 2 * bias == pytest.approx(0.0012099, abs=1e-7) and bias >= tv
 
@@ -665,7 +665,7 @@ def test_bad_out_is_refused_before_the_run(tmp_path):
 
 
 def test_bad_out_on_the_command_line_is_one_line_exit_2(tmp_path, capsys):
-    from boundcalc.cli import main
+    from boundcalc.cli.main import main
     for out in _bad_out_dirs(tmp_path):
         code = main(["validate", "kde", "--seeds", "1", "--generations", "1", "--n-real", "50", "--out", str(out)])
         err = capsys.readouterr().err

@@ -6,7 +6,7 @@ against exact densities (THEORY.md section 6): never a comparison of two small s
 The functions here are small and stable, shared by the KDE and the diffusion validators:
 
 * :class:`Grid` and :func:`grid_for_target`: a regular grid chosen once per run;
-* :func:`density_on_grid`: an exact density (e.g. a :class:`~boundcalc.targets.GaussianMixture`)
+* :func:`density_on_grid`: an exact density (e.g. a :class:`~boundcalc.model.targets.GaussianMixture`)
   evaluated at the grid nodes, shaped like the grid;
 * :func:`integral_on_grid` and :func:`tv_on_grid`: the rectangle (equivalently trapezoid, for
   functions that vanish at the grid ends) rule, ``TV(p, q) = (1/2) sum |p - q| dV``;
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from ..errors import BoundcalcError, check_positive, check_positive_int
+from boundcalc._checks import BoundcalcError, check_positive, check_positive_int
 
 #: a Gaussian kernel is truncated this many standard deviations from its centre (weight lost
 #: beyond it: about 1e-15 of the mass)

@@ -44,14 +44,14 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from scipy import stats
 
-from .. import kde_terms
-from ..errors import (BoundcalcError, check_choice, check_positive, check_positive_int,
+from boundcalc.bounds import kde_terms
+from boundcalc._checks import (BoundcalcError, check_choice, check_positive, check_positive_int,
                       check_probability)
-from ..io import dumps, write_atomic
-from ..schemes import REAL_DATA, SCHEMES, GenerationPlan, Scheme, make_scheme
-from ..targets import GaussianMixture, mixture_of, parse_target
-from . import grid as gridlib
-from .report import (Check, ProgressBar, format_checks, format_table, load_state, nan_to_none,
+from boundcalc._io import dumps, write_atomic
+from boundcalc.model.schemes import REAL_DATA, SCHEMES, GenerationPlan, Scheme, make_scheme
+from boundcalc.model.targets import GaussianMixture, mixture_of, parse_target
+from boundcalc.validate import grid as gridlib
+from boundcalc.validate.report import (Check, ProgressBar, format_checks, format_table, load_state, nan_to_none,
                      none_to_nan, save_state, summarize_over_seeds)
 
 #: statuses of a fitted generator; the first is normal, the second is reported but harmless for a
@@ -302,15 +302,15 @@ def expected_laws(target: GaussianMixture, scheme: Scheme, bandwidths: Sequence[
     ``r_0 = p0``, ``r_i = (sum_j w_ij r_j) * phi_{h_i}``.
 
     Returns ``(laws, source)``.  With one bandwidth for all generations this is
-    :func:`boundcalc.lemmas.kde.expected_training_mixtures`; with per-generation bandwidths
+    :func:`boundcalc.theory.kde.expected_training_mixtures`; with per-generation bandwidths
     (``--bandwidth auto`` and a growing N_i) it is computed here from ``mixture_of`` and
     ``GaussianMixture.convolve``.
     """
     generations = len(bandwidths)
     if len(set(bandwidths)) == 1:
-        from ..lemmas.kde import expected_training_mixtures
+        from boundcalc.model.kde_law import expected_training_mixtures
         return (expected_training_mixtures(target, scheme, bandwidths[0], generations),
-                "boundcalc.lemmas.kde.expected_training_mixtures")
+                "boundcalc.theory.kde.expected_training_mixtures")
     laws = [target]
     for i, plan in enumerate(scheme.plans(generations), start=1):
         mixed = mixture_of([(w, laws[j]) for j, w in enumerate(plan.weights())])

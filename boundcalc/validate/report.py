@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from ..errors import BoundcalcError
-from ..io import dumps, write_atomic
+from boundcalc._checks import BoundcalcError
+from boundcalc._io import dumps, write_atomic
 
 
 def summarize_over_seeds(values) -> dict:

@@ -7,7 +7,7 @@ extra is missing.
 
 from __future__ import annotations
 
-from ...errors import BoundcalcError
+from boundcalc._checks import BoundcalcError
 
 INSTALL_HINT = "torch is not installed; install the validator extra: pip install 'boundcalc[validate]'"
 #: torch threads used by the validator.  On the shared 2-core machine, with other jobs running,

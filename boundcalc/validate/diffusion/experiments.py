@@ -20,12 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ...errors import BoundcalcError, check_choice, check_fraction, check_positive_int
-from ...io import dumps, write_atomic
-from ...schemes import Accumulate, Mix, Replace, make_scheme
-from ..grid import cell_edges, mixture_cell_probabilities, tv_of_probabilities
-from ..report import ProgressBar, format_checks, format_table, summarize_over_seeds
-from .loop import DiffusionConfig, RECURSION_TOLERANCE, _rng, run_loop, validity
+from boundcalc._checks import BoundcalcError, check_choice, check_fraction, check_positive_int
+from boundcalc._io import dumps, write_atomic
+from boundcalc.model.schemes import Accumulate, Mix, Replace, make_scheme
+from boundcalc.validate.grid import cell_edges, mixture_cell_probabilities, tv_of_probabilities
+from boundcalc.validate.report import ProgressBar, format_checks, format_table, summarize_over_seeds
+from boundcalc.validate.diffusion.loop import DiffusionConfig, RECURSION_TOLERANCE, _rng, run_loop, validity
 
 EXPERIMENTS = ("loop", "phase", "early-stopping", "calibrate")
 LI_TAU_SLOPE = 0.4
@@ -165,14 +165,14 @@ def fit_power_law(sizes, errors) -> dict:
 def _power_learner(fit):
     if not (fit["alpha"] > 0):
         return None
-    from ...learners import PowerLaw
+    from boundcalc.bounds.learners import PowerLaw
 
     return PowerLaw(fit["C"], fit["alpha"])
 
 
 def composed_bound(scheme, learner, generations: int, delta: float) -> list:
-    """a_1..a_K bound of the lead's calculator (boundcalc.compose.compose_bound)."""
-    from ...compose import compose_bound
+    """a_1..a_K bound of the lead's calculator (boundcalc.bounds.compose.compose_bound)."""
+    from boundcalc.bounds.compose import compose_bound
 
     return [float(v) for v in compose_bound(scheme, learner, generations, delta=delta).bound]
 
@@ -332,7 +332,7 @@ def experiment_phase(options, units_factory) -> dict:
         for row in rows:
             row["bound_a2"] = composed_bound(Mix(n_real, row["n_synth"]), learner, 2, options.delta)[-1]
         try:
-            from ...phase import phase_transition
+            from boundcalc.bounds.phase import phase_transition
 
             ph = phase_transition(learner, n_real, generation=2)
             prediction.update(exists=bool(ph.exists), threshold=None if ph.threshold is None else float(ph.threshold),
@@ -396,8 +396,8 @@ def width_for(options, n) -> int:
 
 
 def early_stopping_unit(options, n, k):
-    from . import ode
-    from .score_models import RandomFeatureScore
+    from boundcalc.validate.diffusion import ode
+    from boundcalc.validate.diffusion.score_models import RandomFeatureScore
 
     config = options.config
     target, grid = config.target_mixture(), config.grid()
@@ -498,7 +498,7 @@ def experiment_early_stopping(options, units_factory) -> dict:
                              else f"m = {options.width_ratio:g} n (Li's 2/5 assumes m proportional to n)")}
     d1 = fit_d1_constants([r for n in ns for r in runs[n]])
     try:
-        from ...lemmas.diffusion import optimal_tau
+        from boundcalc.theory.diffusion import optimal_tau
 
         for row in rows:
             if d1["c_opt"] > 0 and (d1["c_stat"] > 0 or d1["c_width"] > 0):

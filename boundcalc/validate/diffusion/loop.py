@@ -30,11 +30,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ...errors import BoundcalcError, check_choice, check_positive, check_positive_int, check_range
-from ...targets import GaussianMixture, parse_target
-from ..grid import Grid, cell_edges, grid_for_target, mixture_cell_probabilities, tv_of_probabilities
-from . import ode
-from .score_models import MLPScore, RandomFeatureScore
+from boundcalc._checks import BoundcalcError, check_choice, check_positive, check_positive_int, check_range
+from boundcalc.model.targets import GaussianMixture, parse_target
+from boundcalc.validate.grid import Grid, cell_edges, grid_for_target, mixture_cell_probabilities, tv_of_probabilities
+from boundcalc.validate.diffusion import ode
+from boundcalc.validate.diffusion.score_models import MLPScore, RandomFeatureScore
 
 MODELS = ("random-features", "mlp")
 SAMPLERS = ("ode", "sde")

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import check_positive_int
-from ._torch import torch_module
+from boundcalc._checks import check_positive_int
+from boundcalc.validate.diffusion._torch import torch_module
 
 LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...errors import BoundcalcError, check_positive, check_positive_int
-from ._torch import single_thread, torch_module
+from boundcalc._checks import BoundcalcError, check_positive, check_positive_int
+from boundcalc.validate.diffusion._torch import single_thread, torch_module
 
 EMBED_DIM = 3
 

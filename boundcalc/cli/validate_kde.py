@@ -3,7 +3,7 @@
 ``register(subparsers)`` adds the parser "kde" to the sub-parsers of ``boundcalc validate`` and
 sets ``handler=run``.  ``run(args)`` returns the exit status: 0 when every check passed, 1 when a
 check failed, 130 when interrupted (finished seeds kept; continue with ``--resume``).  Bad input
-raises :class:`~boundcalc.errors.BoundcalcError` (printed on one line, exit status 2).
+raises :class:`~boundcalc._checks.BoundcalcError` (printed on one line, exit status 2).
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
 ``--out DIR`` writes ``kde_validation.json``, the resume state ``kde_state.json`` and the plots
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import BoundcalcError, parse_number_list
+from boundcalc._checks import BoundcalcError, parse_number_list
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
                "measured TV(p_i, p0) against the explicit a-posteriori bound of THEORY.md 4.3, the "
@@ -55,7 +55,7 @@ def register(subparsers):
 
 def config_from_args(args):
     """The :class:`~boundcalc.validate.kde.KDEValidationConfig` of parsed arguments."""
-    from .kde import KDEValidationConfig
+    from boundcalc.validate.kde import KDEValidationConfig
 
     return KDEValidationConfig(
         scheme=args.scheme, generations=args.generations, n_real=args.n_real, n_synth=args.n_synth,
@@ -67,7 +67,7 @@ def config_from_args(args):
 
 def run(args) -> int:
     """Handler of ``boundcalc validate kde``; returns the exit status."""
-    from .kde import summary_table, validate_kde
+    from boundcalc.validate.kde import summary_table, validate_kde
 
     config = config_from_args(args)
     try:
@@ -78,8 +78,8 @@ def run(args) -> int:
         return 130
     written = []
     if args.out:
-        from .plots_kde import plot_validation
-        from .kde import RESULT_FILE, STATE_FILE
+        from boundcalc.validate.plots_kde import plot_validation
+        from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
         from pathlib import Path
         try:
             plots = plot_validation(result.data, args.out)

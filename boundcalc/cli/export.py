@@ -1,4 +1,4 @@
-"""Sub-commands ``boundcalc latex`` and ``boundcalc plot ...`` (registered by :mod:`boundcalc.cli`).
+"""Sub-commands ``boundcalc latex`` and ``boundcalc plot ...`` (registered by :mod:`boundcalc.cli.main`).
 
     boundcalc latex [--out FILE.tex] [--pdf]        the derivation document (stdout without --out)
     boundcalc latex --markdown [--out FILE.md]      the same content as Markdown
@@ -7,8 +7,8 @@
     boundcalc plot diagram --out DIR [--axes sizes|fraction-generations] [--level A] [bound options]
     boundcalc plot early-stopping --out DIR [--n-samples N1,N2] [diffusion options]
 
-Every file is written atomically (:func:`boundcalc.io.write_atomic`); plots are written as PNG and
-PDF.  Bad options raise :class:`boundcalc.errors.BoundcalcError` (one line, exit status 2).
+Every file is written atomically (:func:`boundcalc._io.write_atomic`); plots are written as PNG and
+PDF.  Bad options raise :class:`boundcalc._checks.BoundcalcError` (one line, exit status 2).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import BoundcalcError, check_positive, check_positive_int, check_range
+from boundcalc._checks import BoundcalcError, check_positive, check_positive_int, check_range
 
 DEFAULT_SCHEMES = ("replace", "mix", "accumulate")
 #: default grid points per axis of ``plot diagram``, by learner (the power law is cheap to evaluate)
@@ -27,7 +27,7 @@ PHASE_POINTS = {"power": 80, "diffusion": 60, "kde": 16}
 
 
 def register(subparsers) -> None:
-    from .cli import add_learner_options, add_phase_options, add_scheme_options
+    from boundcalc.cli.options import add_learner_options, add_phase_options, add_scheme_options
 
     p = subparsers.add_parser("latex", help="the derivation document (LaTeX, PDF or Markdown)")
     p.add_argument("--out", help="output file (default: print to stdout)")
@@ -101,7 +101,7 @@ def _number_list(text):
 
 
 def _schemes(text):
-    from .schemes import SCHEMES
+    from boundcalc.model.schemes import SCHEMES
     names = [v.strip() for v in text.split(",") if v.strip()]
     bad = [v for v in names if v not in SCHEMES]
     if bad or not names:
@@ -112,7 +112,7 @@ def _schemes(text):
 
 def _scheme_list_option(parser):
     """``--scheme`` of ``plot generations`` takes a comma-separated list and defaults to every scheme
-    (the option itself comes from :func:`boundcalc.cli.add_scheme_options`)."""
+    (the option itself comes from :func:`boundcalc.cli.options.add_scheme_options`)."""
     for action in parser._actions:
         if action.dest == "scheme":
             action.choices, action.type, action.default = None, _schemes, None
@@ -128,7 +128,7 @@ def _output_options(parser, name):
 
 
 def _formats(text):
-    from .plots import FORMATS
+    from boundcalc.bounds.plots import FORMATS
     names = [v.strip() for v in text.split(",") if v.strip()]
     if not names or any(v not in FORMATS for v in names):
         raise argparse.ArgumentTypeError(f"formats must be among {', '.join(FORMATS)}, got {text!r}")
@@ -156,8 +156,8 @@ def _report(paths, lines=()):
 # --- latex --------------------------------------------------------------------------------------
 
 def cmd_latex(args) -> int:
-    from . import latex
-    from .io import write_atomic
+    from boundcalc.document import latex
+    from boundcalc._io import write_atomic
     if args.pdf and args.markdown:
         raise BoundcalcError("--pdf applies to the LaTeX document, not to --markdown")
     if args.pdf and not args.out:
@@ -189,8 +189,8 @@ def cmd_latex(args) -> int:
 # --- plots --------------------------------------------------------------------------------------
 
 def cmd_plot_generations(args) -> int:
-    from .cli import compute_bound
-    from .plots import generations_figure, save_figure
+    from boundcalc.cli.options import compute_bound
+    from boundcalc.bounds.plots import generations_figure, save_figure
     chosen = args.scheme
     if chosen is None:
         chosen = list(DEFAULT_SCHEMES) + (["schedule"] if args.real_fractions else [])
@@ -217,9 +217,9 @@ def cmd_plot_generations(args) -> int:
 
 
 def cmd_plot_phase(args) -> int:
-    from .cli import learner_from_args
-    from .phase import phase_transition
-    from .plots import phase_figure, save_figure
+    from boundcalc.cli.options import learner_from_args
+    from boundcalc.bounds.phase import phase_transition
+    from boundcalc.bounds.plots import phase_figure, save_figure
     points = check_positive_int("points", args.points if args.points is not None
                                 else PHASE_POINTS[args.learner], minimum=3)
     result = phase_transition(learner_from_args(args), args.n_real, args.generation,
@@ -233,9 +233,9 @@ def cmd_plot_phase(args) -> int:
 def cmd_plot_diagram(args) -> int:
     import numpy as np
 
-    from .cli import learner_from_args, scheme_from_args
-    from .compose import compose_bound
-    from .plots import diagram_figure, diagram_fraction_generations, diagram_sizes, save_figure
+    from boundcalc.cli.options import learner_from_args, scheme_from_args
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.plots import diagram_figure, diagram_fraction_generations, diagram_sizes, save_figure
     default_grid = DIAGRAM_GRID[args.learner] * (2 if args.axes == "fraction-generations" else 1)  # one run per column
     grid = check_positive_int("grid", args.grid if args.grid is not None else default_grid, minimum=2)
     if args.level is not None:
@@ -294,8 +294,8 @@ def cmd_plot_diagram(args) -> int:
 
 
 def cmd_plot_early_stopping(args) -> int:
-    from .cli import learner_from_args
-    from .plots import early_stopping_curves, early_stopping_figure, save_figure
+    from boundcalc.cli.options import learner_from_args
+    from boundcalc.bounds.plots import early_stopping_curves, early_stopping_figure, save_figure
     if args.learner != "diffusion":
         raise BoundcalcError(f"plot early-stopping needs --learner diffusion (lemma D1), got {args.learner}")
     learner = learner_from_args(args)

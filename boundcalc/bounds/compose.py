@@ -25,11 +25,11 @@ import mpmath
 import sympy as sp
 from sympy.utilities.lambdify import implemented_function
 
-from . import symbols as S
-from .errors import check_positive_int, check_probability
-from .learners import Learner
-from .result import BoundResult, ClosedForm
-from .schemes import Accumulate, Mix, Replace, Schedule, Scheme
+from boundcalc.theory import notation as S
+from boundcalc._checks import check_positive_int, check_probability
+from boundcalc.bounds.learners import Learner
+from boundcalc.bounds.result import BoundResult, ClosedForm
+from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule, Scheme
 
 _j = sp.Symbol("j", positive=True, integer=True)
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import mpmath
 
-from .errors import check_nonnegative, check_positive, check_positive_int, check_range
-from .learners import Learner, PowerLaw
-from .result import PhaseResult
-from .schemes import Schedule
-from .solve import bound_sequence
+from boundcalc._checks import check_nonnegative, check_positive, check_positive_int, check_range
+from boundcalc.bounds.learners import Learner, PowerLaw
+from boundcalc.bounds.result import PhaseResult
+from boundcalc.model.schemes import Schedule
+from boundcalc.bounds.solve import bound_sequence
 
 #: n_synth / n_real at which the limit s -> infinity is evaluated for numeric learners
 LIMIT_RATIO = mpmath.mpf(10) ** 15

@@ -5,7 +5,7 @@
 * ``n-real``: the smallest integer n_real (other inputs fixed; for ``mix`` given by a real fraction,
   n_synth scales with n_real);
 * ``n-synth``: the smallest integer n_synth (``mix`` starts at 0, pure real data; the bound need not be
-  monotone in n_synth, see :mod:`boundcalc.phase`, so the range is scanned on a geometric grid before
+  monotone in n_synth, see :mod:`boundcalc.bounds.phase`, so the range is scanned on a geometric grid before
   the crossing is bisected);
 * ``real-fraction``: the smallest real fraction lam of a per-generation budget N = n_real + n_synth:
   every generation trains on lam N real samples (generation 1 on those alone) and, from generation 2,
@@ -25,13 +25,13 @@ import math
 
 import mpmath
 
-from .compose import closed_form, iter_bounds, recursion
-from .errors import (BoundcalcError, check_choice, check_positive, check_positive_int, check_probability,
+from boundcalc.bounds.compose import closed_form, iter_bounds, recursion
+from boundcalc._checks import (BoundcalcError, check_choice, check_positive, check_positive_int, check_probability,
                      check_range)
-from .kde_terms import auto_bandwidth as optimal_bandwidth
-from .learners import Learner
-from .result import OptimumResult, SolveResult
-from .schemes import Mix, Scheme, make_scheme
+from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
+from boundcalc.bounds.learners import Learner
+from boundcalc.bounds.result import OptimumResult, SolveResult
+from boundcalc.model.schemes import Mix, Scheme, make_scheme
 
 UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
 #: the largest sample size the solvers search (the numbers stay finite well beyond it)
@@ -39,8 +39,8 @@ MAX_SIZE = 10 ** 16
 
 
 def optimal_tau(m, n, c_stat=1.0, c_width=1.0, c_opt=1.0):
-    """Lemma D2: the early-stopping time tau* >= 1 (see :mod:`boundcalc.lemmas.diffusion`)."""
-    from .lemmas.diffusion import optimal_tau as _tau
+    """Lemma D2: the early-stopping time tau* >= 1 (see :mod:`boundcalc.theory.diffusion`)."""
+    from boundcalc.theory.diffusion import optimal_tau as _tau
     return _tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
 
 
@@ -289,8 +289,8 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
     check_choice("quantity", quantity, ("tau", "bandwidth"))
     n = check_positive("n", n)
     if quantity == "tau":
-        from .lemmas.diffusion import early_stopping_objective
-        from . import symbols as S
+        from boundcalc.theory.diffusion import early_stopping_objective
+        from boundcalc.theory import notation as S
         m = check_positive("width", width) if width is not None else check_positive("width_ratio", width_ratio) * n
         g = early_stopping_objective().subs({S.m: m, S.n: n, S.c_stat: c_stat, S.c_width: c_width, S.c_opt: c_opt})
         g_at = lambda x: mpmath.mpf(str(g.subs(S.tau, x).evalf(30)))  # noqa: E731
@@ -303,8 +303,8 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
                              {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
                              message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
                                      f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
-    from .kde_terms import kde_bias_tv
-    from .targets import parse_target
+    from boundcalc.bounds.kde_terms import kde_bias_tv
+    from boundcalc.model.targets import parse_target
     target = target if target is not None and not isinstance(target, str) else parse_target(target)
     lap = target.laplacian_l1()
 

@@ -4,7 +4,7 @@ A lemma knows
 
 * ``id``: a short identifier ("T1", "K2", "D2", ...);
 * ``lhs`` and ``rhs``: sympy expressions; ``relation`` is one of ``"="``, ``"<="``, ``">="``.
-  ``rhs`` is written over plain symbols of :mod:`boundcalc.symbols` so that it can be
+  ``rhs`` is written over plain symbols of :mod:`boundcalc.theory.notation` so that it can be
   evaluated; ``lhs`` may use undefined functions (``TV(p, q)``) to say what is bounded;
 * ``quantities``: what each free symbol of ``rhs`` stands for, in words;
 * ``hypotheses``: the assumptions, in words;
@@ -28,8 +28,8 @@ from typing import Callable
 import mpmath
 import sympy as sp
 
-from .errors import BoundcalcError, check_range
-from .symbols import RANGES
+from boundcalc._checks import BoundcalcError, check_range
+from boundcalc.theory.notation import RANGES
 
 _ANY = (-math.inf, math.inf, True, True)
 
@@ -51,7 +51,7 @@ class Lemma:
     derivation: str
     source: str
     quantities: dict = field(default_factory=dict)
-    #: ranges that override :data:`boundcalc.symbols.RANGES` for this lemma's inputs
+    #: ranges that override :data:`boundcalc.theory.notation.RANGES` for this lemma's inputs
     ranges: dict = field(default_factory=dict)
     #: optional override of the numeric evaluation (e.g. a minimum or a root that sympy
     #: cannot express compactly); called with the same keyword arguments as ``evaluate``.
@@ -112,7 +112,7 @@ def _compiled(lemma_id: str, symbols: tuple, rhs: sp.Expr):
     return sp.lambdify(symbols, rhs, modules="mpmath")
 
 
-#: The catalogue, filled by the modules of :mod:`boundcalc.lemmas` on import.
+#: The catalogue, filled by the modules of :mod:`boundcalc.theory.catalogue` on import.
 CATALOGUE: dict[str, Lemma] = {}
 
 
@@ -121,17 +121,3 @@ def register(lemma: Lemma) -> Lemma:
         raise ValueError(f"lemma {lemma.id} registered twice")
     CATALOGUE[lemma.id] = lemma
     return lemma
-
-
-def get_lemma(lemma_id: str) -> Lemma:
-    from . import lemmas  # noqa: F401  (importing fills the catalogue)
-    key = lemma_id.strip()
-    if key not in CATALOGUE:
-        raise BoundcalcError(
-            f"LEMMA_ID must be one of {', '.join(CATALOGUE)}; got {lemma_id!r}")
-    return CATALOGUE[key]
-
-
-def all_lemmas() -> list[Lemma]:
-    from . import lemmas  # noqa: F401
-    return list(CATALOGUE.values())

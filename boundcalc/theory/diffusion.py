@@ -12,9 +12,9 @@ from __future__ import annotations
 import mpmath
 import sympy as sp
 
-from ..errors import BoundcalcError, check_nonnegative, check_positive
-from ..lemma import Lemma, register
-from ..symbols import (T, c_approx, c_mc, c_opt, c_prior, c_stat, c_width, kl, m, n, tau)
+from boundcalc._checks import BoundcalcError, check_nonnegative, check_positive
+from boundcalc.theory.lemma import Lemma, register
+from boundcalc.theory.notation import (T, c_approx, c_mc, c_opt, c_prior, c_stat, c_width, kl, m, n, tau)
 
 __all__ = ["D1", "D2", "D3", "optimal_tau", "early_stopping_objective"]
 

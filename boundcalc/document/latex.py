@@ -4,7 +4,7 @@ The document is built once as a list of nodes (sections, paragraphs of mini-Mark
 ``$...$`` math, display formulas, lemma and theorem blocks, tables) and rendered twice:
 
 * :func:`build_latex` -- a complete LaTeX document.  Every shared symbol of
-  :mod:`boundcalc.symbols` has ONE macro, defined in the preamble (:data:`SYMBOL_MACROS`); the
+  :mod:`boundcalc.theory.notation` has ONE macro, defined in the preamble (:data:`SYMBOL_MACROS`); the
   composite renderings (``n_{\mathrm{real}}``, ``\mathrm{TV}``, ``c_{\mathrm{stat}}``, ...) found in
   authored templates are replaced by their macro, and composed sympy expressions are printed with
   the macros as symbol names (:func:`sympy_latex`), so a symbol looks the same everywhere;
@@ -16,7 +16,7 @@ by family (divergence algebra, concentration, kernel density estimation, diffusi
 other families follow), the composition theorem with its closed form per scheme, the explicit KDE
 loop, the phase transition in the amount of synthetic data, early stopping and what it implies for
 the loop, and a provenance table.  Lemma statements, hypotheses, provenance and source come from
-the catalogue (:func:`boundcalc.lemma.all_lemmas`) at run time; proof sketches come from the
+the catalogue (:func:`boundcalc.theory.catalogue.all_lemmas`) at run time; proof sketches come from the
 ``## Proof`` section of each lemma's derivation file, converted from Markdown by
 :func:`markdown_to_latex` (every LaTeX special character outside math is escaped).
 
@@ -28,6 +28,7 @@ folder and moves the PDF into place atomically; :func:`parse_derivation` reads a
 from __future__ import annotations
 
 import os
+from importlib import resources
 import re
 import shutil
 import subprocess
@@ -35,53 +36,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BoundcalcError
+from boundcalc._checks import BoundcalcError
+from boundcalc.theory.notation import TABLE as NOTATION
 
 # ------------------------------------------------------------------------------------------------
 # Notation: one macro per shared symbol
 # ------------------------------------------------------------------------------------------------
 
-#: sympy name of each shared symbol -> (macro name, its LaTeX, meaning).  Ranges come from
-#: :data:`boundcalc.symbols.RANGES` where recorded.
+#: sympy name of each shared symbol -> (macro name, its LaTeX, meaning), read off the notation
+#: table :data:`boundcalc.theory.notation.TABLE`.
 SYMBOL_MACROS: dict[str, tuple[str, str, str]] = {
-    "n_real": ("nreal", r"n_{\mathrm{real}}", "real samples in each training set"),
-    "n_synth": ("nsynth", r"n_{\mathrm{synth}}", "synthetic samples added to a training set"),
-    "N": ("Ntrain", "N", "training-set size ($N_i$ at generation $i$)"),
-    "lambda": ("lam", r"\lambda", "real fraction of a training set ($\\lambda_i$ at generation $i$)"),
-    "K": ("Kgen", "K", "number of generations"),
-    "i": ("igen", "i", "generation index"),
-    "delta": ("fail", r"\delta", "failure probability of the whole K-generation statement"),
-    "t": ("dev", "t", "a deviation (lemma C1)"),
-    "epsilon": ("eps", r"\varepsilon", "one-generation learning error $\\mathrm{TV}(p_i, q_i)$, $i \\ge 2$"),
-    "epsilon_1": ("epsone", r"\varepsilon_1", "learning error of generation 1"),
-    "a_prev": ("aprev", r"a_{i-1}", "bound on $\\mathrm{TV}(p_{i-1}, p_0)$"),
-    "TV": ("TV", r"\mathrm{TV}", "total-variation distance, in [0, 1]"),
-    "KL": ("KL", r"\mathrm{KL}", "Kullback-Leibler divergence (nats)"),
-    "C": ("Crate", "C", "constant of the power-law learner $\\varepsilon(N) = C N^{-\\alpha}$"),
-    "alpha": ("rate", r"\alpha", "rate exponent of the power-law learner"),
-    "h": ("bw", "h", "kernel bandwidth"),
-    "d": ("dimn", "d", "dimension of the data"),
-    "beta": ("smooth", r"\beta", "smoothness / kernel order (lemmas K1', K3)"),
-    "L": ("Hold", "L", "Hoelder (Nikol'skii) constant (lemma K1')"),
-    "Lambda": ("Lap", r"\|\Delta p_0\|_1", "$L^1$ norm of the Laplacian of $p_0$ (lemma K1)"),
-    "J": ("Jint", "J", "the integral $\\int \\sqrt{\\bar q * \\varphi_{h/\\sqrt 2}}$ of lemma K2"),
-    "kappa": ("kmom", r"\kappa", "kernel moment $\\int |u|^\\beta |K(u)|\\, du$ (lemma K1')"),
-    "A": ("Abias", "A", "bias coefficient in $A h^\\beta + B (N h^d)^{-1/2}$ (lemma K3)"),
-    "B": ("Bstoch", "B", "stochastic coefficient (lemma K3)"),
-    "sigma_1": ("sone", r"\sigma_1", "the smaller standard deviation (lemma GTV)"),
-    "sigma_2": ("stwo", r"\sigma_2", "the larger standard deviation (lemma GTV)"),
-    "tau": ("ttrain", r"\tau", "training time of the gradient flow (lemmas D1, D2)"),
-    "m": ("rfwidth", "m", "width (number of random features) of the score model"),
-    "n": ("nsamp", "n", "training samples of one diffusion model (lemma D1)"),
-    "T": ("horizon", "T", "horizon of the forward diffusion process"),
-    "c_stat": ("cstat", r"c_{\mathrm{stat}}", "constant of the statistical term of D1"),
-    "c_width": ("cwidth", r"c_{\mathrm{width}}", "constant of the finite-width term of D1"),
-    "c_opt": ("copt", r"c_{\mathrm{opt}}", "constant of the optimisation term of D1"),
-    "c_mc": ("cmc", r"c_{\mathrm{mc}}", "constant of the random-feature Monte-Carlo term of D1"),
-    "c_approx": ("capprox", r"c_{\mathrm{approx}}", "approximation error of the random-feature class (D1)"),
-    "c_prior": ("cprior", r"c_{\mathrm{prior}}", "constant of the prior mismatch of D1"),
-    "c": ("cdiff", "c", "common bounded difference of McDiarmid's inequality (lemma C1)"),
-}
+    name: (row.macro, row.tex, row.meaning) for name, row in NOTATION.items()}
 
 #: composite renderings that appear in authored templates, replaced by their macro in the LaTeX
 #: document (single letters stay as they are: their macro expands to the same letter)
@@ -101,29 +66,8 @@ _OBJECTS = [  # (LaTeX, meaning): the objects of the loop, not sympy symbols
 
 def symbol_table() -> list[tuple[str, str, str, str, str]]:
     """Rows (sympy name, macro, LaTeX, meaning, range) for every shared symbol, in the order of
-    :mod:`boundcalc.symbols`; a shared symbol without an entry in :data:`SYMBOL_MACROS` gets a
-    generated macro so that the table is never missing one."""
-    import sympy as sp
-
-    from . import symbols as S
-    rows, seen = [], set()
-    for value in vars(S).values():
-        if not isinstance(value, sp.Symbol) or value.name in seen:
-            continue
-        seen.add(value.name)
-        macro, tex, meaning = SYMBOL_MACROS.get(value.name, (
-            "sym" + re.sub(r"[^A-Za-z]", "", value.name), sp.latex(value), "shared symbol " + value.name))
-        rows.append((value.name, macro, tex, meaning, _range_text(value.name)))
-    return rows
-
-
-def _range_text(name: str) -> str:
-    from .symbols import RANGES
-    if name not in RANGES:
-        return ""
-    low, high, low_in, high_in = RANGES[name]
-    hi = r"\infty" if high == float("inf") else f"{high:g}"
-    return f"{'[' if low_in else '('}{low:g}, {hi}{']' if high_in else ')'}"
+    the notation table."""
+    return [(name, row.macro, row.tex, row.meaning, row.range_text()) for name, row in NOTATION.items()]
 
 
 def preamble_macros() -> str:
@@ -486,7 +430,6 @@ class Derivation:
 
 def parse_derivation(path) -> Derivation:
     """Read ``derivations/<ID>.md``: ``# ID: title``, ``**Provenance:** [..]`` and ``## `` sections."""
-    path = Path(path)
     text = path.read_text(encoding="utf-8")
     first = text.splitlines()[0] if text else ""
     head = re.match(r"^#\s+([^:\s]+):\s*(.*)$", first)
@@ -506,14 +449,13 @@ def parse_derivation(path) -> Derivation:
                       prov.group(1) if prov else "", sections)
 
 
-def repo_root() -> Path:
-    """The folder that holds ``derivations/`` (the source tree of the editable install)."""
-    return Path(__file__).resolve().parent.parent
-
-
-def derivation_path(lemma) -> Path:
+def derivation_path(lemma):
+    """The derivation file of ``lemma``, read from the installed package data
+    (``boundcalc.derivations``, the repository's ``derivations/`` folder) with importlib.resources."""
     path = Path(lemma.derivation)
-    return path if path.is_absolute() else repo_root() / path
+    if path.is_absolute():
+        return path
+    return resources.files("boundcalc.derivations") / path.name
 
 
 # ------------------------------------------------------------------------------------------------
@@ -587,18 +529,18 @@ _FAMILY_INTRO = {
 
 
 def _lemma_order_key(lemma) -> tuple:
-    from .compose import _ORDER
+    from boundcalc.bounds.compose import _ORDER
     families = [name for _, name in _FAMILIES] + ["Further lemmas"]
     pos = _ORDER.index(lemma.id) if lemma.id in _ORDER else len(_ORDER)
     return (families.index(_family(lemma.id)), pos, lemma.id)
 
 
 def _closed_form_templates() -> dict:
-    """The authored closed forms that :func:`boundcalc.compose.closed_form` attaches to results, for
+    """The authored closed forms that :func:`boundcalc.bounds.compose.closed_form` attaches to results, for
     the power-law learner (what ``boundcalc bound --latex`` prints), by scheme."""
-    from .compose import closed_form
-    from .learners import PowerLaw
-    from .schemes import make_scheme
+    from boundcalc.bounds.compose import closed_form
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.model.schemes import make_scheme
     learner, out = PowerLaw(1.0, 0.25), {}
     for name in ("replace", "mix", "accumulate"):
         try:
@@ -612,7 +554,7 @@ def _closed_form_templates() -> dict:
 
 def document_nodes() -> list[Node]:
     """The content of the derivation document, in reading order."""
-    from .lemma import all_lemmas
+    from boundcalc.theory.catalogue import all_lemmas
     lemmas = sorted(all_lemmas(), key=_lemma_order_key)
     nodes: list[Node] = []
     add = nodes.append
@@ -682,7 +624,7 @@ def document_nodes() -> list[Node]:
             add(Node("subsection", family, "sec:fam-" + re.sub(r"\W", "", family.lower())))
             add(Node("para", text=_FAMILY_INTRO[family]))
         path = derivation_path(lemma)
-        deriv = parse_derivation(path) if path.exists() else None
+        deriv = parse_derivation(path) if path.is_file() else None
         proof = deriv.sections.get("Proof", "") if deriv else ""
         numeric = deriv.sections.get("Numeric check", "") if deriv else ""
         add(Node("lemma", lemma.title, f"lem:{lemma.id}", text=lemma.latex, items=list(lemma.hypotheses),
@@ -855,14 +797,14 @@ _PREAMBLE = r"""\documentclass[11pt]{article}
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.5\baselineskip}
 \sloppy
-% --- one macro per shared symbol (boundcalc.symbols) ---
+% --- one macro per shared symbol (boundcalc.theory.notation) ---
 %MACROS%
 """
 
 
 def build_latex() -> str:
     """The derivation document as one self-contained LaTeX file."""
-    from .lemma import all_lemmas
+    from boundcalc.theory.catalogue import all_lemmas
     refs = RefStyle({l.id for l in all_lemmas()})
     nodes = document_nodes()
     first_section = next((k for k, n in enumerate(nodes) if n.kind == "section"), len(nodes))
@@ -918,7 +860,7 @@ def _node_latex(node: Node, refs: RefStyle) -> str:
 
 def build_markdown() -> str:
     """The same content as :func:`build_latex`, as Markdown with ``$...$`` math (raw LaTeX, no macros)."""
-    from .lemma import all_lemmas
+    from boundcalc.theory.catalogue import all_lemmas
     refs = RefStyle({l.id for l in all_lemmas()})
     out = ["# boundcalc: bounds for self-consuming generative models",
            "", "*Generated by `boundcalc latex --markdown`.*", ""]
@@ -1020,7 +962,7 @@ def compile_pdf(tex_source: str, pdf_path, runs: int = 2, timeout: float = 120) 
         if errors or undefined or not produced.exists():
             return CompileResult(None, errors or ([] if produced.exists() else ["no PDF produced"]),
                                  undefined, log_text)
-        from .io import write_atomic
+        from boundcalc._io import write_atomic
         write_atomic(pdf_path, produced.read_bytes())
     return CompileResult(pdf_path, [], [], log_text)
 
@@ -1052,7 +994,7 @@ def derivation_problems(lemma) -> list[str]:
     a missing file, a title line naming another lemma, another provenance label, a missing section,
     or a ``## Statement`` whose display formula is not the catalogue's ``latex`` (up to whitespace)."""
     path = derivation_path(lemma)
-    if not path.exists():
+    if not path.is_file():
         return [f"{lemma.id}: no derivation file {lemma.derivation}"]
     deriv = parse_derivation(path)
     problems = []

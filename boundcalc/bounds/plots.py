@@ -12,7 +12,7 @@ r"""Figures of the bounds (matplotlib; imported only inside the functions that d
 
 Every figure is drawn on a ``matplotlib.figure.Figure`` with the Agg canvas (no pyplot, no display
 needed) and written by :func:`save_figure` as PNG and PDF through
-:func:`boundcalc.io.write_atomic` (rendered to bytes first, so an interrupted export never leaves a
+:func:`boundcalc._io.write_atomic` (rendered to bytes first, so an interrupted export never leaves a
 half file; the PDF carries no creation date, so the same inputs give the same bytes).
 """
 
@@ -25,7 +25,7 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from .errors import BoundcalcError
+from boundcalc._checks import BoundcalcError
 
 TV_LABEL = r"bound on $\mathrm{TV}(p_i, p_0)$ (dimensionless, $\leq 1$)"
 SCHEME_STYLE = {"replace": ("tab:red", "o"), "mix": ("tab:blue", "s"), "accumulate": ("tab:green", "^"),
@@ -58,7 +58,7 @@ def figure_bytes(fig, fmt: str) -> bytes:
 
 def save_figure(fig, out_dir, name: str, formats=FORMATS) -> list[Path]:
     """Write ``out_dir/name.png`` and ``out_dir/name.pdf`` atomically; returns the paths written."""
-    from .io import write_atomic
+    from boundcalc._io import write_atomic
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise BoundcalcError(f"--out must be a directory, got the file {out_dir}")
@@ -90,19 +90,14 @@ def plot_result(result, ax=None, **kwargs):
     """Draw a result object: BoundResult (a_i against i), PhaseResult (bound against n_synth) or
     SolveResult (achieved value against the target).  Returns the axis.  With ``ax=None`` a new
     pyplot figure is made (so that Jupyter shows it)."""
-    from .result import BoundResult, PhaseResult, SolveResult
+    drawer = {"bound": plot_bound, "phase": plot_phase, "solve": plot_solve}.get(getattr(result, "kind", None))
+    if drawer is None:
+        raise BoundcalcError(f"cannot plot a {type(result).__name__}; expected BoundResult, PhaseResult "
+                             "or SolveResult")
     if ax is None:
         import matplotlib.pyplot as plt
         _, ax = plt.subplots(figsize=(6.4, 4.4))
-    if isinstance(result, BoundResult):
-        plot_bound(result, ax, **kwargs)
-    elif isinstance(result, PhaseResult):
-        plot_phase(result, ax, **kwargs)
-    elif isinstance(result, SolveResult):
-        plot_solve(result, ax, **kwargs)
-    else:
-        raise BoundcalcError(f"cannot plot a {type(result).__name__}; expected BoundResult, PhaseResult "
-                             "or SolveResult")
+    drawer(result, ax, **kwargs)
     return ax
 
 
@@ -313,9 +308,9 @@ class EarlyStoppingCurve:
 def early_stopping_curves(learner, sample_sizes, n_points: int = 120, tau_max=None) -> list[EarlyStoppingCurve]:
     """For each n: KL bound of D1 on a geometric tau grid from 1, with tau* from lemma D2.
 
-    ``learner`` is a :class:`boundcalc.learners.Diffusion` (its constants, width rule and horizon)."""
-    from .lemma import get_lemma
-    from .lemmas.diffusion import optimal_tau
+    ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule and horizon)."""
+    from boundcalc.theory.catalogue import get_lemma
+    from boundcalc.theory.diffusion import optimal_tau
     d1, c = get_lemma("D1"), learner.constants
     curves = []
     for n in sample_sizes:

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 import mpmath
 import sympy as sp
 
-from . import symbols as S
-from .errors import (BoundcalcError, check_positive, check_positive_int, check_probability,
+from boundcalc.theory import notation as S
+from boundcalc._checks import (BoundcalcError, check_positive, check_positive_int, check_probability,
                      check_range)
-from .kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
-from .schemes import Scheme
+from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
+from boundcalc.model.schemes import Scheme
 
 LEARNERS = ("power", "kde", "diffusion")
 
@@ -120,7 +120,7 @@ class GaussianKDE(Learner):
     ``eps_i = b(h) + s_i`` with ``b(h) = (h^2/4) ||Laplacian p0||_1`` (K1, halved) or, in the
     Hoelder version, ``b(h) = (L/2) h^beta E|Z|^beta`` (K1' with the Gaussian kernel, beta <= 2),
     and ``s_i`` half of K2 + C2 at the level given by the C3 split
-    (:func:`boundcalc.kde_terms.kde_failure_split`).
+    (:func:`boundcalc.bounds.kde_terms.kde_failure_split`).
 
     Parameters
     ----------
@@ -185,7 +185,7 @@ class GaussianKDE(Learner):
         return law.k2_integral(h) if self.dim <= 2 else law.k2_moment_bound(h)
 
     def errors(self, scheme, generations, delta):
-        from .lemmas.kde import expected_training_mixtures  # lemma K4
+        from boundcalc.model.kde_law import expected_training_mixtures  # lemma K4
         h = self.resolved_bandwidth(scheme.n_real)
         split = kde_failure_split(scheme, generations, delta)
         bias = self.bias(h)
@@ -199,7 +199,7 @@ class GaussianKDE(Learner):
                 if laws is None:
                     j = self.k2_integral
                 else:
-                    from .targets import mixture_of
+                    from boundcalc.model.targets import mixture_of
                     w = plan.weights()
                     j = self._k2(mixture_of([(w[s], laws[s]) for s in range(len(w))]), h)
                 stoch = kde_stochastic_tv(plan.n_total, h, self.dim, j, split.per_event_delta)
@@ -283,17 +283,17 @@ class Diffusion(Learner):
 
     @functools.lru_cache(maxsize=4096)
     def _optimal_tau(self, m, n):
-        from .lemmas.diffusion import optimal_tau
+        from boundcalc.theory.diffusion import optimal_tau
         c = self.constants
         return mpf(optimal_tau(m, n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
 
     def kl_of_n(self, n):
-        from .lemma import get_lemma
+        from boundcalc.theory.catalogue import get_lemma
         c = self.constants
         return get_lemma("D1").evaluate(tau=self.tau_for(n), m=self.width_for(n), n=mpf(n), T=self.horizon, **c)
 
     def eps_of_n(self, n):
-        from .lemma import get_lemma
+        from boundcalc.theory.catalogue import get_lemma
         return get_lemma("D3").evaluate(KL=self.kl_of_n(n))
 
     def errors(self, scheme, generations, delta):
@@ -321,7 +321,7 @@ class Diffusion(Learner):
 
 def make_learner(name: str, **options) -> Learner:
     """Build a learner by name from keyword options (unused ``None`` options are ignored)."""
-    from .errors import check_choice
+    from boundcalc._checks import check_choice
     check_choice("learner", name, LEARNERS)
     opts = {k: v for k, v in options.items() if v is not None}
     if name == "power":

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from .io import dumps, jsonable
+from boundcalc._io import dumps, jsonable
 
 
 @dataclass
@@ -29,8 +29,8 @@ class Result:
         return f"$\\displaystyle {self.to_latex()}$"
 
     def plot(self, ax=None, **kwargs):
-        """Draw the result with matplotlib (see :mod:`boundcalc.plots`)."""
-        from . import plots
+        """Draw the result with matplotlib (see :mod:`boundcalc.bounds.plots`)."""
+        from boundcalc.bounds import plots
         return plots.plot_result(self, ax=ax, **kwargs)
 
 
@@ -60,7 +60,7 @@ class ClosedForm:
         if not numbers:
             return text
         import mpmath
-        from .symbols import latex_name
+        from boundcalc.theory.notation import latex_name
         shown = [f"{latex_name(k)} = {_num(v)}" for k, v in sorted(self.values.items(), key=lambda kv: kv[0].name)]
         if self.where:
             shown.insert(0, self.where)
@@ -81,6 +81,7 @@ def _num(v) -> str:
 @dataclass
 class BoundResult(Result):
     """Bounds a_1..a_K on TV(p_i, p0) for one scheme and learner."""
+    kind = "bound"
     bound: list
     eps: list
     inputs: dict
@@ -122,6 +123,7 @@ class BoundResult(Result):
 @dataclass
 class SolveResult(Result):
     """The value of one unknown that brings a_K under ``target`` (statsmodels ``solve_power`` style)."""
+    kind = "solve"
     unknown: str
     value: object
     achieved: object
@@ -150,6 +152,7 @@ class SolveResult(Result):
 @dataclass
 class PhaseResult(Result):
     """Phase transition in the amount of synthetic data at one generation (THEORY.md section 5)."""
+    kind = "phase"
     exists: bool
     threshold: object
     peak: object
@@ -181,6 +184,7 @@ class PhaseResult(Result):
 @dataclass
 class OptimumResult(Result):
     """An optimal tuning parameter: early-stopping time tau* (lemma D2) or bandwidth h* (lemma K3)."""
+    kind = "optimum"
     quantity: str
     value: object
     objective: object

@@ -1,6 +1,6 @@
 """The explicit per-generation terms of a Gaussian-KDE loop (THEORY.md 4.3), in TV.
 
-Shared by the a-priori KDE learner (:mod:`boundcalc.learners`) and the a-posteriori bound of the
+Shared by the a-priori KDE learner (:mod:`boundcalc.bounds.learners`) and the a-posteriori bound of the
 KDE validator, so that both use one formula.
 
 * bias, lemma K1 halved:  ``b(h) = (h^2 / 4) ||Laplacian p0||_1``;
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import mpmath
 
-from .errors import check_positive, check_probability
-from .schemes import Scheme
+from boundcalc._checks import check_positive, check_probability
+from boundcalc.model.schemes import Scheme
 
 
 def _mp(x):
@@ -67,7 +67,7 @@ def kde_failure_split(scheme: Scheme, generations: int, delta) -> FailureSplit:
 def k3_bandwidth(n, dim, laplacian_l1, k2_integral):
     """Lemma K3 with A = ||Laplacian p0||_1 / 4, beta = 2, B = (1/2)(4 pi)^(-d/4) J:
     ``h* = (d B / (4 A))^(2/(4+d)) n^(-1/(4+d))`` [classical]."""
-    from .lemma import get_lemma
+    from boundcalc.theory.catalogue import get_lemma
     check_positive("n", n)
     a = _mp(laplacian_l1) / 4
     b = (4 * mpmath.pi) ** (-_mp(dim) / 4) * _mp(k2_integral) / 2

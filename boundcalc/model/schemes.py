@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .errors import (BoundcalcError, check_choice, check_fraction, check_nonnegative,
+from boundcalc._checks import (BoundcalcError, check_choice, check_fraction, check_nonnegative,
                      check_positive, check_positive_int, check_range)
 
 SCHEMES = ("replace", "mix", "accumulate", "schedule")

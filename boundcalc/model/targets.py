@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from .errors import BoundcalcError
+from boundcalc._checks import BoundcalcError
 
 SQRT2PI = np.sqrt(2.0 * np.pi)
 

@@ -1,10 +1,10 @@
 """Concentration (THEORY.md 3.2): lemmas C1 (McDiarmid), C2 (L1 deviation of a KDE), C3 (union bound).
 
-Each lemma is registered in :data:`boundcalc.lemma.CATALOGUE` on import; its proof is in
+Each lemma is registered in :data:`boundcalc.theory.lemma.CATALOGUE` on import; its proof is in
 ``derivations/<ID>.md`` and is machine-checked in ``tests/test_lemmas_concentration.py``.
 
 Numeric interface (keyword names are symbol names; values are range-checked and a bad one
-raises :class:`boundcalc.errors.BoundcalcError` naming the parameter and its range; mpmath at
+raises :class:`boundcalc._checks.BoundcalcError` naming the parameter and its range; mpmath at
 30 digits, so ``N = 1e15`` and ``delta = 1e-300`` stay finite):
 
 * ``C1.evaluate(t=t, N=n, c=c)``    -> ``exp(-2 t^2 / (N c^2))``, the tail probability bound for
@@ -22,10 +22,10 @@ import math
 import mpmath
 import sympy as sp
 
-from ..errors import check_positive_int, check_probability
-from ..lemma import Lemma, register
-from ..symbols import K, N, c_diff, delta, t
-from .divergence import WORKING_DPS
+from boundcalc._checks import check_positive_int, check_probability
+from boundcalc.theory.lemma import Lemma, register
+from boundcalc.theory.notation import K, N, c_diff, delta, t
+from boundcalc.theory.divergence import WORKING_DPS
 
 __all__ = ["C1", "C2", "C3", "union_per_event_delta", "kde_l1_deviation"]
 

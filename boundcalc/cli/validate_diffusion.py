@@ -4,7 +4,7 @@
 early-stopping, calibrate) to the sub-parsers of ``boundcalc validate``; each sets
 ``handler=run_<name>``, and ``run_<name>(args)`` returns the exit status: 0 when every check
 passed, 1 when a check failed, 130 when interrupted (finished units kept in ``--out``; continue
-with ``--resume``).  Bad input raises :class:`~boundcalc.errors.BoundcalcError` (one line,
+with ``--resume``).  Bad input raises :class:`~boundcalc._checks.BoundcalcError` (one line,
 exit status 2).  Importing this module does not import torch.
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import BoundcalcError, parse_number_list
+from boundcalc._checks import BoundcalcError, parse_number_list
 
 DESCRIPTION = ("Run self-consuming diffusion loops (random-feature score model of Li et al. 2023 "
                "with closed-form gradient flow, or a small MLP) under the shared data-mixing schemes, "
@@ -88,8 +88,8 @@ def register(subparsers):
 
 def options_from_args(args, experiment: str):
     """The :class:`~boundcalc.validate.diffusion.experiments.ExperimentOptions` of parsed arguments."""
-    from .diffusion.experiments import ExperimentOptions
-    from .diffusion.loop import DiffusionConfig
+    from boundcalc.validate.diffusion.experiments import ExperimentOptions
+    from boundcalc.validate.diffusion.loop import DiffusionConfig
 
     config = DiffusionConfig(target=args.target, model=args.model,
                              width=256 if args.width is None else args.width, tau=args.tau,
@@ -124,7 +124,7 @@ def check_out_dir(path) -> None:
 
 
 def _run(args, experiment: str) -> int:
-    from .diffusion._torch import torch_module
+    from boundcalc.validate.diffusion._torch import torch_module
 
     options = options_from_args(args, experiment)
     if args.resume and not args.out:
@@ -132,7 +132,7 @@ def _run(args, experiment: str) -> int:
     if args.out and not args.resume:
         check_out_dir(args.out)
     torch_module()  # one-line error and exit status 2 when torch is missing
-    from .diffusion.experiments import result_file, run_experiment, summary_text
+    from boundcalc.validate.diffusion.experiments import result_file, run_experiment, summary_text
 
     try:
         result = run_experiment(options, out_dir=args.out, resume=args.resume)
@@ -146,7 +146,7 @@ def _run(args, experiment: str) -> int:
     if args.out:
         written.append(result_file(args.out, experiment))
         if not args.no_plots:
-            from .diffusion.plots import plot_experiment
+            from boundcalc.validate.diffusion.plots import plot_experiment
 
             try:
                 written.extend(plot_experiment(result.data, args.out))

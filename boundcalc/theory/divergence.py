@@ -2,12 +2,12 @@
 
 All six are classical facts about the total-variation distance
 ``TV(P, Q) = sup_A |P(A) - Q(A)| = (1/2) int |p - q|`` and the Kullback-Leibler divergence
-``KL(P || Q) = int p log(p / q)``.  Each lemma is registered in :data:`boundcalc.lemma.CATALOGUE`
+``KL(P || Q) = int p log(p / q)``.  Each lemma is registered in :data:`boundcalc.theory.lemma.CATALOGUE`
 on import; its proof is in ``derivations/<ID>.md`` and is machine-checked in
 ``tests/test_lemmas_divergence.py``.
 
 Numeric interface (keyword names are symbol names; every value is range-checked and a bad one
-raises :class:`boundcalc.errors.BoundcalcError` naming the parameter and its range):
+raises :class:`boundcalc._checks.BoundcalcError` naming the parameter and its range):
 
 * ``T1.evaluate(**{"lambda": lam, "TV": tv_r})``  -> ``(1 - lam) tv_r``;
 * ``T2.evaluate(TV=tv_pq, a_prev=tv_qr)``          -> ``tv_pq + tv_qr``;
@@ -27,9 +27,9 @@ import math
 import mpmath
 import sympy as sp
 
-from ..errors import BoundcalcError, check_range
-from ..lemma import Lemma, register
-from ..symbols import a_prev, kl, lam, s1, s2, tv
+from boundcalc._checks import BoundcalcError, check_range
+from boundcalc.theory.lemma import Lemma, register
+from boundcalc.theory.notation import a_prev, kl, lam, s1, s2, tv
 
 __all__ = [
     "T1", "T2", "T3", "T4", "T4p", "GTV",

@@ -1,0 +1,5 @@
+import sys
+
+from boundcalc.cli.main import main
+
+sys.exit(main())

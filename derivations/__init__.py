@@ -1,0 +1,1 @@
+"""The derivations of boundcalc, shipped as package data (read with importlib.resources)."""
