@@ -110,7 +110,7 @@ def prepare_out_file(path, option: str = "--out") -> Path:
     folder can be created and written.  Returns the path; one-line error naming ``option`` otherwise."""
     path = check_out_path(path, option)
     if path.is_dir():
-        raise BoundcalcError(f"{option} must be a file path, got the folder {path}")
+        raise BoundcalcError(f"{option} must be a file path, got the directory {path}")
     _writable_folder(path.parent if str(path.parent) else Path("."), option, str(path))
     return path
 
@@ -125,7 +125,7 @@ def _writable_folder(folder: Path, option: str, shown: str) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise BoundcalcError(f"{option} {shown}: cannot be created or written ({_why(exc)}); "
+        raise BoundcalcError(f"{option} {shown}: cannot write there ({_why(exc)}); "
                              "choose another place") from None
 
 

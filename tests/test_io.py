@@ -137,7 +137,7 @@ def test_a_read_only_folder_is_refused(tmp_path):
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        with pytest.raises(BoundcalcError, match="cannot be created or written"):
+        with pytest.raises(BoundcalcError, match="cannot write there"):
             prepare_out_dir(folder).__enter__()
     finally:
         folder.chmod(0o700)
