@@ -461,15 +461,22 @@ def _draw_series(ax, s: Series):
         raise BoundcalcError(f"series kind must be line, points, band, errorbar, hline or vline; got {s.kind!r}")
 
 
-def _draw_panel(ax, panel: Panel, handles=None):
+def _draw_panel(ax, panel: Panel, twin: bool = False):
+    """Draw ``panel`` on ``ax``; a ``twin`` (right-hand axis) leaves the shared x axis alone."""
     for s in panel.series:
         _draw_series(ax, s)
-    _scale(ax.set_xscale, panel.xscale)
     _scale(ax.set_yscale, panel.yscale)
-    if panel.xlim != (None, None):
-        ax.set_xlim(*panel.xlim)
     if panel.ylim != (None, None):
         ax.set_ylim(*panel.ylim)
+    ax.set_ylabel(panel.ylabel)
+    if twin:
+        return
+    if panel.right is not None:  # before the x ticks: a scale change on the twin would reset them
+        right = ax.twinx()
+        _draw_panel(right, panel.right, twin=True)
+    _scale(ax.set_xscale, panel.xscale)
+    if panel.xlim != (None, None):
+        ax.set_xlim(*panel.xlim)
     if panel.xticks is not None:
         from matplotlib.ticker import NullFormatter
         ticks = _floats(panel.xticks)
@@ -479,16 +486,12 @@ def _draw_panel(ax, panel: Panel, handles=None):
         from matplotlib.ticker import MaxNLocator
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(panel.xlabel)
-    ax.set_ylabel(panel.ylabel)
     if panel.title:
         ax.set_title(panel.title)
     ax.grid(True, which="both" if "log" in panel.yscale or "log" in panel.xscale else "major", alpha=0.3)
     h, lab = ax.get_legend_handles_labels()
     if panel.right is not None:
-        twin = ax.twinx()
-        _draw_panel(twin, Panel(**{**panel.right.__dict__, "legend": None, "xscale": panel.xscale,
-                                   "xticks": None, "integer_x": False, "xlabel": ""}))
-        h2, l2 = twin.get_legend_handles_labels()
+        h2, l2 = right.get_legend_handles_labels()
         h, lab = h + h2, lab + l2
     if panel.legend and h:
         if panel.legend == "below":
