@@ -138,6 +138,7 @@ def plot_result(result, ax=None, **kwargs):
     if kind == "bound":
         name = kwargs.get("label") or result.inputs.get("scheme", {}).get("scheme", "bound")
         _figures.draw_generations(ax, {name: bound_series(result)}, show_eps=kwargs.get("show_eps", True))
+        ax.legend(fontsize=8)
     elif kind == "phase":
         _figures.draw_phase(ax, phase_arrays(result, kwargs.get("n_points", 60)))
     else:
