@@ -129,6 +129,16 @@ def _writable_folder(folder: Path, option: str, shown: str) -> None:
                              "choose another place") from None
 
 
+def _missing_ancestors(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    for candidate in (folder, *folder.parents):
+        if candidate.exists() or candidate.is_symlink():
+            break
+        missing.append(candidate)
+    return missing
+
+
 #: folders locked by this process: (st_dev, st_ino) -> [file descriptor, nesting count]
 _HELD: dict[tuple[int, int], list] = {}
 _HELD_GUARD = threading.Lock()
@@ -139,7 +149,8 @@ class OutDir:
 
     On entry: the checks, the folder, the lock and the result check (see :func:`prepare_out_dir`).
     Inside, an ``OSError`` about a file in the folder (disk full, removed folder) becomes a one-line
-    :class:`BoundcalcError` naming the option.  On exit the lock is released.
+    :class:`BoundcalcError` naming the option.  On exit the lock is released; when the block raised,
+    the folders this entry created are removed again if they are still empty.
     """
 
     def __init__(self, path, *, resume: bool = False, force: bool = False, results=(), option: str = "--out"):
@@ -150,20 +161,28 @@ class OutDir:
         self.resume, self.force, self.option = bool(resume), bool(force), option
         self.results = tuple(safe_name(r, "result file") for r in results)
         self._key = None
+        self._created: list[Path] = []
 
     # -- entering ------------------------------------------------------------------------------
     def __enter__(self) -> Path:
         folder, shown = self.path, f"{self.option} {self.path}"
         if folder.exists() and not folder.is_dir():
             raise BoundcalcError(f"{shown}: exists and is not a folder; choose another place")
-        _writable_folder(folder, self.option, str(folder))
-        outermost = self._lock(folder, shown)
+        self._created = _missing_ancestors(folder)
+        try:
+            _writable_folder(folder, self.option, str(folder))
+            outermost = self._lock(folder, shown)
+        except BaseException:
+            self._remove_created()
+            raise
         if outermost:
             try:
                 self._check_results(folder, shown)
             except BaseException:
                 self._unlock()
                 raise
+        else:
+            self._created = []  # the outer holder owns the folder
         return folder
 
     def _lock(self, folder: Path, shown: str) -> bool:
@@ -221,8 +240,19 @@ class OutDir:
                 raise BoundcalcError(f"{shown}: cannot remove the old {name} ({_why(exc)})") from None
 
     # -- leaving -------------------------------------------------------------------------------
+    def _remove_created(self) -> None:
+        """Remove the folders this entry created, innermost first, as long as they are empty."""
+        for folder in self._created:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self._created = []
+
     def __exit__(self, kind, exc, tb):
         self._unlock()
+        if exc is not None:  # a failed run leaves no empty folder behind (bad options, early errors)
+            self._remove_created()
         if isinstance(exc, OSError) and not isinstance(exc, BoundcalcError) and self._inside(exc):
             name = Path(exc.filename).name
             raise BoundcalcError(f"{self.option} {self.path}: cannot write {name} ({_why(exc)})") from None

@@ -225,3 +225,23 @@ def test_the_lock_goes_with_the_process(tmp_path):
     holder.wait(timeout=30)
     with prepare_out_dir(folder):
         pass
+
+
+def test_a_failed_run_leaves_no_empty_folder_it_created(tmp_path):
+    target = tmp_path / "new" / "deeper"
+    with pytest.raises(BoundcalcError):
+        with prepare_out_dir(target):
+            raise BoundcalcError("bad option found after the folder was made")
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "kept"
+    with pytest.raises(KeyboardInterrupt):
+        with prepare_out_dir(kept) as folder:
+            write_atomic(folder / "state.json", "{}\n")
+            raise KeyboardInterrupt
+    assert (kept / "state.json").exists()  # a folder holding work is never removed
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(RuntimeError):
+        with prepare_out_dir(existing):
+            raise RuntimeError
+    assert existing.is_dir()  # nor one that was there before

@@ -226,3 +226,10 @@ def test_validate_diffusion_force_replaces_the_result(tmp_path, capsys):
     status, _, _ = run(capsys, *DIFFUSION, "--out", out, "--force", "--no-plots")
     assert status in (0, 1)
     assert (out / "diffusion_loop.json").read_text().startswith("{")
+
+
+def test_a_bad_plot_option_leaves_no_out_folder(tmp_path, capsys):
+    out = tmp_path / "figs"
+    assert_refused(run(capsys, "plot", "early-stopping", "--out", out, "--learner", "kde"), "--learner diffusion")
+    assert_refused(run(capsys, "plot", "diagram", "--out", out, *POWER, "--level", "2"), "level")
+    assert not out.exists()
