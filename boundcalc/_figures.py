@@ -136,7 +136,8 @@ def colours(n: int, cmap: str = "viridis", low: float = 0.0, high: float = 0.9) 
     return [to_hex(c) for c in colormaps[cmap](np.linspace(low, high, max(n, 1)))][:n]
 
 
-def _floats(values) -> np.ndarray:
+def as_floats(values) -> np.ndarray:
+    """A float array of ``values`` (numpy, mpmath or Python numbers; None becomes NaN)."""
     return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
 
 
@@ -165,12 +166,12 @@ def draw_generations(ax, series: dict, show_eps: bool = True):
         everything = []
         for k, (name, (bound, eps)) in enumerate(series.items()):
             color, marker = SCHEME_STYLE.get(name, (CYCLE[k % len(CYCLE)], "o"))
-            bound = _floats(bound)
+            bound = as_floats(bound)
             generations = np.arange(1, bound.size + 1)
             ax.plot(generations, bound, marker=marker, ms=4, color=color, label=rf"$a_i$ bound, {name}")
             everything.append(bound)
             if show_eps and eps is not None:
-                eps = _floats(eps)
+                eps = as_floats(eps)
                 ax.plot(generations, eps, linestyle=":", color=color, alpha=0.8, label=rf"$\varepsilon_i$, {name}")
                 everything.append(eps)
         values = np.concatenate(everything) if everything else np.array([1.0])
@@ -252,7 +253,7 @@ def phase_figure(curve: PhaseCurve, title: str = ""):
 def draw_bars(ax, labels, values, ylabel: str = "", title: str = ""):
     """A bar per value (grey, then blue), e.g. a target and the value achieved."""
     with style():
-        ax.bar(list(labels), _floats(values), color=["0.6", "tab:blue", "tab:green", "tab:red"][:len(values)])
+        ax.bar(list(labels), as_floats(values), color=["0.6", "tab:blue", "tab:green", "tab:red"][:len(values)])
         ax.set_ylabel(ylabel)
         ax.set_title(title)
     return ax
@@ -441,17 +442,17 @@ def _scale(axis_setter, text: str):
 def _draw_series(ax, s: Series):
     kw = {"label": s.label, "color": s.color, "alpha": s.alpha}
     if s.kind in ("line", "points"):
-        ax.plot(_floats(s.x), _floats(s.y), linestyle=s.linestyle if s.kind == "line" else "none",
+        ax.plot(as_floats(s.x), as_floats(s.y), linestyle=s.linestyle if s.kind == "line" else "none",
                 marker=s.marker if s.marker or s.kind == "line" else "o", ms=s.markersize, linewidth=s.linewidth, **kw)
     elif s.kind == "band":
-        lo, hi = _floats(s.low), _floats(s.high)
+        lo, hi = as_floats(s.low), as_floats(s.high)
         if np.any(np.isfinite(lo) & np.isfinite(hi)):
-            ax.fill_between(_floats(s.x), np.clip(lo, *s.clip), np.clip(hi, *s.clip), linewidth=0, **kw)
+            ax.fill_between(as_floats(s.x), np.clip(lo, *s.clip), np.clip(hi, *s.clip), linewidth=0, **kw)
     elif s.kind == "errorbar":
-        y = _floats(s.y)
-        lo, hi = np.clip(_floats(s.low), *s.clip), np.clip(_floats(s.high), *s.clip)
+        y = as_floats(s.y)
+        lo, hi = np.clip(as_floats(s.low), *s.clip), np.clip(as_floats(s.high), *s.clip)
         err = np.vstack([np.nan_to_num(y - lo), np.nan_to_num(hi - y)]).clip(min=0)
-        ax.errorbar(_floats(s.x), y, yerr=err, marker=s.marker or "o", ms=s.markersize, capsize=3,
+        ax.errorbar(as_floats(s.x), y, yerr=err, marker=s.marker or "o", ms=s.markersize, capsize=3,
                     linestyle=s.linestyle, **kw)
     elif s.kind == "hline":
         ax.axhline(float(s.y), linestyle=s.linestyle, linewidth=s.linewidth or 0.9, **kw)
@@ -479,7 +480,7 @@ def _draw_panel(ax, panel: Panel, twin: bool = False):
         ax.set_xlim(*panel.xlim)
     if panel.xticks is not None:
         from matplotlib.ticker import NullFormatter
-        ticks = _floats(panel.xticks)
+        ticks = as_floats(panel.xticks)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     elif panel.integer_x:

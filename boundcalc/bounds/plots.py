@@ -28,14 +28,10 @@ import numpy as np
 
 from boundcalc import _figures
 from boundcalc._checks import BoundcalcError
-from boundcalc._figures import DiagramData, EarlyStoppingCurve, PhaseCurve
+from boundcalc._figures import DiagramData, EarlyStoppingCurve, PhaseCurve, as_floats
 
 __all__ = ["bound_series", "phase_curve", "phase_arrays", "diagram_sizes", "diagram_fraction_generations",
            "early_stopping_curves", "plot_result", "generations_figure", "phase_figure"]
-
-
-def _floats(values) -> np.ndarray:
-    return np.array([float(v) for v in values], dtype=float)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -45,7 +41,7 @@ def _floats(values) -> np.ndarray:
 def bound_series(result) -> tuple[np.ndarray, np.ndarray]:
     """``(a, eps)``: the bounds :math:`a_1..a_K` and the one-generation errors :math:`\\varepsilon_1..
     \\varepsilon_K` of a BoundResult, as float arrays (index ``i - 1`` holds generation ``i``)."""
-    return _floats(result.bound), _floats(result.eps)
+    return as_floats(result.bound), as_floats(result.eps)
 
 
 def phase_curve(result, n_points: int = 60, low_ratio: float = 1e-2, high_ratio: float = 1e3):
@@ -91,7 +87,7 @@ def diagram_fraction_generations(compute, fractions, max_generations: int, level
     BoundResult of ``max_generations`` generations (one recursion gives every generation)."""
     values = np.empty((max_generations, len(fractions)))
     for k, lam in enumerate(fractions):
-        values[:, k] = _floats(compute(float(lam)).bound)
+        values[:, k] = as_floats(compute(float(lam)).bound)
     return DiagramData(np.asarray(fractions, float), np.arange(1, max_generations + 1, dtype=float), values,
                        r"real fraction $\lambda$ of each later training set (dimensionless)",
                        r"generation $i$ (count)", False, False,

@@ -15,11 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from boundcalc import _figures
-from boundcalc._figures import Panel, Series
-
-
-def _arr(values):
-    return np.array([np.nan if v is None else v for v in values], dtype=float)
+from boundcalc._figures import Panel, Series, as_floats
 
 
 def validation_panels(data: dict) -> list[Panel]:
@@ -28,7 +24,7 @@ def validation_panels(data: dict) -> list[Panel]:
     gens = np.array(data["generations"], dtype=float)
     s = data["summary"]
     a = s["a"]
-    composed = _arr(s["composed_bound"]["mean"])
+    composed = as_floats(s["composed_bound"]["mean"])
     left = [
         Series(gens, low=a["q025"], high=a["q975"], kind="band", color="C0", alpha=0.18,
                label=r"$a_i$, central 95% of runs"),
@@ -43,7 +39,7 @@ def validation_panels(data: dict) -> list[Panel]:
     if np.nanmax(composed) > 1:
         left.append(Series(y=1.0, kind="hline", color="0.5", linestyle="-.", linewidth=0.8,
                            label=r"$\mathrm{TV} \leq 1$: bounds above it are vacuous"))
-    tvq = _arr(s["tv_q_p0"]["mean"])
+    tvq = as_floats(s["tv_q_p0"]["mean"])
     right = [
         Series(gens, s["eps"]["mean"], marker="o", color="C0", label=r"$\varepsilon_i = \mathrm{TV}(p_i, q_i)$"),
         Series(gens[1:], tvq[1:], marker="s", color="C1", label=r"$\mathrm{TV}(q_i, p_0)$"),

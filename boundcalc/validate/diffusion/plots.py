@@ -8,25 +8,19 @@ drawn).  ``experiment_panels(data)`` gives the panels without drawing them.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from boundcalc import _figures
-from boundcalc._figures import Panel, Series
+from boundcalc._figures import Panel, Series, as_floats
 
 #: the range of a total variation: interval ends are clipped to it
 TV_RANGE = (0.0, 1.0)
 
 
-def _arr(values):
-    return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
-
-
 def _mean_and_band(x, summary, color, label) -> list[Series]:
     """The means over seeds as a line with markers, and their 95% interval as a light band."""
     out = [Series(x, summary["mean"], color=color, marker="o", label=label)]
-    if np.all(np.isfinite(_arr(summary["ci95_low"]))):
+    if np.all(np.isfinite(as_floats(summary["ci95_low"]))):
         out.insert(0, Series(x, low=summary["ci95_low"], high=summary["ci95_high"], kind="band", color=color,
                              alpha=0.12, clip=TV_RANGE))
     return out
