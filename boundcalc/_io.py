@@ -129,6 +129,16 @@ def _writable_folder(folder: Path, option: str, shown: str) -> None:
                              "choose another place") from None
 
 
+def _relative_inside(name) -> str:
+    """A result name for :func:`prepare_out_dir`: a relative path (``kde_state.json``,
+    ``units/kde``) with no ``..`` part, so that ``--force`` can only remove things inside the folder."""
+    text = str(name)
+    parts = Path(text).parts
+    if not text or Path(text).is_absolute() or not parts or any(p in ("..", ".") for p in parts) or "\0" in text:
+        raise BoundcalcError(f"a result name must be a relative path inside the folder, got {text!r}")
+    return text
+
+
 def _missing_ancestors(folder: Path) -> list[Path]:
     """``folder`` and those of its parents that do not exist yet, innermost first."""
     missing = []
@@ -159,7 +169,7 @@ class OutDir:
             raise BoundcalcError("--resume and --force exclude each other: --resume continues the result "
                                  f"in {option} {self.path}, --force replaces it")
         self.resume, self.force, self.option = bool(resume), bool(force), option
-        self.results = tuple(safe_name(r, "result file") for r in results)
+        self.results = tuple(_relative_inside(r) for r in results)
         self._key = None
         self._created: list[Path] = []
 
@@ -227,15 +237,20 @@ class OutDir:
     def _check_results(self, folder: Path, shown: str) -> None:
         if self.resume:
             return
-        present = [name for name in self.results if (folder / name).exists()]
+        present = [name for name in self.results if os.path.lexists(folder / name)]
         if not present:
             return
         if not self.force:
             raise BoundcalcError(f"{shown} already holds a result ({', '.join(present)}); continue it with "
                                  "--resume or replace it with --force")
+        import shutil
         for name in present:
+            target = folder / name
             try:
-                (folder / name).unlink()
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
             except OSError as exc:
                 raise BoundcalcError(f"{shown}: cannot remove the old {name} ({_why(exc)})") from None
 
@@ -297,7 +312,9 @@ def prepare_out_dir(path, *, resume: bool = False, force: bool = False, results=
     force : bool
         Replace a result already in the folder.
     results : iterable of str
-        File names that mark a finished or interrupted result of this command.
+        Files or folders, relative to ``path`` (e.g. ``"kde_validation.json"``, ``"units/kde"``), that
+        mark a finished or interrupted result of this command; with ``force`` they are removed
+        (folders with their contents).
     option : str
         The option named in the messages.
 

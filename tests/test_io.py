@@ -245,3 +245,20 @@ def test_a_failed_run_leaves_no_empty_folder_it_created(tmp_path):
         with prepare_out_dir(existing):
             raise RuntimeError
     assert existing.is_dir()  # nor one that was there before
+
+
+def test_a_result_may_be_a_folder_of_unit_records(tmp_path):
+    units = tmp_path / "units" / "kde"
+    units.mkdir(parents=True)
+    (units / "seed-0.json").write_text("{}")
+    (tmp_path / "units" / "other").mkdir()
+    with pytest.raises(BoundcalcError, match=r"already holds a result \(units/kde\)"):
+        prepare_out_dir(tmp_path, results=("kde_validation.json", "units/kde")).__enter__()
+    with prepare_out_dir(tmp_path, results=("kde_validation.json", "units/kde"), force=True):
+        assert not units.exists() and (tmp_path / "units" / "other").is_dir()
+
+
+@pytest.mark.parametrize("name", ["../x", "/etc", "", ".", "a/../../b"])
+def test_result_names_stay_inside_the_folder(tmp_path, name):
+    with pytest.raises(BoundcalcError, match="relative path inside the folder"):
+        prepare_out_dir(tmp_path, results=(name,), force=True)
