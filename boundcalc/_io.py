@@ -15,6 +15,7 @@ Every refusal is a :class:`~boundcalc._checks.BoundcalcError` whose single line 
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -214,10 +215,12 @@ class OutDir:
                 raise BoundcalcError(f"{shown}: cannot be locked ({_why(exc)}); choose another place") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except OSError as exc:
                 os.close(fd)
-                raise BoundcalcError(f"{shown} is in use by another boundcalc run; wait for it to finish or "
-                                     "choose another folder") from None
+                if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EACCES):
+                    raise BoundcalcError(f"{shown} is in use by another boundcalc run; wait for it to finish or "
+                                         "choose another folder") from None
+                raise BoundcalcError(f"{shown}: cannot be locked ({_why(exc)}); choose another place") from None
             _HELD[key] = [fd, 1]
             self._key = key
             return True

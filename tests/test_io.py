@@ -262,3 +262,16 @@ def test_a_result_may_be_a_folder_of_unit_records(tmp_path):
 def test_result_names_stay_inside_the_folder(tmp_path, name):
     with pytest.raises(BoundcalcError, match="relative path inside the folder"):
         prepare_out_dir(tmp_path, results=(name,), force=True)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX locks")
+def test_a_folder_that_cannot_be_locked_is_not_called_busy(tmp_path, monkeypatch):
+    import errno
+    import fcntl
+
+    def no_locks(fd, how):
+        raise OSError(errno.ENOLCK, "No locks available")
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.raises(BoundcalcError, match=r"cannot be locked \(No locks available\)"):
+        prepare_out_dir(tmp_path / "x").__enter__()
+    assert not (tmp_path / "x").exists()
