@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from boundcalc.document import latex
+from boundcalc import _figures
 from boundcalc.bounds import plots
 from boundcalc.cli.main import main
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
@@ -404,13 +405,13 @@ def _mix_closed_form(n_real, n_synth, K, C=1.0, alpha=0.25):
 
 def test_plot_diagram_sizes_values_and_contour(tmp_path, capsys, monkeypatch):
     captured = {}
-    original = plots.diagram_figure
+    original = _figures.diagram_figure
 
     def keep(data):
         captured["data"] = data
         captured["fig"] = original(data)
         return captured["fig"]
-    monkeypatch.setattr(plots, "diagram_figure", keep)
+    monkeypatch.setattr(_figures, "diagram_figure", keep)
     status, out, _ = run(capsys, "plot", "diagram", "--out", str(tmp_path), *POWER, "--grid", "7",
                          "-K", "8", "--n-real-range", "100,10000", "--n-synth-range", "100,1e6", "--level", "0.3")
     assert status == 0 and "contour level 0.3" in out
@@ -426,8 +427,8 @@ def test_plot_diagram_sizes_values_and_contour(tmp_path, capsys, monkeypatch):
 
 def test_plot_diagram_fraction_generations(tmp_path, capsys, monkeypatch):
     captured = {}
-    original = plots.diagram_figure
-    monkeypatch.setattr(plots, "diagram_figure", lambda data: original(captured.setdefault("data", data)))
+    original = _figures.diagram_figure
+    monkeypatch.setattr(_figures, "diagram_figure", lambda data: original(captured.setdefault("data", data)))
     status, out, _ = run(capsys, "plot", "diagram", "--out", str(tmp_path), *POWER, "--axes",
                          "fraction-generations", "--grid", "4", "-K", "12", "--n-real", "1000", "--level", "0.01")
     data = captured["data"]
@@ -448,7 +449,7 @@ def test_plot_diagram_bad_options(tmp_path, capsys):
                                "--n-real-range", "10,5")[::2], "n_real_range")
     (tmp_path / "file").write_text("x")
     assert_one_line_error(*run(capsys, "plot", "diagram", "--out", str(tmp_path / "file"), *POWER,
-                               "--grid", "2")[::2], "directory")
+                               "--grid", "2")[::2], "not a folder")
     assert_one_line_error(*run(capsys, "plot", "phase")[::2], "--out")
     assert_one_line_error(*run(capsys, "plot", "diagram", "--out", str(tmp_path), *POWER, "--scheme", "schedule",
                                "--real-fractions", "0.5")[::2], "--axes sizes needs")
@@ -496,18 +497,18 @@ def test_plots_are_byte_identical_across_runs(tmp_path, capsys):
 
 
 def test_save_figure_writes_nothing_when_rendering_fails(tmp_path, monkeypatch):
-    fig, ax = plots.new_figure()
+    fig, ax = _figures.new_figure()
     ax.plot([1, 2], [1, 2])
     (tmp_path / "f.png").write_bytes(b"old")
-    real = plots.figure_bytes
+    real = _figures.figure_bytes
 
     def fail_on_pdf(figure, fmt):
         if fmt == "pdf":
             raise KeyboardInterrupt
         return real(figure, fmt)
-    monkeypatch.setattr(plots, "figure_bytes", fail_on_pdf)
+    monkeypatch.setattr(_figures, "figure_bytes", fail_on_pdf)
     with pytest.raises(KeyboardInterrupt):
-        plots.save_figure(fig, tmp_path, "f")
+        _figures.save_figure(fig, tmp_path, "f")
     assert (tmp_path / "f.png").read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
 
 
@@ -526,19 +527,19 @@ def test_result_objects_render_and_plot():
     text = bound._repr_latex_()
     assert text.startswith("$") and text.endswith("$") and bound.to_latex() in text
     assert json.loads(bound.to_json())["final"] == pytest.approx(4 * 1000 ** -0.25)
-    fig, ax = plots.new_figure()
+    fig, ax = _figures.new_figure()
     assert bound.plot(ax=ax) is ax
     np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [k * 1000 ** -0.25 for k in range(1, 5)])
 
     phase = phase_transition(PowerLaw(1.0, 0.2), 1000, 2)
     assert phase._repr_latex_().startswith("$") and "s^*" in phase._repr_latex_()
-    fig, ax = plots.new_figure()
+    fig, ax = _figures.new_figure()
     phase.plot(ax=ax, n_points=10)
     assert any(l.get_label().startswith("threshold") for l in ax.get_lines())
 
     solved = solve("n-real", 0.5, learner, scheme="replace", generations=4)
     assert solved._repr_latex_().startswith("$")
-    fig, ax = plots.new_figure()
+    fig, ax = _figures.new_figure()
     solved.plot(ax=ax)
     heights = [p.get_height() for p in ax.patches]
     assert heights[0] == pytest.approx(0.5) and heights[1] <= 0.5
@@ -547,7 +548,8 @@ def test_result_objects_render_and_plot():
 def test_symbolic_and_export_modules_import_neither_torch_nor_matplotlib():
     import subprocess
     import sys
-    code = ("import sys, boundcalc.cli.main, boundcalc.document.latex, boundcalc.bounds.plots, boundcalc.cli.export; "
+    code = ("import sys, boundcalc.cli.main, boundcalc.document.latex, boundcalc.bounds.plots, boundcalc._figures, "
+            "boundcalc.cli.export; "
             "boundcalc.document.latex.build_markdown(); "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -556,6 +558,6 @@ def test_symbolic_and_export_modules_import_neither_torch_nor_matplotlib():
 
 def test_plot_result_rejects_other_objects():
     from boundcalc._checks import BoundcalcError
-    fig, ax = plots.new_figure()
+    fig, ax = _figures.new_figure()
     with pytest.raises(BoundcalcError, match="cannot plot a dict"):
         plots.plot_result({}, ax=ax)

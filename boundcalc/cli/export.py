@@ -7,8 +7,13 @@
     boundcalc plot diagram --out DIR [--axes sizes|fraction-generations] [--level A] [bound options]
     boundcalc plot early-stopping --out DIR [--n-samples N1,N2] [diffusion options]
 
-Every file is written atomically (:func:`boundcalc._io.write_atomic`); plots are written as PNG and
-PDF.  Bad options raise :class:`boundcalc._checks.BoundcalcError` (one line, exit status 2).
+Every file is written atomically (:func:`boundcalc._io.write_atomic`) with the user's umask; plots
+are written as PNG and PDF, byte-identical across runs.  ``--out`` is checked before any work
+(:func:`boundcalc._io.prepare_out_dir` / :func:`~boundcalc._io.prepare_out_file`): an empty path, a
+file where a folder is needed, a parent that is a file, a place that cannot be written (``/proc``,
+``/sys``, no permission) and a folder in use by another ``boundcalc plot`` are refused; ``--name``
+must be a plain file name that stays inside ``--out``.  Bad options raise
+:class:`boundcalc._checks.BoundcalcError` (one line, exit status 2).
 """
 
 from __future__ import annotations
@@ -128,7 +133,7 @@ def _output_options(parser, name):
 
 
 def _formats(text):
-    from boundcalc.bounds.plots import FORMATS
+    from boundcalc._figures import FORMATS
     names = [v.strip() for v in text.split(",") if v.strip()]
     if not names or any(v not in FORMATS for v in names):
         raise argparse.ArgumentTypeError(f"formats must be among {', '.join(FORMATS)}, got {text!r}")
@@ -146,6 +151,24 @@ def _copy(args, **over):
     return argparse.Namespace(**fields)
 
 
+def _plot_handler(draw):
+    """Wrap a plot command: check ``--name`` and ``--out``, then hold the lock of the ``--out`` folder
+    while ``draw(args)`` computes the figure, and write it there; ``draw`` returns ``(fig, lines)``."""
+    import functools
+
+    @functools.wraps(draw)
+    def handler(args) -> int:
+        from boundcalc._figures import save_figure
+        from boundcalc._io import prepare_out_dir, safe_name
+        name = safe_name(args.name)
+        with prepare_out_dir(args.out) as folder:
+            fig, lines = draw(args)
+            paths = save_figure(fig, folder, name, args.format)
+        _report(paths, lines)
+        return 0
+    return handler
+
+
 def _report(paths, lines=()):
     for line in lines:
         print(line)
@@ -157,7 +180,7 @@ def _report(paths, lines=()):
 
 def cmd_latex(args) -> int:
     from boundcalc.document import latex
-    from boundcalc._io import write_atomic
+    from boundcalc._io import prepare_out_file, write_atomic
     if args.pdf and args.markdown:
         raise BoundcalcError("--pdf applies to the LaTeX document, not to --markdown")
     if args.pdf and not args.out:
@@ -168,13 +191,16 @@ def cmd_latex(args) -> int:
     if args.pdf and Path(args.out).suffix.lower() == ".pdf":
         raise BoundcalcError("--out names the .tex file when --pdf is given (the PDF goes next to it), "
                              f"got {args.out}")
-    if args.out and Path(args.out).is_dir():
-        raise BoundcalcError(f"--out must be a file path, got the directory {args.out}")
+    if args.out is not None:
+        prepare_out_file(args.out)  # '', a folder, a parent that is a file, /proc, /sys: one line, exit 2
     text = latex.build_markdown() if args.markdown else latex.build_latex()
-    if not args.out:
+    if args.out is None:
         sys.stdout.write(text)
         return 0
-    written = [write_atomic(args.out, text)]
+    try:
+        written = [write_atomic(args.out, text)]
+    except OSError as exc:
+        raise BoundcalcError(f"--out {args.out}: cannot write there ({exc.strerror or exc})") from None
     if args.pdf:
         pdf = Path(args.out).with_suffix(".pdf")
         outcome = latex.compile_pdf(text, pdf)
@@ -188,9 +214,10 @@ def cmd_latex(args) -> int:
 
 # --- plots --------------------------------------------------------------------------------------
 
-def cmd_plot_generations(args) -> int:
+@_plot_handler
+def cmd_plot_generations(args):
     from boundcalc.cli.options import compute_bound
-    from boundcalc.bounds.plots import generations_figure, save_figure
+    from boundcalc.bounds.plots import generations_figure
     chosen = args.scheme
     if chosen is None:
         chosen = list(DEFAULT_SCHEMES) + (["schedule"] if args.real_fractions else [])
@@ -211,31 +238,29 @@ def cmd_plot_generations(args) -> int:
     learner = args.learner
     fig = generations_figure(results, rf"Bound on $a_i = \mathrm{{TV}}(p_i, p_0)$, learner {learner}, "
                                       rf"$n_{{\mathrm{{real}}}} = {args.n_real:g}$, $K = {K}$, $\delta = {args.delta:g}$")
-    paths = save_figure(fig, args.out, args.name, args.format)
-    _report(paths, [f"{name}: a_K <= {float(r.final):.6g}" for name, r in results.items()])
-    return 0
+    return fig, [f"{name}: a_K <= {float(r.final):.6g}" for name, r in results.items()]
 
 
-def cmd_plot_phase(args) -> int:
+@_plot_handler
+def cmd_plot_phase(args):
     from boundcalc.cli.options import learner_from_args
     from boundcalc.bounds.phase import phase_transition
-    from boundcalc.bounds.plots import phase_figure, save_figure
+    from boundcalc.bounds.plots import phase_figure
     points = check_positive_int("points", args.points if args.points is not None
                                 else PHASE_POINTS[args.learner], minimum=3)
     result = phase_transition(learner_from_args(args), args.n_real, args.generation,
                               previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta)
-    fig = phase_figure(result, n_points=points)
-    paths = save_figure(fig, args.out, args.name, args.format)
-    _report(paths, [result.message])
-    return 0
+    return phase_figure(result, n_points=points), [result.message]
 
 
-def cmd_plot_diagram(args) -> int:
+@_plot_handler
+def cmd_plot_diagram(args):
     import numpy as np
 
+    from boundcalc import _figures
     from boundcalc.cli.options import learner_from_args, scheme_from_args
     from boundcalc.bounds.compose import compose_bound
-    from boundcalc.bounds.plots import diagram_figure, diagram_fraction_generations, diagram_sizes, save_figure
+    from boundcalc.bounds.plots import diagram_fraction_generations, diagram_sizes
     default_grid = DIAGRAM_GRID[args.learner] * (2 if args.axes == "fraction-generations" else 1)  # one run per column
     grid = check_positive_int("grid", args.grid if args.grid is not None else default_grid, minimum=2)
     if args.level is not None:
@@ -285,17 +310,17 @@ def cmd_plot_diagram(args) -> int:
         data.level = float(np.nanmedian(data.values))
         data.level = float(f"{data.level:.3g}")
         data.title += " (level: median of the grid)"
-    fig = diagram_figure(data)
-    paths = save_figure(fig, args.out, args.name, args.format)
+    fig = _figures.diagram_figure(data)
     values = data.values[np.isfinite(data.values)]
-    _report(paths, [f"bound on the grid: min {values.min():.6g}, max {values.max():.6g}; "
-                    f"contour level {data.level:g}"] + [f"note: {n}" for n in data.notes])
-    return 0
+    return fig, ([f"bound on the grid: min {values.min():.6g}, max {values.max():.6g}; "
+                  f"contour level {data.level:g}"] + [f"note: {n}" for n in data.notes])
 
 
-def cmd_plot_early_stopping(args) -> int:
+@_plot_handler
+def cmd_plot_early_stopping(args):
+    from boundcalc._figures import early_stopping_figure
     from boundcalc.cli.options import learner_from_args
-    from boundcalc.bounds.plots import early_stopping_curves, early_stopping_figure, save_figure
+    from boundcalc.bounds.plots import early_stopping_curves
     if args.learner != "diffusion":
         raise BoundcalcError(f"plot early-stopping needs --learner diffusion (lemma D1), got {args.learner}")
     learner = learner_from_args(args)
@@ -305,7 +330,5 @@ def cmd_plot_early_stopping(args) -> int:
         check_range("tau_max", args.tau_max, 1, float("inf"), False, False)
     curves = early_stopping_curves(learner, sizes, points, args.tau_max)
     fig = early_stopping_figure(curves, chosen_tau=None if learner.tau == "auto" else float(learner.tau))
-    paths = save_figure(fig, args.out, args.name, args.format)
-    _report(paths, [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = {c.kl_star:.6g}"
-                    for c in curves])
-    return 0
+    return fig, [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = {c.kl_star:.6g}"
+                 for c in curves]

@@ -9,7 +9,10 @@ exit status 2).  Importing this module does not import torch.
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
 ``--out DIR`` writes ``diffusion_<experiment>.json``, the resume state
-``diffusion_<experiment>_state.json`` and the plots ``diffusion_<experiment>*.png`` / ``.pdf``.
+``diffusion_<experiment>_state.json`` and the plots ``diffusion_<experiment>*.png`` / ``.pdf``; the
+folder is checked, created and locked before the run (:func:`boundcalc._io.prepare_out_dir`): an
+unusable folder, a folder in use by another run, and a folder that already holds this experiment's
+result (without ``--resume`` or ``--force``) are one-line errors, exit status 2.
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ def _common_options() -> argparse.ArgumentParser:
     g.add_argument("--json", action="store_true", help="print the result as one JSON object")
     g.add_argument("--out", default=None, help="folder for the JSON, the resume state and the plots")
     g.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    g.add_argument("--force", action="store_true",
+                   help="with --out: replace this experiment's result already in the folder (refused without "
+                        "--resume or --force)")
     g.add_argument("--no-plots", action="store_true", help="with --out: skip the plots")
     return p
 
@@ -106,52 +112,48 @@ def options_from_args(args, experiment: str):
         width_ratio=None if args.width is not None else args.width_ratio).checked()
 
 
-def check_out_dir(path) -> None:
-    """Fail early (one line, exit status 2) when ``--out`` cannot hold the results: an existing
-    file, or a folder that cannot be created or written."""
-    import tempfile
-    from pathlib import Path
+def _out_dir(args, experiment: str):
+    """The checked and locked ``--out`` folder (``with`` gives its Path), or None without ``--out``."""
+    from contextlib import nullcontext
 
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise BoundcalcError(f"--out {path}: exists and is not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".boundcalc-write-test-"):
-            pass
-    except OSError as exc:
-        raise BoundcalcError(f"--out {path}: cannot write there ({exc.strerror or exc})") from None
+    from boundcalc._io import prepare_out_dir
+
+    if args.out is None:
+        if args.resume:
+            raise BoundcalcError("--resume needs --out DIR (the folder of the interrupted run)")
+        if args.force:
+            raise BoundcalcError("--force applies with --out DIR (it replaces the result saved there)")
+        return nullcontext(None)
+    results = (f"diffusion_{experiment}.json", f"diffusion_{experiment}_state.json")
+    return prepare_out_dir(args.out, resume=args.resume, force=args.force, results=results)
 
 
 def _run(args, experiment: str) -> int:
     from boundcalc.validate.diffusion._torch import torch_module
 
     options = options_from_args(args, experiment)
-    if args.resume and not args.out:
-        raise BoundcalcError("--resume needs --out DIR (the folder of the interrupted run)")
-    if args.out and not args.resume:
-        check_out_dir(args.out)
-    torch_module()  # one-line error and exit status 2 when torch is missing
-    from boundcalc.validate.diffusion.experiments import result_file, run_experiment, summary_text
+    with _out_dir(args, experiment) as folder:
+        torch_module()  # one-line error and exit status 2 when torch is missing
+        from boundcalc.validate.diffusion.experiments import result_file, run_experiment, summary_text
 
-    try:
-        result = run_experiment(options, out_dir=args.out, resume=args.resume)
-    except KeyboardInterrupt:
-        where = f"; the finished runs are kept in {args.out}, continue with --resume" if args.out else ""
-        print(f"boundcalc validate diffusion {experiment}: interrupted{where}", file=sys.stderr)
-        return 130
-    except OSError as exc:
-        raise BoundcalcError(f"cannot write the results to --out {args.out}: {exc.strerror or exc}") from None
-    written = []
-    if args.out:
-        written.append(result_file(args.out, experiment))
-        if not args.no_plots:
-            from boundcalc.validate.diffusion.plots import plot_experiment
+        try:
+            result = run_experiment(options, out_dir=folder, resume=args.resume)
+        except KeyboardInterrupt:
+            where = f"; the finished runs are kept in {args.out}, continue with --resume" if folder else ""
+            print(f"boundcalc validate diffusion {experiment}: interrupted{where}", file=sys.stderr)
+            return 130
+        except OSError as exc:
+            raise BoundcalcError(f"cannot write the results to --out {args.out}: {exc.strerror or exc}") from None
+        written = []
+        if folder is not None:
+            written.append(result_file(folder, experiment))
+            if not args.no_plots:
+                from boundcalc.validate.diffusion.plots import plot_experiment
 
-            try:
-                written.extend(plot_experiment(result.data, args.out))
-            except OSError as exc:
-                raise BoundcalcError(f"cannot write the plots to --out {args.out}: {exc.strerror or exc}") from None
+                try:
+                    written.extend(plot_experiment(result.data, folder))
+                except OSError as exc:
+                    raise BoundcalcError(f"cannot write the plots to --out {args.out}: {exc.strerror or exc}") from None
     if args.json:
         sys.stdout.write(result.to_json())
     else:

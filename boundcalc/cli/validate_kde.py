@@ -7,8 +7,10 @@ raises :class:`~boundcalc._checks.BoundcalcError` (printed on one line, exit sta
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
 ``--out DIR`` writes ``kde_validation.json``, the resume state ``kde_state.json`` and the plots
-``kde_<scheme>.png`` / ``.pdf``; the folder is created and tested for writing before the run starts
-(an unusable folder is a one-line error, exit status 2).
+``kde_<scheme>.png`` / ``.pdf``; the folder is created, tested for writing and locked before the run
+starts (:func:`boundcalc._io.prepare_out_dir`): an unusable folder, a folder in use by another run,
+and a folder that already holds a result (without ``--resume`` or ``--force``) are one-line errors,
+exit status 2.
 
 Size guards (exit status 2 with a message): at most 1e7 samples per block, 2e7 per training set,
 1e9 training samples over all seeds and generations, 2^20 grid nodes in total.
@@ -49,6 +51,8 @@ def register(subparsers):
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     p.add_argument("--out", default=None, help="folder for the JSON, the resume state and the plots")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--force", action="store_true",
+                   help="with --out: replace a result already in the folder (refused without --resume or --force)")
     p.set_defaults(handler=run)
     return p
 
@@ -65,27 +69,41 @@ def config_from_args(args):
         sizes=parse_number_list("sizes", args.sizes)).checked()
 
 
+def _out_dir(args):
+    """The checked and locked ``--out`` folder (``with`` gives its Path), or None without ``--out``."""
+    from contextlib import nullcontext
+
+    from boundcalc._io import prepare_out_dir
+    from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
+
+    if args.out is None:
+        if args.force:
+            raise BoundcalcError("--force applies with --out DIR (it replaces the result saved there)")
+        return nullcontext(None)
+    return prepare_out_dir(args.out, resume=args.resume, force=args.force, results=(RESULT_FILE, STATE_FILE))
+
+
 def run(args) -> int:
     """Handler of ``boundcalc validate kde``; returns the exit status."""
     from boundcalc.validate.kde import summary_table, validate_kde
 
     config = config_from_args(args)
-    try:
-        result = validate_kde(config, out_dir=args.out, resume=args.resume)
-    except KeyboardInterrupt:
-        where = f"; the finished seeds are kept in {args.out}, continue with --resume" if args.out else ""
-        print(f"boundcalc validate kde: interrupted{where}", file=sys.stderr)
-        return 130
-    written = []
-    if args.out:
-        from boundcalc.validate.plots_kde import plot_validation
-        from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
-        from pathlib import Path
+    with _out_dir(args) as folder:
         try:
-            plots = plot_validation(result.data, args.out)
-        except OSError as exc:
-            raise BoundcalcError(f"--out {args.out}: cannot write the plots: {exc.strerror or exc}") from None
-        written = [Path(args.out) / RESULT_FILE, Path(args.out) / STATE_FILE, *plots]
+            result = validate_kde(config, out_dir=folder, resume=args.resume)
+        except KeyboardInterrupt:
+            where = f"; the finished seeds are kept in {args.out}, continue with --resume" if folder else ""
+            print(f"boundcalc validate kde: interrupted{where}", file=sys.stderr)
+            return 130
+        written = []
+        if folder is not None:
+            from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
+            from boundcalc.validate.plots_kde import plot_validation
+            try:
+                plots = plot_validation(result.data, folder)
+            except OSError as exc:
+                raise BoundcalcError(f"--out {args.out}: cannot write the plots: {exc.strerror or exc}") from None
+            written = [folder / RESULT_FILE, folder / STATE_FILE, *plots]
     if args.json:
         sys.stdout.write(result.to_json())
     else:
