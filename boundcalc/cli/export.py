@@ -156,13 +156,13 @@ def _report(paths, lines=()):
 # --- latex --------------------------------------------------------------------------------------
 
 def cmd_latex(args) -> int:
-    from boundcalc.document import latex
+    from boundcalc.document import pdflatex, render
     from boundcalc._io import write_atomic
     if args.pdf and args.markdown:
         raise BoundcalcError("--pdf applies to the LaTeX document, not to --markdown")
     if args.pdf and not args.out:
         raise BoundcalcError("--pdf needs --out FILE.tex (the PDF is written next to it)")
-    if args.pdf and latex.pdflatex_path() is None:
+    if args.pdf and pdflatex.pdflatex_path() is None:
         raise BoundcalcError("--pdf needs pdflatex, which is not installed (apt-get install texlive-latex-base "
                              "texlive-latex-recommended texlive-fonts-recommended); nothing was written")
     if args.pdf and Path(args.out).suffix.lower() == ".pdf":
@@ -170,14 +170,14 @@ def cmd_latex(args) -> int:
                              f"got {args.out}")
     if args.out and Path(args.out).is_dir():
         raise BoundcalcError(f"--out must be a file path, got the directory {args.out}")
-    text = latex.build_markdown() if args.markdown else latex.build_latex()
+    text = render.build_markdown() if args.markdown else render.build_latex()
     if not args.out:
         sys.stdout.write(text)
         return 0
     written = [write_atomic(args.out, text)]
     if args.pdf:
         pdf = Path(args.out).with_suffix(".pdf")
-        outcome = latex.compile_pdf(text, pdf)
+        outcome = pdflatex.compile_pdf(text, pdf)
         if not outcome.ok:
             problem = (outcome.errors or [f"undefined references: {', '.join(outcome.undefined_references)}"])[0]
             raise BoundcalcError(f"pdflatex failed on {args.out}: {problem}")

@@ -1,0 +1,93 @@
+r"""The derivation files (``derivations/*.md``, installed as the package data ``boundcalc.derivations``).
+
+* :func:`derivation_path` finds a catalogue entry's file with :mod:`importlib.resources`, so it is
+  found in an installed wheel as well as in a source checkout;
+* :func:`parse_derivation` reads ``# ID: title``, ``**Provenance:** [..]`` and the ``## `` sections;
+* :func:`derivation_problems` lists the ways in which a file disagrees with the catalogue (the check
+  of ``tests/test_derivations_match.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+@dataclass
+class Derivation:
+    """A parsed derivation file: title line, provenance, and its ``## `` sections by name."""
+    path: Path
+    lemma_id: str
+    title: str
+    provenance: str
+    sections: dict = field(default_factory=dict)
+
+    @property
+    def statement_formulas(self) -> list[str]:
+        """The ``$$ ... $$`` formulas of the ``## Statement`` section, stripped."""
+        text = self.sections.get("Statement", "")
+        return [f.strip() for f in re.findall(r"\$\$(.*?)\$\$", text, re.S)]
+
+
+def parse_derivation(path) -> Derivation:
+    """Read ``derivations/<ID>.md``: ``# ID: title``, ``**Provenance:** [..]`` and ``## `` sections."""
+    text = path.read_text(encoding="utf-8")
+    first = text.splitlines()[0] if text else ""
+    head = re.match(r"^#\s+([^:\s]+):\s*(.*)$", first)
+    prov = re.search(r"^\*\*Provenance:\*\*\s*(.+?)\s*$", text, re.M)
+    sections, current, buf = {}, None, []
+    for line in text.splitlines()[1:]:
+        match = re.match(r"^##\s+(.+?)\s*$", line)
+        if match:
+            if current is not None:
+                sections[current] = "\n".join(buf).strip()
+            current, buf = match.group(1), []
+        elif current is not None:
+            buf.append(line)
+    if current is not None:
+        sections[current] = "\n".join(buf).strip()
+    return Derivation(path, head.group(1) if head else "", head.group(2) if head else first.lstrip("# "),
+                      prov.group(1) if prov else "", sections)
+
+
+def derivation_path(lemma):
+    """The derivation file of ``lemma``, read from the installed package data
+    (``boundcalc.derivations``, the repository's ``derivations/`` folder) with importlib.resources."""
+    path = Path(lemma.derivation)
+    if path.is_absolute():
+        return path
+    return resources.files("boundcalc.derivations") / path.name
+
+
+
+REQUIRED_SECTIONS = ("Statement", "Hypotheses", "Proof", "Numeric check")
+
+
+def _squash(tex: str) -> str:
+    return " ".join(tex.split())
+
+
+def derivation_problems(lemma) -> list[str]:
+    """Ways in which ``lemma``'s derivation file disagrees with the catalogue (empty when they agree):
+    a missing file, a title line naming another lemma, another provenance label, a missing section,
+    or a ``## Statement`` whose display formula is not the catalogue's ``latex`` (up to whitespace)."""
+    path = derivation_path(lemma)
+    if not path.is_file():
+        return [f"{lemma.id}: no derivation file {lemma.derivation}"]
+    deriv = parse_derivation(path)
+    problems = []
+    if deriv.lemma_id != lemma.id:
+        problems.append(f"{lemma.id}: {lemma.derivation} is titled {deriv.lemma_id!r}, not {lemma.id!r}")
+    if _squash(deriv.provenance) != _squash(lemma.provenance):
+        problems.append(f"{lemma.id}: provenance {deriv.provenance!r} in the file, {lemma.provenance!r} in the code")
+    missing = [s for s in REQUIRED_SECTIONS if s not in deriv.sections]
+    if missing:
+        problems.append(f"{lemma.id}: {lemma.derivation} lacks the section(s) {', '.join(missing)}")
+    formulas = deriv.statement_formulas
+    if "Statement" in deriv.sections and len(formulas) != 1:
+        problems.append(f"{lemma.id}: the Statement of {lemma.derivation} has {len(formulas)} $$ formulas, expected 1")
+    elif formulas and _squash(formulas[0]) != _squash(lemma.latex):
+        problems.append(f"{lemma.id}: the Statement of {lemma.derivation} differs from the catalogue's latex:\n"
+                        f"  file: {_squash(formulas[0])}\n  code: {_squash(lemma.latex)}")
+    return problems
