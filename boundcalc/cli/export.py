@@ -157,6 +157,7 @@ def _report(paths, lines=()):
 
 def cmd_latex(args) -> int:
     from boundcalc.document import pdflatex, render
+    from boundcalc.document.derivations import MissingProofError
     from boundcalc._io import write_atomic
     if args.pdf and args.markdown:
         raise BoundcalcError("--pdf applies to the LaTeX document, not to --markdown")
@@ -170,7 +171,11 @@ def cmd_latex(args) -> int:
                              f"got {args.out}")
     if args.out and Path(args.out).is_dir():
         raise BoundcalcError(f"--out must be a file path, got the directory {args.out}")
-    text = render.build_markdown() if args.markdown else render.build_latex()
+    try:
+        text = render.build_markdown() if args.markdown else render.build_latex()
+    except MissingProofError as exc:  # a broken installation, not a bad option: exit status 1
+        print(f"boundcalc: error: {exc}", file=sys.stderr)
+        return 1
     if not args.out:
         sys.stdout.write(text)
         return 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from boundcalc.document.derivations import derivation_path, parse_derivation
+from boundcalc.document.derivations import proof_of
 from boundcalc.document.macros import symbol_table, sympy_latex
 
 _OBJECTS = [  # (LaTeX, meaning): the objects of the loop, not sympy symbols
@@ -165,14 +165,10 @@ def document_nodes() -> list[Node]:
             family = _family(lemma.id)
             add(Node("subsection", family, "sec:fam-" + re.sub(r"\W", "", family.lower())))
             add(Node("para", text=_FAMILY_INTRO[family]))
-        path = derivation_path(lemma)
-        deriv = parse_derivation(path) if path.is_file() else None
-        proof = deriv.sections.get("Proof", "") if deriv else ""
-        numeric = deriv.sections.get("Numeric check", "") if deriv else ""
+        proof = proof_of(lemma)  # MissingProofError when the file is not installed
         add(Node("lemma", lemma.title, f"lem:{lemma.id}", text=lemma.latex, items=list(lemma.hypotheses),
                  extra={"id": lemma.id, "provenance": lemma.provenance, "source": lemma.source,
-                        "proof": proof or "(No derivation file found: the proof is missing.)",
-                        "numeric": numeric, "derivation": lemma.derivation}))
+                        "proof": proof.text, "numeric": proof.numeric, "derivation": lemma.derivation}))
 
     _composition_nodes(add)
     _phase_nodes(add)

@@ -3,6 +3,9 @@ r"""The derivation files (``derivations/*.md``, installed as the package data ``
 * :func:`derivation_path` finds a catalogue entry's file with :mod:`importlib.resources`, so it is
   found in an installed wheel as well as in a source checkout;
 * :func:`parse_derivation` reads ``# ID: title``, ``**Provenance:** [..]`` and the ``## `` sections;
+* :func:`proof_of` gives the ``## Proof`` and ``## Numeric check`` of a catalogue entry and raises
+  :class:`MissingProofError` when the file or its proof is absent (a broken installation is an
+  error, never a document without proofs); :func:`derivation_location` says where a reader finds it;
 * :func:`derivation_problems` lists the ways in which a file disagrees with the catalogue (the check
   of ``tests/test_derivations_match.py``).
 """
@@ -13,6 +16,16 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+from boundcalc._checks import BoundcalcError
+
+
+class MissingProofError(BoundcalcError):
+    """A catalogue entry whose derivation file, or the ``## Proof`` section in it, is not installed.
+
+    Not a bad input but a broken installation: ``boundcalc latex`` reports it in one line and exits
+    with status 1 (bad options exit with 2)."""
+
 
 @dataclass
 class Derivation:
@@ -58,6 +71,46 @@ def derivation_path(lemma):
     if path.is_absolute():
         return path
     return resources.files("boundcalc.derivations") / path.name
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What the document shows of a derivation file: the ``## Proof`` section (mini-Markdown), the
+    ``## Numeric check`` section (may be empty) and the file's location."""
+    text: str
+    numeric: str
+    location: str
+
+
+def _missing(entry, what: str) -> MissingProofError:
+    return MissingProofError(
+        f"the proof of {entry.id} is missing: {what} (the derivation files are package data of "
+        f"boundcalc.derivations; reinstall boundcalc with its data: pip install .)")
+
+
+def proof_of(entry) -> Proof:
+    """The proof of a catalogue entry (a lemma or a theorem), read from its derivation file.
+
+    Raises :class:`MissingProofError` (one line) when the file is not installed or has no
+    non-empty ``## Proof`` section."""
+    path = derivation_path(entry)
+    if not path.is_file():
+        raise _missing(entry, f"no file {entry.derivation} in the installed package")
+    deriv = parse_derivation(path)
+    text = deriv.sections.get("Proof", "").strip()
+    if not text:
+        raise _missing(entry, f"{entry.derivation} has no '## Proof' section")
+    return Proof(text, deriv.sections.get("Numeric check", "").strip(), str(path))
+
+
+def derivation_location(entry) -> str:
+    """Where a reader finds the proof of ``entry``: the installed derivation file's path (it exists
+    after ``pip install .`` as well as in a source checkout).  Raises :class:`MissingProofError`
+    when the file is absent."""
+    path = derivation_path(entry)
+    if not path.is_file():
+        raise _missing(entry, f"no file {entry.derivation} in the installed package")
+    return str(path)
 
 
 
