@@ -109,7 +109,7 @@ def test_checker_catches_two_formulas(tmp_path):
 
 # --- catalogue metadata (one test for every family) ----------------------------------------------
 
-#: provenance labels as THEORY.md section 3 assigns them
+#: provenance labels as docs/theory.md section 3 assigns them
 EXPECTED_PROVENANCE = {
     "T1": "[classical]", "T2": "[classical]", "T3": "[classical]", "T4": "[classical]",
     "T4p": "[classical]", "GTV": "[classical]", "C1": "[classical]", "C2": "[classical]",

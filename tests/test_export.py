@@ -1,7 +1,7 @@
 """Export: LaTeX of lemmas and bounds, the derivation document (compiled with a real pdflatex),
 the Markdown variant, the plot commands and the result objects' renderers.
 
-Expected values come from closed forms typed here (THEORY.md 4.2, 5 and 3.4), not from the code
+Expected values come from closed forms typed here (docs/theory.md sections 4.2, 6 and 3.4), not from the code
 under test.  The power-law learner keeps the plot tests fast.
 """
 
@@ -379,7 +379,7 @@ def test_plot_phase_marks_the_closed_form_threshold(tmp_path, capsys):
     from boundcalc.bounds.learners import PowerLaw
     from boundcalc.bounds.phase import phase_transition
     result = phase_transition(PowerLaw(1.0, 0.2), 1000, 2)
-    s_star = (5 ** 1.25 - 1) * 1000  # THEORY.md 5: alpha = 1/5 at generation 2
+    s_star = (5 ** 1.25 - 1) * 1000  # docs/theory.md section 6: alpha = 1/5 at generation 2
     fig = plots.phase_figure(result, n_points=40)
     ax = fig.axes[0]
     threshold = [l for l in ax.get_lines() if l.get_label().startswith("threshold")][0]
@@ -455,7 +455,7 @@ def test_plot_diagram_bad_options(tmp_path, capsys):
 
 
 def _d1(tau, m, n, T=10.0, c_stat=1.0, c_width=1.0, c_opt=1.0, c_mc=1.0, c_approx=0.0, c_prior=1.0):
-    """Lemma D1's right-hand side, typed from THEORY.md 3.4."""
+    """Lemma D1's right-hand side, typed from docs/theory.md section 3.4."""
     return (c_stat * tau ** 4 / (m * n) + c_width * tau ** 3 / m ** 2 + c_opt / tau + c_mc / m + c_approx
             + c_prior * math.exp(-2 * T))
 

@@ -3,7 +3,7 @@ r"""Figures of the bounds (matplotlib; imported only inside the functions that d
 * :func:`plot_result` -- draws any result object on an axis (``BoundResult.plot()`` and friends);
 * :func:`generations_figure` -- :math:`a_i` against :math:`i`, one line per scheme;
 * :func:`phase_figure` -- the generation-:math:`I` bound of ``mix`` against :math:`n_{\mathrm{synth}}`
-  with the threshold :math:`s^*` marked (THEORY.md section 5);
+  with the threshold :math:`s^*` marked (docs/theory.md section 6);
 * :func:`diagram_figure` -- a phase diagram coloured by the final bound :math:`a_K`, over
   :math:`(n_{\mathrm{real}}, n_{\mathrm{synth}})` or (real fraction, generations), with the contour of a
   chosen level (data from :func:`diagram_sizes` / :func:`diagram_fraction_generations`);

@@ -97,7 +97,7 @@ def plot_phase(data, out_dir):
         C, alpha, n_real = pred["rate"]["C"], pred["rate"]["alpha"], data["n_real"]
         s_max = max(s.max(), 3 * pred["threshold"]) if pred.get("exists") else s.max()
         dense = np.concatenate([[0.0], np.geomspace(max(1.0, n_real / 100), s_max, 200)])
-        # THEORY.md section 5 with a_1 = C n_real^-alpha: the same curve the calculator composes
+        # docs/theory.md section 6 with a_1 = C n_real^-alpha: the same curve the calculator composes
         curve = C * (n_real + dense) ** -alpha + dense / (n_real + dense) * C * n_real ** -alpha
         ax.plot(dense, curve, "--", color="C3", lw=1)
     if pred.get("exists"):
