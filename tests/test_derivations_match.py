@@ -34,7 +34,7 @@ def test_derivation_file_agrees_with_catalogue(lemma):
 def test_markdown_export_states_the_derivation_statement(lemma):
     """The Markdown document shows, under the lemma's heading, the formula of its derivation file."""
     document = _markdown()
-    head = f"### Lemma {lemma.id}: {lemma.title}"
+    head = f"### {getattr(lemma, 'kind', 'lemma').capitalize()} {lemma.id}: {lemma.title}"
     assert head in document
     section = document.split(head, 1)[1].split("\n### ", 1)[0]
     shown = re.findall(r"\$\$\n(.*?)\n\$\$", section, re.S)

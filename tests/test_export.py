@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pytest
 
-from boundcalc.document import macros, markdown, pdflatex, render
+from boundcalc.document import content, macros, markdown, pdflatex, render
 from boundcalc.bounds import plots
 from boundcalc.cli.main import main
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
@@ -177,8 +177,8 @@ def test_use_macros_and_sympy_printer_agree():
 # ------------------------------------------------------------------------------------------------
 
 def test_document_holds_every_lemma_with_provenance_and_proof(document):
-    for lemma in all_lemmas():
-        label = rf"\label{{lem:{lemma.id}}}"
+    for lemma in all_lemmas():  # lemmas and theorems alike
+        label = rf"\label{{{content.entry_label(lemma)}}}"
         assert document.count(label) == 1, lemma.id
         block = document.split(label, 1)[1].split(r"\end{proof}", 1)[0]
         assert f"\\textbf{{Provenance:}} {markdown.escape_text(lemma.provenance)}" in block
@@ -192,7 +192,8 @@ def test_document_order_is_the_reading_order(document):
              "sec:composition", "thm:recursion", "thm:replace", "thm:mix", "thm:accumulate",
              "sec:kde-loop", "sec:phase", "thm:phase", "sec:early-stopping", "thm:early-stopping",
              "sec:provenance"]
-    positions = [document.index(rf"\label{{{label}}}") for label in order]
+    aliases = content.theorem_aliases()  # thm:recursion is thm:S1 once the catalogue holds S1
+    positions = [document.index(rf"\label{{{aliases.get(label, label)}}}") for label in order]
     assert positions == sorted(positions)
     refs = set(re.findall(r"\\ref\{([^}]+)\}", document))
     labels = set(re.findall(r"\\label\{([^}]+)\}", document))
@@ -559,3 +560,77 @@ def test_plot_result_rejects_other_objects():
     fig, ax = plots.new_figure()
     with pytest.raises(BoundcalcError, match="cannot plot a dict"):
         plots.plot_result({}, ax=ax)
+
+
+# ------------------------------------------------------------------------------------------------
+# Theorems: rendered from catalogue objects, like lemmas
+# ------------------------------------------------------------------------------------------------
+
+def _fake_theorem(tmp_path, theorem_id="S1", proof="Split $a_i$ at $q_i$ with [[T2]]; the rest is [[T1]]."):
+    """A stand-in catalogue theorem (the shape of a Lemma with kind "theorem") and its derivation file."""
+    from types import SimpleNamespace
+    path = tmp_path / f"{theorem_id}.md"
+    path.write_text(f"# {theorem_id}: A stand-in recursion\n\n**Provenance:** [derived]\n\n## Statement\n\n$$\n"
+                    "a_i \\le \\varepsilon_i + a_{i-1}\n$$\n\n## Hypotheses\n- none\n\n## Proof\n"
+                    f"{proof}\n\n## Numeric check\nUnique-marker-4711.\n", encoding="utf-8")
+    return SimpleNamespace(id=theorem_id, kind="theorem", title="A stand-in recursion",
+                           latex=r"a_i \le \varepsilon_i + a_{i-1}", hypotheses=("$a_1 \\le \\varepsilon_1$.",),
+                           provenance="[derived]", source="Derived for the test.", derivation=str(path))
+
+
+def test_a_catalogue_theorem_replaces_the_prose_of_its_place(tmp_path, monkeypatch):
+    from boundcalc.theory.lemma import CATALOGUE
+    if "S1" in CATALOGUE:
+        pytest.skip("the catalogue holds S1 itself (see test_no_prose_fallback_once_the_catalogue_has_theorems)")
+    assert "thm:recursion" in content.fallbacks_in_use()  # before: the place is prose
+    monkeypatch.setitem(CATALOGUE, "S1", _fake_theorem(tmp_path))
+    assert "thm:recursion" not in content.fallbacks_in_use()
+    assert content.theorem_aliases()["thm:recursion"] == "thm:S1"
+    tex = render.build_latex()
+    assert r"\label{thm:S1}" in tex and r"\label{thm:recursion}" not in tex
+    block = tex.split(r"\label{thm:S1}", 1)[1].split(r"\end{proof}", 1)[0]
+    assert tex.split(r"\label{thm:S1}", 1)[0].endswith("\\renewcommand{\\thetheorem}{S1}\n\\begin{theorem}[{A stand-in recursion}]")
+    assert macros.use_macros(r"a_i \le \varepsilon_i + a_{i-1}").strip() in block and r"\textbf{Provenance:} [derived]." in block
+    assert r"Split $a_i$ at $q_i$ with Lemma~\ref{lem:T2}" in block and "Unique-marker-4711" in block
+    assert r"Theorem~\ref{thm:S1}" in tex  # the prose's references to the place now point at the object
+    refs, labels = set(re.findall(r"\\ref\{([^}]+)\}", tex)), set(re.findall(r"\\label\{([^}]+)\}", tex))
+    assert refs <= labels, refs - labels
+    # the provenance table lists the theorem with the lemmas
+    assert r"Theorem~\ref{thm:S1} & [derived]" in tex
+    md = render.build_markdown()
+    assert "### Theorem S1: A stand-in recursion\n<a id=\"theorem-S1\"></a>" in md
+    assert "[theorem S1](#theorem-S1)" in md and "### Theorem (Recursion)" not in md
+    if pdflatex.pdflatex_path() is not None:
+        result = pdflatex.compile_pdf(tex, tmp_path / "with-theorem.pdf")
+        assert result.ok, (result.errors, result.undefined_references)
+
+
+def test_a_theorem_without_a_place_is_still_shown(tmp_path, monkeypatch):
+    from boundcalc.theory.lemma import CATALOGUE
+    monkeypatch.setitem(CATALOGUE, "Z9", _fake_theorem(tmp_path, "Z9"))
+    tex = render.build_latex()
+    assert r"\section{Further theorems}" in tex and r"\label{thm:Z9}" in tex
+    assert tex.index(r"\label{thm:Z9}") < tex.index(r"\label{sec:provenance}")
+
+
+def test_a_theorem_whose_proof_is_not_installed_is_an_error(tmp_path, monkeypatch, capsys):
+    from boundcalc.document.derivations import MissingProofError
+    from boundcalc.theory.lemma import CATALOGUE
+    theorem = _fake_theorem(tmp_path, "Z8")
+    theorem.derivation = str(tmp_path / "absent.md")
+    monkeypatch.setitem(CATALOGUE, "Z8", theorem)
+    with pytest.raises(MissingProofError, match="proof of Z8 is missing"):
+        render.build_markdown()
+    status, out, err = run(capsys, "latex", "--markdown")
+    assert status == 1 and out == ""
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and "proof of Z8 is missing" in lines[0]
+
+
+def test_no_prose_fallback_once_the_catalogue_has_theorems():
+    if not content.catalogue_theorems():
+        pytest.skip("the catalogue holds no theorem object yet: the document uses the marked prose fallback")
+    assert content.fallbacks_in_use() == []
+    ids = {t.id for t in content.catalogue_theorems()}
+    placed = {tid for slots in content.THEOREM_SLOTS.values() for _, tid in slots}
+    assert placed <= ids, placed - ids  # every place of the document is filled by an object

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from boundcalc.document import derivations
+from boundcalc.document import content, derivations
 from boundcalc.theory.catalogue import all_lemmas
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +147,7 @@ def test_installed_latex_holds_every_proof(installed):
     document = out_file.read_text(encoding="utf-8")
     assert "No derivation file" not in document
     for entry in all_lemmas():
-        block = document.split(rf"\label{{lem:{entry.id}}}", 1)[1].split(r"\end{proof}", 1)[0]
+        block = document.split(rf"\label{{{content.entry_label(entry)}}}", 1)[1].split(r"\end{proof}", 1)[0]
         proof = block.split(r"\begin{proof}[Proof sketch]", 1)[1]
         assert len(proof.strip()) > 100, entry.id
     if shutil.which("pdflatex"):

@@ -15,10 +15,11 @@ hypotheses, provenance and source come from the catalogue
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from boundcalc.document.derivations import proof_of
 from boundcalc.document.macros import symbol_table, sympy_latex
+from boundcalc.document.nodes import Node
+from boundcalc.document.prose_theorems import fallback_theorem
 
 _OBJECTS = [  # (LaTeX, meaning): the objects of the loop, not sympy symbols
     (r"p_0", "the real data distribution (with density $p_0$)"),
@@ -28,16 +29,6 @@ _OBJECTS = [  # (LaTeX, meaning): the objects of the loop, not sympy symbols
     (r"\varepsilon_i = \TV(p_i, q_i)", "one-generation learning error"),
     (r"\varphi_h", r"the density of $\mathcal{N}(0, h^2 I_d)$"),
 ]
-
-
-@dataclass
-class Node:
-    kind: str  # section, subsection, para, display, lemma, theorem, table, raw
-    title: str = ""
-    label: str = ""
-    text: str = ""
-    items: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
 
 
 _FAMILIES = [("T", "Divergence algebra"), ("GTV", "Divergence algebra"), ("C", "Concentration"),
@@ -96,8 +87,7 @@ def _closed_form_templates() -> dict:
 
 def document_nodes() -> list[Node]:
     """The content of the derivation document, in reading order."""
-    from boundcalc.theory.catalogue import all_lemmas
-    lemmas = sorted(all_lemmas(), key=_lemma_order_key)
+    lemmas = sorted(catalogue_lemmas(), key=_lemma_order_key)
     nodes: list[Node] = []
     add = nodes.append
 
@@ -138,7 +128,7 @@ def document_nodes() -> list[Node]:
     add(Node("para", text=(
         r"Generation 1 is trained on $n_{\mathrm{real}}$ real samples, so $N_1 = n_{\mathrm{real}}$ and "
         r"$q_1 = p_0$. Generation $i \ge 2$ is trained on a set whose population law $q_i$ mixes $p_0$ "
-        r"with earlier outputs, as follows (`boundcalc/schemes.py` is the one definition used by both "
+        r"with earlier outputs, as follows (`boundcalc/model/schemes.py` is the one definition used by both "
         r"the bounds and the experiments).")))
     add(Node("table", items=[
         ["scheme", "training set of generation $i \\ge 2$", "$N_i$", "$q_i$"],
@@ -165,82 +155,116 @@ def document_nodes() -> list[Node]:
             family = _family(lemma.id)
             add(Node("subsection", family, "sec:fam-" + re.sub(r"\W", "", family.lower())))
             add(Node("para", text=_FAMILY_INTRO[family]))
-        proof = proof_of(lemma)  # MissingProofError when the file is not installed
-        add(Node("lemma", lemma.title, f"lem:{lemma.id}", text=lemma.latex, items=list(lemma.hypotheses),
-                 extra={"id": lemma.id, "provenance": lemma.provenance, "source": lemma.source,
-                        "proof": proof.text, "numeric": proof.numeric, "derivation": lemma.derivation}))
+        add(entry_node(lemma))
 
-    _composition_nodes(add)
-    _phase_nodes(add)
-    _early_stopping_nodes(add)
+    placed = set()
+    _composition_nodes(add, placed)
+    _kde_loop_nodes(add, placed)
+    _phase_nodes(add, placed)
+    _early_stopping_nodes(add, placed)
+    further = [t for t in catalogue_theorems() if t.id not in placed]
+    if further:  # a theorem the document has no place for yet is still shown, never dropped
+        add(Node("section", "Further theorems", "sec:further-theorems"))
+        for theorem in further:
+            add(entry_node(theorem))
 
+    shown = lemmas + [t for t in catalogue_theorems()]
     add(Node("section", "Provenance of the catalogue", "sec:provenance"))
-    add(Node("table", items=[["lemma", "provenance", "derivation", "source"]] + [
-        [f"[[{l.id}]]", l.provenance, f"`{l.derivation}`", l.source] for l in lemmas],
+    add(Node("table", items=[["id", "provenance", "derivation", "source"]] + [
+        [f"[[{l.id}]]", l.provenance, f"`{l.derivation}`", l.source] for l in shown],
         extra={"widths": [0.15, 0.16, 0.24, 0.4]}))  # the derivation column holds a whole path
     return nodes
 
 
-def _composition_nodes(add):
+# ------------------------------------------------------------------------------------------------
+# Catalogue entries (lemmas and theorems) as nodes: one generic rendering
+# ------------------------------------------------------------------------------------------------
+
+def kind_of(entry) -> str:
+    """``"lemma"`` or ``"theorem"`` (catalogue objects without a ``kind`` are lemmas)."""
+    return getattr(entry, "kind", "lemma")
+
+
+def entry_label(entry) -> str:
+    """The document label of a catalogue entry: ``lem:K2`` for a lemma, ``thm:S1`` for a theorem."""
+    return ("thm:" if kind_of(entry) == "theorem" else "lem:") + entry.id
+
+
+def catalogue_lemmas() -> list:
+    from boundcalc.theory.catalogue import all_lemmas
+    return [e for e in all_lemmas() if kind_of(e) == "lemma"]
+
+
+def catalogue_theorems() -> list:
+    """The catalogue objects of kind "theorem", in registration order."""
+    from boundcalc.theory.catalogue import all_lemmas
+    return [e for e in all_lemmas() if kind_of(e) == "theorem"]
+
+
+def entry_node(entry) -> Node:
+    """A lemma or theorem block: statement (the authored ``latex``), hypotheses, provenance, source,
+    and the proof and numeric check of its derivation file (:class:`MissingProofError` when the file
+    is not installed).  Lemmas and theorems go through this one function."""
+    proof = proof_of(entry)
+    return Node(kind_of(entry), entry.title, entry_label(entry), text=entry.latex, items=list(entry.hypotheses),
+                extra={"id": entry.id, "provenance": entry.provenance, "source": entry.source,
+                       "proof": proof.text, "numeric": proof.numeric, "derivation": entry.derivation})
+
+
+# ------------------------------------------------------------------------------------------------
+# Theorems: each place of the document is filled by the catalogue object with that id
+# ------------------------------------------------------------------------------------------------
+
+#: (document place, catalogue id) of every theorem, by section, in reading order.  The place names
+#: the prose fallback (:mod:`boundcalc.document.prose_theorems`) used only while the catalogue
+#: has no object with that id; a place without fallback (None) is skipped until its object exists.
+THEOREM_SLOTS = {
+    "composition": [("thm:recursion", "S1"), ("thm:replace", "S2"), ("thm:mix", "S3"),
+                    ("thm:accumulate-prefix", "S4"), ("thm:accumulate", "S5"), ("thm:rescue", "S6"),
+                    ("thm:growth", "S7")],
+    "kde-loop": [("thm:kde-loop", "L1")],
+    "phase": [("thm:phase", "P1")],
+    "early-stopping": [("thm:early-stopping", "E1")],
+}
+
+
+def theorem_aliases() -> dict:
+    """Place label -> label used in the document (``thm:recursion`` -> ``thm:S1`` once S1 exists), so
+    that cross-references written with a place name still resolve."""
+    present = {t.id for t in catalogue_theorems()}
+    return {place: f"thm:{tid}" for slots in THEOREM_SLOTS.values() for place, tid in slots if tid in present}
+
+
+def fallbacks_in_use() -> list[str]:
+    """The places rendered from prose because the catalogue lacks their object (empty once it holds
+    every theorem of :data:`THEOREM_SLOTS`)."""
+    present = {t.id for t in catalogue_theorems()}
+    return [place for slots in THEOREM_SLOTS.values() for place, tid in slots
+            if tid not in present and fallback_theorem(place) is not None]
+
+
+def _theorems(section: str, add, placed: set) -> None:
+    from boundcalc.theory.lemma import CATALOGUE
+    for place, theorem_id in THEOREM_SLOTS[section]:
+        entry = CATALOGUE.get(theorem_id)
+        if entry is not None and kind_of(entry) == "theorem":
+            add(entry_node(entry))
+            placed.add(theorem_id)
+        else:  # FALLBACK: prose, only while the catalogue has no such object
+            node = fallback_theorem(place)
+            if node is not None:
+                add(node)
+
+
+def _composition_nodes(add, placed):
     forms = _closed_form_templates()
     add(Node("section", "Composition across generations", "sec:composition"))
     add(Node("para", text=(
         r"Write $a_i = \mathrm{TV}(p_i, p_0)$ and $\varepsilon_i = \mathrm{TV}(p_i, q_i)$. The lemmas above "
         r"turn one-generation errors into a bound on the last generation. The proofs are in "
-        r"`derivations/composition.md`; every closed form is checked by substituting it back into the "
+        r"`derivations/`; every closed form is checked by substituting it back into the "
         r"recursion.")))
-    add(Node("theorem", "Recursion", "thm:recursion", text=(
-        r"a_1 \le \varepsilon_1, \qquad a_i \le \varepsilon_i + \mathrm{TV}(q_i, p_0) \quad (i \ge 2),"),
-        items=[r"`mix`, `schedule`: $\mathrm{TV}(q_i, p_0) = (1-\lambda_i)\, a_{i-1}$;",
-               r"`accumulate`: $\mathrm{TV}(q_i, p_0) \le \frac{n_{\mathrm{synth}}}{N_i} \sum_{j<i} a_j$;",
-               r"`replace`: $\mathrm{TV}(q_i, p_0) = a_{i-1}$."],
-        extra={"provenance": "[derived]", "proof": (
-            "The triangle inequality [[T2]] splits $a_i$ at $q_i$. For `mix` and `schedule`, "
-            r"$q_i - p_0 = (1-\lambda_i)(p_{i-1} - p_0)$ pointwise, which is the mixture identity [[T1]]; "
-            "`replace` is the case $\\lambda_i = 0$. For `accumulate`, $q_i - p_0$ is a weighted sum of the "
-            "$p_j - p_0$ and convexity (the corollary of [[T1]]) gives the inequality. The coefficients of "
-            "the recursion are nonnegative, so the sequence defined with equality dominates every sequence "
-            "that satisfies the inequalities (induction): each closed form below solves the recursion "
-            "with equality and therefore bounds $a_K$.")}))
-    add(Node("theorem", "Replace: linear growth", "thm:replace", text=r"a_K \le \sum_{i=1}^{K} \varepsilon_i",
-             extra={"provenance": "[derived]", "proof": (
-                 "Unroll $a_i \\le \\varepsilon_i + a_{i-1}$. At a fixed training-set size the bound grows "
-                 "linearly in $K$.")}))
-    add(Node("theorem", "Mix with a constant real fraction: bounded error [Fu24]", "thm:mix", text=(
-        r"a_K \le (1-\lambda)^{K-1} \varepsilon_1 + \frac{1-(1-\lambda)^{K-1}}{\lambda}\, \varepsilon "
-        r"\le \max\Big(\varepsilon_1, \frac{\varepsilon}{\lambda}\Big)"),
-        items=[r"$\lambda_i = \lambda \in (0, 1]$ and $\varepsilon_i = \varepsilon$ for $i \ge 2$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"The right side solves $A_K = \varepsilon + (1-\lambda) A_{K-1}$, $A_1 = \varepsilon_1$. With "
-            r"$\theta = (1-\lambda)^{K-1} \in (0, 1]$ it equals $\theta \varepsilon_1 + (1-\theta)\varepsilon/\lambda$, "
-            r"a convex combination: the error stays controlled for every $K$ when the real fraction is "
-            r"bounded away from zero, and tends to $\varepsilon/\lambda$.")}))
-    add(Node("theorem", "Accumulate: logarithmic growth", "thm:accumulate", text=(
-        r"a_K \le \varepsilon H_K = \varepsilon \sum_{i=1}^{K} \frac{1}{i} \approx \varepsilon (\ln K + 0.5772)"),
-        items=[r"$n_{\mathrm{synth}} = n_{\mathrm{real}}$, so $N_i = i\, n_{\mathrm{real}}$, and $\varepsilon_i = \varepsilon$ for all $i$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"The recursion reads $A_i = \varepsilon + \frac1i \sum_{j<i} A_j$. The identity "
-            r"$\sum_{j=1}^{m} H_j = (m+1) H_m - m$ gives $\varepsilon + \frac1i \varepsilon (i H_{i-1} - (i-1)) = "
-            r"\varepsilon H_i$. For $K = 50$, $H_{50} = 4.4992$.")}))
-    add(Node("theorem", "Final-generation rescue [Fu24]", "thm:rescue", text=(
-        r"a_K \le \varepsilon + (1-\lambda_K)(K-1)\,\varepsilon, \qquad \lambda_K \ge \frac{K-1}{K} "
-        r"\ \Rightarrow\ a_K < 2\varepsilon"),
-        items=[r"Generations $2, \dots, K-1$ are fully synthetic, generation $K$ has real fraction "
-               r"$\lambda_K$; $\varepsilon_i = \varepsilon$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"By [[thm:replace]], $a_{K-1} \le (K-1)\varepsilon$; one step of the `mix` recursion "
-            r"adds $\varepsilon$ and multiplies by $1 - \lambda_K$. A real share of order $(i-1)/i$ at the "
-            r"last generation is what keeps the error at the level of one generation.")}))
-    add(Node("theorem", "Growing sample sizes in replace", "thm:growth", text=(
-        r"N_i = N_1\, i^{1/\alpha + s},\ s > 0 \ \Rightarrow\ a_K \le C N_1^{-\alpha} \zeta(1 + \alpha s); "
-        r"\qquad K\, C N^{-\alpha} \le \varepsilon^\star \iff N \ge (K C/\varepsilon^\star)^{1/\alpha}"),
-        items=[r"$\varepsilon(N) = C N^{-\alpha}$ with $C, \alpha > 0$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"With the growing sizes, $C N_i^{-\alpha} = C N_1^{-\alpha} i^{-1-\alpha s}$, a convergent "
-            r"series. With one common size $N$, the `replace` bound $K C N^{-\alpha}$ meets a target "
-            r"$\varepsilon^\star$ only if $N$ grows like $K^{1/\alpha}$: $K^4$ for $\alpha = 1/4$ (the "
-            r"quartic growth reported by [Fu24]) and $K^5$ for the early-stopped diffusion rate after "
-            r"Pinsker ([[sec:early-stopping]]). The growth follows from the learner's rate.")}))
+    _theorems("composition", add, placed)
     if forms:
         add(Node("subsection", "The closed forms boundcalc prints", "sec:printed-forms"))
         add(Node("para", text=(
@@ -254,67 +278,27 @@ def _composition_nodes(add):
             add(Node("display", text="a_K \\le " + printed, extra={"sympy": True}))
 
 
-def _phase_nodes(add):
+def _kde_loop_nodes(add, placed):
     add(Node("section", "The loop with a Gaussian KDE", "sec:kde-loop"))
-    add(Node("theorem", "Explicit per-generation error of a KDE loop", "thm:kde-loop", text=(
-        r"a_i \le \underbrace{\tfrac{h^2}{4} \|\Delta p_0\|_1}_{b(h)} + s_i + \mathrm{TV}(q_i, p_0), \qquad "
-        r"s_i \le \tfrac12 \Big[(4\pi)^{-d/4} (N_i h^d)^{-1/2} J_i + \sqrt{2 \ln(K/\delta)/N_i}\Big]"),
-        items=[r"Gaussian kernel of bandwidth $h$; given the past, the $N_i$ samples of a fresh training "
-               r"set are independent; $J_i = \int \sqrt{q_i * \varphi_{h/\sqrt2}}$.",
-               "The bound on $s_i$ holds for all $K$ generations together with probability at least "
-               r"$1 - \delta$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"Split $a_i$ twice with [[T2]]: at $q_i * \varphi_h$ and at $p_0 * \varphi_h$. Convolution "
-            r"contracts TV ([[T3]]), so the middle term is at most $\mathrm{TV}(q_i, p_0)$; the bias is half "
-            r"of [[K1]]; the stochastic term is half of [[K2]] plus the deviation of [[C2]], each at level "
-            r"$\delta/K$ ([[C3]]). With reused real data the estimate splits into its real and synthetic "
-            r"parts; the real part is one random variable shared by all generations and is bounded once. "
-            r"For unseen $q_i$ the a-priori calculator evaluates $J_i$ at the expected training law of [[K4]]: "
-            r"an assumption that every result lists.")}))
+    _theorems("kde-loop", add, placed)
 
+
+def _phase_nodes(add, placed):
     add(Node("section", "Phase transition in the amount of synthetic data", "sec:phase"))
-    add(Node("theorem", "Phase transition [Fu24]", "thm:phase", text=(
-        r"f(s) = C (n_{\mathrm{real}} + s)^{-\alpha} + \frac{s}{n_{\mathrm{real}} + s}\, a_{i-1}, \qquad "
-        r"s^* = \Big(\frac{a_{i-1}\, n_{\mathrm{real}}}{\alpha C}\Big)^{1/(1-\alpha)} - n_{\mathrm{real}}"),
-        items=[r"Generation $i$ of `mix` with $n_{\mathrm{real}}$ fixed and $s = n_{\mathrm{synth}}$ varied; "
-               r"$\varepsilon(N) = C N^{-\alpha}$ with $C > 0$, $0 < \alpha < 1$.",
-               r"A transition ($s^* > 0$) exists iff $a_{i-1} > \alpha C n_{\mathrm{real}}^{-\alpha}$: then $f$ "
-               r"rises on $[0, s^*]$, falls after $s^*$, and tends to $a_{i-1}$ from above.",
-               r"At generation 2 ($a_1 = C n_{\mathrm{real}}^{-\alpha}$): $s^* = (\alpha^{-1/(1-\alpha)} - 1)\, "
-               r"n_{\mathrm{real}}$; $\alpha = 1/5$ gives $s^* = (5^{5/4} - 1)\, n_{\mathrm{real}} "
-               r"\approx 6.4767\, n_{\mathrm{real}}$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"$f'(s) = N^{-2}\big(a_{i-1} n_{\mathrm{real}} - \alpha C N^{1-\alpha}\big)$ with "
-            r"$N = n_{\mathrm{real}} + s$. The bracket decreases strictly in $N$ for $0 < \alpha < 1$, so $f'$ "
-            r"changes sign at most once, from $+$ to $-$, at $N^*$; $s^* > 0$ iff the existence condition holds. "
-            r"Finally $f(s) - a_{i-1} = N^{-1}(C N^{1-\alpha} - n_{\mathrm{real}} a_{i-1})$ is eventually "
-            r"positive and tends to 0. For learners that are not a power law the root of $f'$ is located "
-            r"numerically and the threshold, the peak and the limit are reported. Details in "
-            r"`derivations/phase-transition.md`.")}))
+    _theorems("phase", add, placed)
 
 
-def _early_stopping_nodes(add):
+def _early_stopping_nodes(add, placed):
     add(Node("section", "Early stopping and the diffusion loop", "sec:early-stopping"))
-    add(Node("theorem", "Early-stopping optimum [Li23]", "thm:early-stopping", text=(
-        r"\tau^* = \Big(\frac{c_{\mathrm{opt}}\, m n}{4 c_{\mathrm{stat}}}\Big)^{1/5} \ (c_{\mathrm{width}} = 0), "
-        r"\qquad m \propto n:\ \tau^* = \Theta(n^{2/5}),\ \ \min_\tau \mathrm{KL} \lesssim n^{-2/5} + m^{-4/5}"),
-        items=[r"The $\tau$-dependent part of [[D1]], $g(\tau) = c_{\mathrm{stat}} \tau^4/(m n) + "
-               r"c_{\mathrm{width}} \tau^3/m^2 + c_{\mathrm{opt}}/\tau$, minimised over $\tau \ge 1$."],
-        extra={"provenance": "[Li23, derived]", "proof": (
-            r"$\tau^2 g'(\tau) = 4 c_{\mathrm{stat}} \tau^5/(m n) + 3 c_{\mathrm{width}} \tau^4/m^2 - c_{\mathrm{opt}}$ "
-            r"increases strictly in $\tau$, so the root is unique and the minimiser over $\tau \ge 1$ is the "
-            r"larger of 1 and that root ([[D2]]); with $c_{\mathrm{width}} > 0$ it is found by Newton's method (monotone from the right, the slope being convex) and "
-            r"checked by substitution.")}))
-    add(Node("theorem", "Diffusion model in the loop", "thm:diffusion-loop", text=(
-        r"\varepsilon_i \le \min\Big(\sqrt{\mathrm{KL}_i/2},\ \sqrt{1 - e^{-\mathrm{KL}_i}}\Big), \qquad "
-        r"\varepsilon(N) \asymp N^{-1/5} \ \Rightarrow\ N \gtrsim K^5 \text{ for } K \varepsilon(N) \le \varepsilon^\star "
-        r"\text{ in } \texttt{replace}"),
-        items=[r"[[D1]] holds for every training law $q_i$ with the same constants (an idealisation: a "
-               r"diffusion output has Gaussian tails); $\mathrm{KL}_i$ is the [[D1]] bound at $n = N_i$."],
-        extra={"provenance": "[derived]", "proof": (
-            r"Apply [[D1]] at $n = N_i$ with the early-stopped $\tau^*$, convert KL to TV with the better of "
-            r"Pinsker ([[T4]]) and Bretagnolle-Huber ([[T4']]) ([[D3]]), and compose with "
-            r"[[thm:recursion]]. At the early-stopped rate $\mathrm{KL} \asymp N^{-2/5}$, Pinsker gives "
-            r"$\varepsilon \asymp N^{-1/5}$, and [[thm:growth]] turns this into the $K^5$ growth "
-            r"of a fully synthetic loop.")}))
+    _theorems("early-stopping", add, placed)
+    add(Node("para", text=(
+        r"*The diffusion model in the loop.* The one-generation error is bounded by [[D3]]: "
+        r"$\varepsilon_i \le \min\big(\sqrt{\mathrm{KL}_i/2}, \sqrt{1 - e^{-\mathrm{KL}_i}}\big)$, with "
+        r"$\mathrm{KL}_i$ the bound of [[D1]] at $n = N_i$ and the early-stopped time of [[D2]]; the "
+        r"recursion ([[thm:recursion]]) composes it across generations. It assumes that the constants of "
+        r"[[D1]] hold for every training law $q_i$, an idealisation (a diffusion output has Gaussian "
+        r"tails). At the early-stopped rate $\mathrm{KL} \asymp N^{-2/5}$, Pinsker gives "
+        r"$\varepsilon \asymp N^{-1/5}$, and [[thm:growth]] turns this into the $K^5$ growth of the "
+        r"sample size that a fully synthetic loop needs.")))
+
 

@@ -333,27 +333,42 @@ def latex_table(rows, refs, widths=None) -> str:
 
 
 class RefStyle:
-    """How ``[[ID]]`` renders: ``Lemma~\\ref{lem:ID}`` in LaTeX (plain text when the catalogue does
-    not hold the lemma, so a missing lemma can never leave an undefined reference), ``lemma ID`` in
-    Markdown."""
+    """How a cross-reference ``[[ID]]`` renders.
 
-    def __init__(self, known: set[str]):
-        self.known = known
+    ``known`` holds the lemma ids of the catalogue and ``theorems`` its theorem ids; ``aliases`` maps
+    a place label of the document to the label actually used (``thm:recursion`` -> ``thm:S1`` once
+    the catalogue holds S1).  LaTeX: ``Lemma~\\ref{lem:ID}``, ``Theorem~\\ref{thm:ID}`` or, for a
+    label of the document, ``Theorem/Section~\\ref{label}``; an id the catalogue does not hold is
+    plain text, so a missing entry can never leave an undefined reference.  Markdown: a link to the
+    heading's anchor."""
 
-    def latex(self, lemma_id: str) -> str:
-        if ":" in lemma_id:  # a label of the document itself
-            kind = {"thm": "Theorem", "sec": "Section"}[lemma_id.split(":")[0]]
-            return f"{kind}~\\ref{{{lemma_id}}}"
-        key = lemma_id.replace("'", "p")
+    def __init__(self, known, theorems=(), aliases=None):
+        self.known = set(known)
+        self.theorems = set(theorems)
+        self.aliases = dict(aliases or {})
+
+    def _resolve(self, ref: str) -> tuple[str, str]:
+        """(word, label) of a reference: ("Lemma", "lem:K2"), ("Theorem", "thm:S1"), ("Section", ...),
+        or ("", text) when the catalogue does not hold it."""
+        ref = self.aliases.get(ref, ref)
+        if ":" in ref:  # a label of the document itself
+            return {"thm": "Theorem", "sec": "Section", "lem": "Lemma"}[ref.split(":")[0]], ref
+        key = ref.replace("'", "p")
+        if key in self.theorems:
+            return "Theorem", f"thm:{key}"
         if key in self.known:
-            return f"Lemma~\\ref{{lem:{key}}}"
-        return f"lemma {escape_text(lemma_id)}"
+            return "Lemma", f"lem:{key}"
+        return "", ref
 
-    def markdown(self, lemma_id: str) -> str:
-        if ":" in lemma_id:
-            kind, name = lemma_id.split(":")
-            word = {"thm": "theorem", "sec": "section"}[kind]
-            return f"[{word} {name}](#{word}-{name})"
-        key = lemma_id.replace("'", "p")
-        return f"[lemma {key}](#lemma-{key.lower()})" if key in self.known else f"lemma {lemma_id}"
+    def latex(self, ref: str) -> str:
+        word, label = self._resolve(ref)
+        return f"{word}~\\ref{{{label}}}" if word else f"lemma {escape_text(ref)}"
 
+    def markdown(self, ref: str) -> str:
+        word, label = self._resolve(ref)
+        if not word:
+            return f"lemma {ref}"
+        kind, name = label.split(":", 1)
+        if kind == "lem":
+            return f"[lemma {name}](#lemma-{name.lower()})"
+        return f"[{word.lower()} {name}](#{word.lower()}-{name})"
