@@ -8,7 +8,9 @@
     boundcalc plot early-stopping --out DIR [--n-samples N1,N2] [diffusion options]
 
 Every file is written atomically (:func:`boundcalc._io.write_atomic`); plots are written as PNG and
-PDF.  Bad options raise :class:`boundcalc._checks.BoundcalcError` (one line, exit status 2).
+PDF.  Bad options raise :class:`boundcalc._checks.BoundcalcError` (one line, exit status 2).  A
+derivation file missing from the installation stops ``latex`` with one line and exit status 1
+(:class:`boundcalc.document.derivations.MissingProofError`): the document never lacks a proof.
 """
 
 from __future__ import annotations

@@ -6,10 +6,13 @@ renders it as LaTeX and as Markdown.  Order of the document (the order a reader 
 the loop and its schemes, the lemmas by family (divergence algebra, concentration, kernel density
 estimation, diffusion models; lemmas of other families follow), the composition theorem with its
 closed form per scheme, the explicit KDE loop, the phase transition in the amount of synthetic data,
-early stopping and what it implies for the loop, and a provenance table.  Lemma statements,
-hypotheses, provenance and source come from the catalogue
-(:func:`boundcalc.theory.catalogue.all_lemmas`) at run time; proof sketches come from the
-``## Proof`` section of each lemma's derivation file.
+early stopping and what it implies for the loop, and a provenance table.
+
+Lemmas and theorems are catalogue objects (:func:`boundcalc.theory.catalogue.all_lemmas`, told
+apart by ``kind``) and go through one function, :func:`entry_node`: statement, hypotheses,
+provenance and source from the object, proof sketch and numeric check from the ``## Proof`` and
+``## Numeric check`` sections of its derivation file (an error when the file is not installed).
+:data:`THEOREM_SLOTS` says which theorem fills which place of the document.
 """
 
 from __future__ import annotations
@@ -97,7 +100,8 @@ def document_nodes() -> list[Node]:
         "the catalogue with its hypotheses, provenance and a proof sketch, the composition theorem for "
         "each scheme, the phase transition in the amount of synthetic data and the early-stopping "
         "result. It is generated from the code (`boundcalc latex`): statements are the catalogue's "
-        "authored templates, proof sketches come from the files in `derivations/`, where every step is "
+        "authored templates, proof sketches come from the files in `derivations/` (installed with the "
+        "package as `boundcalc/derivations/`; `boundcalc show ID` prints the path), where every step is "
         "spelled out and tied to the test that checks it.")))
     add(Node("para", text=(
         "Provenance labels: **[Li23]** a result read in Li, Li, Zhang and Bian, *On the Generalization "
@@ -217,7 +221,8 @@ def entry_node(entry) -> Node:
 
 #: (document place, catalogue id) of every theorem, by section, in reading order.  The place names
 #: the prose fallback (:mod:`boundcalc.document.prose_theorems`) used only while the catalogue
-#: has no object with that id; a place without fallback (None) is skipped until its object exists.
+#: has no object with that id; a place without fallback prose (``thm:accumulate-prefix``) stays
+#: empty until its object exists.
 THEOREM_SLOTS = {
     "composition": [("thm:recursion", "S1"), ("thm:replace", "S2"), ("thm:mix", "S3"),
                     ("thm:accumulate-prefix", "S4"), ("thm:accumulate", "S5"), ("thm:rescue", "S6"),
