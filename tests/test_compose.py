@@ -1,4 +1,4 @@
-"""Composition across generations: the recursion of THEORY.md 4.1 iterated exactly, against
+"""Composition across generations: the recursion of docs/theory.md section 4.1 iterated exactly, against
 independent hand-written float loops, and every closed form of 4.2 against the iteration."""
 
 
@@ -12,7 +12,7 @@ from boundcalc.model.schemes import make_scheme
 
 
 class ConstantEps(Learner):
-    """A test learner with eps(N) = eps for every N (the 'constant eps' of THEORY.md 4.2)."""
+    """A test learner with eps(N) = eps for every N (the 'constant eps' of docs/theory.md section 4.2)."""
     name = "constant"
 
     def __init__(self, eps):
@@ -68,7 +68,7 @@ def test_closed_forms_agree_with_the_iteration(name, kw, K):
 
 
 def test_accumulate_constant_eps_is_the_harmonic_number():
-    # THEORY.md 4.2: n_synth = n_real and constant eps give eps H_K; K = 50 gives 4.4992 eps
+    # docs/theory.md section 4.2: n_synth = n_real and constant eps give eps H_K; K = 50 gives 4.4992 eps
     r = compose_bound(make_scheme("accumulate", 100, 100), ConstantEps(1), 50)
     assert float(r.final) == pytest.approx(float(mpmath.harmonic(50)), rel=1e-14)
     assert round(float(r.final), 4) == 4.4992

@@ -1,5 +1,5 @@
 """Pure sympy (and exact-arithmetic) checks of derivations/composition.md and
-derivations/phase-transition.md: THEORY.md sections 4.1, 4.2, 4.3 and 5.
+derivations/phase-transition.md: docs/theory.md sections 4.1, 4.2, 5 and 6.
 
 Each closed form is substituted back into its recursion and the difference simplified to zero;
 numeric claims are reproduced by exact rational iteration or an independent root finder.
@@ -177,7 +177,7 @@ def test_common_sample_size_growth():
 
 
 # ------------------------------------------------------------------------------------------------
-# 4.3 the per-generation KDE error
+# docs/theory.md section 5: the per-generation KDE error
 # ------------------------------------------------------------------------------------------------
 def test_kde_bias_is_half_k1():
     from boundcalc.bounds.kde_terms import kde_bias_tv
@@ -244,7 +244,7 @@ def test_kde_moment_recursion():
 
 
 # ------------------------------------------------------------------------------------------------
-# 5. phase transition
+# docs/theory.md section 6: phase transition
 # ------------------------------------------------------------------------------------------------
 s_syn = sp.Symbol("s_syn", positive=True)        # number of synthetic samples (continuous)
 size_total = S.n_real + s_syn

@@ -1,6 +1,6 @@
 """Every lemma of the catalogue has a derivation file, and the file states what the code states.
 
-The check is :func:`boundcalc.document.latex.derivation_problems`: the file exists, its title line names the
+The check is :func:`boundcalc.document.derivations.derivation_problems`: the file exists, its title line names the
 lemma, its provenance label is the catalogue's, it has the sections Statement / Hypotheses / Proof /
 Numeric check, and the one ``$$`` formula of its Statement equals the catalogue's authored ``latex``
 (up to whitespace).  The exported Markdown (``boundcalc latex --markdown``) must carry the same
@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from boundcalc.document import latex
+from boundcalc.document import derivations, render
 from boundcalc.theory.catalogue import all_lemmas
 
 LEMMAS = all_lemmas()
@@ -26,7 +26,7 @@ def test_catalogue_is_not_empty():
 
 @pytest.mark.parametrize("lemma", LEMMAS, ids=[l.id for l in LEMMAS])
 def test_derivation_file_agrees_with_catalogue(lemma):
-    problems = latex.derivation_problems(lemma)
+    problems = derivations.derivation_problems(lemma)
     assert not problems, "\n".join(problems)
 
 
@@ -34,11 +34,11 @@ def test_derivation_file_agrees_with_catalogue(lemma):
 def test_markdown_export_states_the_derivation_statement(lemma):
     """The Markdown document shows, under the lemma's heading, the formula of its derivation file."""
     document = _markdown()
-    head = f"### Lemma {lemma.id}: {lemma.title}"
+    head = f"### {getattr(lemma, 'kind', 'lemma').capitalize()} {lemma.id}: {lemma.title}"
     assert head in document
     section = document.split(head, 1)[1].split("\n### ", 1)[0]
     shown = re.findall(r"\$\$\n(.*?)\n\$\$", section, re.S)
-    statement = latex.parse_derivation(latex.derivation_path(lemma)).statement_formulas[0]
+    statement = derivations.parse_derivation(derivations.derivation_path(lemma)).statement_formulas[0]
     assert shown and " ".join(shown[0].split()) == " ".join(statement.split())
 
 
@@ -47,7 +47,7 @@ _CACHE = {}
 
 def _markdown():
     if "md" not in _CACHE:
-        _CACHE["md"] = latex.build_markdown()
+        _CACHE["md"] = render.build_markdown()
     return _CACHE["md"]
 
 
@@ -60,33 +60,33 @@ def _copy_with_file(tmp_path, lemma, text, **over):
 
 
 def _file_text(lemma):
-    return latex.derivation_path(lemma).read_text(encoding="utf-8")
+    return derivations.derivation_path(lemma).read_text(encoding="utf-8")
 
 
 def test_checker_accepts_a_faithful_copy(tmp_path):
     lemma = LEMMAS[0]
-    assert latex.derivation_problems(_copy_with_file(tmp_path, lemma, _file_text(lemma))) == []
+    assert derivations.derivation_problems(_copy_with_file(tmp_path, lemma, _file_text(lemma))) == []
 
 
 def test_checker_catches_a_changed_statement(tmp_path):
     lemma = LEMMAS[0]
     changed = _copy_with_file(tmp_path, lemma, _file_text(lemma), latex=lemma.latex + r" + 1")
-    problems = latex.derivation_problems(changed)
+    problems = derivations.derivation_problems(changed)
     assert len(problems) == 1 and "differs from the catalogue" in problems[0]
 
 
 def test_checker_ignores_whitespace_only(tmp_path):
     lemma = LEMMAS[0]
     spaced = _copy_with_file(tmp_path, lemma, _file_text(lemma), latex="  " + lemma.latex.replace(" ", "  ") + "\n")
-    assert latex.derivation_problems(spaced) == []
+    assert derivations.derivation_problems(spaced) == []
 
 
 def test_checker_catches_missing_file_and_sections(tmp_path):
     lemma = LEMMAS[0]
     missing = dataclasses.replace(lemma, derivation=str(tmp_path / "nowhere.md"))
-    assert "no derivation file" in latex.derivation_problems(missing)[0]
+    assert "no derivation file" in derivations.derivation_problems(missing)[0]
     text = _file_text(lemma).replace("## Numeric check", "## Numbers")
-    problems = latex.derivation_problems(_copy_with_file(tmp_path, lemma, text))
+    problems = derivations.derivation_problems(_copy_with_file(tmp_path, lemma, text))
     assert any("Numeric check" in p for p in problems)
 
 
@@ -95,7 +95,7 @@ def test_checker_catches_provenance_and_title(tmp_path):
     text = _file_text(lemma)
     text = re.sub(r"\*\*Provenance:\*\* .*", "**Provenance:** [derived]", text, count=1)
     text = re.sub(r"^# [^:]+:", "# ZZ9:", text, count=1)
-    problems = latex.derivation_problems(_copy_with_file(tmp_path, lemma, text,
+    problems = derivations.derivation_problems(_copy_with_file(tmp_path, lemma, text,
                                                          provenance="[classical]"))
     assert any("provenance" in p for p in problems) and any("titled 'ZZ9'" in p for p in problems)
 
@@ -103,13 +103,13 @@ def test_checker_catches_provenance_and_title(tmp_path):
 def test_checker_catches_two_formulas(tmp_path):
     lemma = LEMMAS[0]
     text = _file_text(lemma).replace("## Hypotheses", "$$\nx = 1\n$$\n\n## Hypotheses", 1)
-    problems = latex.derivation_problems(_copy_with_file(tmp_path, lemma, text))
+    problems = derivations.derivation_problems(_copy_with_file(tmp_path, lemma, text))
     assert any("2 $$ formulas" in p for p in problems)
 
 
 # --- catalogue metadata (one test for every family) ----------------------------------------------
 
-#: provenance labels as THEORY.md section 3 assigns them
+#: provenance labels as docs/theory.md section 3 assigns them
 EXPECTED_PROVENANCE = {
     "T1": "[classical]", "T2": "[classical]", "T3": "[classical]", "T4": "[classical]",
     "T4p": "[classical]", "GTV": "[classical]", "C1": "[classical]", "C2": "[classical]",
@@ -142,7 +142,7 @@ def test_lemma_metadata_is_complete(lemma):
     for symbol in lemma.rhs.free_symbols:
         assert shared[symbol.name] is symbol, f"{symbol} is not the shared symbol"
     # the Statement block is the authored template, character for character
-    text = latex.derivation_path(lemma).read_text(encoding="utf-8")
+    text = derivations.derivation_path(lemma).read_text(encoding="utf-8")
     assert text.splitlines()[0] == f"# {lemma.id}: {lemma.title}"
     statement = re.search(r"## Statement\n\n\$\$\n(.*?)\n\$\$\n", text, re.S)
     assert statement is not None and statement.group(1) == lemma.latex

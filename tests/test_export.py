@@ -1,7 +1,7 @@
 """Export: LaTeX of lemmas and bounds, the derivation document (compiled with a real pdflatex),
 the Markdown variant, the plot commands and the result objects' renderers.
 
-Expected values come from closed forms typed here (THEORY.md 4.2, 5 and 3.4), not from the code
+Expected values come from closed forms typed here (docs/theory.md sections 4.2, 6 and 3.4), not from the code
 under test.  The power-law learner keeps the plot tests fast.
 """
 
@@ -15,8 +15,8 @@ import re
 import numpy as np
 import pytest
 
-from boundcalc.document import latex
 from boundcalc import _figures
+from boundcalc.document import content, macros, markdown, pdflatex, render
 from boundcalc.bounds import plots
 from boundcalc.cli.main import main
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
@@ -26,7 +26,7 @@ POWER = ["--learner", "power", "--C", "1", "--alpha", "0.25"]
 
 @pytest.fixture(scope="module")
 def document():
-    return latex.build_latex()
+    return render.build_latex()
 
 
 def run(capsys, *argv):
@@ -74,30 +74,30 @@ def test_bound_latex_substitutes_numbers_into_the_closed_form(capsys):
 # ------------------------------------------------------------------------------------------------
 
 def test_text_specials_are_escaped_and_math_kept():
-    tex = latex.markdown_to_latex(r"50% of a_i & b#c {x} ~y ^z \w $\frac{a_i}{2}$ and `f_hat(x)`")
+    tex = markdown.markdown_to_latex(r"50% of a_i & b#c {x} ~y ^z \w $\frac{a_i}{2}$ and `f_hat(x)`")
     assert r"50\% of a\_" in tex and r"\&" in tex and r"b\#c" in tex and r"\{x\}" in tex
     assert r"\textasciitilde{}" in tex and r"\textasciicircum{}" in tex and r"\textbackslash{}w" in tex
     assert r"$\frac{a_i}{2}$" in tex  # math untouched
     assert r"\texttt{f\_\allowbreak{}hat(x)}" in tex
-    code = latex.markdown_to_latex(r"`\nreal{x} ~ 50% $y$`")
+    code = markdown.markdown_to_latex(r"`\nreal{x} ~ 50% $y$`")
     assert code == r"\texttt{\char92{}nreal\char123{}x\char125{} \char126{} 50\% \$y\$}"
 
 
 def test_relations_in_text_become_math():
-    tex = latex.markdown_to_latex("a_i <= eps and b >= 0, x -> 0")
+    tex = markdown.markdown_to_latex("a_i <= eps and b >= 0, x -> 0")
     assert r"$\le$" in tex and r"$\ge$" in tex and r"$\to$" in tex and "<" not in tex.replace("$<$", "")
 
 
 def test_emphasis_may_span_code_and_math():
-    tex = latex.inline_latex("*Checked in `test_a` for $p * q$.* and **bold** but p * q stays",
-                             latex.RefStyle(set()))
+    tex = markdown.inline_latex("*Checked in `test_a` for $p * q$.* and **bold** but p * q stays",
+                             markdown.RefStyle(set()))
     assert tex.startswith(r"\emph{Checked in \texttt{test\_\allowbreak{}a} for $p * q$.}")
     assert r"\textbf{bold}" in tex and "p * q stays" in tex
 
 
 def test_lists_keep_their_numbering_after_a_paragraph():
     md = "1. one\n   more\n2. two\n\nA paragraph.\n\n3. three\n- bullet"
-    tex = latex.markdown_to_latex(md)
+    tex = markdown.markdown_to_latex(md)
     assert r"\item one more" in tex
     assert tex.count(r"\begin{enumerate}") == 2 and r"\setcounter{enumi}{2}" in tex
     assert r"\begin{itemize}" in tex
@@ -106,7 +106,7 @@ def test_lists_keep_their_numbering_after_a_paragraph():
 def test_nested_lists_and_primed_items():
     md = ("1. one\n2. two:\n   - 2a. first\n     more\n   - second\n   after the sub-list\n"
           "2'. variant\n3. three")
-    tex = latex.markdown_to_latex(md)
+    tex = markdown.markdown_to_latex(md)
     assert tex.count(r"\begin{enumerate}") == 1 and tex.count(r"\begin{itemize}") == 1
     inner = tex.split(r"\begin{itemize}")[1].split(r"\end{itemize}")
     assert r"\item[2a.] first more" in inner[0] and r"\item second" in inner[0]
@@ -115,24 +115,24 @@ def test_nested_lists_and_primed_items():
 
 
 def test_norm_bars_are_not_a_table():
-    tex = latex.markdown_to_latex("||p - q||_1 <= 2 and\n|x| is small")
+    tex = markdown.markdown_to_latex("||p - q||_1 <= 2 and\n|x| is small")
     assert "longtable" not in tex and "$|$$|$p" in tex
-    table = latex.markdown_to_latex("| a | b |\n|---|---|\n| 1 | $x_1$ |")
+    table = markdown.markdown_to_latex("| a | b |\n|---|---|\n| 1 | $x_1$ |")
     assert "longtable" in table and "$x_1$" in table
 
 
 def test_references_to_known_and_unknown_lemmas():
-    refs = latex.RefStyle({"T1"})
-    assert latex.inline_latex("by [[T1]] and [[Z9]]", refs) == r"by Lemma~\ref{lem:T1} and lemma Z9"
-    assert latex.inline_latex("[[thm:phase]]", refs) == r"Theorem~\ref{thm:phase}"
+    refs = markdown.RefStyle({"T1"})
+    assert markdown.inline_latex("by [[T1]] and [[Z9]]", refs) == r"by Lemma~\ref{lem:T1} and lemma Z9"
+    assert markdown.inline_latex("[[thm:phase]]", refs) == r"Theorem~\ref{thm:phase}"
 
 
 def test_long_displays_split_only_at_top_level():
     short = r"a \le b, \quad c"
-    assert latex.split_display(short) == [short]
+    assert markdown.split_display(short) == [short]
     long = (r"x = \Big( \frac{a, \quad b}{c} \Big) + " + "y + " * 30 + r"z, \quad "
             + r"\left( u; \quad v \right) + " + "w + " * 30 + r"1; \qquad t = 2")
-    lines = latex.split_display(long)
+    lines = markdown.split_display(long)
     assert len(lines) >= 2
     for line in lines:  # braces and \left/\right balance inside every line
         assert line.count("{") == line.count("}") and line.count(r"\left") == line.count(r"\right")
@@ -151,7 +151,7 @@ def test_every_shared_symbol_has_exactly_one_macro(document):
     names = {v.name for v in vars(S).values() if isinstance(v, sp.Symbol)}
     defined = re.findall(r"\\newcommand\{\\([A-Za-z]+)\}", document)
     assert len(defined) == len(set(defined)) == len(names)
-    table = latex.symbol_table()
+    table = macros.symbol_table()
     assert {row[0] for row in table} == names and {row[1] for row in table} == set(defined)
 
 
@@ -167,8 +167,8 @@ def test_use_macros_and_sympy_printer_agree():
     import sympy as sp
 
     from boundcalc.theory import notation as S
-    assert latex.use_macros(r"C\,n_{\mathrm{real}}^{-\alpha} + \mathrm{TV}(p, q)") == r"C\,\nreal ^{-\alpha} + \TV (p, q)"
-    printed = latex.sympy_latex(S.C * S.n_real ** (-S.alpha) + S.c_stat * S.tau)
+    assert macros.use_macros(r"C\,n_{\mathrm{real}}^{-\alpha} + \mathrm{TV}(p, q)") == r"C\,\nreal ^{-\alpha} + \TV (p, q)"
+    printed = macros.sympy_latex(S.C * S.n_real ** (-S.alpha) + S.c_stat * S.tau)
     assert r"\nreal" in printed and r"\cstat" in printed and "n_{real}" not in printed
     assert sp.latex(S.n_real) == "n_{real}"  # why the macro names are needed
 
@@ -178,13 +178,13 @@ def test_use_macros_and_sympy_printer_agree():
 # ------------------------------------------------------------------------------------------------
 
 def test_document_holds_every_lemma_with_provenance_and_proof(document):
-    for lemma in all_lemmas():
-        label = rf"\label{{lem:{lemma.id}}}"
+    for lemma in all_lemmas():  # lemmas and theorems alike
+        label = rf"\label{{{content.entry_label(lemma)}}}"
         assert document.count(label) == 1, lemma.id
         block = document.split(label, 1)[1].split(r"\end{proof}", 1)[0]
-        assert f"\\textbf{{Provenance:}} {latex.escape_text(lemma.provenance)}" in block
+        assert f"\\textbf{{Provenance:}} {markdown.escape_text(lemma.provenance)}" in block
         assert r"\begin{proof}[Proof sketch]" in block
-        for line in latex.split_display(latex.use_macros(lemma.latex)):
+        for line in markdown.split_display(macros.use_macros(lemma.latex)):
             assert line in block, (lemma.id, line)
 
 
@@ -193,7 +193,8 @@ def test_document_order_is_the_reading_order(document):
              "sec:composition", "thm:recursion", "thm:replace", "thm:mix", "thm:accumulate",
              "sec:kde-loop", "sec:phase", "thm:phase", "sec:early-stopping", "thm:early-stopping",
              "sec:provenance"]
-    positions = [document.index(rf"\label{{{label}}}") for label in order]
+    aliases = content.theorem_aliases()  # thm:recursion is thm:S1 once the catalogue holds S1
+    positions = [document.index(rf"\label{{{aliases.get(label, label)}}}") for label in order]
     assert positions == sorted(positions)
     refs = set(re.findall(r"\\ref\{([^}]+)\}", document))
     labels = set(re.findall(r"\\label\{([^}]+)\}", document))
@@ -205,10 +206,10 @@ def test_document_states_the_reference_numbers(document):
     assert r"\frac{\copt \, m n}{4 \cstat }" in document.replace("  ", " ")
 
 
-@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed "
+@pytest.mark.skipif(pdflatex.pdflatex_path() is None, reason="pdflatex is not installed "
                     "(.ci/run installs texlive-latex-base, texlive-latex-recommended, texlive-fonts-recommended)")
 def test_document_compiles_with_pdflatex(tmp_path, document):
-    result = latex.compile_pdf(document, tmp_path / "out" / "boundcalc.pdf")
+    result = pdflatex.compile_pdf(document, tmp_path / "out" / "boundcalc.pdf")
     assert result.errors == [], result.errors
     assert result.undefined_references == []
     assert result.ok and result.pdf.read_bytes().startswith(b"%PDF")
@@ -216,7 +217,7 @@ def test_document_compiles_with_pdflatex(tmp_path, document):
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["boundcalc.pdf"]
 
 
-@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+@pytest.mark.skipif(pdflatex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_latex_command_compiles_the_pdf(tmp_path, capsys):
     status, out, _ = run(capsys, "latex", "--out", str(tmp_path / "doc.tex"), "--pdf")
     assert status == 0 and f"wrote {tmp_path / 'doc.pdf'}" in out
@@ -225,7 +226,7 @@ def test_latex_command_compiles_the_pdf(tmp_path, capsys):
     assert_one_line_error(*run(capsys, "latex", "--out", str(tmp_path / "doc.pdf"), "--pdf")[::2], ".tex file")
 
 
-@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+@pytest.mark.skipif(pdflatex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
     """What ``bound/phase/solve --latex`` and ``show --latex`` print compiles in display math."""
     from boundcalc.bounds.compose import compose_bound
@@ -243,34 +244,34 @@ def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
     body = "\n".join(f"\\begin{{equation*}}{f}\\end{{equation*}}" for f in formulas)
     doc = ("\\documentclass{article}\\usepackage{amsmath,amssymb}\\usepackage[margin=1cm]{geometry}"
            "\\begin{document}\n" + body + "\n\\end{document}\n")
-    result = latex.compile_pdf(doc, tmp_path / "formulas.pdf")
+    result = pdflatex.compile_pdf(doc, tmp_path / "formulas.pdf")
     assert result.ok, result.errors
 
 
-@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+@pytest.mark.skipif(pdflatex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_every_derivation_file_converts_to_latex_that_compiles(tmp_path):
     """The converter is robust to everything in derivations/ (tables, lists, code, plain-text formulas)."""
     files = sorted((f for f in resources.files("boundcalc.derivations").iterdir() if f.name.endswith(".md")), key=lambda f: f.name)
     assert len(files) >= len(all_lemmas())
-    parts = [r"\section*{" + latex.escape_text(f.name) + "}\n" + latex.markdown_to_latex(f.read_text("utf-8"))
+    parts = [r"\section*{" + markdown.escape_text(f.name) + "}\n" + markdown.markdown_to_latex(f.read_text("utf-8"))
              for f in files]
-    doc = (latex._PREAMBLE.replace("%MACROS%", latex.preamble_macros()) + "\\begin{document}\n"
+    doc = (render._PREAMBLE.replace("%MACROS%", macros.preamble_macros()) + "\\begin{document}\n"
            + "\n\n".join(parts) + "\n\\end{document}\n")
-    result = latex.compile_pdf(doc, tmp_path / "derivations.pdf")
+    result = pdflatex.compile_pdf(doc, tmp_path / "derivations.pdf")
     assert result.ok, result.errors
 
 
-@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+@pytest.mark.skipif(pdflatex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_compile_reports_errors_and_undefined_references(tmp_path):
     base = "\\documentclass{article}\\begin{document}%s\\end{document}\n"
-    broken = latex.compile_pdf(base % r"$\frac{1}{$", tmp_path / "a.pdf")
+    broken = pdflatex.compile_pdf(base % r"$\frac{1}{$", tmp_path / "a.pdf")
     assert broken.errors and not broken.ok and not (tmp_path / "a.pdf").exists()
-    dangling = latex.compile_pdf(base % r"see \ref{nowhere}", tmp_path / "b.pdf")
+    dangling = pdflatex.compile_pdf(base % r"see \ref{nowhere}", tmp_path / "b.pdf")
     assert dangling.undefined_references == ["nowhere"] and not (tmp_path / "b.pdf").exists()
 
 
 def test_markdown_has_the_same_content_with_raw_math():
-    md = latex.build_markdown()
+    md = render.build_markdown()
     assert md.startswith("# boundcalc")
     for lemma in all_lemmas():
         assert f"$$\n{lemma.latex}\n$$" in md
@@ -291,7 +292,7 @@ def test_latex_command_writes_the_document(tmp_path, capsys, document):
     status, out, _ = run(capsys, "latex", "--out", str(target))
     assert status == 0 and target.read_text() == document and f"wrote {target}" in out
     status, out, _ = run(capsys, "latex", "--markdown", "--out", str(tmp_path / "doc.md"))
-    assert status == 0 and (tmp_path / "doc.md").read_text() == latex.build_markdown()
+    assert status == 0 and (tmp_path / "doc.md").read_text() == render.build_markdown()
     status, out, _ = run(capsys, "latex")
     assert status == 0 and out == document
 
@@ -301,15 +302,15 @@ def test_latex_command_bad_options(tmp_path, capsys, monkeypatch):
     assert_one_line_error(*run(capsys, "latex", "--pdf", "--markdown", "--out", str(tmp_path / "x"))[::2],
                           "--markdown")
     assert_one_line_error(*run(capsys, "latex", "--out", str(tmp_path))[::2], "directory")
-    monkeypatch.setattr(latex, "pdflatex_path", lambda: None)
+    monkeypatch.setattr(pdflatex, "pdflatex_path", lambda: None)
     target = tmp_path / "doc.tex"
     assert_one_line_error(*run(capsys, "latex", "--out", str(target), "--pdf")[::2], "pdflatex", "not installed")
     assert not target.exists()
 
 
-@pytest.mark.skipif(latex.pdflatex_path() is None, reason="pdflatex is not installed")
+@pytest.mark.skipif(pdflatex.pdflatex_path() is None, reason="pdflatex is not installed")
 def test_latex_command_reports_a_failed_compile(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(latex, "build_latex", lambda: "\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n")
+    monkeypatch.setattr(render, "build_latex", lambda: "\\documentclass{article}\\begin{document}\\undefinedmacro\\end{document}\n")
     assert_one_line_error(*run(capsys, "latex", "--out", str(tmp_path / "d.tex"), "--pdf")[::2],
                           "pdflatex failed", "Undefined control sequence")
     assert not (tmp_path / "d.pdf").exists()
@@ -380,7 +381,7 @@ def test_plot_phase_marks_the_closed_form_threshold(tmp_path, capsys):
     from boundcalc.bounds.learners import PowerLaw
     from boundcalc.bounds.phase import phase_transition
     result = phase_transition(PowerLaw(1.0, 0.2), 1000, 2)
-    s_star = (5 ** 1.25 - 1) * 1000  # THEORY.md 5: alpha = 1/5 at generation 2
+    s_star = (5 ** 1.25 - 1) * 1000  # docs/theory.md section 6: alpha = 1/5 at generation 2
     fig = plots.phase_figure(result, n_points=40)
     ax = fig.axes[0]
     threshold = [l for l in ax.get_lines() if l.get_label().startswith("threshold")][0]
@@ -456,7 +457,7 @@ def test_plot_diagram_bad_options(tmp_path, capsys):
 
 
 def _d1(tau, m, n, T=10.0, c_stat=1.0, c_width=1.0, c_opt=1.0, c_mc=1.0, c_approx=0.0, c_prior=1.0):
-    """Lemma D1's right-hand side, typed from THEORY.md 3.4."""
+    """Lemma D1's right-hand side, typed from docs/theory.md section 3.4."""
     return (c_stat * tau ** 4 / (m * n) + c_width * tau ** 3 / m ** 2 + c_opt / tau + c_mc / m + c_approx
             + c_prior * math.exp(-2 * T))
 
@@ -548,9 +549,9 @@ def test_result_objects_render_and_plot():
 def test_symbolic_and_export_modules_import_neither_torch_nor_matplotlib():
     import subprocess
     import sys
-    code = ("import sys, boundcalc.cli.main, boundcalc.document.latex, boundcalc.bounds.plots, boundcalc._figures, "
+    code = ("import sys, boundcalc.cli.main, boundcalc.document.render, boundcalc.bounds.plots, boundcalc._figures, "
             "boundcalc.cli.export; "
-            "boundcalc.document.latex.build_markdown(); "
+            "boundcalc.document.render.build_markdown(); "
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -561,3 +562,77 @@ def test_plot_result_rejects_other_objects():
     fig, ax = _figures.new_figure()
     with pytest.raises(BoundcalcError, match="cannot plot a dict"):
         plots.plot_result({}, ax=ax)
+
+
+# ------------------------------------------------------------------------------------------------
+# Theorems: rendered from catalogue objects, like lemmas
+# ------------------------------------------------------------------------------------------------
+
+def _fake_theorem(tmp_path, theorem_id="S1", proof="Split $a_i$ at $q_i$ with [[T2]]; the rest is [[T1]]."):
+    """A stand-in catalogue theorem (the shape of a Lemma with kind "theorem") and its derivation file."""
+    from types import SimpleNamespace
+    path = tmp_path / f"{theorem_id}.md"
+    path.write_text(f"# {theorem_id}: A stand-in recursion\n\n**Provenance:** [derived]\n\n## Statement\n\n$$\n"
+                    "a_i \\le \\varepsilon_i + a_{i-1}\n$$\n\n## Hypotheses\n- none\n\n## Proof\n"
+                    f"{proof}\n\n## Numeric check\nUnique-marker-4711.\n", encoding="utf-8")
+    return SimpleNamespace(id=theorem_id, kind="theorem", title="A stand-in recursion",
+                           latex=r"a_i \le \varepsilon_i + a_{i-1}", hypotheses=("$a_1 \\le \\varepsilon_1$.",),
+                           provenance="[derived]", source="Derived for the test.", derivation=str(path))
+
+
+def test_a_catalogue_theorem_replaces_the_prose_of_its_place(tmp_path, monkeypatch):
+    from boundcalc.theory.lemma import CATALOGUE
+    if "S1" in CATALOGUE:
+        pytest.skip("the catalogue holds S1 itself (see test_no_prose_fallback_once_the_catalogue_has_theorems)")
+    assert "thm:recursion" in content.fallbacks_in_use()  # before: the place is prose
+    monkeypatch.setitem(CATALOGUE, "S1", _fake_theorem(tmp_path))
+    assert "thm:recursion" not in content.fallbacks_in_use()
+    assert content.theorem_aliases()["thm:recursion"] == "thm:S1"
+    tex = render.build_latex()
+    assert r"\label{thm:S1}" in tex and r"\label{thm:recursion}" not in tex
+    block = tex.split(r"\label{thm:S1}", 1)[1].split(r"\end{proof}", 1)[0]
+    assert tex.split(r"\label{thm:S1}", 1)[0].endswith("\\renewcommand{\\thetheorem}{S1}\n\\begin{theorem}[{A stand-in recursion}]")
+    assert macros.use_macros(r"a_i \le \varepsilon_i + a_{i-1}").strip() in block and r"\textbf{Provenance:} [derived]." in block
+    assert r"Split $a_i$ at $q_i$ with Lemma~\ref{lem:T2}" in block and "Unique-marker-4711" in block
+    assert r"Theorem~\ref{thm:S1}" in tex  # the prose's references to the place now point at the object
+    refs, labels = set(re.findall(r"\\ref\{([^}]+)\}", tex)), set(re.findall(r"\\label\{([^}]+)\}", tex))
+    assert refs <= labels, refs - labels
+    # the provenance table lists the theorem with the lemmas
+    assert r"Theorem~\ref{thm:S1} & [derived]" in tex
+    md = render.build_markdown()
+    assert "### Theorem S1: A stand-in recursion\n<a id=\"theorem-S1\"></a>" in md
+    assert "[theorem S1](#theorem-S1)" in md and "### Theorem (Recursion)" not in md
+    if pdflatex.pdflatex_path() is not None:
+        result = pdflatex.compile_pdf(tex, tmp_path / "with-theorem.pdf")
+        assert result.ok, (result.errors, result.undefined_references)
+
+
+def test_a_theorem_without_a_place_is_still_shown(tmp_path, monkeypatch):
+    from boundcalc.theory.lemma import CATALOGUE
+    monkeypatch.setitem(CATALOGUE, "Z9", _fake_theorem(tmp_path, "Z9"))
+    tex = render.build_latex()
+    assert r"\section{Further theorems}" in tex and r"\label{thm:Z9}" in tex
+    assert tex.index(r"\label{thm:Z9}") < tex.index(r"\label{sec:provenance}")
+
+
+def test_a_theorem_whose_proof_is_not_installed_is_an_error(tmp_path, monkeypatch, capsys):
+    from boundcalc.document.derivations import MissingProofError
+    from boundcalc.theory.lemma import CATALOGUE
+    theorem = _fake_theorem(tmp_path, "Z8")
+    theorem.derivation = str(tmp_path / "absent.md")
+    monkeypatch.setitem(CATALOGUE, "Z8", theorem)
+    with pytest.raises(MissingProofError, match="proof of Z8 is missing"):
+        render.build_markdown()
+    status, out, err = run(capsys, "latex", "--markdown")
+    assert status == 1 and out == ""
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and "proof of Z8 is missing" in lines[0]
+
+
+def test_no_prose_fallback_once_the_catalogue_has_theorems():
+    if not content.catalogue_theorems():
+        pytest.skip("the catalogue holds no theorem object yet: the document uses the marked prose fallback")
+    assert content.fallbacks_in_use() == []
+    ids = {t.id for t in content.catalogue_theorems()}
+    placed = {tid for slots in content.THEOREM_SLOTS.values() for _, tid in slots}
+    assert placed <= ids, placed - ids  # every place of the document is filled by an object

@@ -15,7 +15,7 @@ from boundcalc.model.targets import normal
 
 
 def kde_eps(N, h, J, delta, lap):
-    """THEORY.md 4.3 in TV: (h^2/4) lap + (1/2)[(4 pi)^(-1/4) (N h)^(-1/2) J + sqrt(2 ln(1/delta)/N)], d = 1."""
+    """docs/theory.md section 5 in TV: (h^2/4) lap + (1/2)[(4 pi)^(-1/4) (N h)^(-1/2) J + sqrt(2 ln(1/delta)/N)], d = 1."""
     return h * h / 4 * lap + 0.5 * ((4 * math.pi) ** -0.25 * (N * h) ** -0.5 * J + math.sqrt(2 * math.log(1 / delta) / N))
 
 

@@ -508,7 +508,7 @@ def test_k4_monte_carlo_replace():
         expected = float(get_lemma("K4").evaluate(sigma_1=1.0, i=gen, h=h))
         assert abs(per_loop.mean() - expected) < 4 * se
         # the ddof=0 sample variance *within* a loop is smaller: the n outputs share p_i, and
-        # E S^2 = ((n-1)/n)(E S^2(training set) + h^2) (THEORY.md section 7), not Var r_i
+        # E S^2 = ((n-1)/n)(E S^2(training set) + h^2) (docs/theory.md section 9), not Var r_i
         within = shrink * (within + h * h)
         sample_var = out.var(axis=1)
         assert abs(sample_var.mean() - within) < 4 * sample_var.std(ddof=1) / math.sqrt(loops)

@@ -1,4 +1,4 @@
-"""Phase transition (THEORY.md section 5): closed form against the numbers it claims,
+"""Phase transition (docs/theory.md section 6): closed form against the numbers it claims,
 the numeric locator against the closed form, and the no-transition case."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Schemes: the training laws of THEORY.md section 2, checked entry by entry."""
+"""Schemes: the training laws of docs/theory.md section 2, checked entry by entry."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Composition across generations (THEORY.md section 4): the recursion and its closed forms.
+"""Composition across generations (docs/theory.md section 4): the recursion and its closed forms.
 
 The recursion [derived] (lemmas T2 then T1, or convexity for ``accumulate``)::
 
@@ -35,7 +35,7 @@ _j = sp.Symbol("j", positive=True, integer=True)
 
 
 def recursion(eps: list, scheme: Scheme) -> list:
-    """a_1..a_K from eps_1..eps_K by the recursion of THEORY.md 4.1, every step with equality."""
+    """a_1..a_K from eps_1..eps_K by the recursion of docs/theory.md section 4.1, every step with equality."""
     state = _Recursion(scheme)
     return [state.step(e) for e in eps]
 

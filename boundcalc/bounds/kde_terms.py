@@ -1,4 +1,4 @@
-"""The explicit per-generation terms of a Gaussian-KDE loop (THEORY.md 4.3), in TV.
+"""The explicit per-generation terms of a Gaussian-KDE loop (docs/theory.md section 5), in TV.
 
 Shared by the a-priori KDE learner (:mod:`boundcalc.bounds.learners`) and the a-posteriori bound of the
 KDE validator, so that both use one formula.
@@ -55,7 +55,7 @@ class FailureSplit:
 
 
 def kde_failure_split(scheme: Scheme, generations: int, delta) -> FailureSplit:
-    """The union bound of THEORY.md 4.3 for ``generations`` generations of ``scheme``."""
+    """The union bound of docs/theory.md section 5 for ``generations`` generations of ``scheme``."""
     check_probability("delta", delta)
     plans = scheme.plans(generations)
     if all(p.all_fresh for p in plans):

@@ -2,7 +2,7 @@
 
 A learner turns the plan of generation i (its training-set size N_i and, for the KDE, the
 distribution of its training set) into an upper bound ``eps_i`` on the one-generation error
-that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (THEORY.md 4.1).
+that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (docs/theory.md section 4.1).
 
 * :class:`PowerLaw`: ``eps(N) = C N^(-alpha)``, taken as exact.
 * :class:`GaussianKDE`: explicit constants, lemmas K1 (or K1'), K2, C2, C3; bandwidth given
@@ -115,7 +115,7 @@ def gaussian_abs_moment(beta_, dim) -> float:
 
 
 class GaussianKDE(Learner):
-    """Gaussian-kernel KDE with explicit constants (THEORY.md 3.3 and 4.3).
+    """Gaussian-kernel KDE with explicit constants (docs/theory.md sections 3.3 and 5).
 
     ``eps_i = b(h) + s_i`` with ``b(h) = (h^2/4) ||Laplacian p0||_1`` (K1, halved) or, in the
     Hoelder version, ``b(h) = (L/2) h^beta E|Z|^beta`` (K1' with the Gaussian kernel, beta <= 2),

@@ -1,4 +1,4 @@
-"""Phase transition in the amount of synthetic data (THEORY.md section 5) [derived, reproduces Fu24].
+"""Phase transition in the amount of synthetic data (docs/theory.md section 6) [derived, reproduces Fu24].
 
 Generation I of ``mix`` with n_real real samples and s synthetic samples of p_{I-1}:
 

@@ -151,7 +151,7 @@ class SolveResult(Result):
 
 @dataclass
 class PhaseResult(Result):
-    """Phase transition in the amount of synthetic data at one generation (THEORY.md section 5)."""
+    """Phase transition in the amount of synthetic data at one generation (docs/theory.md section 6)."""
     kind = "phase"
     exists: bool
     threshold: object

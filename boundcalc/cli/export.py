@@ -14,6 +14,8 @@ file where a folder is needed, a parent that is a file, a place that cannot be w
 ``/sys``, no permission) and a folder in use by another ``boundcalc plot`` are refused; ``--name``
 must be a plain file name that stays inside ``--out``.  Bad options raise
 :class:`boundcalc._checks.BoundcalcError` (one line, exit status 2).
+A derivation file missing from the installation stops ``latex`` with one line and exit status 1
+(:class:`boundcalc.document.derivations.MissingProofError`): the document never lacks a proof.
 """
 
 from __future__ import annotations
@@ -179,13 +181,14 @@ def _report(paths, lines=()):
 # --- latex --------------------------------------------------------------------------------------
 
 def cmd_latex(args) -> int:
-    from boundcalc.document import latex
+    from boundcalc.document import pdflatex, render
+    from boundcalc.document.derivations import MissingProofError
     from boundcalc._io import prepare_out_file, write_atomic
     if args.pdf and args.markdown:
         raise BoundcalcError("--pdf applies to the LaTeX document, not to --markdown")
     if args.pdf and not args.out:
         raise BoundcalcError("--pdf needs --out FILE.tex (the PDF is written next to it)")
-    if args.pdf and latex.pdflatex_path() is None:
+    if args.pdf and pdflatex.pdflatex_path() is None:
         raise BoundcalcError("--pdf needs pdflatex, which is not installed (apt-get install texlive-latex-base "
                              "texlive-latex-recommended texlive-fonts-recommended); nothing was written")
     if args.pdf and Path(args.out).suffix.lower() == ".pdf":
@@ -193,7 +196,11 @@ def cmd_latex(args) -> int:
                              f"got {args.out}")
     if args.out is not None:
         prepare_out_file(args.out)  # '', a folder, a parent that is a file, /proc, /sys: one line, exit 2
-    text = latex.build_markdown() if args.markdown else latex.build_latex()
+    try:
+        text = render.build_markdown() if args.markdown else render.build_latex()
+    except MissingProofError as exc:  # a broken installation, not a bad option: exit status 1
+        print(f"boundcalc: error: {exc}", file=sys.stderr)
+        return 1
     if args.out is None:
         sys.stdout.write(text)
         return 0
@@ -203,7 +210,7 @@ def cmd_latex(args) -> int:
         raise BoundcalcError(f"--out {args.out}: cannot write there ({exc.strerror or exc})") from None
     if args.pdf:
         pdf = Path(args.out).with_suffix(".pdf")
-        outcome = latex.compile_pdf(text, pdf)
+        outcome = pdflatex.compile_pdf(text, pdf)
         if not outcome.ok:
             problem = (outcome.errors or [f"undefined references: {', '.join(outcome.undefined_references)}"])[0]
             raise BoundcalcError(f"pdflatex failed on {args.out}: {problem}")

@@ -59,7 +59,12 @@ def cmd_show(args):
             for k, v in lemma.quantities.items():
                 print(f"    {k}: {v}")
         print(f"  source: {lemma.source}")
-        print(f"  proof: {lemma.derivation}")
+        from boundcalc.document.derivations import MissingProofError, derivation_location
+        try:
+            print(f"  proof: {derivation_location(lemma)} (and in the document: boundcalc latex)")
+        except MissingProofError as exc:  # a broken installation, not a bad option: exit status 1
+            print(f"boundcalc: error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -23,7 +23,7 @@ import sys
 from boundcalc._checks import BoundcalcError, parse_number_list
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
-               "measured TV(p_i, p0) against the explicit a-posteriori bound of THEORY.md 4.3, the "
+               "measured TV(p_i, p0) against the explicit a-posteriori bound of docs/theory.md section 5, the "
                "exact expected law of lemma K4 (lower reference) and the recursion a_i <= eps_i + TV(q_i, p0).")
 
 

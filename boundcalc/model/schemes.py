@@ -1,4 +1,4 @@
-"""Data-mixing schemes of a self-consuming loop (THEORY.md section 2), shared by the
+"""Data-mixing schemes of a self-consuming loop (docs/theory.md section 2), shared by the
 bounds and by the empirical validators, so that the two can never describe different loops.
 
 A scheme answers one question: *what is generation i trained on?*  The answer is a
@@ -11,7 +11,7 @@ data, or the synthetic data that ``accumulate`` keeps).
 From the plan follow
 
 * the population training distribution ``q_i = sum_b (count_b / N_i) p_{source_b}``;
-* the recursion coefficients of THEORY.md 4.1: ``TV(q_i, p0) <= sum_j w_{ij} a_j`` with
+* the recursion coefficients of docs/theory.md section 4.1: ``TV(q_i, p0) <= sum_j w_{ij} a_j`` with
   ``w_{ij}`` the weight of source j (equality when one synthetic source is mixed with p0,
   lemma T1; convexity otherwise);
 * which samples are fresh at generation i (what the concentration argument may treat as
@@ -113,7 +113,7 @@ class Scheme:
         return [self.plan(i) for i in range(1, check_positive_int("generations", generations) + 1)]
 
     def tv_coefficients(self, i: int) -> list[float]:
-        """w_{ij}, j = 1..i-1: TV(q_i, p0) <= sum_j w_ij a_j (THEORY.md 4.1)."""
+        """w_{ij}, j = 1..i-1: TV(q_i, p0) <= sum_j w_ij a_j (docs/theory.md section 4.1)."""
         return self.plan(i).weights()[1:]
 
     def n_total(self, i: int) -> float:
@@ -192,7 +192,7 @@ class Schedule(Scheme):
 
     ``real_fractions`` and ``sizes`` are sequences for generations 2, 3, ...; a sequence of
     length one is used for every generation.  lam_i = 0 is a fully synthetic generation, so a
-    schedule also describes the final-generation rescue and growing sample sizes of THEORY.md 4.2.
+    schedule also describes the final-generation rescue and growing sample sizes of docs/theory.md section 4.2.
     """
 
     name = "schedule"

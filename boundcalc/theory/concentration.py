@@ -1,4 +1,4 @@
-"""Concentration (THEORY.md 3.2): lemmas C1 (McDiarmid), C2 (L1 deviation of a KDE), C3 (union bound).
+"""Concentration (docs/theory.md section 3.2): lemmas C1 (McDiarmid), C2 (L1 deviation of a KDE), C3 (union bound).
 
 Each lemma is registered in :data:`boundcalc.theory.lemma.CATALOGUE` on import; its proof is in
 ``derivations/<ID>.md`` and is machine-checked in ``tests/test_lemmas_concentration.py``.

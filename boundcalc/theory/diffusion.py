@@ -1,4 +1,4 @@
-"""Diffusion-model lemmas D1, D2, D3 (THEORY.md section 3.4).
+"""Diffusion-model lemmas D1, D2, D3 (docs/theory.md section 3.4).
 
 D1 is Li et al. (2023)'s generalization bound for a random-feature score model with every
 hidden factor made a named constant; D2 is its early-stopping optimum; D3 turns the KL bound

@@ -1,4 +1,4 @@
-"""Divergence algebra (THEORY.md 3.1 and the 1-D Gaussian TV of 3.3): lemmas T1, T2, T3, T4, T4p, GTV.
+"""Divergence algebra (docs/theory.md section 3.1, with the 1-D Gaussian TV): lemmas T1, T2, T3, T4, T4p, GTV.
 
 All six are classical facts about the total-variation distance
 ``TV(P, Q) = sup_A |P(A) - Q(A)| = (1/2) int |p - q|`` and the Kullback-Leibler divergence

@@ -1,4 +1,4 @@
-"""Kernel-density-estimation lemmas K1, K1', K2, K3, K4 (THEORY.md section 3.3).
+"""Kernel-density-estimation lemmas K1, K1', K2, K3, K4 (docs/theory.md section 3.3).
 
 Each lemma is registered in :data:`boundcalc.theory.lemma.CATALOGUE` on import and proved in
 ``derivations/<ID>.md``.  The computation of lemma K4's expected laws lives with the loop it

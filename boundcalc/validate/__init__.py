@@ -5,6 +5,6 @@ validator (torch, imported lazily) are loaded only when used.
 
 * :mod:`boundcalc.validate.grid`: grids, exact densities and TV by quadrature on a grid;
 * :mod:`boundcalc.validate.report`: summaries over seeds, checks, table, progress bar, state files;
-* :mod:`boundcalc.validate.kde`: Gaussian-KDE loops against the explicit bounds of THEORY.md 4.3;
+* :mod:`boundcalc.validate.kde`: Gaussian-KDE loops against the explicit bounds of docs/theory.md section 5;
 * :mod:`boundcalc.cli.validate_kde`: the ``boundcalc validate kde`` sub-command.
 """

@@ -1,7 +1,7 @@
 """Regular grids in 1-D and 2-D, and the quadratures the validators measure on them.
 
 Every empirical total-variation number of the validators is a quadrature on one fixed grid
-against exact densities (THEORY.md section 6): never a comparison of two small samples.
+against exact densities (docs/theory.md section 8): never a comparison of two small samples.
 
 The functions here are small and stable, shared by the KDE and the diffusion validators:
 

@@ -1,4 +1,4 @@
-r"""Self-consuming Gaussian-KDE loops held against the explicit bounds of THEORY.md 4.3.
+r"""Self-consuming Gaussian-KDE loops held against the explicit bounds of docs/theory.md section 5.
 
 What a run does (one seed):
 
@@ -11,7 +11,7 @@ What a run does (one seed):
 
    * ``a_i = TV(p_i, p0)``, ``eps_i = TV(p_i, q_i)`` and ``TV(q_i, p0)``, where
      ``q_i = sum_b (N_b / N_i) p_{source_b}`` is known exactly (p0 and the earlier KDEs);
-   * the a-posteriori bound of THEORY.md 4.3 [derived]:
+   * the a-posteriori bound of docs/theory.md section 5 [derived]:
 
      .. math:: a_i \le b(h_i) + s_i + \mathrm{TV}(q_i, p_0),
 
@@ -19,9 +19,9 @@ What a run does (one seed):
      integral ``J = int sqrt(qbar * phi_{h/sqrt 2})`` of the *actual* qbar (joint mode: q_i;
      blockwise mode: each block's own source, weighted by N_b/N_i), at the per-event failure
      probability of lemma C3;
-   * the composed bound ``B_i = b(h_i) + s_i + sum_j w_ij B_j`` (THEORY.md 4.1 with the one-step
+   * the composed bound ``B_i = b(h_i) + s_i + sum_j w_ij B_j`` (docs/theory.md section 4.1 with the one-step
      terms), which needs no measured quantity of the loop except the K2 integrals;
-   * the training-set variance (for the reference numbers of THEORY.md section 7).
+   * the training-set variance (for the reference numbers of docs/theory.md section 9).
 
 Over S seeds the runner reports means and 95% intervals, the exact expected law r_i of lemma K4
 with ``TV(r_i, p0)`` as the lower reference, and the checks listed in
@@ -131,8 +131,8 @@ class GaussianKDE:
     .. math:: \hat f(x) = \frac{1}{N} \sum_{j=1}^N \varphi_h(x - X_j), \qquad
               \varphi_h = N(0, h^2 I_d).
 
-    Sampling picks a training point uniformly and adds ``h Z``, ``Z ~ N(0, I_d)`` (THEORY.md
-    3.3), so the samples have exactly the density :math:`\hat f`.  The constructor only stores
+    Sampling picks a training point uniformly and adds ``h Z``, ``Z ~ N(0, I_d)`` (docs/theory.md
+    section 3.3), so the samples have exactly the density :math:`\hat f`.  The constructor only stores
     the bandwidth; :meth:`fit` returns self and sets ``samples_``, ``n_``, ``dim_`` and
     ``status_`` ("ok", "zero_variance" when all points are equal, which is harmless for a fixed
     bandwidth, "non_finite" or "empty", after which :meth:`sample` and :meth:`density` refuse).
@@ -182,7 +182,7 @@ class GaussianKDE:
 class GaussianRefit:
     """Gaussian maximum-likelihood refit (mean and ddof=0 variance per coordinate).
 
-    The learner of the first reference of THEORY.md section 7 [classical]: under ``replace``
+    The learner of the first reference of docs/theory.md section 9 [classical]: under ``replace``
     with n samples ``E sigma_t^2 = ((n-1)/n)^t``.  Same fit/sample interface as GaussianKDE.
     """
 
@@ -280,7 +280,7 @@ def training_variance(samples) -> float:
 
 def variance_recursion(target: GaussianMixture, sizes: Sequence[int], bandwidths: Sequence[float]) -> list[float]:
     r"""Expected training-set variance of a fixed-bandwidth KDE loop under ``replace``
-    (THEORY.md section 7) [classical]:
+    (docs/theory.md section 9) [classical]:
 
     .. math:: v_1 = \frac{N_1 - 1}{N_1} \operatorname{tr}\Sigma_0, \qquad
               v_i = \frac{N_i - 1}{N_i}\,(v_{i-1} + d\,h_{i-1}^2),
@@ -749,7 +749,7 @@ def build_checks(ctx: RunContext, runs: list, summary: dict) -> list[Check]:
         passed = ev.pop("passed")
         checks.append(Check(
             name, passed,
-            f"{words} (THEORY.md 4.3, explicit constants) fails in a run with probability <= delta: fail only if "
+            f"{words} (docs/theory.md section 5, explicit constants) fails in a run with probability <= delta: fail only if "
             f"P(Bin(runs, delta) >= runs violating) < {BINOMIAL_ALPHA:g}; bounds >= 1 are vacuous and not evidence",
             {"kind": KIND_BOUND, **ev}))
 
@@ -773,7 +773,7 @@ def build_checks(ctx: RunContext, runs: list, summary: dict) -> list[Check]:
         z = np.abs(vm - expected)[ok_rows] / np.maximum(vse[ok_rows], 1e-300)
         checks.append(Check(
             "reference_variance_recursion", bool(ok_rows.any() and np.all(z <= REFERENCE_STANDARD_ERRORS)),
-            "mean training-set variance follows v_i = ((N-1)/N)(v_{i-1} + d h^2) (THEORY.md section 7) within "
+            "mean training-set variance follows v_i = ((N-1)/N)(v_{i-1} + d h^2) (docs/theory.md section 9) within "
             f"{REFERENCE_STANDARD_ERRORS:g} standard errors",
             {"kind": KIND_REFERENCE, "expected": expected.tolist(), "largest_z": float(z.max()) if z.size else math.nan,
              "standard_errors": REFERENCE_STANDARD_ERRORS}))

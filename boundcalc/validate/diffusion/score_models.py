@@ -10,7 +10,7 @@ on ``[t_min, horizon]``; its stationary law is ``pi = N(0, 1)``, the prior of th
 Two score models share one interface (``fit(x, rng)`` returns ``self``; a fitted model gives
 a :class:`ScoreFunction`, ``evaluate(x, t) -> (s, ds/dx)`` in torch float64):
 
-* :class:`RandomFeatureScore`, the model of Li et al. 2023 (THEORY.md D1, [Li23]):
+* :class:`RandomFeatureScore`, the model of Li et al. 2023 (docs/theory.md section 3.4, D1, [Li23]):
   ``s(x, t) = (1/m) A relu(W x + U e(t))`` with ``W`` (m,) and ``U`` (m, 3) random and frozen,
   time embedding ``e(t) = (1, e^{-t}, sigma_t)``, and ``A`` (m,) trained by gradient flow on the
   empirical denoising score-matching loss.  The loss is quadratic in ``A``, so the flow is
