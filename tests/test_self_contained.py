@@ -17,8 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 #: names of outside files that earlier versions cited (spelled in pieces so that this file does
 #: not mention them itself)
 OUTSIDE = ("THEORY" + ".md", ".." + "/shared")
-#: the README is the lead's; its references are replaced when the lead merges (see the xfail below)
-LEAD_OWNED = {"README.md"}
 _SKIP_DIRS = {".git", "build", "dist", "__pycache__", ".pytest_cache", "out"}
 
 
@@ -63,16 +61,7 @@ def test_the_file_list_is_the_repository():
 
 
 def test_no_tracked_file_refers_to_an_outside_theory_file():
-    offenders = _offenders(p for p in FILES if p.relative_to(ROOT).as_posix() not in LEAD_OWNED)
-    assert not offenders, "\n".join(offenders)
-
-
-@pytest.mark.xfail(strict=True, reason="README.md is edited by the lead only; the replacement lines are "
-                                       "proposed in the document helper's README note. Once README.md "
-                                       "refers to docs/theory.md, remove this marker (strict: it fails "
-                                       "as soon as it passes)")
-def test_readme_refers_to_no_outside_theory_file():
-    offenders = _offenders(ROOT / name for name in LEAD_OWNED)
+    offenders = _offenders(FILES)
     assert not offenders, "\n".join(offenders)
 
 
