@@ -1,0 +1,295 @@
+"""Bounds of a Gaussian-KDE loop from the lemmas KE1-KE4 and KR1-KR5 of the catalogue.
+
+* :func:`expected_bound`: two bounds on ``E a_i = E TV(p_i, p_0)`` (theorems in expectation, no
+  failure probability): the linear composition of lemma KE2 and the variance propagation of lemma
+  KE3 (the tighter one; both are reported).
+* :func:`realised_k2_bound`: lemma KR4, a probability-(1 - delta_J) bound on the realised K2
+  integral of every generation's training law (d = 1).
+* :func:`probability_bound`: lemma KR5, the a-priori probability-(1 - delta) bound whose K2 integral
+  is the KR4 bound instead of the integral at the expected law.
+
+Every formula is evaluated through a catalogue object (``get_lemma(...).evaluate``); this module
+only adds up, integrates explicit Gaussian mixtures by quadrature and runs the recursions over
+generations and blocks.  Bandwidths: a number (fixed), ``"auto"`` (the K3 choice for N_i samples of
+the target at generation i, as ``validate kde --bandwidth auto``), or one value per generation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import integrate
+
+from boundcalc._checks import BoundcalcError, check_positive_int, check_probability
+from boundcalc.bounds.kde_terms import auto_bandwidth, kde_failure_split
+from boundcalc.model.kde_blocks import block_structure
+from boundcalc.model.schemes import Scheme
+from boundcalc.model.targets import GaussianMixture, mixture_of
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.kde_expected import gaussian_product
+
+__all__ = ["ExpectedBound", "RealisedK2Bound", "ProbabilityBound", "resolve_bandwidths",
+           "expected_bound", "realised_k2_bound", "probability_bound"]
+
+#: quadrature: nodes per smallest standard deviation, and standard deviations beyond the extreme means
+NODES_PER_SD = 40
+TAIL_SDS = 12.0
+
+
+def resolve_bandwidths(target: GaussianMixture, scheme: Scheme, bandwidth, generations) -> list[float]:
+    """h_1..h_K: a number for all generations, ``"auto"`` (K3 for N_i samples, per generation, as the
+    KDE validator does) or a sequence of K values."""
+    count = check_positive_int("generations", generations)
+    if isinstance(bandwidth, str):
+        if bandwidth != "auto":
+            raise BoundcalcError(f"bandwidth must be a number > 0, 'auto' or one value per generation; got {bandwidth!r}")
+        cache = {}
+        out = []
+        for i in range(1, count + 1):
+            n = scheme.n_total(i)
+            if n not in cache:
+                cache[n] = float(auto_bandwidth(target, n))
+            out.append(cache[n])
+        return out
+    if np.ndim(bandwidth) == 0:
+        return [float(bandwidth)] * count
+    return [float(x) for x in bandwidth]
+
+
+def _nodes(target: GaussianMixture, extra_variance: float) -> np.ndarray:
+    """Uniform 1-D nodes covering every mixture of the loop (p_0 smoothed by at most ``extra_variance``)."""
+    s_min = float(np.min(target.scales))
+    s_max = math.sqrt(float(np.max(target.scales)) ** 2 + extra_variance)
+    lo = float(np.min(target.means)) - TAIL_SDS * s_max
+    hi = float(np.max(target.means)) + TAIL_SDS * s_max
+    count = int(math.ceil((hi - lo) / (s_min / NODES_PER_SD))) + 1
+    return np.linspace(lo, hi, count | 1)  # odd count: Simpson's rule on an even number of intervals
+
+
+def _integral(values, x) -> float:
+    return float(integrate.simpson(values, x=x))
+
+
+def _require_1d(target, what):
+    if target.dim != 1:
+        raise BoundcalcError(f"target: {what} is computed in dimension 1 (the quadrature and lemma KR1); "
+                             f"got dimension {target.dim}")
+
+
+# ------------------------------------------------------------------------------------------------
+# bounds in expectation (KE1, KE2, KE3)
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExpectedBound:
+    """Per generation (index i - 1): ``linear`` (KE2), ``variance`` (KE3) and their parts."""
+    bandwidths: list
+    linear: list
+    variance: list
+    bias_tv: list            # TV(r_i, p0), exact (KE3)
+    deviation: list          # (1/2) int sqrt(V_i)  (KE3)
+    linear_bias: list        # (h_i^2/4) ||Laplacian p0||_1  (K1 halved)
+    linear_stochastic: list  # the KE1 terms of KE2
+
+    @property
+    def best(self) -> list:
+        """The smaller of the two bounds, generation by generation (both are theorems)."""
+        return [min(a, b) for a, b in zip(self.linear, self.variance)]
+
+    def to_dict(self) -> dict:
+        return {"bandwidths": self.bandwidths, "linear": self.linear, "variance": self.variance,
+                "best": self.best, "bias_tv": self.bias_tv, "deviation": self.deviation,
+                "linear_bias": self.linear_bias, "linear_stochastic": self.linear_stochastic,
+                "lemmas": ["KE1", "KE2", "KE3", "KE4", "K1", "K4"],
+                "statement": "bounds on E TV(p_i, p0) (in expectation, no failure probability)"}
+
+
+def _groups(plan):
+    """Blocks of a plan grouped by the generation at which they were drawn (independent given the past)."""
+    groups: dict = {}
+    for b in plan.blocks:
+        if b.count > 0:
+            groups.setdefault(b.drawn_at, []).append(b)
+    return list(groups.values())
+
+
+def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generations,
+                   linear: bool = True) -> ExpectedBound:
+    """Bounds on ``E a_i``, i = 1..K, by lemmas KE2 (``linear``) and KE3 (``variance``) [derived].
+
+    KE3 is evaluated in d = 1; KE2 in any dimension the target's K2 integral is available.
+    """
+    _require_1d(target, "the variance-propagation bound KE3")
+    count = check_positive_int("generations", generations)
+    hs = resolve_bandwidths(target, scheme, bandwidth, count)
+    structure = block_structure(target, scheme, hs, count)
+    laws = structure.laws
+    x = _nodes(target, 2.0 * sum(h * h for h in hs))
+    p0 = target.density(x)
+    KE1, KE2, KE3, K1 = (get_lemma(k) for k in ("KE1", "KE2", "KE3", "K1"))
+    lap = float(target.laplacian_l1())
+    plans = scheme.plans(count)
+
+    variance, bias_tv, deviation = [], [], []
+    for i in range(1, count + 1):
+        v = np.zeros_like(x)
+        for key, kernel in structure.kernels[i].items():
+            block = structure.blocks[key]
+            law = laws[block.source]
+            items = sorted(kernel.items())
+            mean_part = np.zeros_like(x)
+            square_part = np.zeros_like(x)
+            for a, (var_a, c_a) in enumerate(items):
+                mean_part += c_a * law.convolve(math.sqrt(var_a)).density(x)
+                for var_b, c_b in items[a:]:
+                    const, tau2 = gaussian_product(var_a, var_b, target.dim)  # lemma KE4
+                    twice = 1.0 if var_b == var_a else 2.0
+                    square_part += twice * c_a * c_b * const * law.convolve(math.sqrt(tau2)).density(x)
+            v += (square_part - mean_part ** 2) / block.count
+        t_r = 0.5 * _integral(np.abs(laws[i].density(x) - p0), x)
+        i_v = _integral(np.sqrt(np.maximum(v, 0.0)), x)
+        bias_tv.append(t_r)
+        deviation.append(i_v / 2)
+        variance.append(float(KE3.evaluate(T_r=min(t_r, 1.0), I_V=i_v)))
+
+    lin, lin_bias, lin_stoch = [], [], []
+    if linear:
+        for plan, h in zip(plans, hs):
+            stoch = 0.0
+            for group in _groups(plan):
+                n_g = sum(b.count for b in group)
+                rbar = mixture_of([(b.count / n_g, laws[b.source]) for b in group])
+                j = rbar.k2_integral(h) if target.dim <= 2 else rbar.k2_moment_bound(h)
+                stoch += n_g / plan.n_total * 0.5 * float(KE1.evaluate(N=n_g, h=h, d=target.dim, J=j))
+            w = plan.weights()
+            prev = sum(w[j] * lin[j - 1] for j in range(1, len(w)))
+            bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
+            lin.append(float(KE2.evaluate(h=h, Lambda=lap, S_stoch=stoch, A_w=prev)))
+            lin_bias.append(bias)
+            lin_stoch.append(stoch)
+    else:
+        lin = [math.inf] * count
+    return ExpectedBound(hs, lin, variance, bias_tv, deviation, lin_bias, lin_stoch)
+
+
+# ------------------------------------------------------------------------------------------------
+# the realised K2 integral (KR1-KR4) and the probability-(1 - delta) bound (KR5)
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RealisedK2Bound:
+    """Lemma KR4: with probability >= 1 - ``delta_j``, for every generation i, the realised K2
+    integral of q_i is at most ``plan[i - 1]`` and that of each source law p_s (s < K) at most
+    ``source[s]``; ``second_moment[s]`` is m_hat_s, ``radius[key]`` R_beta, ``events`` 2B."""
+    centre: float
+    delta_j: float
+    events: int
+    plan: list
+    source: dict
+    second_moment: dict
+    radius: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"centre": self.centre, "delta_J": self.delta_j, "events": self.events, "plan": self.plan,
+                "source": {str(k): v for k, v in self.source.items()},
+                "second_moment": {str(k): v for k, v in self.second_moment.items()},
+                "lemmas": ["KR1", "KR2", "KR3", "KR4", "C3"]}
+
+
+def realised_k2_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generations, delta_j,
+                      centre: float | None = None) -> RealisedK2Bound:
+    """Lemma KR4 [derived]: a probability-(1 - delta_J) bound on the realised K2 integrals (d = 1).
+
+    ``centre`` is the point c of the second moments (default: the mean of p_0).
+    """
+    _require_1d(target, "the realised K2 bound KR4")
+    count = check_positive_int("generations", generations)
+    check_probability("delta_j", delta_j)
+    hs = resolve_bandwidths(target, scheme, bandwidth, count)
+    plans = scheme.plans(count)
+    c = float(target.weights @ target.means[:, 0]) if centre is None else float(centre)
+    KR2, KR3, KR4 = (get_lemma(k) for k in ("KR2", "KR3", "KR4"))
+    # blocks whose samples feed a later generation: those of plans 1..K-1 (later plans use p_s, s < K)
+    feeding = {}
+    for plan in plans[:-1]:
+        for b in plan.blocks:
+            if b.count > 0:
+                feeding.setdefault(b.key, b)
+    events = max(2 * len(feeding), 1)
+    level = float(delta_j) / events
+    log_term = math.log(1.0 / level)
+    rho = float(np.max(np.abs(target.means[:, 0] - c)))
+    s_max = float(np.max(target.scales))
+    m_hat = {0: float(target.weights @ ((target.means[:, 0] - c) ** 2 + target.scales[:, 0] ** 2))}
+    radius_of_set: dict = {}  # generation s -> radius of its training set T_s
+    radius: dict = {}
+    s_hat: dict = {}
+    for s, (plan, h) in enumerate(zip(plans[:-1], hs[:-1]), start=1):
+        for b in plan.blocks:
+            if b.count <= 0 or b.key in radius:
+                continue
+            z = float(KR3.evaluate(N=b.count, delta=level))
+            radius[b.key] = (rho + s_max * z) if b.source == 0 else radius_of_set[b.source] + hs[b.source - 1] * z
+            r2 = radius[b.key] ** 2
+            m_src = m_hat[b.source]
+            s_hat[b.key] = m_src + float(KR2.evaluate(v_B=r2 * m_src, b_B=r2, N=b.count, delta=level))
+        radius_of_set[s] = max(radius[b.key] for b in plan.blocks if b.count > 0)
+        m_hat[s] = sum(b.count / plan.n_total * s_hat[b.key] for b in plan.blocks if b.count > 0) + h * h
+    plan_bounds = []
+    for plan, h in zip(plans, hs):
+        moment = sum(w * m_hat[j] for j, w in enumerate(plan.weights()) if w > 0)
+        plan_bounds.append(float(KR4.evaluate(M_hat=moment, h=h)))
+    source = {s: [float(KR4.evaluate(M_hat=m_hat[s], h=h)) for h in hs] for s in m_hat}
+    return RealisedK2Bound(c, float(delta_j), events, plan_bounds, source, m_hat, radius)
+
+
+@dataclass(frozen=True)
+class ProbabilityBound:
+    """Lemma KR5: per generation, a bound on a_i holding for all i at once with probability >= 1 - delta."""
+    delta: float
+    mode: str
+    bound: list
+    stochastic: list
+    bias: list
+    k2: RealisedK2Bound
+
+    def to_dict(self) -> dict:
+        return {"delta": self.delta, "mode": self.mode, "bound": self.bound, "stochastic": self.stochastic,
+                "bias": self.bias, "k2": self.k2.to_dict(),
+                "lemmas": ["KR5", "KR4", "K1", "K2", "C2", "C3"]}
+
+
+def probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generations, delta) -> ProbabilityBound:
+    """Lemma KR5 [derived]: the a-priori bound on a_i with the KR4 bound on the realised K2 integral;
+    delta/2 for the deviation events (C2, split as :func:`boundcalc.bounds.kde_terms.kde_failure_split`),
+    delta/2 for the moment events of KR4."""
+    count = check_positive_int("generations", generations)
+    check_probability("delta", delta)
+    hs = resolve_bandwidths(target, scheme, bandwidth, count)
+    k2 = realised_k2_bound(scheme, target, hs, count, float(delta) / 2)
+    split = kde_failure_split(scheme, count, float(delta) / 2)
+    K1, K2, C2, KR5 = (get_lemma(k) for k in ("K1", "K2", "C2", "KR5"))
+    lap = float(target.laplacian_l1())
+    bound, stoch_list, bias_list = [], [], []
+    for i, (plan, h) in enumerate(zip(scheme.plans(count), hs), start=1):
+        w = plan.weights()
+        prev = sum(w[j] * bound[j - 1] for j in range(1, len(w)))
+        bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
+        if split.mode == "joint":
+            value = float(KR5.evaluate(h=h, Lambda=lap, d=target.dim, N=plan.n_total, J_hat=k2.plan[i - 1],
+                                       K=count, delta=delta, A_w=prev))
+            stoch = value - bias - prev
+        else:
+            stoch = 0.0
+            for b in plan.blocks:
+                if b.count <= 0:
+                    continue
+                j = k2.source[b.source][i - 1]
+                term = float(K2.evaluate(N=b.count, h=h, d=target.dim, J=j)) + float(
+                    C2.evaluate(N=b.count, delta=split.per_event_delta))
+                stoch += b.count / plan.n_total * term / 2
+            value = bias + stoch + prev
+        bound.append(value)
+        stoch_list.append(stoch)
+        bias_list.append(bias)
+    return ProbabilityBound(float(delta), split.mode, bound, stoch_list, bias_list, k2)
