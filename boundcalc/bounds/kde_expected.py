@@ -31,7 +31,7 @@ from boundcalc.theory.catalogue import get_lemma
 from boundcalc.theory.kde_expected import gaussian_product
 
 __all__ = ["ExpectedBound", "RealisedK2Bound", "ProbabilityBound", "resolve_bandwidths",
-           "expected_bound", "realised_k2_bound", "probability_bound"]
+           "expected_bound", "propagated_variance", "realised_k2_bound", "probability_bound"]
 
 #: quadrature: nodes per smallest standard deviation, and standard deviations beyond the extreme means
 NODES_PER_SD = 40
@@ -133,20 +133,7 @@ def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generatio
 
     variance, bias_tv, deviation = [], [], []
     for i in range(1, count + 1):
-        v = np.zeros_like(x)
-        for key, kernel in structure.kernels[i].items():
-            block = structure.blocks[key]
-            law = laws[block.source]
-            items = sorted(kernel.items())
-            mean_part = np.zeros_like(x)
-            square_part = np.zeros_like(x)
-            for a, (var_a, c_a) in enumerate(items):
-                mean_part += c_a * law.convolve(math.sqrt(var_a)).density(x)
-                for var_b, c_b in items[a:]:
-                    const, tau2 = gaussian_product(var_a, var_b, target.dim)  # lemma KE4
-                    twice = 1.0 if var_b == var_a else 2.0
-                    square_part += twice * c_a * c_b * const * law.convolve(math.sqrt(tau2)).density(x)
-            v += (square_part - mean_part ** 2) / block.count
+        v = _propagated_variance(structure, i, x, target.dim)
         t_r = 0.5 * _integral(np.abs(laws[i].density(x) - p0), x)
         i_v = _integral(np.sqrt(np.maximum(v, 0.0)), x)
         bias_tv.append(t_r)
@@ -171,6 +158,37 @@ def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generatio
     else:
         lin = [math.inf] * count
     return ExpectedBound(hs, lin, variance, bias_tv, deviation, lin_bias, lin_stoch)
+
+
+def _propagated_variance(structure, i, x, dim) -> np.ndarray:
+    """V_i(x) of lemma KE3: sum over blocks of N_beta^-1 [r_s * G^2 - (r_s * G)^2] at the points x."""
+    v = np.zeros_like(x, dtype=float)
+    for key, kernel in structure.kernels[i].items():
+        block = structure.blocks[key]
+        law = structure.laws[block.source]
+        items = sorted(kernel.items())
+        mean_part = np.zeros_like(v)
+        square_part = np.zeros_like(v)
+        for a, (var_a, c_a) in enumerate(items):
+            mean_part += c_a * law.convolve(math.sqrt(var_a)).density(x)
+            for var_b, c_b in items[a:]:
+                const, tau2 = gaussian_product(var_a, var_b, dim)  # lemma KE4
+                twice = 1.0 if var_b == var_a else 2.0
+                square_part += twice * c_a * c_b * const * law.convolve(math.sqrt(tau2)).density(x)
+        v += (square_part - mean_part ** 2) / block.count
+    return v
+
+
+def propagated_variance(scheme: Scheme, target: GaussianMixture, bandwidth, generations, generation, points):
+    """``V_i(x)`` of lemma KE3 at ``points`` (d = 1): a pointwise bound on ``E (p_i(x) - r_i(x))^2`` [derived]."""
+    _require_1d(target, "the propagated variance of KE3")
+    count = check_positive_int("generations", generations)
+    i = check_positive_int("generation", generation)
+    if i > count:
+        raise BoundcalcError(f"generation must be in [1, {count}], got {i}")
+    hs = resolve_bandwidths(target, scheme, bandwidth, count)
+    structure = block_structure(target, scheme, hs, count)
+    return _propagated_variance(structure, i, np.asarray(points, dtype=float), target.dim)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -262,12 +280,17 @@ class ProbabilityBound:
 def probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generations, delta) -> ProbabilityBound:
     """Lemma KR5 [derived]: the a-priori bound on a_i with the KR4 bound on the realised K2 integral;
     delta/2 for the deviation events (C2, split as :func:`boundcalc.bounds.kde_terms.kde_failure_split`),
-    delta/2 for the moment events of KR4."""
+    delta/2 for the moment events of KR4.  In blockwise mode a block smoothed with two bandwidths (a
+    reused block under ``"auto"``) is two deviation events."""
     count = check_positive_int("generations", generations)
     check_probability("delta", delta)
     hs = resolve_bandwidths(target, scheme, bandwidth, count)
     k2 = realised_k2_bound(scheme, target, hs, count, float(delta) / 2)
     split = kde_failure_split(scheme, count, float(delta) / 2)
+    per_event = split.per_event_delta
+    if split.mode != "joint":  # one deviation event per distinct (block, bandwidth) pair (lemma C3)
+        pairs = {(b.key, h) for plan, h in zip(scheme.plans(count), hs) for b in plan.blocks if b.count > 0}
+        per_event = float(delta) / 2 / len(pairs)
     K1, K2, C2, KR5 = (get_lemma(k) for k in ("K1", "K2", "C2", "KR5"))
     lap = float(target.laplacian_l1())
     bound, stoch_list, bias_list = [], [], []
@@ -286,7 +309,7 @@ def probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, genera
                     continue
                 j = k2.source[b.source][i - 1]
                 term = float(K2.evaluate(N=b.count, h=h, d=target.dim, J=j)) + float(
-                    C2.evaluate(N=b.count, delta=split.per_event_delta))
+                    C2.evaluate(N=b.count, delta=per_event))
                 stoch += b.count / plan.n_total * term / 2
             value = bias + stoch + prev
         bound.append(value)

@@ -18,13 +18,11 @@ The block bookkeeping (which kernel each block's deviation reaches generation i 
 
 from __future__ import annotations
 
-import math
-
 import mpmath
 import sympy as sp
 
 from boundcalc.theory.lemma import Lemma, register
-from boundcalc.theory.notation import J, N, d, h, lap
+from boundcalc.theory.notation import A_w, I_V, J, N, S_stoch, T_r, d, h, lap, sa2, sb2
 
 __all__ = ["KE1", "KE2", "KE3", "KE4", "gaussian_product"]
 
@@ -36,17 +34,6 @@ _fhat, _q, _p0 = sp.symbols("f_hat q p_0")
 _conv = sp.Function("conv")
 _phi = sp.Function("phi")
 _a_i = sp.Symbol("a_i")
-
-_POS = (0, math.inf, False, False)
-_NONNEG = (0, math.inf, True, False)
-
-# --- symbols local to these lemmas -------------------------------------------------------------------
-S_stoch = sp.Symbol("S_stoch", nonnegative=True)   # sum over groups of the halved KE1 terms
-A_w = sp.Symbol("A_w", nonnegative=True)            # sum_j w_ij Abar_j
-T_r = sp.Symbol("T_r", nonnegative=True)            # TV(r_i, p0)
-I_V = sp.Symbol("I_V", nonnegative=True)            # int sqrt(V_i)
-sa2, sb2 = sp.symbols("sigma_a2 sigma_b2", positive=True)  # variances of the two kernels of KE4
-
 
 KE1 = register(Lemma(
     id="KE1",
@@ -101,7 +88,6 @@ KE2 = register(Lemma(
                 "Lambda": "||Delta p_0||_1",
                 "S_stoch": "the expected stochastic term: sum over groups of halved KE1 terms",
                 "A_w": "sum_j w_ij Abar_j, the weighted bounds of earlier generations"},
-    ranges={"S_stoch": _NONNEG, "A_w": _NONNEG},
 ))
 
 
@@ -133,7 +119,6 @@ KE3 = register(Lemma(
            "Jensen pointwise, Fubini; lemma K4 for the mean).",
     quantities={"T_r": "TV(r_i, p_0), the exact bias of the expected law",
                 "I_V": "int sqrt(V_i), the integral of the propagated standard deviation"},
-    ranges={"T_r": (0, 1, True, True), "I_V": _NONNEG},
 ))
 
 
@@ -155,7 +140,6 @@ KE4 = register(Lemma(
            "Gaussian probability density functions').",
     quantities={"sigma_a2": "variance of the first kernel", "sigma_b2": "variance of the second kernel",
                 "d": "dimension"},
-    ranges={"sigma_a2": _POS, "sigma_b2": _POS},
 ))
 
 #: the variance tau^2 of KE4's product kernel, as sympy (the lemma's rhs is the constant)

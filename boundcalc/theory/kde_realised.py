@@ -26,7 +26,7 @@ import mpmath
 import sympy as sp
 
 from boundcalc.theory.lemma import Lemma, register
-from boundcalc.theory.notation import J, K, N, d, delta, h, lap
+from boundcalc.theory.notation import A_w, J_hat, K, M_hat, N, b_B, d, delta, h, lap, m_c, v_B
 
 __all__ = ["KR1", "KR2", "KR3", "KR4", "KR5"]
 
@@ -37,17 +37,6 @@ _g, _q = sp.symbols("g q")
 _max_abs_z = sp.Symbol("max_k|Z_k|")
 _mean_dev = sp.Symbol("(1/N)sum_k(Y_k-EY_k)")
 _a_i = sp.Symbol("a_i")
-
-_POS = (0, math.inf, False, False)
-_NONNEG = (0, math.inf, True, False)
-
-m_c = sp.Symbol("m_c", positive=True)          # E_g (X - c)^2
-M_hat = sp.Symbol("M_hat", nonnegative=True)   # high-probability bound on the training second moment
-v_B = sp.Symbol("v_B", nonnegative=True)       # bound on (1/N) sum E Y_k^2
-b_B = sp.Symbol("b_B", positive=True)          # Y_k <= b
-J_hat = sp.Symbol("J_hat", positive=True)      # high-probability bound on the realised J
-A_w = sp.Symbol("A_w", nonnegative=True)       # sum_j w_ij Abar_j
-
 
 KR1 = register(Lemma(
     id="KR1",
@@ -66,7 +55,6 @@ KR1 = register(Lemma(
     source="Derived here (Cauchy-Schwarz against the Cauchy weight (1 + (x - c)^2 / a^2)^(-1), "
            "a = sqrt(m_c)); the same device as the moment closure of lemma K2.",
     quantities={"m_c": "second moment of g about c"},
-    ranges={"m_c": _POS},
 ))
 
 
@@ -91,7 +79,6 @@ KR2 = register(Lemma(
     quantities={"v_B": "average non-centred second moment (1/N) sum E Y_k^2",
                 "b_B": "upper bound of every Y_k",
                 "N": "number of variables", "delta": "failure probability"},
-    ranges={"v_B": _NONNEG, "b_B": _POS},
 ))
 
 
@@ -197,7 +184,8 @@ KR5 = register(Lemma(
     derivation="derivations/KR5.md",
     source="Derived here (lemmas K1, K2, C2, C3, KR4; triangle inequality and convexity of TV).",
     quantities={"J_hat": "the KR4 bound on the realised K2 integral",
+                "h": "bandwidth of generation i", "Lambda": "||Delta p_0||_1", "d": "dimension",
+                "N": "training-set size N_i",
                 "A_w": "sum_j w_ij Abar_j over earlier generations",
                 "K": "number of generations", "delta": "total failure probability"},
-    ranges={"A_w": _NONNEG},
 ))
