@@ -6,6 +6,8 @@ integrals, generations 1..K; beside them the bounds of :mod:`boundcalc.bounds.kd
 
 * ``E-lin``: lemma KE2 (linear composition in expectation), divided by the mean measured a_i;
 * ``E-var``: lemma KE3 (variance propagation in expectation), divided by the mean measured a_i;
+* ``P-loop``: lemma KE5 (probability 1 - delta: KE3 plus one martingale deviation over the whole loop),
+  divided by the empirical (1 - delta/K) quantile of the measured a_i (column ``loop/q``);
 * ``P-new``: lemma KR5 (probability 1 - delta, realised K2 integral bounded by KR4), divided by the
   empirical (1 - delta/K) quantile of the measured a_i;
 * ``P-old``: the same composition with the K2 integral at the expected law (today's a-priori bound,
@@ -25,7 +27,7 @@ import time
 import numpy as np
 
 from boundcalc.bounds import kde_terms
-from boundcalc.bounds.kde_expected import expected_bound, probability_bound
+from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound, probability_bound
 from boundcalc.model.kde_blocks import expected_laws_per_generation
 from boundcalc.model.targets import mixture_of
 from boundcalc.theory.catalogue import get_lemma
@@ -94,6 +96,7 @@ def run_setting(name, spec, seeds, K, delta):
     scheme, target, hs = ctx.scheme, ctx.target, ctx.bandwidths
     expected = expected_bound(scheme, target, hs, K)
     prob = probability_bound(scheme, target, hs, K, delta)
+    loop = loop_probability_bound(scheme, target, hs, K, delta, expected=expected)
     old = old_probability_bound(ctx, delta)
     mean = a.mean(axis=0)
     quantile = np.quantile(a, 1 - delta / K, axis=0)
@@ -113,16 +116,18 @@ def run_setting(name, spec, seeds, K, delta):
     print(f"\n== {name}: {spec}, h = {', '.join(f'{h:.4g}' for h in hs)}, {seeds} seeds, "
           f"delta = {delta}, loops {loop_seconds:.0f} s, KR5 mode {prob.mode}")
     print(f"{'gen':>4} {'mean a':>9} {'q(1-d/K)':>9} {'E-lin':>9} {'E-var':>9} {'lin/mean':>9} {'var/mean':>9}"
-          f" {'P-new':>9} {'new/q':>7} {'P-old':>9} {'old/q':>7} {'Jhat':>7} {'J mean':>7}")
+          f" {'P-loop':>9} {'loop/q':>7} {'P-new':>9} {'new/q':>7} {'P-old':>9} {'old/q':>7} {'Jhat':>7} {'J mean':>7}")
     for i in range(K):
         print(f"{i + 1:>4} {mean[i]:9.5f} {quantile[i]:9.5f} {expected.linear[i]:9.5f} {expected.variance[i]:9.5f}"
               f" {expected.linear[i] / mean[i]:9.2f} {expected.variance[i] / mean[i]:9.2f}"
+              f" {loop.bound[i]:9.5f} {loop.bound[i] / quantile[i]:7.2f}"
               f" {prob.bound[i]:9.5f} {prob.bound[i] / quantile[i]:7.2f} {old[i]:9.5f} {old[i] / quantile[i]:7.2f}"
               f" {prob.k2.plan[i]:7.4f} {np.nanmean(j_plan[:, i]):7.4f}")
     print(f"   KR4: runs with a realised J above its bound: {exceed} of {seeds}; smallest Jhat/J {worst:.3f}")
     print(f"   E-var parts, TV(r_i,p0): {', '.join(f'{x:.5f}' for x in expected.bias_tv)}; "
           f"(1/2) int sqrt V_i: {', '.join(f'{x:.5f}' for x in expected.deviation)}")
     print(f"   runs with a_i above E-var at some i: {int(np.sum(np.any(a > np.array(expected.variance), axis=1)))}"
+          f"; above P-loop: {int(np.sum(np.any(a > np.array(loop.bound), axis=1)))}"
           f"; above P-new: {int(np.sum(np.any(a > np.array(prob.bound), axis=1)))}")
 
 

@@ -26,10 +26,10 @@ def mixture_density(points, weights, means, scales):
     return (np.exp(-0.5 * z * z) / (np.asarray(scales)[None] * SQRT2PI)) @ np.asarray(weights)
 
 
-def run_loop(scheme, weights, means, scales, h, generations, rng, grid):
+def run_loop(scheme, weights, means, scales, h, generations, rng, grid, k2=True):
     """One seeded loop.  Returns a dict of lists over generations: ``a`` (TV(p_i, p0) by quadrature),
     ``J_plan`` (realised int sqrt(q_i * phi_{h/sqrt2})), ``J_source`` (list of dicts source -> realised
-    int sqrt(p_s * phi_{h/sqrt2}) for the sources of generation i)."""
+    int sqrt(p_s * phi_{h/sqrt2}) for the sources of generation i); ``k2=False`` skips the integrals."""
     dx = grid[1] - grid[0]
     p0 = mixture_density(grid, weights, means, scales)
     training = {}   # generation -> training points
@@ -61,6 +61,9 @@ def run_loop(scheme, weights, means, scales, h, generations, rng, grid):
         n = len(pts)
         p_i = kernel_sum(grid, pts, h)
         out["a"].append(0.5 * np.sum(np.abs(p_i - p0)) * dx)
+        training[plan.generation] = pts
+        if not k2:
+            continue
         sources = {}
         for b, x in parts:
             sources[b.source] = sources.get(b.source, 0) + len(x) / n
@@ -68,5 +71,4 @@ def run_loop(scheme, weights, means, scales, h, generations, rng, grid):
         out["J_plan"].append(np.sum(np.sqrt(np.maximum(q_smooth, 0))) * dx)
         out["J_source"].append({s: np.sum(np.sqrt(np.maximum(smoothed(s, h / np.sqrt(2)), 0))) * dx
                                 for s in sources})
-        training[plan.generation] = pts
     return out

@@ -104,7 +104,7 @@ def _monte_carlo(scheme, target, h, generations, seeds, seed):
     rng = np.random.default_rng(seed)
     grid = np.arange(-9.0, 9.0, 0.02)
     w, mu, sc = target.weights, target.means[:, 0], target.scales[:, 0]
-    runs = [run_loop(scheme, w, mu, sc, h, generations, rng, grid) for _ in range(seeds)]
+    runs = [run_loop(scheme, w, mu, sc, h, generations, rng, grid, k2=False) for _ in range(seeds)]
     return runs
 
 
@@ -233,3 +233,72 @@ def test_bad_input():
         block_structure(normal(), make_scheme("replace", 100, 100), [0.1, 0.2, 0.3], 2)
     with pytest.raises(BoundcalcError, match="generation"):
         propagated_variance(make_scheme("replace", 100, 100), normal(), 0.3, 2, 3, [0.0])
+
+
+# --- KE5 ----------------------------------------------------------------------------------------
+def test_ke5_deviation_algebra():
+    n_beta, m, q, t, delta, k = sp.symbols("N_beta m Q t delta K", positive=True)
+    # each of the N_beta samples of a block has range 2 m / N_beta: the block adds 4 m^2 / N_beta
+    assert sp.simplify(n_beta * (2 * m / n_beta) ** 2 - 4 * m ** 2 / n_beta) == 0
+    # exp(-2 t^2 / (4 Q)) = delta / K at t = sqrt(2 ln(K/delta) Q)
+    t_star = sp.sqrt(2 * sp.log(k / delta) * q)
+    assert sp.simplify(sp.exp(-2 * t_star ** 2 / (4 * q)) - delta / k) == 0
+
+
+def _lineage_fraction(scheme, generations, block_key, sample, rng):
+    """Fraction of T_i descending from one sample of a block, by simulating indices only."""
+    lineage = {}  # generation -> boolean array over T_t
+    cache = {}
+    for plan in scheme.plans(generations):
+        parts = []
+        for b in plan.blocks:
+            if b.key not in cache:
+                size = b.size
+                if b.source == 0:
+                    flags = np.zeros(size, bool)
+                else:
+                    flags = lineage[b.source][rng.integers(len(lineage[b.source]), size=size)]
+                if b.key == block_key:
+                    flags = flags.copy()
+                    flags[sample] = True
+                cache[b.key] = flags
+            parts.append(cache[b.key])
+        lineage[plan.generation] = np.concatenate(parts)
+    return [lineage[i].mean() for i in range(1, generations + 1)]
+
+
+@pytest.mark.parametrize("name, real_data, key", [("accumulate", "fresh", (1, 2)), ("mix", "reused", (0, 1)),
+                                                  ("replace", "fresh", (0, 1))])
+def test_ke5_lineage_fraction(name, real_data, key):
+    scheme = make_scheme(name, 50, 30, real_data)
+    structure = block_structure(normal(), scheme, 0.3, 4)
+    rng = np.random.default_rng(2)
+    fractions = np.array([_lineage_fraction(scheme, 4, key, 0, rng) for _ in range(3000)])
+    expected = np.array([structure.mass(i, key) / structure.blocks[key].count for i in range(1, 5)])
+    se = fractions.std(axis=0, ddof=1) / math.sqrt(len(fractions)) + 1e-12
+    assert np.all(np.abs(fractions.mean(axis=0) - expected) < 4 * se + 1e-9), (fractions.mean(axis=0), expected)
+
+
+def test_ke5_generation_one():
+    from boundcalc.bounds.kde_expected import loop_probability_bound
+    n, K, delta = 1000, 4, 0.05
+    got = loop_probability_bound(make_scheme("mix", n, n), normal(), 0.3, K, delta)
+    assert got.squared_mass_sum[0] == pytest.approx(1 / n, rel=1e-12)
+    assert got.deviation[0] == pytest.approx(0.5 * math.sqrt(2 * math.log(K / delta) / n), rel=1e-9)
+    # mix with real fraction 1/2 and fresh real data: Q_2 = 1/(2n) (own blocks, mass 1/2 each) + (1/2)^2 / n
+    assert got.squared_mass_sum[1] == pytest.approx(2 * 0.25 / n + 0.25 / n, rel=1e-12)
+
+
+@pytest.mark.parametrize("target_name, name, real_data", [("normal", "replace", "fresh"), ("bimodal", "mix", "reused"),
+                                                          ("normal", "accumulate", "fresh")])
+def test_ke5_monte_carlo(target_name, name, real_data):
+    from boundcalc.bounds.kde_expected import loop_probability_bound
+    target = normal() if target_name == "normal" else bimodal()
+    scheme = make_scheme(name, 300, 300, real_data)
+    bound = np.array(loop_probability_bound(scheme, target, 0.3, 3, 0.05).bound)
+    rng = np.random.default_rng(19)
+    grid = np.arange(-12.0, 12.0, 0.02)
+    w, mu, sc = target.weights, target.means[:, 0], target.scales[:, 0]
+    for _ in range(30):
+        run = run_loop(scheme, w, mu, sc, 0.3, 3, rng, grid, k2=False)
+        assert np.all(np.array(run["a"]) <= bound)

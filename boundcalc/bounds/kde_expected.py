@@ -3,6 +3,8 @@
 * :func:`expected_bound`: two bounds on ``E a_i = E TV(p_i, p_0)`` (theorems in expectation, no
   failure probability): the linear composition of lemma KE2 and the variance propagation of lemma
   KE3 (the tighter one; both are reported).
+* :func:`loop_probability_bound`: lemma KE5, a probability-(1 - delta) bound from KE3 plus one
+  martingale deviation over the whole loop (no realised K2 integral, no per-generation composition).
 * :func:`realised_k2_bound`: lemma KR4, a probability-(1 - delta_J) bound on the realised K2
   integral of every generation's training law (d = 1).
 * :func:`probability_bound`: lemma KR5, the a-priori probability-(1 - delta) bound whose K2 integral
@@ -30,8 +32,8 @@ from boundcalc.model.targets import GaussianMixture, mixture_of
 from boundcalc.theory.catalogue import get_lemma
 from boundcalc.theory.kde_expected import gaussian_product
 
-__all__ = ["ExpectedBound", "RealisedK2Bound", "ProbabilityBound", "resolve_bandwidths",
-           "expected_bound", "propagated_variance", "realised_k2_bound", "probability_bound"]
+__all__ = ["ExpectedBound", "RealisedK2Bound", "ProbabilityBound", "LoopProbabilityBound", "resolve_bandwidths",
+           "expected_bound", "propagated_variance", "loop_probability_bound", "realised_k2_bound", "probability_bound"]
 
 #: quadrature: nodes per smallest standard deviation, and standard deviations beyond the extreme means
 NODES_PER_SD = 40
@@ -158,6 +160,45 @@ def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generatio
     else:
         lin = [math.inf] * count
     return ExpectedBound(hs, lin, variance, bias_tv, deviation, lin_bias, lin_stoch)
+
+
+@dataclass(frozen=True)
+class LoopProbabilityBound:
+    """Lemma KE5 per generation: ``bound = expectation + deviation`` with ``expectation`` the KE3 bound
+    on E a_i and ``deviation = (1/2) sqrt(2 ln(K/delta) Q_i)``; holds for all i at once w.p. >= 1 - delta."""
+    delta: float
+    bound: list
+    expectation: list
+    deviation: list
+    squared_mass_sum: list
+
+    def to_dict(self) -> dict:
+        return {"delta": self.delta, "bound": self.bound, "expectation": self.expectation,
+                "deviation": self.deviation, "Q": self.squared_mass_sum,
+                "lemmas": ["KE5", "KE3", "KE4", "K4", "C3"],
+                "statement": "a_i <= bound[i-1] for every i <= K at once, with probability >= 1 - delta"}
+
+
+def loop_probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generations, delta,
+                           expected: ExpectedBound | None = None) -> LoopProbabilityBound:
+    """Lemma KE5 [derived]: ``a_i <= TV(r_i, p0) + (1/2) int sqrt(V_i) + (1/2) sqrt(2 ln(K/delta) Q_i)`` for
+    all i <= K with probability >= 1 - delta (d = 1).  ``expected`` may pass a computed :func:`expected_bound`."""
+    count = check_positive_int("generations", generations)
+    check_probability("delta", delta)
+    hs = resolve_bandwidths(target, scheme, bandwidth, count)
+    if expected is None:
+        expected = expected_bound(scheme, target, hs, count, linear=False)
+    structure = block_structure(target, scheme, hs, count)
+    KE5 = get_lemma("KE5")
+    bound, dev, qs = [], [], []
+    for i in range(1, count + 1):
+        q = structure.squared_mass_sum(i)
+        value = float(KE5.evaluate(T_r=min(expected.bias_tv[i - 1], 1.0), I_V=2 * expected.deviation[i - 1],
+                                   Q_mass=q, K=count, delta=delta))
+        bound.append(value)
+        dev.append(value - expected.variance[i - 1])
+        qs.append(q)
+    return LoopProbabilityBound(float(delta), bound, list(expected.variance), dev, qs)
 
 
 def _propagated_variance(structure, i, x, dim) -> np.ndarray:

@@ -48,6 +48,15 @@ class BlockStructure:
     kernels: list  # kernels[0] is empty; kernels[i] for generation i
     bandwidths: list
 
+    def mass(self, generation: int, key) -> float:
+        """``m_{i,beta} = int G_{i,beta}``, the total weight of the kernel (0 if beta does not reach p_i)."""
+        return float(sum(self.kernels[generation].get(key, {}).values()))
+
+    def squared_mass_sum(self, generation: int) -> float:
+        """``Q_i = sum_beta m_{i,beta}^2 / N_beta`` (lemma KE5)."""
+        return float(sum(self.mass(generation, key) ** 2 / self.blocks[key].count
+                         for key in self.kernels[generation]))
+
 
 def _check(target, scheme, bandwidths, generations):
     if not isinstance(target, GaussianMixture):

@@ -11,6 +11,9 @@ no union bound, so they compose linearly through the generations.
   block structure of the loop (the block deviations are martingale differences, so their squares
   add instead of their norms).
 * KE4 [classical]: the product of two Gaussian kernels is a Gaussian kernel times a constant.
+* KE5 [derived]: a probability-(1 - delta) bound from KE3 and one martingale over the whole loop
+  (Azuma-Hoeffding with conditional ranges ``2 m_{i,beta} / N_beta``): no per-generation triangle
+  inequality, no realised K2 integral, no smoothness of p_0.
 
 The block bookkeeping (which kernel each block's deviation reaches generation i through) is in
 :mod:`boundcalc.model.kde_blocks`; the numbers in :mod:`boundcalc.bounds.kde_expected`.
@@ -22,9 +25,9 @@ import mpmath
 import sympy as sp
 
 from boundcalc.theory.lemma import Lemma, register
-from boundcalc.theory.notation import A_w, I_V, J, N, S_stoch, T_r, d, h, lap, sa2, sb2
+from boundcalc.theory.notation import A_w, I_V, J, K, N, Q_mass, S_stoch, T_r, d, delta, h, lap, sa2, sb2
 
-__all__ = ["KE1", "KE2", "KE3", "KE4", "gaussian_product"]
+__all__ = ["KE1", "KE2", "KE3", "KE4", "KE5", "gaussian_product"]
 
 # --- placeholders of the left-hand sides (never evaluated) -----------------------------------------
 _E = sp.Function("E")
@@ -140,6 +143,37 @@ KE4 = register(Lemma(
            "Gaussian probability density functions').",
     quantities={"sigma_a2": "variance of the first kernel", "sigma_b2": "variance of the second kernel",
                 "d": "dimension"},
+))
+
+KE5 = register(Lemma(
+    id="KE5",
+    title="Probability-(1 - delta) bound of a Gaussian-KDE loop by one martingale over the loop",
+    lhs=_a_i,
+    relation="<=",
+    rhs=T_r + I_V / 2 + sp.sqrt(2 * sp.log(K / delta) * Q_mass) / 2,
+    hypotheses=(
+        "The loop, blocks and kernels G_{i,beta} of lemma KE3 (every scheme; reused and kept blocks are one "
+        "block each); p_0 is any probability density that can be sampled as a function of independent "
+        "variables (e.g. a component label and a standard normal); no smoothness is needed.",
+        "A sample of generation s is T_s[index] + h_s Z with an index uniform on the training set T_s and Z "
+        "standard normal, both independent of everything else (the KDE sampler).",
+        "m_{i,beta} = int G_{i,beta} (the total weight of the kernel) and Q_i = sum_beta m_{i,beta}^2 / N_beta; "
+        "T_r = TV(r_i, p_0) and I_V = int sqrt(V_i) as in KE3.",
+        "With probability at least 1 - delta the bound holds for every generation i <= K at once (one event per "
+        "generation at level delta / K, lemma C3).",
+    ),
+    provenance="[derived]",
+    latex=(r"a_i \le \mathrm{TV}(r_i, p_0) + \frac{1}{2} \int \sqrt{V_i} + \frac{1}{2} \sqrt{2 \ln(K/\delta) \, Q_i}"
+           r" \ \forall i \le K \text{ with probability} \ge 1 - \delta, \quad "
+           r"Q_i = \sum_{\beta} \frac{m_{i,\beta}^2}{N_\beta}, \quad m_{i,\beta} = \int G_{i,\beta}"),
+    derivation="derivations/KE5.md",
+    source="Derived here (lemma KE3 for the mean; Doob martingale of ||p_i - r_i||_1 over the independent "
+           "variables of the loop in drawing order, conditional ranges by coupling the future, and the "
+           "Azuma-Hoeffding inequality as in the proof of McDiarmid's inequality C1; lemma C3).",
+    quantities={"T_r": "TV(r_i, p_0), the exact bias of the expected law",
+                "I_V": "int sqrt(V_i) of lemma KE3",
+                "Q_mass": "sum over blocks of the squared kernel mass over the block size",
+                "K": "number of generations", "delta": "total failure probability"},
 ))
 
 #: the variance tau^2 of KE4's product kernel, as sympy (the lemma's rhs is the constant)

@@ -160,6 +160,10 @@ b_B = _row("b_B", dict(positive=True), 'b', "bBern",
 J_hat = _row("J_hat", dict(positive=True), '\\hat J', "Jhat",
              'high-probability bound on the realised K2 integral (lemmas KR4, KR5)', (0, INF, False, False))
 
+Q_mass = _row("Q_mass", dict(nonnegative=True), 'Q_i', "Qmass",
+              '$\\sum_\\beta m_{i,\\beta}^2 / N_\\beta$, squared kernel masses of the blocks over their sizes (lemma KE5)',
+              (0, INF, True, False))
+
 
 #: valid numeric range of each symbol name (rows without a range are unrestricted)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
