@@ -302,3 +302,16 @@ def test_ke5_monte_carlo(target_name, name, real_data):
     for _ in range(30):
         run = run_loop(scheme, w, mu, sc, 0.3, 3, rng, grid, k2=False)
         assert np.all(np.array(run["a"]) <= bound)
+
+
+def test_ke3_square_bound():
+    from boundcalc.bounds import kde_expected as KE
+    scheme = make_scheme("accumulate", 500, 500)
+    structure = block_structure(normal(), scheme, 0.3, 5)
+    x = np.linspace(-8, 8, 801)
+    for i in (2, 5):
+        exact = KE._propagated_variance(structure, i, x, 1, exact_terms=100)
+        cheap = KE._propagated_variance(structure, i, x, 1, exact_terms=0)
+        assert np.all(cheap >= exact - 1e-15)
+        ratio = np.sum(np.sqrt(cheap)) / np.sum(np.sqrt(exact))
+        assert 1.0 <= ratio < 1.03

@@ -201,17 +201,30 @@ def loop_probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, g
     return LoopProbabilityBound(float(delta), bound, list(expected.variance), dev, qs)
 
 
-def _propagated_variance(structure, i, x, dim) -> np.ndarray:
-    """V_i(x) of lemma KE3: sum over blocks of N_beta^-1 [r_s * G^2 - (r_s * G)^2] at the points x."""
+#: kernels G_{i,beta} with more Gaussian terms than this have G^2 bounded by Cauchy-Schwarz (KE3, step 8)
+EXACT_SQUARE_TERMS = 8
+
+
+def _propagated_variance(structure, i, x, dim, exact_terms: int = EXACT_SQUARE_TERMS) -> np.ndarray:
+    """V_i(x) of lemma KE3: sum over blocks of N_beta^-1 [r_s * G^2 - (r_s * G)^2] at the points x.
+
+    G^2 is expanded exactly by lemma KE4 when G has at most ``exact_terms`` terms; otherwise it is
+    replaced by its upper bound ``m sum_k c_k phi_{sigma_k}^2`` (Cauchy-Schwarz, m = sum_k c_k), which
+    keeps V_i an upper bound and costs K instead of K^2 terms (accumulate over many generations)."""
     v = np.zeros_like(x, dtype=float)
     for key, kernel in structure.kernels[i].items():
         block = structure.blocks[key]
         law = structure.laws[block.source]
         items = sorted(kernel.items())
+        mass = sum(c for _, c in items)
         mean_part = np.zeros_like(v)
         square_part = np.zeros_like(v)
         for a, (var_a, c_a) in enumerate(items):
             mean_part += c_a * law.convolve(math.sqrt(var_a)).density(x)
+            if len(items) > exact_terms:
+                const, tau2 = gaussian_product(var_a, var_a, dim)  # lemma KE4, phi_sigma^2
+                square_part += mass * c_a * const * law.convolve(math.sqrt(tau2)).density(x)
+                continue
             for var_b, c_b in items[a:]:
                 const, tau2 = gaussian_product(var_a, var_b, dim)  # lemma KE4
                 twice = 1.0 if var_b == var_a else 2.0
