@@ -224,9 +224,24 @@ def test_expected_bound_bimodal_and_best():
     assert "KE3" in d["lemmas"] and len(d["variance"]) == 3
 
 
-def test_bad_input():
+def test_two_dimensions_use_the_linear_bound():
+    from boundcalc.bounds.kde_expected import loop_probability_bound
+    scheme = make_scheme("mix", 2000, 2000)
+    got = expected_bound(scheme, normal(dim=2), 0.3, 2)
+    assert got.variance == [math.inf, math.inf] and got.best == got.linear
+    # generation 1 of KE2 in d = 2: K1 halved + KE1 halved with J = (8 pi (1 + h^2/2))^(2/4) (product of two axes)
+    h, n = 0.3, 2000
+    lap = 4 * math.exp(-1) / math.gamma(1)  # ||Laplacian N(0, I_2)||_1 = 4 (d/2)^(d/2) e^(-d/2) / Gamma(d/2)
+    j = (8 * math.pi * (1 + h * h / 2)) ** 0.5
+    expected = h * h / 4 * lap + 0.5 * (4 * math.pi) ** -0.5 * (n * h * h) ** -0.5 * j
+    assert got.linear[0] == pytest.approx(expected, rel=1e-4)
     with pytest.raises(BoundcalcError, match="dimension 1"):
-        expected_bound(make_scheme("replace", 100, 100), normal(dim=2), 0.3, 2)
+        expected_bound(scheme, normal(dim=2), 0.3, 2, linear=False)
+    with pytest.raises(BoundcalcError, match="dimension 1"):
+        loop_probability_bound(scheme, normal(dim=2), 0.3, 2, 0.05)
+
+
+def test_bad_input():
     with pytest.raises(BoundcalcError, match="bandwidth"):
         resolve_bandwidths(normal(), make_scheme("replace", 100, 100), "wide", 2)
     with pytest.raises(BoundcalcError, match="bandwidths must list"):

@@ -120,21 +120,26 @@ def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generatio
                    linear: bool = True) -> ExpectedBound:
     """Bounds on ``E a_i``, i = 1..K, by lemmas KE2 (``linear``) and KE3 (``variance``) [derived].
 
-    KE3 is evaluated in d = 1; KE2 in any dimension the target's K2 integral is available.
+    KE3 is evaluated in d = 1 (in higher dimension ``variance`` is infinite and ``best`` is KE2); KE2
+    in any dimension in which the target's K2 integral is available (quadrature in d <= 2).
     """
-    _require_1d(target, "the variance-propagation bound KE3")
     count = check_positive_int("generations", generations)
     hs = resolve_bandwidths(target, scheme, bandwidth, count)
     structure = block_structure(target, scheme, hs, count)
     laws = structure.laws
-    x = _nodes(target, 2.0 * sum(h * h for h in hs))
-    p0 = target.density(x)
     KE1, KE2, KE3, K1 = (get_lemma(k) for k in ("KE1", "KE2", "KE3", "K1"))
     lap = float(target.laplacian_l1())
     plans = scheme.plans(count)
+    if target.dim != 1 and not linear:
+        _require_1d(target, "the variance-propagation bound KE3")
 
     variance, bias_tv, deviation = [], [], []
-    for i in range(1, count + 1):
+    if target.dim != 1:
+        variance, bias_tv, deviation = [math.inf] * count, [math.nan] * count, [math.nan] * count
+    else:
+        x = _nodes(target, 2.0 * sum(h * h for h in hs))
+        p0 = target.density(x)
+    for i in range(1, count + 1 if target.dim == 1 else 1):
         v = _propagated_variance(structure, i, x, target.dim)
         t_r = 0.5 * _integral(np.abs(laws[i].density(x) - p0), x)
         i_v = _integral(np.sqrt(np.maximum(v, 0.0)), x)
@@ -183,6 +188,7 @@ def loop_probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, g
                            expected: ExpectedBound | None = None) -> LoopProbabilityBound:
     """Lemma KE5 [derived]: ``a_i <= TV(r_i, p0) + (1/2) int sqrt(V_i) + (1/2) sqrt(2 ln(K/delta) Q_i)`` for
     all i <= K with probability >= 1 - delta (d = 1).  ``expected`` may pass a computed :func:`expected_bound`."""
+    _require_1d(target, "the probability bound KE5")
     count = check_positive_int("generations", generations)
     check_probability("delta", delta)
     hs = resolve_bandwidths(target, scheme, bandwidth, count)
