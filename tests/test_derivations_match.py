@@ -115,6 +115,8 @@ EXPECTED_PROVENANCE = {
     "T4p": "[classical]", "GTV": "[classical]", "C1": "[classical]", "C2": "[classical]",
     "C3": "[classical]", "K1": "[derived]", "K1p": "[classical]", "K2": "[derived]",
     "K3": "[classical]", "K4": "[derived]", "D1": "[Li23]", "D2": "[Li23, derived]", "D3": "[derived]",
+    "KE1": "[derived]", "KE2": "[derived]", "KE3": "[derived]", "KE4": "[classical]", "KE5": "[derived]",
+    "KR1": "[derived]", "KR2": "[classical]", "KR3": "[classical]", "KR4": "[derived]", "KR5": "[derived]",
 }
 
 

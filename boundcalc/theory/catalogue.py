@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from boundcalc._checks import BoundcalcError
 from boundcalc.theory import concentration, diffusion, divergence, kde  # noqa: F401  (registration)
+from boundcalc.theory import kde_expected, kde_realised  # noqa: F401  (registration)
 from boundcalc.theory.lemma import CATALOGUE, Lemma
 
 

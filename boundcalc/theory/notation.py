@@ -136,6 +136,34 @@ c_diff = _row("c", dict(positive=True), 'c', "cdiff",
               "common bounded difference of McDiarmid's inequality (lemma C1)", (0, INF, False, False))
 
 
+# --- KDE loop: bounds in expectation (KE1-KE4) and on the realised K2 integral (KR1-KR5) ---------
+S_stoch = _row("S_stoch", dict(nonnegative=True), 'S_i', "Sstoch",
+               'expected stochastic term of a generation, a sum of halved KE1 terms (lemma KE2)', (0, INF, True, False))
+A_w = _row("A_w", dict(nonnegative=True), 'A_w', "Aweighted",
+           '$\\sum_j w_{ij} \\bar A_j$, the weighted bounds of earlier generations (lemmas KE2, KR5)', (0, INF, True, False))
+T_r = _row("T_r", dict(nonnegative=True), 'T_r', "TVexpected",
+           '$\\mathrm{TV}(r_i, p_0)$, the bias of the expected law of lemma K4 (lemma KE3)', (0, 1, True, True))
+I_V = _row("I_V", dict(nonnegative=True), 'I_V', "Isqrtvar",
+           '$\\int \\sqrt{V_i}$, the integral of the propagated standard deviation (lemma KE3)', (0, INF, True, False))
+sa2 = _row("sigma_a2", dict(positive=True), '\\sigma_a^2', "sigasq",
+           'variance of the first Gaussian kernel (lemma KE4)', (0, INF, False, False))
+sb2 = _row("sigma_b2", dict(positive=True), '\\sigma_b^2', "sigbsq",
+           'variance of the second Gaussian kernel (lemma KE4)', (0, INF, False, False))
+m_c = _row("m_c", dict(positive=True), 'm_c', "mcentre",
+           'second moment $\\mathbb{E}_g (X - c)^2$ about a centre $c$ (lemma KR1)', (0, INF, False, False))
+M_hat = _row("M_hat", dict(nonnegative=True), '\\hat M', "Mhat",
+             'high-probability bound on the second moment of a training law (lemma KR4)', (0, INF, True, False))
+v_B = _row("v_B", dict(nonnegative=True), 'v', "vBern",
+           "average non-centred second moment of Bernstein's inequality (lemma KR2)", (0, INF, True, False))
+b_B = _row("b_B", dict(positive=True), 'b', "bBern",
+           "upper bound of the variables of Bernstein's inequality (lemma KR2)", (0, INF, False, False))
+J_hat = _row("J_hat", dict(positive=True), '\\hat J', "Jhat",
+             'high-probability bound on the realised K2 integral (lemmas KR4, KR5)', (0, INF, False, False))
+
+Q_mass = _row("Q_mass", dict(nonnegative=True), 'Q_i', "Qmass",
+              '$\\sum_\\beta m_{i,\\beta}^2 / N_\\beta$, squared kernel masses of the blocks over their sizes (lemma KE5)',
+              (0, INF, True, False))
+
 
 #: valid numeric range of each symbol name (rows without a range are unrestricted)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
