@@ -170,7 +170,7 @@ class Param:
         if k == "numbers":
             return f"comma-separated numbers in {self.interval()}"
         if k == "number_or_word":
-            return f"a number in {self.interval()} or " + " or ".join(repr(c) for c in self.choices)
+            return f"in {self.interval()} or " + " or ".join(repr(c) for c in self.choices)
         if k == "text":
             return "a specification (see the help)"
         return f"in {self.interval()}"
@@ -337,6 +337,8 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        0, 1, True, False, symbol="lambda"),
     _p("schedule_fractions", "numbers", "schedule: real fractions lambda_2,...,lambda_K (one value for all)",
        0, 1, aliases=("--real-fractions",), symbol="lambda_i"),
+    _p("n_total", "size", "mix: the per-generation budget n_real + n_synth (with the real fraction unknown)", 2,
+       symbol="N"),
     _p("sizes", "sizes", "schedule: training-set sizes N_2,...,N_K (one value for all)", 1, symbol="N_i"),
     _p("mix_fractions", "numbers", "validate diffusion loop: the real fractions of the mix settings run",
        0, 1, True, False, aliases=("--real-fractions",), defaults={"validate diffusion": "0.2,0.5,0.8"}),

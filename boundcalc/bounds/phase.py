@@ -42,8 +42,8 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
 
     def scheme_at(s):
         lam_before = n_real / (n_real + n_before)
-        return Schedule(n_real, [lam_before] * (I - 2) + [n_real / (n_real + s)],
-                        [n_real + n_before] * (I - 2) + [n_real + s])
+        return Schedule.continuous(n_real, [lam_before] * (I - 2) + [n_real / (n_real + s)],
+                                   [n_real + n_before] * (I - 2) + [n_real + s])
 
     if previous_tv is not None:
         a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))

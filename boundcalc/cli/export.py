@@ -258,7 +258,9 @@ def cmd_plot_diagram(args) -> int:
             check_positive(name, a)
             if not b > a:
                 raise BoundcalcError(f"{name} must be LO,HI with 0 < LO < HI, got {a:g},{b:g}")
-        n_real_values, n_synth_values = np.geomspace(lo, hi, grid), np.geomspace(slo, shi, grid)
+        from boundcalc.model.schemes import round_size  # sample sizes are integers (one rounding rule)
+        n_real_values, n_synth_values = (np.array([float(round_size(v)) for v in np.geomspace(a, b, grid)])
+                                         for a, b in ((lo, hi), (slo, shi)))
 
         def compute(nr, ns):
             return compute_bound(_copy(args, n_real=nr, n_synth=ns))
