@@ -68,10 +68,15 @@ class Learner:
     lemma_ids: ClassVar[tuple[str, ...]] = ()
 
     def __repr__(self) -> str:
+        hidden = self._derived_fields()
         shown = [f"{f.name}={_field_repr(getattr(self, f.name))}" for f in dataclasses.fields(self)
-                 if f.repr and (f.default is dataclasses.MISSING or getattr(self, f.name) != f.default
-                                or f.metadata.get("always"))]
+                 if f.name not in hidden and (f.default is dataclasses.MISSING or f.metadata.get("always")
+                                              or getattr(self, f.name) != f.default)]
         return f"{type(self).__name__}({', '.join(shown)})"
+
+    def _derived_fields(self) -> set:
+        """Fields filled from others in ``__post_init__`` (left out of the repr)."""
+        return set()
 
     def replace(self, **changes) -> "Learner":
         """A copy with some fields changed (checked again)."""
@@ -146,7 +151,7 @@ class PowerLaw(Learner):
                 "for every training distribution q_i (a modelling assumption, not a theorem)"]
 
     def to_dict(self):
-        return {"learner": self.name, "C": self.C, "alpha": self.alpha}
+        return {"learner": self.name, "C": self.C, "alpha": self.alpha, "lemma_ids": list(self.lemma_ids)}
 
 
 def gaussian_abs_moment(beta_, dim) -> float:
@@ -184,8 +189,8 @@ class KDE(Learner):
     1
     """
 
-    target: object = None
-    bandwidth: object = "auto"
+    target: object = field(default=None, metadata={"always": True})
+    bandwidth: object = field(default="auto", metadata={"always": True})
     dim: int | None = None
     laplacian_l1: float | None = None
     k2_integral: float | None = None
@@ -232,6 +237,9 @@ class KDE(Learner):
                                  + (" (computed from --target: its scales are too small or too large)"
                                     if laplacian_l1 is None else ""))
         object.__setattr__(self, "_lap", lap)  # derived once from the frozen fields
+
+    def _derived_fields(self):
+        return {"dim"} if self.target is not None else set()
 
     @property
     def lemma_ids(self) -> tuple[str, ...]:
@@ -309,7 +317,7 @@ class KDE(Learner):
         return {"learner": self.name, "bandwidth": self.bandwidth, "dim": self.dim,
                 "target": None if self.target is None else self.target.to_dict(),
                 "laplacian_l1": self._lap, "k2_integral": self.k2_integral,
-                "holder_L": self.holder_L, "holder_beta": self.holder_beta}
+                "holder_L": self.holder_L, "holder_beta": self.holder_beta, "lemma_ids": list(self.lemma_ids)}
 
 
 #: default named constants of lemma D1 (c_approx = 0: D1 assumes the score lies in the RKHS)
@@ -416,7 +424,8 @@ class Diffusion(Learner):
     def to_dict(self):
         return {"learner": self.name, "width": self.width,
                 "width_ratio": None if self.width is not None else self.ratio,
-                "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants)}
+                "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
+                "lemma_ids": list(self.lemma_ids)}
 
 
 def make_learner(name: str, **options) -> Learner:

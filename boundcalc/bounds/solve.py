@@ -303,6 +303,7 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
                   "closed_form_without_width_term": (mpmath.mpf(c_opt) * m * n / (4 * mpmath.mpf(c_stat))) ** mpmath.mpf(0.2)}
         return OptimumResult("tau", value, objective,
                              {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
+                             curve=g_at,
                              message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
                                      f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
     from boundcalc.bounds.kde_terms import kde_bias_tv
@@ -324,6 +325,7 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
     checks = {"below_neighbours": bool(objective <= objective_at(value * 1.01) and objective <= objective_at(value * 0.99)),
               "k3_bandwidth": k3, "k3_objective": objective_at(k3)}
     return OptimumResult("bandwidth", value, objective, {"n": n, "target": target.to_dict()}, checks=checks,
+                         curve=objective_at,
                          message=f"h* = {value:.6g} minimises (h^2/4)||Laplacian p0||_1 + (1/2)(4 pi)^(-d/4) "
                                  f"(n h^d)^(-1/2) J(h) (value {mpmath.nstr(objective, 6)}); lemma K3 with J "
                                  f"frozen, the choice of --bandwidth auto, gives h = {k3:.6g} "
