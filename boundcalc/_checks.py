@@ -145,12 +145,15 @@ class Param:
     flag: str = ""
     aliases: tuple = ()
     symbol: str = ""  # the symbol of the theory, for the README table
+    label: str = ""  # the name the messages use (default: name)
 
     def __post_init__(self):
         if self.kind not in KINDS:  # pragma: no cover - a programming error in the table
             raise ValueError(f"unknown kind {self.kind!r} of parameter {self.name}")
         if not self.flag:
             object.__setattr__(self, "flag", "--" + self.name.replace("_", "-"))
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
     # -- text -----------------------------------------------------------------------------
     def interval(self) -> str:
@@ -181,14 +184,14 @@ class Param:
     # -- checking -------------------------------------------------------------------------
     def fail(self, value, what: str | None = None):
         got = value if isinstance(value, str) and what is None else repr(value) if isinstance(value, str) else _fmt_value(value)
-        raise BoundcalcError(f"{self.name} must be {what or self.range_text()}, got {got}")
+        raise BoundcalcError(f"{self.label} must be {what or self.range_text()}, got {got}")
 
     def check(self, value):
         """Return the value in its normal type (int for sizes, tuple for lists), or raise."""
         k = self.kind
         if k == "choice":
             if value not in self.choices:
-                raise BoundcalcError(f"{self.name} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+                raise BoundcalcError(f"{self.label} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
             return value
         if k == "text":
             if not isinstance(value, str):
@@ -197,7 +200,7 @@ class Param:
         if k in ("numbers", "sizes"):
             items = _as_items(self, value)
             single = Param(self.name, "size" if k == "sizes" else "float", self.help, self.low, self.high,
-                           self.low_open, self.high_open)
+                           self.low_open, self.high_open, label=self.label)
             try:
                 return tuple(single.check(v) for v in items)
             except BoundcalcError:
@@ -246,7 +249,7 @@ class Param:
                 return float(text) if self.kind not in ("size", "int") or not text.strip().lstrip("+-").isdigit() \
                     else int(text)
         except BoundcalcError:
-            raise argparse.ArgumentTypeError(f"{self.name} must be {self.range_text()}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"{self.label} must be {self.range_text()}, got {text!r}") from None
         return text
 
 
@@ -292,24 +295,24 @@ def _as_items(param: Param, value) -> tuple:
     if isinstance(value, str):
         parts = [v.strip() for v in value.split(",")]
         if not any(parts):
-            raise BoundcalcError(f"{param.name} must list at least one number ({param.range_text()})")
+            raise BoundcalcError(f"{param.label} must list at least one number ({param.range_text()})")
         values = [_as_number(v) for v in parts]
         if any(v is None for v in values):
-            raise BoundcalcError(f"{param.name} must be {param.range_text()}, got {value!r}")
+            raise BoundcalcError(f"{param.label} must be {param.range_text()}, got {value!r}")
         return tuple(values)
     try:
         items = tuple(value)
     except TypeError:
         items = (value,)
     if not items:
-        raise BoundcalcError(f"{param.name} must list at least one number ({param.range_text()})")
+        raise BoundcalcError(f"{param.label} must list at least one number ({param.range_text()})")
     return items
 
 
 def _p(name, kind, help, low=-math.inf, high=math.inf, low_open=False, high_open=False, *, choices=(),
-       defaults=None, flag="", aliases=(), symbol=""):
+       defaults=None, flag="", aliases=(), symbol="", label=""):
     return Param(name, kind, help, low, high, low_open, high_open, tuple(choices),
-                 tuple((defaults or {}).items()), flag, tuple(aliases), symbol)
+                 tuple((defaults or {}).items()), flag, tuple(aliases), symbol, label)
 
 
 INF = math.inf
@@ -356,7 +359,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        defaults={"bound": "auto", "solve": "auto", "plot": "auto", "phase": "auto"}),
     _p("kde_bandwidth", "number_or_word", "validate kde: bandwidth h, or 'per-generation' = lemma K3 for "
        "each generation's N_i ('auto' is kept as its alias here)", 0, INF, True, True,
-       choices=("per-generation", "auto"), flag="--bandwidth", defaults={"validate kde": "per-generation"}),
+       choices=("per-generation", "auto"), flag="--bandwidth", label="bandwidth", defaults={"validate kde": "per-generation"}),
     _p("p0", "text", "kde: p0 = bimodal, normal[:mu=..,sigma=..,dim=..] or mixture:weights=..;means=..;scales=..",
        aliases=("--target",), symbol="p_0",
        defaults={"bound": "bimodal", "solve": "bimodal", "plot": "bimodal", "phase": "bimodal",
@@ -374,7 +377,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        defaults={"bound": "auto", "solve": "auto", "plot": "auto", "phase": "auto"}),
     _p("train_time", "number_or_word", "validate diffusion: training time tau, or 'held-out' = the minimum "
        "of the held-out denoising loss ('auto' is kept as its alias here)", 0, INF, False, True,
-       choices=("held-out", "auto"), flag="--tau", defaults={"validate diffusion": "held-out"}),
+       choices=("held-out", "auto"), flag="--tau", label="tau", defaults={"validate diffusion": "held-out"}),
     _p("horizon", "float", "diffusion: horizon T", 0, INF, True, True, symbol="T",
        defaults={"bound": 10.0, "solve": 10.0, "plot": 10.0, "phase": 10.0}),
     *[_p(f"c_{k}", "float", f"diffusion: constant c_{k} of lemma D1", 0, INF,
@@ -393,7 +396,26 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("previous_tv", "float", "phase: a_(I-1) supplied directly instead of computed", 0, 1),
     _p("n", "size", "optimum: training samples n", 1, symbol="n", defaults={"optimum": 10_000}),
     _p("quantity", "choice", "optimum: tau (lemma D2) or bandwidth (lemma K3)", choices=("tau", "bandwidth")),
+    # -- plots -----------------------------------------------------------------------------------
+    _p("points", "size", "plot: points of the curve", 3),
+    _p("grid", "size", "plot diagram: points per axis", 2),
+    _p("level", "fraction", "plot diagram: bound level whose contour is drawn", 0, 1, True, False),
+    _p("tau_max", "float", "plot early-stopping: right end of the tau axis", 1, INF, False, True),
+    _p("n_samples", "sizes", "plot early-stopping: training-set sizes n", 1),
     # -- validators ----------------------------------------------------------------------------
+    _p("ns", "sizes", "validate diffusion early-stopping / calibrate: training sizes n", 8),
+    _p("n_synth_ratios", "numbers", "validate diffusion phase: n_synth / n_real values", 0, INF, False, True,
+       defaults={"validate diffusion": "0,0.5,1,2,4,8"}),
+    _p("model", "choice", "validate diffusion: score model", choices=("random-features", "mlp"),
+       defaults={"validate diffusion": "random-features"}),
+    _p("features", "size", "validate diffusion: random features m of the score model", 1, flag="--width", label="width",
+       defaults={"validate diffusion": 256}),
+    _p("steps", "size", "validate diffusion: RK4 steps of the probability-flow ODE", 1,
+       defaults={"validate diffusion": 40}),
+    _p("draws_per_point", "size", "validate diffusion: (t, z) draws per training point", 1,
+       defaults={"validate diffusion": 8}),
+    _p("sampler", "choice", "validate diffusion: ode (the measured law is the law of the samples) or sde",
+       choices=("ode", "sde"), defaults={"validate diffusion": "ode"}),
     _p("seeds", "size", "number of seeded runs", 1, defaults={"validate kde": 10, "validate diffusion": 3}),
     _p("seed", "int", "base seed", 0, defaults={"validate kde": 0, "validate diffusion": 0}),
     _p("grid_size", "size", "grid nodes per axis", 2,
