@@ -183,7 +183,7 @@ class Param:
 
     # -- checking -------------------------------------------------------------------------
     def fail(self, value, what: str | None = None):
-        got = value if isinstance(value, str) and what is None else repr(value) if isinstance(value, str) else _fmt_value(value)
+        got = repr(value) if isinstance(value, str) else _fmt_value(value)
         raise BoundcalcError(f"{self.label} must be {what or self.range_text()}, got {got}")
 
     def check(self, value):
@@ -450,7 +450,7 @@ def check_optional(name: str, value):
 
 def defaults_table(commands=("bound", "solve", "phase", "optimum", "validate kde", "validate diffusion")) -> str:
     """The per-command defaults as one Markdown table (rows: parameters with a default somewhere)."""
-    rows = [p for p in PARAMETERS.values() if p.defaults]
+    rows = [p for p in PARAMETERS.values() if p.defaults or p.aliases]
     head = "| option | " + " | ".join(f"`{c}`" for c in commands) + " | valid values |"
     lines = [head, "|" + "---|" * (len(commands) + 2)]
     for p in rows:

@@ -99,7 +99,7 @@ def solve(target, scheme: Scheme, learner: Learner, generations=DEFAULT_GENERATI
     Parameters
     ----------
     target : float
-        Level for a_K, in (0, 1) (TV is at most 1).
+        Level for a_K, in (0, 1] (TV is at most 1).
     scheme : Replace, Mix, Accumulate or Schedule
         With at most one size field ``None``.
     learner : PowerLaw, KDE or Diffusion

@@ -89,8 +89,9 @@ def register(subparsers):
     ``boundcalc validate diffusion`` alone prints its help (stdout, exit 0)."""
     parser = subparsers.add_parser("diffusion", help="self-consuming diffusion loops in torch",
                                    description=DESCRIPTION)
+    from boundcalc.cli.options import Parser
     sub = parser.add_subparsers(dest="experiment", metavar="{loop,phase,early-stopping,calibrate}",
-                                parser_class=type(parser))
+                                parser_class=Parser)
     parser.set_defaults(handler=lambda args: (parser.print_help(sys.stdout), 0)[1])
     common = _common_options()
     for name, handler in (("loop", run_loop), ("phase", run_phase), ("early-stopping", run_early_stopping),

@@ -129,7 +129,7 @@ def _summary(value) -> str:
     if isinstance(value, np.ndarray):
         if value.size == 0:
             return f"array(shape={value.shape})"
-        return f"array(shape={value.shape}, min={value.min()!r}, max={value.max()!r})"
+        return f"array(shape={value.shape}, min={value.min().item()!r}, max={value.max().item()!r})"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
         return str(int(value))
     if isinstance(value, tuple) and len(value) > 6:
