@@ -381,7 +381,9 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("horizon", "float", "diffusion: horizon T", 0, INF, True, True, symbol="T",
        defaults={"bound": 10.0, "solve": 10.0, "plot": 10.0, "phase": 10.0}),
     *[_p(f"c_{k}", "float", f"diffusion: constant c_{k} of lemma D1", 0, INF,
-         k in ("stat", "opt"), True, defaults={c: v for c in ("bound", "solve", "plot", "phase", "optimum")})
+         k in ("stat", "opt"), True,
+         defaults={c: v for c in ("bound", "solve", "plot", "phase")
+                   + (("optimum",) if k in ("stat", "width", "opt") else ())})
       for k, v in (("stat", 1.0), ("width", 1.0), ("opt", 1.0), ("mc", 1.0), ("approx", 0.0), ("prior", 1.0))],
     # -- solve, phase, optimum -----------------------------------------------------------------
     _p("target", "fraction", "solve: the level the final bound a_K must meet", 0, 1, True, False),
