@@ -234,3 +234,10 @@ def test_parameter_table_drives_the_cli_defaults():
     assert (args.scheme, args.generations, args.n_real, args.learner) == ("mix", 10, 10_000, "kde")
     args = build_parser().parse_args(["validate", "kde"])
     assert (args.scheme, args.generations, args.n_real, args.seeds) == ("replace", 5, 1000, 10)
+
+
+def test_latex_of_an_unreachable_solve_is_valid_text():
+    r = bc.solve(0.01, bc.Mix.fraction(None, n_total=200), POWER, generations=3)
+    assert not r.reachable
+    latex = r.to_latex()
+    assert latex.startswith("\\text{unreachable") and "a\\_K" in latex and "a_K" not in latex

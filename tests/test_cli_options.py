@@ -159,3 +159,14 @@ def test_negative_numbers_are_values_not_options(capsys):
 def test_version_from_a_subprocess():
     proc = subprocess.run([sys.executable, "-m", "boundcalc", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("boundcalc ")
+
+
+def test_lemma_json_says_what_it_is(capsys):
+    from boundcalc import __version__
+    assert main(["lemmas", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "lemmas" and data["boundcalc_version"] == __version__ and data["schema_version"] == 1
+    assert data["lemma_ids"] == [l["id"] for l in data["lemmas"]]
+    assert main(["show", "K2", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "lemma" and data["id"] == "K2" and data["lemma_ids"] == ["K2"]

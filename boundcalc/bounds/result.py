@@ -61,6 +61,15 @@ def fmt(x, digits: int = 6) -> str:
         return str(x)
 
 
+def _latex_text(text: str) -> str:
+    """Plain text made safe inside ``\\text{...}`` (LaTeX's special characters escaped)."""
+    text = text.replace("\\", "\0")
+    for char, escaped in (("{", r"\{"), ("}", r"\}"), ("_", r"\_"), ("^", r"\^{}"), ("%", r"\%"),
+                          ("&", r"\&"), ("#", r"\#"), ("$", r"\$")):
+        text = text.replace(char, escaped)
+    return text.replace("\0", r"\textbackslash{}")
+
+
 def _fmt_checks(checks: dict) -> str:
     return ", ".join(f"{k} = {fmt(v)}" for k, v in checks.items())
 
@@ -255,7 +264,7 @@ class SolveResult(Result):
         names = {"n-real": "n_{\\mathrm{real}}", "n-synth": "n_{\\mathrm{synth}}",
                  "real-fraction": "\\lambda", "generations": "K"}
         if not self.reachable or self.value is None:
-            return f"\\text{{{self.message}}}"
+            return f"\\text{{{_latex_text(self.message)}}}"
         return f"{names.get(self.unknown, self.unknown)} = {self.value}"
 
 

@@ -26,6 +26,7 @@ import sys
 from boundcalc._checks import BoundcalcError
 from boundcalc.cli import export, validate_diffusion, validate_kde
 from boundcalc._checks import param
+from boundcalc.bounds.result import header
 from boundcalc.cli.options import (Parser, _emit, add_flag, add_learner_options, add_option, add_phase_options,
                                    add_scheme_options, compute_bound, given, learner_from_args,
                                    refuse_together, spelled)
@@ -36,7 +37,7 @@ def cmd_lemmas(args):
     from boundcalc.theory.catalogue import all_lemmas
     lemmas = all_lemmas()
     if args.json:
-        sys.stdout.write(dumps({"lemmas": [l.to_dict() for l in lemmas]}))
+        sys.stdout.write(dumps({**header("lemmas", [l.id for l in lemmas]), "lemmas": [l.to_dict() for l in lemmas]}))
         return 0
     width = max(len(l.id) for l in lemmas)
     for l in lemmas:
@@ -49,7 +50,7 @@ def cmd_show(args):
     from boundcalc.theory.catalogue import get_lemma
     lemma = get_lemma(args.lemma_id.replace("'", "p"))
     if args.json:
-        sys.stdout.write(dumps(lemma.to_dict()))
+        sys.stdout.write(dumps({**header("lemma", [lemma.id]), **lemma.to_dict()}))
     elif args.latex:
         print(lemma.latex)
     else:
