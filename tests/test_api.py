@@ -4,6 +4,7 @@ the docstring examples run (doctest)."""
 
 import dataclasses
 import doctest
+import math
 import json
 
 import matplotlib
@@ -241,3 +242,12 @@ def test_latex_of_an_unreachable_solve_is_valid_text():
     assert not r.reachable
     latex = r.to_latex()
     assert latex.startswith("\\text{unreachable") and "a\\_K" in latex and "a_K" not in latex
+
+
+def test_solve_schedule_n_real_with_sizes_following_it():
+    """Schedule(n_real=None, ...) leaves the sizes to follow n_real (sizes default to n_real)."""
+    scheme = bc.Schedule(None, real_fractions=[0.0])
+    assert scheme.unknowns == ("n_real",) and scheme.sizes is None
+    r = bc.solve(0.31, scheme, POWER, generations=3)
+    a3 = lambda n: 3 * n ** -0.25  # noqa: E731  (every generation trains on n samples, none real after the first)
+    assert r.verified and a3(r.value) <= 0.31 < a3(r.value - 1)

@@ -414,6 +414,9 @@ class Schedule(Scheme):
         # 0 is allowed here: a fully synthetic generation inside a schedule
         object.__setattr__(self, "real_fractions", check("schedule_fractions", self.real_fractions))
         sizes = self.sizes if self.sizes is not None and len(self.sizes) else (self.n_real,)
+        if self.n_real is None and sizes == (None,):  # sizes follow the unknown n_real
+            object.__setattr__(self, "sizes", None)
+            return
         if any(s is None for s in sizes):
             raise BoundcalcError("sizes cannot hold the unknown (None); solve for n_real instead")
         object.__setattr__(self, "sizes", check("sizes", sizes))
