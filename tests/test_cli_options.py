@@ -170,3 +170,11 @@ def test_lemma_json_says_what_it_is(capsys):
     assert main(["show", "K2", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["kind"] == "lemma" and data["id"] == "K2" and data["lemma_ids"] == ["K2"]
+
+
+def test_schedule_without_real_data_has_a_closed_form(capsys):
+    """A constant schedule with real fraction 0 ended in ZeroDivisionError (the mix closed form divides by lam)."""
+    code, out, _ = run(capsys, "bound", "--scheme", "schedule", "--schedule-fractions", "0", "-K", "4", *POWER, "--json")
+    data = json.loads(out)
+    assert code == 0 and data["final"] == pytest.approx(4 * 10_000 ** -0.25, rel=1e-12)
+    assert data["closed_form_value"] == pytest.approx(data["final"], rel=1e-12)
