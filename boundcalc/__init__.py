@@ -6,27 +6,44 @@ NeurIPS 2023): a catalogue of lemmas (sympy statements with assumptions and prov
 their composition across generations for each data-mixing scheme, solvers for sample sizes,
 real fractions and generation counts, and the phase transition in the amount of synthetic data.
 
+A flat, notebook-first namespace::
+
+    >>> import boundcalc as bc
+    >>> r = bc.bound(bc.Mix(n_real=1000, n_synth=3000), bc.PowerLaw(C=1, alpha=0.25))
+    >>> print(str(r).splitlines()[0])
+    scheme mix, learner power, K = 10, delta = 0.05
+
 The symbolic path never imports torch; the empirical validators live in
 :mod:`boundcalc.validate` and import torch only when a diffusion loop is run.
 """
 
+from boundcalc._checks import PARAMETERS, BoundcalcError
+from boundcalc.bounds.api import bound, lemma, lemmas, optimum, phase, solve
 from boundcalc.bounds.compose import closed_form, compose_bound
-from boundcalc._checks import BoundcalcError
-from boundcalc.bounds.learners import Diffusion, GaussianKDE, PowerLaw, make_learner
+from boundcalc.bounds.learners import KDE, Diffusion, GaussianKDE, Learner, PowerLaw, make_learner
+from boundcalc.bounds.phase import phase_transition
+from boundcalc.bounds.result import (SCHEMA_VERSION, BoundResult, OptimumResult, PhaseResult, SolveResult,
+                                     package_version)
+from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau
+from boundcalc.model.schemes import (Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
+                                     make_scheme, round_size)
+from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
 from boundcalc.theory.lemma import Lemma
-from boundcalc.bounds.phase import phase_transition
-from boundcalc.bounds.result import BoundResult, OptimumResult, PhaseResult, SolveResult
-from boundcalc.model.schemes import Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, make_scheme
-from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau, optimum, solve
-from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
 
-__version__ = "0.1.0"
+__version__ = package_version()
 
 __all__ = [
-    "Accumulate", "Block", "BoundResult", "BoundcalcError", "Diffusion", "GaussianKDE",
-    "GaussianMixture", "GenerationPlan", "Lemma", "Mix", "OptimumResult", "PhaseResult", "PowerLaw", "Replace",
-    "Schedule", "SolveResult", "all_lemmas", "bimodal", "closed_form", "compose_bound",
-    "get_lemma", "make_learner", "make_scheme", "normal", "optimal_bandwidth", "optimal_tau", "optimum",
-    "parse_target", "phase_transition", "solve", "__version__",
+    # the functions of a session
+    "bound", "solve", "phase", "optimum", "lemma", "lemmas",
+    # schemes (what each generation trains on)
+    "Replace", "Mix", "Accumulate", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
+    # learners (the per-generation error) and targets
+    "PowerLaw", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
+    "GaussianMixture", "normal", "bimodal", "parse_target",
+    # results
+    "BoundResult", "SolveResult", "PhaseResult", "OptimumResult", "SCHEMA_VERSION",
+    # lower-level pieces
+    "Lemma", "all_lemmas", "get_lemma", "closed_form", "compose_bound", "phase_transition",
+    "optimal_bandwidth", "optimal_tau", "PARAMETERS", "BoundcalcError", "__version__",
 ]

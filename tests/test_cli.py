@@ -88,7 +88,7 @@ def test_kde_p0_option_in_solve(capsys):
     (["bound", "--real-fraction", "1.5", "--n-synth", "3"], "n_synth or real_fraction"),
     (["bound", "--delta", "0"], "delta must be in (0, 1)"),
     (["bound", "--delta", "1"], "delta must be in (0, 1)"),
-    (["bound", "--n-real", "-5", *POWER], "n_real must be in (0, inf)"),
+    (["bound", "--n-real", "-5", *POWER], "n_real must be an integer >= 1, got -5"),
     (["bound", "--generations", "2.5", *POWER], "generations must be an integer"),
     (["bound", "--scheme", "swap"], "invalid choice: 'swap'"),
     (["bound", "--learner", "gan"], "invalid choice: 'gan'"),
@@ -137,8 +137,12 @@ def test_symbolic_path_never_imports_torch():
 
 @pytest.mark.parametrize("target, needle", [
     ("mixture:weights=a,b;means=0,1;scales=1,1", "cannot read weights value 'a'"),
-    ("normal:sigma=1e200", "laplacian_l1 must be a finite number"),
-    ("normal:sigma=1e-200", "laplacian_l1 must be a finite number"),
+    ("normal:sigma=1e200", "target scales must be positive, in [1e-100, 1e100]"),
+    ("normal:sigma=1e-200", "target scales must be positive, in [1e-100, 1e100]"),
+    ("normal:sigma=1e-60", "laplacian_l1 must be a finite number"),
+    ("normal:mu=nan", "target means must be finite"),
+    ("mixture:weights=0.5,0.5;means=0,1;scales=1e-300,1", "target scales must be positive"),
+    ("mixture:weights=0.5,0.5;means=0,1;means=0,2;scales=1,1", "means is given twice"),
     ("normal:sigma=0", "target scales must be positive"),
     ("normal:dim=0", "dim must be an integer >= 1"),
 ])

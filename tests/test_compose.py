@@ -90,7 +90,7 @@ def test_final_generation_rescue():
     # reported lam_K >= (K-1)/K [Fu24] implies
     K = 10
     for lam_K in (0.5, 0.88, (K - 2) / (K - 1), (K - 1) / K, 0.95):
-        scheme = make_scheme("schedule", 100, real_fractions=[0.0] * (K - 2) + [lam_K], sizes=[100])
+        scheme = make_scheme("schedule", 100, real_fractions=[0.0] * (K - 2) + [lam_K], sizes=[900])  # lam_K * 900 is whole
         r = compose_bound(scheme, ConstantEps(0.01), K)
         assert float(r.final) == pytest.approx(0.01 + (1 - lam_K) * (K - 1) * 0.01, rel=1e-13)
         assert (float(r.final) <= 0.02 * (1 + 1e-12)) == (lam_K >= (K - 2) / (K - 1) - 1e-15)

@@ -435,7 +435,7 @@ def test_plot_diagram_fraction_generations(tmp_path, capsys, monkeypatch):
     data = captured["data"]
     assert status == 0 and data.values.shape == (12, 4)
     for k, lam in enumerate(data.x):
-        n_synth = 1000 * (1 - lam) / lam
+        n_synth = math.floor(1000 * (1 - lam) / lam + 0.5)  # sample sizes are integers, halves rounded up
         for K in (1, 2, 12):
             assert data.values[K - 1, k] == pytest.approx(_mix_closed_form(1000, n_synth, K), rel=1e-10)
     assert any("outside the range" in n for n in data.notes) and "note: the level 0.01" in out

@@ -7,9 +7,9 @@ from boundcalc.model.schemes import make_scheme
 
 
 def test_generation_one_is_real_data_for_every_scheme():
-    for name, kw in [("replace", {}), ("mix", {}), ("accumulate", {}),
-                     ("schedule", {"real_fractions": [0.5]})]:
-        plan = make_scheme(name, 120, 80, **kw).plan(1)
+    for name, kw in [("replace", {"n_synth": 80}), ("mix", {"n_synth": 80}), ("accumulate", {"n_synth": 80}),
+                     ("schedule", {"real_fractions": [0.5], "sizes": [80]})]:
+        plan = make_scheme(name, 120, **kw).plan(1)
         assert plan.n_total == 120 and plan.real_fraction == 1 and plan.weights() == [1.0]
 
 
@@ -63,15 +63,20 @@ def test_tv_coefficients_are_the_synthetic_weights():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(name="mix", n_real=0), "n_real must be in"),
-    (dict(name="mix", n_real=10, n_synth=-1), "n_synth must be in"),
+    (dict(name="mix", n_real=0), "n_real must be an integer >= 1, got 0"),
+    (dict(name="mix", n_real=2.5), "n_real must be an integer >= 1, got 2.5"),
+    (dict(name="mix", n_real=10, n_synth=-1), "n_synth must be an integer >= 0, got -1"),
+    (dict(name="replace", n_real=10, n_synth=0), "n_synth must be an integer >= 1, got 0"),
+    (dict(name="mix", n_real=10, real_fractions=[0.5]), "applies to the schedule scheme, not mix"),
+    (dict(name="mix", n_real=10, sizes=[5]), "applies to the schedule scheme, not mix"),
+    (dict(name="schedule", n_real=10, real_fractions=[0.5], n_synth=3), "does not apply to the schedule"),
     (dict(name="mix", n_real=10, real_fraction=0), r"real_fraction must be in \(0, 1\]"),
     (dict(name="mix", n_real=10, real_fraction=1.5), r"real_fraction must be in \(0, 1\]"),
     (dict(name="swap", n_real=10), "scheme must be one of"),
     (dict(name="mix", n_real=10, real_data="old"), "real_data must be one of"),
     (dict(name="replace", n_real=10, real_data="reused"), "real_data applies to mix and accumulate"),
     (dict(name="schedule", n_real=10), "schedule needs real_fractions"),
-    (dict(name="schedule", n_real=10, real_fractions=[1.2]), r"real_fractions must be in \[0, 1\]"),
+    (dict(name="schedule", n_real=10, real_fractions=[1.2]), r"schedule_fractions must be comma-separated numbers in \[0, 1\]"),
 ])
 def test_bad_input_names_the_parameter(kwargs, message):
     name = kwargs.pop("name")

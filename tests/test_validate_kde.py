@@ -442,8 +442,11 @@ def test_cli_json_table_and_out(tmp_path, capsys):
     for name in ("kde_validation.json", "kde_state.json", "kde_mix.png", "kde_mix.pdf"):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "kde_mix.png").read_bytes()[:4] == b"\x89PNG"
-    with pytest.raises(BoundcalcError, match="real_fractions"):
+    # a list that is not numbers is refused while parsing, naming the option and its range (exit status 2)
+    with pytest.raises(SystemExit) as info:
         _cli(["kde", "--real-fractions", "0.5,x"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "schedule_fractions must be comma-separated numbers in [0, 1], got '0.5,x'" in err
 
 
 # ------------------------------------------------------------------------------------------

@@ -121,6 +121,11 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
     if lam_value == 1:
         expr = sp.Piecewise((eps(S.n_real), sp.Eq(K, 1)), (eps(S.N), True))
         template = f"{tex('N')} \\ (K \\ge 2)"
+    elif lam_value == 0:  # the limit lam -> 0 of the geometric series: K - 1 fully synthetic generations
+        values[S.N] = size
+        return ClosedForm(eps(S.n_real) + (K - 1) * eps(S.N), values,
+                          "schedule with no real data after generation 1: sum of the per-generation errors",
+                          ("T2",), f"{tex(_NR)} + (K-1)\\,{tex('N')}")
     else:
         expr = (1 - S.lam) ** (K - 1) * eps(S.n_real) + eps(S.N) * (1 - (1 - S.lam) ** (K - 1)) / S.lam
         template = (f"(1-\\lambda)^{{K-1}}\\, {tex(_NR)} + "

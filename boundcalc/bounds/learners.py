@@ -2,10 +2,10 @@
 
 A learner turns the plan of generation i (its training-set size N_i and, for the KDE, the
 distribution of its training set) into an upper bound ``eps_i`` on the one-generation error
-that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (docs/theory.md section 4.1).
+that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (the composition theorem).
 
 * :class:`PowerLaw`: ``eps(N) = C N^(-alpha)``, taken as exact.
-* :class:`GaussianKDE`: explicit constants, lemmas K1 (or K1'), K2, C2, C3; bandwidth given
+* :class:`KDE` (alias :class:`GaussianKDE`): explicit constants, lemmas K1 (or K1'), K2, C2, C3; bandwidth given
   or chosen by K3.  For ``i >= 2`` the K2 integral needs the law of the (random) training set;
   the calculator uses the exact *expected* training law of lemma K4.  This is an assumption,
   listed on every result (the a-posteriori bound of the validator is the checked one).
@@ -15,19 +15,25 @@ that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (docs/theory.md section
 Every learner has ``errors(scheme, generations, delta) -> list[GenerationError]``; a learner
 whose error depends on N alone (``rate_only``) also has ``eps_of_n(n)`` and ``eps_expr``, the
 sympy expression of eps(N) used by closed forms.
+
+Learners are frozen value objects: their fields are checked once, in ``__post_init__``, against
+the parameter table of :mod:`boundcalc._checks`; ``dataclasses.replace`` gives a changed copy, and
+every cache is a pure function of all the fields (tau* of lemma D2 is memoised by
+``(m, n, c_stat, c_width, c_opt)``, not on the object).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import mpmath
 import sympy as sp
 
 from boundcalc.theory import notation as S
-from boundcalc._checks import (BoundcalcError, check_positive, check_positive_int, check_probability,
-                     check_range)
+from boundcalc._checks import BoundcalcError, check, check_optional, check_probability
 from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
 from boundcalc.model.schemes import Scheme
 
@@ -47,12 +53,34 @@ class GenerationError:
     terms: dict = field(default_factory=dict)
 
 
+def _field_repr(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"{value:g}"
+    return repr(value)
+
+
+@dataclass(frozen=True, repr=False)
 class Learner:
-    name = ""
-    rate_only = True  # eps depends on the training-set size alone
-    uses_delta = True  # eps is a high-probability statement (split over generations by lemma C3)
+    name: ClassVar[str] = ""
+    rate_only: ClassVar[bool] = True  # eps depends on the training-set size alone
+    uses_delta: ClassVar[bool] = True  # eps is a high-probability statement (split over generations by lemma C3)
     #: ids of the lemmas the learner's eps rests on
-    lemma_ids: tuple[str, ...] = ()
+    lemma_ids: ClassVar[tuple[str, ...]] = ()
+
+    def __repr__(self) -> str:
+        hidden = self._derived_fields()
+        shown = [f"{f.name}={_field_repr(getattr(self, f.name))}" for f in dataclasses.fields(self)
+                 if f.name not in hidden and (f.default is dataclasses.MISSING or f.metadata.get("always")
+                                              or getattr(self, f.name) != f.default)]
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def _derived_fields(self) -> set:
+        """Fields filled from others in ``__post_init__`` (left out of the repr)."""
+        return set()
+
+    def replace(self, **changes) -> "Learner":
+        """A copy with some fields changed (checked again)."""
+        return dataclasses.replace(self, **changes)
 
     def eps_of_n(self, n):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -78,17 +106,34 @@ class Learner:
         return {"learner": self.name}
 
 
+@dataclass(frozen=True, repr=False)
 class PowerLaw(Learner):
-    """``eps(N) = C N^(-alpha)``: a learner whose one-generation TV error is this rate exactly."""
+    """``eps(N) = C N^(-alpha)``: a learner whose one-generation TV error is this rate exactly.
 
-    name = "power"
-    lemma_ids = ()
-    uses_delta = False
+    >>> PowerLaw(C=1, alpha=0.25)
+    PowerLaw(C=1, alpha=0.25)
+    >>> float(PowerLaw(2, 0.5).eps_of_n(400))
+    0.1
+    """
 
-    def __init__(self, C, alpha):
-        self.C = check_positive("C", C)
-        self.alpha = check_positive("alpha", alpha)
-        self._C, self._minus_alpha = mpf(C), -mpf(alpha)
+    C: float
+    alpha: float
+
+    name: ClassVar[str] = "power"
+    lemma_ids: ClassVar[tuple[str, ...]] = ()
+    uses_delta: ClassVar[bool] = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "C", check("C", self.C))
+        object.__setattr__(self, "alpha", check("alpha", self.alpha))
+
+    @functools.cached_property
+    def _C(self):
+        return mpf(self.C)
+
+    @functools.cached_property
+    def _minus_alpha(self):
+        return -mpf(self.alpha)
 
     def eps_of_n(self, n):
         return self._C * mpf(n) ** self._minus_alpha
@@ -106,7 +151,7 @@ class PowerLaw(Learner):
                 "for every training distribution q_i (a modelling assumption, not a theorem)"]
 
     def to_dict(self):
-        return {"learner": self.name, "C": self.C, "alpha": self.alpha}
+        return {"learner": self.name, "C": self.C, "alpha": self.alpha, "lemma_ids": list(self.lemma_ids)}
 
 
 def gaussian_abs_moment(beta_, dim) -> float:
@@ -114,8 +159,9 @@ def gaussian_abs_moment(beta_, dim) -> float:
     return float(2 ** (beta_ / 2) * mpmath.gamma((dim + beta_) / 2) / mpmath.gamma(dim / 2))
 
 
-class GaussianKDE(Learner):
-    """Gaussian-kernel KDE with explicit constants (docs/theory.md sections 3.3 and 5).
+@dataclass(frozen=True, repr=False)
+class KDE(Learner):
+    """Gaussian-kernel KDE with explicit constants (lemmas K1-K4, C2, C3).
 
     ``eps_i = b(h) + s_i`` with ``b(h) = (h^2/4) ||Laplacian p0||_1`` (K1, halved) or, in the
     Hoelder version, ``b(h) = (L/2) h^beta E|Z|^beta`` (K1' with the Gaussian kernel, beta <= 2),
@@ -124,8 +170,9 @@ class GaussianKDE(Learner):
 
     Parameters
     ----------
-    target : GaussianMixture or None
-        p0; supplies ``||Laplacian p0||_1`` and the K2 integrals of the expected training laws.
+    target : GaussianMixture, str or None
+        p0 (a :class:`~boundcalc.model.targets.GaussianMixture` or a specification such as
+        ``"bimodal"`` or ``"normal:sigma=2"``); supplies ``||Laplacian p0||_1`` and the K2 integrals of the expected training laws.
     bandwidth : float or "auto"
         ``auto`` is the K3 choice for ``n_real`` samples of the target.
     laplacian_l1, k2_integral : float, optional
@@ -133,42 +180,71 @@ class GaussianKDE(Learner):
         bound on the K2 integral of every generation's training law).
     holder_L, holder_beta : float, optional
         Use lemma K1' (Hoelder class) for the bias instead of K1.
+
+    Examples
+    --------
+    >>> KDE("bimodal")
+    KDE(target=GaussianMixture(name='bimodal', weights=[0.5, 0.5], means=[[-3.0], [3.0]], scales=[[1.0], [1.0]]), bandwidth='auto')
+    >>> KDE("normal", bandwidth=0.2).dim
+    1
     """
 
-    name = "kde"
-    rate_only = False
-    lemma_ids = ("K1", "K2", "C2", "C3", "K4", "T1", "T2", "T3")
+    target: object = field(default=None, metadata={"always": True})
+    bandwidth: object = field(default="auto", metadata={"always": True})
+    dim: int | None = None
+    laplacian_l1: float | None = None
+    k2_integral: float | None = None
+    holder_L: float | None = None
+    holder_beta: float | None = None
 
-    def __init__(self, target=None, bandwidth="auto", dim=None, laplacian_l1=None,
-                 k2_integral=None, holder_L=None, holder_beta=None):
-        self.target = target
-        self.dim = check_positive_int("dim", dim if dim is not None else (target.dim if target else 1))
-        if target is not None and target.dim != self.dim:
-            raise BoundcalcError(f"dim must equal the target's dimension {target.dim}, got {self.dim}")
+    name: ClassVar[str] = "kde"
+    rate_only: ClassVar[bool] = False
+
+    def __post_init__(self):
+        target = self.target
+        if isinstance(target, str):
+            from boundcalc.model.targets import parse_target
+            target = parse_target(target)
+            object.__setattr__(self, "target", target)
+        elif target is not None and not hasattr(target, "laplacian_l1"):
+            raise BoundcalcError(f"target must be a GaussianMixture or a specification such as 'bimodal', "
+                                 f"got {target!r}")
+        dim = check("dim", self.dim if self.dim is not None else (target.dim if target is not None else 1))
+        object.__setattr__(self, "dim", dim)
+        if target is not None and target.dim != dim:
+            raise BoundcalcError(f"dim must equal the target's dimension {target.dim}, got {dim}")
+        holder_L, holder_beta = check_optional("holder_L", self.holder_L), check_optional("holder_beta", self.holder_beta)
+        laplacian_l1 = check_optional("laplacian_l1", self.laplacian_l1)
+        k2_integral = check_optional("k2_integral", self.k2_integral)
         if target is None and (k2_integral is None or (laplacian_l1 is None and holder_L is None)):
             raise BoundcalcError("kde learner needs --target, or --k2-integral with --laplacian-l1 "
                                  "(or --holder-L/--holder-beta)")
-        self.laplacian_l1 = (check_positive("laplacian_l1", laplacian_l1) if laplacian_l1 is not None
-                             else (target.laplacian_l1() if holder_L is None else None))
-        self.k2_integral = None if k2_integral is None else check_positive("k2_integral", k2_integral)
         if (holder_L is None) != (holder_beta is None):
             raise BoundcalcError("holder_L and holder_beta must be given together")
-        self.holder_L = None if holder_L is None else check_positive("holder_L", holder_L)
-        self.holder_beta = None if holder_beta is None else check_range("holder_beta", holder_beta, 0, 2, False, True)
-        self.bandwidth = bandwidth
-        if bandwidth != "auto":
-            self.bandwidth = check_positive("bandwidth", bandwidth)
-        elif target is None:
+        if holder_L is not None and laplacian_l1 is not None:
+            raise BoundcalcError("give laplacian_l1 (lemma K1) or holder_L/holder_beta (lemma K1'), not both")
+        bandwidth = check("bandwidth", self.bandwidth)
+        if bandwidth == "auto" and target is None:
             raise BoundcalcError("bandwidth auto needs --target; give a number otherwise")
-        for name, value in (("laplacian_l1", self.laplacian_l1), ("bandwidth", self.bandwidth)):
-            if value not in (None, "auto") and not (0 < float(value) < 1e100):
-                raise BoundcalcError(f"{name} must be a finite number in (0, 1e100); got {value:g}"
-                                     + (" (computed from --target: its scales are too small or too large)"
-                                        if name == "laplacian_l1" and laplacian_l1 is None else ""))
-        if self.holder_L is not None:
-            self.lemma_ids = ("K1p",) + self.lemma_ids[1:]
-        if self.bandwidth == "auto":
-            self.lemma_ids = self.lemma_ids + ("K3",)
+        if bandwidth != "auto" and not bandwidth < 1e100:
+            raise BoundcalcError(f"bandwidth must be a finite number in (0, 1e100); got {bandwidth:g}")
+        for name, value in (("laplacian_l1", laplacian_l1), ("k2_integral", k2_integral),
+                            ("holder_L", holder_L), ("holder_beta", holder_beta), ("bandwidth", bandwidth)):
+            object.__setattr__(self, name, value)
+        lap = laplacian_l1 if laplacian_l1 is not None else (target.laplacian_l1() if holder_L is None else None)
+        if lap is not None and not (0 < float(lap) < 1e100):
+            raise BoundcalcError(f"laplacian_l1 must be a finite number in (0, 1e100); got {float(lap):g}"
+                                 + (" (computed from --target: its scales are too small or too large)"
+                                    if laplacian_l1 is None else ""))
+        object.__setattr__(self, "_lap", lap)  # derived once from the frozen fields
+
+    def _derived_fields(self):
+        return {"dim"} if self.target is not None else set()
+
+    @property
+    def lemma_ids(self) -> tuple[str, ...]:
+        ids = ("K1p" if self.holder_L is not None else "K1", "K2", "C2", "C3", "K4", "T1", "T2", "T3")
+        return ids + (("K3",) if self.bandwidth == "auto" else ())
 
     def resolved_bandwidth(self, n_real) -> float:
         return auto_bandwidth(self.target, n_real) if self.bandwidth == "auto" else float(self.bandwidth)
@@ -177,7 +253,7 @@ class GaussianKDE(Learner):
         if self.holder_L is not None:
             return mpf(self.holder_L) / 2 * mpf(h) ** mpf(self.holder_beta) * mpf(
                 gaussian_abs_moment(self.holder_beta, self.dim))
-        return kde_bias_tv(h, self.laplacian_l1)
+        return kde_bias_tv(h, self._lap)
 
     def _k2(self, law, h):
         if self.k2_integral is not None:
@@ -240,8 +316,8 @@ class GaussianKDE(Learner):
     def to_dict(self):
         return {"learner": self.name, "bandwidth": self.bandwidth, "dim": self.dim,
                 "target": None if self.target is None else self.target.to_dict(),
-                "laplacian_l1": self.laplacian_l1, "k2_integral": self.k2_integral,
-                "holder_L": self.holder_L, "holder_beta": self.holder_beta}
+                "laplacian_l1": self._lap, "k2_integral": self.k2_integral,
+                "holder_L": self.holder_L, "holder_beta": self.holder_beta, "lemma_ids": list(self.lemma_ids)}
 
 
 #: default named constants of lemma D1 (c_approx = 0: D1 assumes the score lies in the RKHS)
@@ -249,43 +325,74 @@ DIFFUSION_DEFAULTS = {"c_stat": 1.0, "c_width": 1.0, "c_opt": 1.0, "c_mc": 1.0,
                       "c_approx": 0.0, "c_prior": 1.0}
 
 
+#: the alias kept for the first name of the KDE learner
+GaussianKDE = KDE
+
+
+@functools.lru_cache(maxsize=4096)
+def _optimal_tau(m, n, c_stat, c_width, c_opt):
+    """tau* of lemma D2: memoised as a pure function of all its inputs."""
+    from boundcalc.theory.diffusion import optimal_tau
+    return mpf(optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt))
+
+
+@dataclass(frozen=True, repr=False)
 class Diffusion(Learner):
     """Random-feature diffusion model of Li et al. (2023) in the loop (lemmas D1, D2, D3).
 
     ``KL(N) = c_stat tau^4/(m N) + c_width tau^3/m^2 + c_opt/tau + c_mc/m + c_approx + c_prior e^(-2T)``,
     ``eps(N) = min(sqrt(KL/2), sqrt(1 - exp(-KL)))``, with ``tau`` given or the D2 optimum and
-    ``m`` given (``width``) or ``width_ratio * N``.
+    ``m`` given (``width``) or ``width_ratio * N`` (``width_ratio`` 1 when neither is given; giving
+    both is refused).
+
+    >>> Diffusion(width=256)
+    Diffusion(width=256)
+    >>> Diffusion(tau=4).tau_for(1000)
+    mpf('4.0')
     """
 
-    name = "diffusion"
-    lemma_ids = ("D1", "D2", "D3", "T4", "T4p")
+    width: float | None = None
+    width_ratio: float | None = None
+    tau: object = "auto"
+    horizon: float = 10.0
+    c_stat: float = 1.0
+    c_width: float = 1.0
+    c_opt: float = 1.0
+    c_mc: float = 1.0
+    c_approx: float = 0.0
+    c_prior: float = 1.0
 
-    def __init__(self, width=None, width_ratio=1.0, tau="auto", horizon=10.0, **constants):
-        unknown = set(constants) - set(DIFFUSION_DEFAULTS)
-        if unknown:
-            raise BoundcalcError(f"unknown diffusion constants {sorted(unknown)}; valid: {sorted(DIFFUSION_DEFAULTS)}")
-        self.constants = {k: float(check_range(k, constants.get(k, v), 0, mpmath.inf, True, False))
-                          for k, v in DIFFUSION_DEFAULTS.items()}
-        for k in ("c_stat", "c_opt"):
-            check_positive(k, self.constants[k])
-        self.width = None if width is None else check_positive("width", width)
-        self.width_ratio = check_positive("width_ratio", width_ratio)
-        self.tau = tau if tau == "auto" else check_range("tau", tau, 1, mpmath.inf, True, False)
-        self.horizon = check_positive("horizon", horizon)
+    name: ClassVar[str] = "diffusion"
+    lemma_ids: ClassVar[tuple[str, ...]] = ("D1", "D2", "D3", "T4", "T4p")
+
+    def __post_init__(self):
+        if self.width is not None and self.width_ratio is not None:
+            raise BoundcalcError(f"give width (m) or width_ratio (m = ratio * N), not both; got width = "
+                                 f"{self.width}, width_ratio = {self.width_ratio}")
+        object.__setattr__(self, "width", check_optional("width", self.width))
+        object.__setattr__(self, "width_ratio", check_optional("width_ratio", self.width_ratio))
+        object.__setattr__(self, "tau", check("tau", self.tau))
+        object.__setattr__(self, "horizon", check("horizon", self.horizon))
+        for k in DIFFUSION_DEFAULTS:
+            object.__setattr__(self, k, float(check(k, getattr(self, k))))
+
+    @property
+    def constants(self) -> dict:
+        """The named constants of lemma D1."""
+        return {k: getattr(self, k) for k in DIFFUSION_DEFAULTS}
+
+    @property
+    def ratio(self) -> float:
+        """m / N when the width grows with N (1 by default)."""
+        return 1.0 if self.width_ratio is None else self.width_ratio
 
     def width_for(self, n):
-        return mpf(self.width) if self.width is not None else mpf(self.width_ratio) * mpf(n)
+        return mpf(self.width) if self.width is not None else mpf(self.ratio) * mpf(n)
 
     def tau_for(self, n):
         if self.tau != "auto":
             return mpf(self.tau)
-        return self._optimal_tau(self.width_for(n), mpf(n))
-
-    @functools.lru_cache(maxsize=4096)
-    def _optimal_tau(self, m, n):
-        from boundcalc.theory.diffusion import optimal_tau
-        c = self.constants
-        return mpf(optimal_tau(m, n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
+        return _optimal_tau(self.width_for(n), mpf(n), self.c_stat, self.c_width, self.c_opt)
 
     def kl_of_n(self, n):
         from boundcalc.theory.catalogue import get_lemma
@@ -312,11 +419,13 @@ class Diffusion(Learner):
                 "polylog(1/delta) factor at the per-generation level delta/K (lemma C3); defaults "
                 + ", ".join(f"{k} = {v:g}" for k, v in self.constants.items()),
                 "training time " + ("tau* of lemma D2 for each N_i" if self.tau == "auto" else f"tau = {self.tau:g}")
-                + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.width_ratio:g} N_i")]
+                + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.ratio:g} N_i")]
 
     def to_dict(self):
-        return {"learner": self.name, "width": self.width, "width_ratio": self.width_ratio,
-                "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants)}
+        return {"learner": self.name, "width": self.width,
+                "width_ratio": None if self.width is not None else self.ratio,
+                "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
+                "lemma_ids": list(self.lemma_ids)}
 
 
 def make_learner(name: str, **options) -> Learner:
@@ -331,5 +440,9 @@ def make_learner(name: str, **options) -> Learner:
                                  + " (eps(N) = C N^-alpha, both > 0)")
         return PowerLaw(opts["C"], opts["alpha"])
     if name == "kde":
-        return GaussianKDE(**opts)
+        return KDE(**opts)
+    unknown = set(opts) - {f.name for f in dataclasses.fields(Diffusion)}
+    if unknown:
+        raise BoundcalcError(f"unknown diffusion constants or options {sorted(unknown)}; valid: "
+                             f"{sorted(f.name for f in dataclasses.fields(Diffusion))}")
     return Diffusion(**opts)

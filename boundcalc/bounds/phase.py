@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import mpmath
 
-from boundcalc._checks import check_nonnegative, check_positive, check_positive_int, check_range
+from boundcalc._checks import BoundcalcError, check, check_probability, check_range
 from boundcalc.bounds.learners import Learner, PowerLaw
 from boundcalc.bounds.result import PhaseResult
 from boundcalc.model.schemes import Schedule
@@ -34,16 +34,20 @@ LIMIT_RATIO = mpmath.mpf(10) ** 15
 def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=None,
                      n_synth_before=None, delta=0.05) -> PhaseResult:
     """Locate the threshold amount of synthetic data at ``generation`` (>= 2)."""
-    n_real = check_positive("n_real", n_real)
-    I = check_positive_int("generation", generation, minimum=2)
-    n_before = n_real if n_synth_before is None else check_nonnegative("n_synth_before", n_synth_before)
+    n_real = check("n_real", n_real)
+    I = check("generation", generation)
+    if previous_tv is not None and n_synth_before is not None:
+        raise BoundcalcError("give previous_tv (a_(I-1) directly) or n_synth_before (to compute a_(I-1)), "
+                             "not both: previous_tv replaces the generations that n_synth_before describes")
+    check_probability("delta", delta)
+    n_before = n_real if n_synth_before is None else check("n_synth_before", n_synth_before)
     inputs = {"learner": learner.to_dict(), "n_real": n_real, "generation": I,
               "n_synth_before": n_before, "delta": delta, "previous_tv": previous_tv}
 
     def scheme_at(s):
         lam_before = n_real / (n_real + n_before)
-        return Schedule(n_real, [lam_before] * (I - 2) + [n_real / (n_real + s)],
-                        [n_real + n_before] * (I - 2) + [n_real + s])
+        return Schedule.continuous(n_real, [lam_before] * (I - 2) + [n_real / (n_real + s)],
+                                   [n_real + n_before] * (I - 2) + [n_real + s])
 
     if previous_tv is not None:
         a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))
@@ -54,8 +58,23 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
         f = lambda s: bound_sequence(scheme_at(s), learner, I, delta)[-1]  # noqa: E731
 
     if isinstance(learner, PowerLaw):
-        return _power_phase(learner, n_real, a_prev, f, inputs)
-    return _numeric_phase(f, n_real, a_prev, inputs)
+        return _vacuous_check(_power_phase(learner, n_real, a_prev, f, inputs))
+    return _vacuous_check(_numeric_phase(f, n_real, a_prev, inputs))
+
+
+def _vacuous_check(result: PhaseResult) -> PhaseResult:
+    """A peak of the bound at or above 1 is no transition of TV (TV <= 1 always): report it as
+    vacuous, with the threshold of the bound itself kept among the checks."""
+    if result.exists and result.peak >= 1:
+        result.checks["threshold_of_the_bound"] = result.threshold
+        result.message = (f"vacuous: the bound peaks at {mpmath.nstr(result.peak, 6)} >= 1 (at n_synth = "
+                          f"{mpmath.nstr(result.threshold, 8)}); TV <= 1 always, so this is no phase transition "
+                          "of TV(p_I, p0)")
+        result.exists, result.threshold, result.vacuous = False, None, True
+    elif not result.exists and min(result.at_zero, result.limit) >= 1:
+        result.vacuous = True
+        result.message = "vacuous: the bound is >= 1 for every n_synth (TV <= 1 always). " + result.message
+    return result
 
 
 def learner_eps_at(learner, scheme, generation, delta):

@@ -26,8 +26,8 @@ import math
 import mpmath
 
 from boundcalc.bounds.compose import closed_form, iter_bounds, recursion
-from boundcalc._checks import (BoundcalcError, check_choice, check_positive, check_positive_int, check_probability,
-                     check_range)
+from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
+                               check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
 from boundcalc.bounds.learners import Learner
 from boundcalc.bounds.result import OptimumResult, SolveResult
@@ -193,37 +193,39 @@ def _closed_form_check(scheme, learner, generations, achieved) -> dict:
 
 
 def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs):
+    """Smallest real fraction lam = r / N of a per-generation budget N = n_real + n_synth: the real
+    count r = round_size(lam N) is an integer (the rounding rule of :mod:`boundcalc.model.schemes`),
+    so the search is over r in [1, N] and lam is reported as r / N exactly."""
     if scheme not in ("mix", "schedule"):
         raise BoundcalcError(f"--for real-fraction applies to mix and schedule, not {scheme}")
-    budget = check_positive("n_real", n_real) + (n_real if n_synth is None else check_positive("n_synth", n_synth))
+    n_real = check("n_real", n_real)
+    budget = n_real + (n_real if n_synth is None else check("n_synth", n_synth))
     inputs["budget_per_generation"] = budget
 
-    def f(lam):
-        lam = min(mpmath.mpf(1), mpmath.mpf(lam))
-        return bound_sequence(Mix(lam * budget, (1 - lam) * budget, real_data), learner, generations, delta)[-1]
+    def scheme_at(real):
+        return Mix.fraction(mpmath.mpf(real) / budget if real < budget else 1, budget, real_data)
 
-    if f(1) > target:
-        floor = f(1)
+    seen = {}
+
+    def f(real):
+        if real not in seen:
+            seen[real] = bound_sequence(scheme_at(real), learner, generations, delta)[-1]
+        return seen[real]
+
+    if f(budget) > target:
+        floor = f(budget)
         return SolveResult("real-fraction", None, floor, target, False, True, inputs, floor=floor,
                            message=f"unreachable: even all-real training sets of {budget:g} samples give "
                                    f"a_K = {mpmath.nstr(floor, 6)} > {target:g}")
-    lo, hi = mpmath.mpf(0), mpmath.mpf(1)
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if mid > 0 and f(mid) <= target:
-            hi = mid
-        else:
-            lo = mid
-    value = math.ceil(float(hi) * 1e6) / 1e6  # report 6 decimals, rounded up so the target still holds
-    value = min(value, 1.0)
-    achieved = f(value)
-    below = max(value - 1e-6, 1e-12)
-    checks = {"meets_target": bool(achieved <= target), "smaller_value_fails": bool(value <= 1e-6 or f(below) > target)}
-    checks.update(_closed_form_check(Mix(value * budget, (1 - value) * budget, real_data), learner, generations, achieved))
+    real = 1 if f(1) <= target else _smallest_integer(f, target, 1, budget)
+    value = real / budget
+    achieved = f(real)
+    checks = {"meets_target": bool(achieved <= target), "smaller_value_fails": bool(real == 1 or f(real - 1) > target)}
+    checks.update(_closed_form_check(scheme_at(real), learner, generations, achieved))
     return SolveResult("real-fraction", value, achieved, target, True, all(checks.values()), inputs,
                        message=f"real fraction {value:g} of {budget:g} samples per generation "
-                               f"({math.ceil(value * budget)} real) gives a_K = {mpmath.nstr(achieved, 6)}",
-                       checks={**checks, "n_real_per_generation": math.ceil(value * budget)})
+                               f"({real} real) gives a_K = {mpmath.nstr(achieved, 6)}",
+                       checks={**checks, "n_real_per_generation": real})
 
 
 #: default search limit of the generations solver: one pass for rate-only learners; the KDE's
@@ -301,6 +303,7 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
                   "closed_form_without_width_term": (mpmath.mpf(c_opt) * m * n / (4 * mpmath.mpf(c_stat))) ** mpmath.mpf(0.2)}
         return OptimumResult("tau", value, objective,
                              {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
+                             curve=g_at,
                              message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
                                      f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
     from boundcalc.bounds.kde_terms import kde_bias_tv
@@ -322,6 +325,7 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
     checks = {"below_neighbours": bool(objective <= objective_at(value * 1.01) and objective <= objective_at(value * 0.99)),
               "k3_bandwidth": k3, "k3_objective": objective_at(k3)}
     return OptimumResult("bandwidth", value, objective, {"n": n, "target": target.to_dict()}, checks=checks,
+                         curve=objective_at,
                          message=f"h* = {value:.6g} minimises (h^2/4)||Laplacian p0||_1 + (1/2)(4 pi)^(-d/4) "
                                  f"(n h^d)^(-1/2) J(h) (value {mpmath.nstr(objective, 6)}); lemma K3 with J "
                                  f"frozen, the choice of --bandwidth auto, gives h = {k3:.6g} "

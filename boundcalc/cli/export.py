@@ -34,20 +34,20 @@ PHASE_POINTS = {"power": 80, "diffusion": 60, "kde": 16}
 
 
 def register(subparsers) -> None:
-    from boundcalc.cli.options import add_learner_options, add_phase_options, add_scheme_options
+    from boundcalc.cli.options import add_flag, add_learner_options, add_option, add_phase_options, add_scheme_options
 
     p = subparsers.add_parser("latex", help="the derivation document (LaTeX, PDF or Markdown)")
     p.add_argument("--out", help="output file (default: print to stdout)")
-    p.add_argument("--pdf", action="store_true", help="also compile FILE.pdf with pdflatex (needs --out)")
-    p.add_argument("--markdown", action="store_true", help="write Markdown with $...$ math instead of LaTeX")
+    add_flag(p, "--pdf", help="also compile FILE.pdf with pdflatex (needs --out)")
+    add_flag(p, "--markdown", help="write Markdown with $...$ math instead of LaTeX")
     p.set_defaults(handler=cmd_latex)
 
     plot = subparsers.add_parser("plot", help="figures of the bounds (PNG and PDF)")
     psub = plot.add_subparsers(dest="figure", metavar="FIGURE", parser_class=subparsers._parser_class)
-    plot.set_defaults(handler=lambda args: _missing(plot))
+    plot.set_defaults(handler=lambda args: _missing(plot))  # help on stdout, exit 0
 
     g = psub.add_parser("generations", help="a_i against i, one line per scheme")
-    add_scheme_options(g)
+    add_scheme_options(g, command="plot")
     add_learner_options(g)
     _scheme_list_option(g)
     _output_options(g, "generations")
@@ -55,22 +55,19 @@ def register(subparsers) -> None:
 
     ph = psub.add_parser("phase", help="the bound against n_synth with the threshold marked")
     add_phase_options(ph)
-    ph.add_argument("--points", type=int, default=None,
-                    help="points of the curve (default 80 for --learner power, 60 diffusion, 16 kde)")
+    add_option(ph, "points", help="points of the curve (default 80 for --learner power, 60 diffusion, 16 kde)")
     _output_options(ph, "phase")
     ph.set_defaults(handler=cmd_plot_phase)
 
     dg = psub.add_parser("diagram", help="phase diagram coloured by the bound, with the contour of a level")
-    add_scheme_options(dg)
+    add_scheme_options(dg, command="plot")
     add_learner_options(dg)
     dg.add_argument("--axes", choices=("sizes", "fraction-generations"), default="sizes",
                     help="sizes: (n_real, n_synth) at K generations; fraction-generations: (real fraction, "
                          "generation i) for mix (default sizes)")
-    dg.add_argument("--level", type=float, default=None,
-                    help="bound level whose contour is drawn, in (0, 1] (default: median of the grid)")
-    dg.add_argument("--grid", type=int, default=None,
-                    help="points per axis (default 40 for --learner power, 16 diffusion, 5 kde; twice as many "
-                         "fractions with --axes fraction-generations)")
+    add_option(dg, "level", help="bound level whose contour is drawn (default: median of the grid)")
+    add_option(dg, "grid", help="points per axis (default 40 for --learner power, 16 diffusion, 5 kde; twice as "
+                                "many fractions with --axes fraction-generations)")
     dg.add_argument("--n-real-range", type=_pair, default=None, help="LO,HI (default n-real/10, 10 n-real)")
     dg.add_argument("--n-synth-range", type=_pair, default=None, help="LO,HI (default n-real/10, 100 n-real)")
     dg.add_argument("--fraction-range", type=_pair, default=None, help="LO,HI in (0, 1] (default 0.05,1)")
@@ -80,10 +77,10 @@ def register(subparsers) -> None:
     es = psub.add_parser("early-stopping", help="the D1 bound against tau with tau* marked")
     add_learner_options(es)
     es.set_defaults(learner="diffusion")
-    es.add_argument("--n-samples", type=_number_list, default=[1e3, 1e4, 1e5],
-                    help="training-set sizes n, comma-separated (default 1000,10000,100000)")
-    es.add_argument("--tau-max", type=float, default=None, help="right end of the tau axis (default 10 tau*, at least 10)")
-    es.add_argument("--points", type=int, default=120, help="points per curve (default 120)")
+    add_option(es, "n_samples", default=(1000, 10_000, 100_000),
+               help="training-set sizes n, comma-separated (default 1000,10000,100000)")
+    add_option(es, "tau_max", help="right end of the tau axis (default 10 tau*, at least 10)")
+    add_option(es, "points", default=120, help="points per curve (default 120)")
     _output_options(es, "early-stopping")
     es.set_defaults(handler=cmd_plot_early_stopping)
 
@@ -143,8 +140,9 @@ def _formats(text):
 
 
 def _missing(parser):
-    parser.print_help(sys.stderr)
-    return 2
+    """A command level without its sub-command: print that level's help to stdout, exit 0 (like pip)."""
+    parser.print_help(sys.stdout)
+    return 0
 
 
 def _copy(args, **over):
@@ -227,7 +225,7 @@ def cmd_plot_generations(args):
     from boundcalc.bounds.plots import generations_figure
     chosen = args.scheme
     if chosen is None:
-        chosen = list(DEFAULT_SCHEMES) + (["schedule"] if args.real_fractions else [])
+        chosen = list(DEFAULT_SCHEMES) + (["schedule"] if args.schedule_fractions else [])
         defaults = True
     else:
         defaults = False
@@ -290,7 +288,9 @@ def cmd_plot_diagram(args):
             check_positive(name, a)
             if not b > a:
                 raise BoundcalcError(f"{name} must be LO,HI with 0 < LO < HI, got {a:g},{b:g}")
-        n_real_values, n_synth_values = np.geomspace(lo, hi, grid), np.geomspace(slo, shi, grid)
+        from boundcalc.model.schemes import round_size  # sample sizes are integers (one rounding rule)
+        n_real_values, n_synth_values = (np.array([float(round_size(v)) for v in np.geomspace(a, b, grid)])
+                                         for a, b in ((lo, hi), (slo, shi)))
 
         def compute(nr, ns):
             return compute_bound(_copy(args, n_real=nr, n_synth=ns))

@@ -1,95 +1,157 @@
-"""Options shared by the sub-commands of the command line, and how they become objects."""
+"""Options shared by the sub-commands of the command line, generated from the parameter table of
+:mod:`boundcalc._checks`, and how they become objects.
+
+Every option is added by :func:`add_option` from its row: the flag and its aliases, the parse
+function (whose error names the parameter and its range), the per-command default and the help
+text.  The action records which options the user typed (``args._given``) so that an option that
+does not apply, or conflicts with another, is refused with one line instead of being ignored.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from boundcalc._checks import BoundcalcError
-
+from boundcalc._checks import BoundcalcError, param
+from boundcalc.bounds.result import fmt as _fmt  # noqa: F401  (the tables' number format, kept for callers)
 
 POWER_OPTIONS = ("C", "alpha")
 KDE_OPTIONS = ("dim", "bandwidth", "target_distribution", "laplacian_l1", "k2_integral", "holder_L", "holder_beta")
 DIFFUSION_OPTIONS = ("width", "width_ratio", "tau", "horizon", "c_stat", "c_width", "c_opt", "c_mc",
                      "c_approx", "c_prior")
 
+#: numbers such as -1, -1e3, -.5, -inf and -nan are values, not option names
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+_UNSET = object()
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage block) and exit status 2."""
+    """argparse with one-line errors (no usage block), exit status 2, and negative numbers
+    (``-1e3``, ``-inf``) read as values."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _float_list(text):
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+class _Given(argparse.Action):
+    """Store the value and remember that (and how) the option was typed."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        _record(namespace, self.dest, option_string)
 
 
-def _number_or_auto(text):
-    if text == "auto":
-        return text
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+class _GivenTrue(argparse.Action):
+    def __init__(self, option_strings, dest, default=False, required=False, help=None):
+        super().__init__(option_strings, dest, nargs=0, default=default, required=required, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, True)
+        _record(namespace, self.dest, option_string)
 
 
-def add_scheme_options(p, generations=True):
+def _record(namespace, dest, option_string):
+    spelled = dict(getattr(namespace, "_spelled", {}))
+    spelled[dest] = option_string
+    namespace._spelled = spelled
+
+
+def given(args, dest: str) -> bool:
+    """True when the user typed the option whose destination is ``dest``."""
+    return dest in getattr(args, "_spelled", {})
+
+
+def spelled(args, dest: str) -> str | None:
+    """The spelling the user typed for ``dest`` (an alias or the canonical flag), or None."""
+    return getattr(args, "_spelled", {}).get(dest)
+
+
+def add_flag(parser, *flags, help=None, dest=None):
+    """A store-true option that records being given (``--json``, ``--latex``, ...)."""
+    kwargs = {"dest": dest} if dest else {}
+    return parser.add_argument(*flags, action=_GivenTrue, help=help, **kwargs)
+
+
+def add_option(parser, name: str, command: str | None = None, *, flags=None, dest=None, default=_UNSET,
+               help=None, choices=None, required=False, metavar=None):
+    """Add the option of table row ``name`` to ``parser`` (or an argument group).
+
+    The default is the row's default for ``command`` when that is a valid value (descriptive
+    defaults such as "n_real" leave the option unset, ``None``); the help text ends with the default
+    and the valid range.
+    """
+    p = param(name)
+    flags = tuple(flags) if flags else (p.flag, *p.aliases)
+    if default is _UNSET:
+        default = p.default(command) if command else None
+        if default is not None:
+            try:
+                default = p.check(default)
+            except BoundcalcError:
+                default = None
+    shown_default = p.default(command) if command else None
+    text = help or p.help
+    if shown_default is not None:
+        text += f" (default {shown_default})"
+    text += f"; {p.range_text()}" if p.kind != "text" else ""
+    kwargs = dict(action=_Given, default=default, help=text.replace("%", "%%"), required=required,
+                  dest=dest or name, metavar=metavar)
+    if p.kind == "choice" or choices:
+        kwargs["choices"] = tuple(choices or p.choices)
+    else:
+        kwargs["type"] = p.parse
+        if metavar is None:
+            kwargs["metavar"] = {"size": "N", "int": "N", "sizes": "N1,N2,..", "numbers": "X1,X2,..",
+                                 "number_or_word": "X|" + "|".join(p.choices), "text": "SPEC"}.get(p.kind, "X")
+    return parser.add_argument(*flags, **kwargs)
+
+
+def add_scheme_options(p, generations=True, command: str = "bound"):
     g = p.add_argument_group("loop")
-    g.add_argument("--scheme", choices=("replace", "mix", "accumulate", "schedule"), default="mix",
-                   help="data-mixing scheme (default mix)")
+    add_option(g, "scheme", command)
     if generations:
-        g.add_argument("--generations", "-K", type=float, default=10, help="number of generations K (default 10)")
-    g.add_argument("--n-real", type=float, default=10_000, help="real samples per generation (default 10000)")
-    g.add_argument("--n-synth", type=float, default=None, help="synthetic samples (default: n-real)")
-    g.add_argument("--real-fraction", type=float, default=None,
-                   help="mix: real share of each later training set, instead of --n-synth")
-    g.add_argument("--real-data", choices=("fresh", "reused"), default="fresh",
-                   help="fresh real samples each generation, or the same set (default fresh)")
-    g.add_argument("--real-fractions", type=_float_list, default=None,
-                   help="schedule: lam_2,...,lam_K (or one value for all)")
-    g.add_argument("--sizes", type=_float_list, default=None, help="schedule: N_2,...,N_K (or one value)")
-    g.add_argument("--delta", type=float, default=0.05, help="failure probability of the whole statement (default 0.05)")
+        add_option(g, "generations", command)
+    add_option(g, "n_real", command)
+    add_option(g, "n_synth", command)
+    add_option(g, "real_fraction", command)
+    add_option(g, "real_data", command)
+    add_option(g, "schedule_fractions", command,
+               help="schedule: real fractions lambda_2,...,lambda_K (one value for all); --real-fractions "
+                    "is its old spelling")
+    add_option(g, "sizes", command)
+    add_option(g, "delta", command)
 
 
 def add_phase_options(p):
     """The options of ``phase`` (also taken by ``plot phase``), learner options included."""
-    p.add_argument("--generation", type=int, default=2, help="generation I >= 2 (default 2)")
-    p.add_argument("--n-real", type=float, default=10_000, help="real samples (default 10000)")
-    p.add_argument("--n-synth-before", type=float, default=None,
-                   help="synthetic samples in generations 2..I-1 (default n-real)")
-    p.add_argument("--previous-tv", type=float, default=None, help="a_(I-1) supplied directly, in [0, 1]")
-    p.add_argument("--delta", type=float, default=0.05)
+    add_option(p, "generation", "phase")
+    add_option(p, "n_real", "phase")
+    add_option(p, "n_synth_before", "phase")
+    add_option(p, "previous_tv", "phase")
+    add_option(p, "delta", "phase")
     add_learner_options(p)
 
 
 def add_learner_options(p, target_flag=True):
-    """Learner options. ``solve`` uses --target for the bound's target, so there the KDE's
-    distribution is given by its alias --p0 only."""
+    """Learner options (no defaults here: the learner's own defaults apply, and an option of another
+    learner is refused).  ``solve`` uses --target for the bound's target, so there the KDE's
+    distribution is given by --p0 only."""
     g = p.add_argument_group("learner")
-    g.add_argument("--learner", choices=("power", "kde", "diffusion"), default="kde",
-                   help="per-generation error model (default kde: explicit constants)")
-    g.add_argument("--C", type=float, help="power: eps(N) = C N^-alpha")
-    g.add_argument("--alpha", type=float, help="power: rate exponent")
-    g.add_argument("--dim", type=int, help="kde: dimension (default: the target's)")
-    g.add_argument("--bandwidth", type=_number_or_auto, help="kde: bandwidth h or 'auto' (K3; default auto)")
-    flags = ("--target", "--p0") if target_flag else ("--p0",)
-    g.add_argument(*flags, dest="target_distribution",
-                   help="kde: p0 = normal[:mu=..,sigma=..,dim=..], bimodal (default), or "
-                        "mixture:weights=..;means=..;scales=..")
-    g.add_argument("--laplacian-l1", type=float, help="kde: ||Laplacian p0||_1 instead of a target")
-    g.add_argument("--k2-integral", type=float, help="kde: bound on the K2 integral of every training law")
-    g.add_argument("--holder-L", type=float, help="kde: Hoelder constant L (lemma K1')")
-    g.add_argument("--holder-beta", type=float, help="kde: Hoelder exponent beta in (0, 2]")
-    g.add_argument("--width", type=float, help="diffusion: width m (default: proportional to N)")
-    g.add_argument("--width-ratio", type=float, help="diffusion: m = ratio * N (default 1)")
-    g.add_argument("--tau", type=_number_or_auto, help="diffusion: training time or 'auto' (D2; default auto)")
-    g.add_argument("--horizon", type=float, help="diffusion: horizon T (default 10)")
-    for name in ("stat", "width", "opt", "mc", "approx", "prior"):
-        g.add_argument(f"--c-{name}", type=float, dest=f"c_{name}", help=f"diffusion: constant c_{name} of D1")
+    add_option(g, "learner", "bound")
+    for name in POWER_OPTIONS + ("dim", "bandwidth"):
+        add_option(g, name, default=None)
+    add_option(g, "p0", flags=("--p0", "--target") if target_flag else ("--p0",), dest="target_distribution",
+               default=None, help="kde: p0 = bimodal (default), normal[:mu=..,sigma=..,dim=..] or "
+                                  "mixture:weights=..;means=..;scales=..")
+    for name in ("laplacian_l1", "k2_integral", "holder_L", "holder_beta", "width", "width_ratio", "tau", "horizon",
+                 "c_stat", "c_width", "c_opt", "c_mc", "c_approx", "c_prior"):
+        add_option(g, name, default=None)
 
 
 def _flag(dest: str) -> str:
@@ -98,51 +160,50 @@ def _flag(dest: str) -> str:
 
 def learner_from_args(args):
     from boundcalc.bounds.learners import make_learner
-    given = {k: getattr(args, k) for k in POWER_OPTIONS + KDE_OPTIONS + DIFFUSION_OPTIONS
-             if getattr(args, k, None) is not None}
+    given_options = {k: getattr(args, k) for k in POWER_OPTIONS + KDE_OPTIONS + DIFFUSION_OPTIONS
+                     if getattr(args, k, None) is not None}
     own = {"power": POWER_OPTIONS, "kde": KDE_OPTIONS, "diffusion": DIFFUSION_OPTIONS}[args.learner]
-    stray = [k for k in given if k not in own]
+    stray = [k for k in given_options if k not in own]
     if stray:
         flags = ", ".join(_flag(k) for k in stray)
         raise BoundcalcError(f"{flags} do(es) not apply to --learner {args.learner} (its options: "
                              + ", ".join(_flag(k) for k in own) + ")")
     if args.learner == "kde":
         from boundcalc.model.targets import parse_target
-        spec = given.pop("target_distribution", None)
-        if spec is not None or (given.get("laplacian_l1") is None and given.get("holder_L") is None):
-            given["target"] = parse_target(spec)
-        given.setdefault("bandwidth", "auto")
-    return make_learner(args.learner, **given)
+        spec = given_options.pop("target_distribution", None)
+        if spec is not None or (given_options.get("laplacian_l1") is None and given_options.get("holder_L") is None):
+            given_options["target"] = parse_target(spec)
+        given_options.setdefault("bandwidth", "auto")
+    return make_learner(args.learner, **given_options)
 
 
 def scheme_from_args(args, **over):
     from boundcalc.model.schemes import make_scheme
     kw = dict(n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
-              real_fraction=args.real_fraction, real_fractions=args.real_fractions, sizes=args.sizes)
+              real_fraction=args.real_fraction, real_fractions=args.schedule_fractions, sizes=args.sizes)
     kw.update(over)
     return make_scheme(args.scheme, **kw)
 
 
-def _fmt(x, digits=6):
-    import mpmath
-    if x is None:
-        return "-"
-    if isinstance(x, (int,)) and not isinstance(x, bool):
-        return str(x)
-    return mpmath.nstr(mpmath.mpmathify(x), digits)
+def refuse_together(args, *dests):
+    """Refuse two options given together (one line naming both)."""
+    typed = [d for d in dests if given(args, d)]
+    if len(typed) > 1:
+        raise BoundcalcError(" and ".join(spelled(args, d) for d in typed) + " cannot be given together")
 
 
-def _emit(args, result, table: str):
+def _emit(args, result, table: str | None = None):
+    """Print the result: JSON with --json, LaTeX with --latex, else its table (``str(result)``)."""
     if getattr(args, "json", False):
         sys.stdout.write(result.to_json())
     elif getattr(args, "latex", False):
         print(result.to_latex())
     else:
-        print(table)
+        print(table if table is not None else str(result))
 
 
 def compute_bound(args):
+    from boundcalc._checks import check
     from boundcalc.bounds.compose import compose_bound
-    from boundcalc._checks import check_positive_int
-    K = check_positive_int("generations", args.generations)
+    K = check("generations", args.generations)
     return compose_bound(scheme_from_args(args), learner_from_args(args), K, args.delta)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from boundcalc._checks import BoundcalcError, parse_number_list
+from boundcalc._checks import BoundcalcError
 
 DESCRIPTION = ("Run self-consuming diffusion loops (random-feature score model of Li et al. 2023 "
                "with closed-form gradient flow, or a small MLP) under the shared data-mixing schemes, "
@@ -39,51 +39,65 @@ EXPERIMENT_HELP = {
 }
 
 
+#: which experiments each experiment-specific option applies to (others are refused, not ignored)
+APPLIES_TO = {"generations": ("loop", "calibrate"), "n_synth_ratios": ("phase",),
+              "ns": ("early-stopping", "calibrate"), "mix_fractions": ("loop",),
+              "scheme": ("loop",), "n_synth": ("loop",), "real_data": ("loop",)}
+
+
 def _common_options() -> argparse.ArgumentParser:
+    """The options of every experiment, from the parameter table (:mod:`boundcalc._checks`).
+
+    Old spellings kept as aliases: ``--real-fractions`` (now ``--mix-fractions``: the real fractions
+    of the mix settings run by ``loop``) and ``--tau auto`` (the minimum of the held-out denoising
+    loss, now ``--tau held-out``; ``boundcalc bound``'s ``--tau auto`` is lemma D2's tau*).
+    """
+    from boundcalc.cli.options import add_flag, add_option
+
+    command = "validate diffusion"
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("scheme and sizes")
-    g.add_argument("--scheme", default="all",
-                   help="loop: all (replace, mix at each --real-fractions, accumulate) | replace | mix | accumulate | schedule")
-    g.add_argument("--n-real", default="500", help="real samples n_real (default 500)")
-    g.add_argument("--n-synth", default=None, help="synthetic samples per generation (default n_real)")
-    g.add_argument("--real-data", default="fresh", help="fresh | reused real data (mix, accumulate)")
-    g.add_argument("--real-fractions", default="0.2,0.5,0.8", help="real fractions of mix (default 0.2,0.5,0.8)")
-    g.add_argument("--generations", default=None, help="generations K (default 5 for loop, 4 for calibrate)")
-    g.add_argument("--ns", default=None, help="early-stopping / calibrate: training sizes n, comma-separated")
-    g.add_argument("--n-synth-ratios", default="0,0.5,1,2,4,8",
-                   help="phase: n_synth / n_real values (default 0,0.5,1,2,4,8)")
-    g.add_argument("--target", default="bimodal", help="1-D target: bimodal (default) | normal:... | mixture:...")
+    add_option(g, "scheme", command, choices=("all", "replace", "mix", "accumulate", "schedule"),
+               help="loop: all (replace, mix at each --mix-fractions, accumulate) | replace | mix | accumulate | schedule")
+    add_option(g, "n_real", command)
+    add_option(g, "n_synth", command)
+    add_option(g, "real_data", command)
+    add_option(g, "mix_fractions", command, dest="real_fractions")
+    add_option(g, "generations", command, default=None)
+    add_option(g, "ns", command)
+    add_option(g, "n_synth_ratios", command)
+    add_option(g, "p0", command, flags=("--target", "--p0"), dest="target",
+               help="1-D target: bimodal (default) | normal:... | mixture:...")
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="random-features", help="random-features (default) | mlp")
-    g.add_argument("--width", default=None,
-                   help="random features m (default 256; early-stopping default: m = --width-ratio * n)")
-    g.add_argument("--width-ratio", default="0.5", help="early-stopping: m = ratio * n when --width is not given")
-    g.add_argument("--tau", default="auto",
-                   help="training time tau >= 0, or auto = minimum held-out denoising loss (default auto)")
-    g.add_argument("--steps", default="40", help="RK4 steps of the probability-flow ODE (default 40)")
-    g.add_argument("--draws-per-point", default="8", help="(t, z) draws per training point (default 8)")
-    g.add_argument("--grid-size", default="1024", help="grid nodes for TV and KL (default 1024)")
-    g.add_argument("--sampler", default="ode", help="ode (default; measured law = law of the samples) | sde (its samples do not follow the "
-                        "measured ODE law: the forwarded-sample check fails)")
+    add_option(g, "model", command)
+    add_option(g, "features", command, dest="width", default=None,
+               help="random features m (default 256; early-stopping default: m = --width-ratio * n)")
+    add_option(g, "width_ratio", command, default=0.5,
+               help="early-stopping: m = ratio * n when --width is not given")
+    add_option(g, "train_time", command, dest="tau")
+    for name in ("steps", "draws_per_point", "grid_size", "sampler"):
+        add_option(g, name, command)
     g = p.add_argument_group("runs and output")
-    g.add_argument("--seeds", default="3", help="seeded runs per setting (default 3)")
-    g.add_argument("--seed", default="0", help="base seed (default 0)")
-    g.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    add_option(g, "seeds", command)
+    add_option(g, "seed", command)
+    add_flag(g, "--json", help="print the result as one JSON object")
     g.add_argument("--out", default=None, help="folder for the JSON, the resume state and the plots")
-    g.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    g.add_argument("--force", action="store_true",
-                   help="with --out: replace this experiment's result already in the folder (refused without "
-                        "--resume or --force)")
-    g.add_argument("--no-plots", action="store_true", help="with --out: skip the plots")
+    add_flag(g, "--resume", help="continue the run saved in --out")
+    add_flag(g, "--force", help="with --out: replace this experiment's result already in the folder (refused without "
+                                "--resume or --force)")
+    add_flag(g, "--no-plots", help="with --out: skip the plots")
     return p
 
 
 def register(subparsers):
-    """Add ``diffusion`` and its sub-commands to the sub-parsers of ``boundcalc validate``."""
+    """Add ``diffusion`` and its sub-commands to the sub-parsers of ``boundcalc validate``;
+    ``boundcalc validate diffusion`` alone prints its help (stdout, exit 0)."""
     parser = subparsers.add_parser("diffusion", help="self-consuming diffusion loops in torch",
                                    description=DESCRIPTION)
-    sub = parser.add_subparsers(dest="experiment", metavar="{loop,phase,early-stopping,calibrate}")
-    sub.required = True
+    from boundcalc.cli.options import Parser
+    sub = parser.add_subparsers(dest="experiment", metavar="{loop,phase,early-stopping,calibrate}",
+                                parser_class=Parser)
+    parser.set_defaults(handler=lambda args: (parser.print_help(sys.stdout), 0)[1])
     common = _common_options()
     for name, handler in (("loop", run_loop), ("phase", run_phase), ("early-stopping", run_early_stopping),
                           ("calibrate", run_calibrate)):
@@ -92,23 +106,33 @@ def register(subparsers):
     return parser
 
 
+def _refuse_inapplicable(args, experiment: str) -> None:
+    from boundcalc.cli.options import given, spelled
+    for dest, experiments in APPLIES_TO.items():
+        option = "real_fractions" if dest == "mix_fractions" else dest
+        if experiment not in experiments and given(args, option):
+            raise BoundcalcError(f"{spelled(args, option)} does not apply to validate diffusion {experiment} "
+                                 f"(it applies to {', '.join(experiments)})")
+
+
 def options_from_args(args, experiment: str):
     """The :class:`~boundcalc.validate.diffusion.experiments.ExperimentOptions` of parsed arguments."""
     from boundcalc.validate.diffusion.experiments import ExperimentOptions
     from boundcalc.validate.diffusion.loop import DiffusionConfig
 
+    _refuse_inapplicable(args, experiment)
     config = DiffusionConfig(target=args.target, model=args.model,
-                             width=256 if args.width is None else args.width, tau=args.tau,
+                             width=256 if args.width is None else args.width,
+                             tau="auto" if args.tau in ("held-out", "auto") else args.tau,
                              steps=args.steps, draws_per_point=args.draws_per_point,
                              grid_size=args.grid_size, sampler=args.sampler)
     generations = args.generations if args.generations is not None else (4 if experiment == "calibrate" else 5)
-    ns = parse_number_list("ns", args.ns) or ()
     return ExperimentOptions(
         experiment=experiment, config=config, scheme=args.scheme, n_real=args.n_real,
         n_synth=args.n_synth, real_data=args.real_data,
-        real_fractions=parse_number_list("real_fractions", args.real_fractions),
-        generations=generations, seeds=args.seeds, seed=args.seed, ns=ns,
-        n_synth_ratios=parse_number_list("n_synth_ratios", args.n_synth_ratios),
+        real_fractions=tuple(args.real_fractions),
+        generations=generations, seeds=args.seeds, seed=args.seed, ns=tuple(args.ns or ()),
+        n_synth_ratios=tuple(args.n_synth_ratios),
         width_ratio=None if args.width is not None else args.width_ratio).checked()
 
 

@@ -20,41 +20,73 @@ from __future__ import annotations
 
 import sys
 
-from boundcalc._checks import BoundcalcError, parse_number_list
+from boundcalc._checks import BoundcalcError
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
-               "measured TV(p_i, p0) against the explicit a-posteriori bound of docs/theory.md section 5, the "
+               "measured TV(p_i, p0) against the explicit a-posteriori bound of the KDE loop theorem, the "
                "exact expected law of lemma K4 (lower reference) and the recursion a_i <= eps_i + TV(q_i, p0).")
 
 
 def register(subparsers):
-    """Add ``kde`` to the sub-parsers of ``boundcalc validate``; returns the parser."""
+    """Add ``kde`` to the sub-parsers of ``boundcalc validate``; returns the parser.
+
+    The options come from the parameter table (:mod:`boundcalc._checks`), with this command's
+    defaults.  Old spellings kept as aliases: ``--real-fractions`` (one value with ``--scheme mix``
+    is mix's real fraction, now ``--real-fraction``; a list with ``--scheme schedule`` is now
+    ``--schedule-fractions``) and ``--bandwidth auto`` (K3 for each generation's N_i, now
+    ``--bandwidth per-generation``; ``boundcalc bound``'s ``auto`` is K3 for n_real, fixed).
+    """
+    from boundcalc.cli.options import add_flag, add_option
+
+    command = "validate kde"
     p = subparsers.add_parser("kde", help="self-consuming KDE loops against explicit bounds",
                               description=DESCRIPTION)
-    p.add_argument("--scheme", default="replace", help="replace | mix | accumulate | schedule (default replace)")
-    p.add_argument("--generations", default="5", help="number of generations K (default 5)")
-    p.add_argument("--n-real", default="1000", help="real samples n_real; generation 1 trains on them (default 1000)")
-    p.add_argument("--n-synth", default=None, help="synthetic samples per generation (default n_real)")
-    p.add_argument("--real-data", default="fresh", help="fresh | reused real data for mix and accumulate (default fresh)")
-    p.add_argument("--real-fractions", default=None,
-                   help="schedule: real fractions of generations 2..K (one value = all); mix: one value instead of --n-synth")
-    p.add_argument("--sizes", default=None, help="schedule: training-set sizes of generations 2..K (one value = all)")
-    p.add_argument("--bandwidth", default="auto", help="kernel bandwidth h > 0, or 'auto' for the K3 choice (default auto)")
-    p.add_argument("--target", default="bimodal",
-                   help="bimodal (default) | normal[:mu=..,sigma=..,dim=..] | mixture:weights=..;means=..;scales=..")
-    p.add_argument("--seeds", default="10", help="number of seeded runs S (default 10)")
-    p.add_argument("--seed", default="0", help="base seed; run k uses SeedSequence([seed, k]) (default 0)")
-    p.add_argument("--delta", default="0.05", help="failure probability of the K-generation bound (default 0.05)")
-    p.add_argument("--grid-size", default=None,
-                   help="grid nodes per axis (default 4096 in 1-D, 256 in 2-D, raised to a power of two when the "
-                        "target or the bandwidth need more; at most 2^20 nodes in total)")
-    p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    for name in ("scheme", "generations", "n_real", "n_synth", "real_data", "real_fraction"):
+        add_option(p, name, command, flags=("--generations",) if name == "generations" else None)
+    add_option(p, "schedule_fractions", command,
+               help="schedule: real fractions of generations 2..K (one value = all); --real-fractions is its "
+                    "old spelling (which, with --scheme mix, still gives mix's one real fraction)")
+    add_option(p, "sizes", command)
+    add_option(p, "kde_bandwidth", command, dest="bandwidth")
+    add_option(p, "p0", command, flags=("--target", "--p0"), dest="target")
+    for name in ("seeds", "seed", "delta", "grid_size"):
+        add_option(p, name, command, help=param_help(name) if name == "grid_size" else None)
+    add_flag(p, "--json", help="print the result as one JSON object")
     p.add_argument("--out", default=None, help="folder for the JSON, the resume state and the plots")
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
-    p.add_argument("--force", action="store_true",
-                   help="with --out: replace a result already in the folder (refused without --resume or --force)")
+    add_flag(p, "--resume", help="continue the run saved in --out")
+    add_flag(p, "--force", help="with --out: replace a result already in the folder (refused without --resume or --force)")
     p.set_defaults(handler=run)
     return p
+
+
+def param_help(name):
+    if name == "grid_size":
+        return ("grid nodes per axis (default 4096 in 1-D, 256 in 2-D, raised to a power of two when the "
+                "target or the bandwidth need more; at most 2^20 nodes in total)")
+    return None
+
+
+def _real_fractions(args):
+    """The validator's ``real_fractions`` from the options: mix's one fraction (``--real-fraction``, or
+    one value of the old ``--real-fractions``) or the schedule's list (``--schedule-fractions``)."""
+    from boundcalc.cli.options import spelled
+    listed, single = args.schedule_fractions, args.real_fraction
+    if args.scheme == "mix" and listed is not None:
+        if spelled(args, "schedule_fractions") != "--real-fractions" or len(listed) != 1:
+            raise BoundcalcError("--schedule-fractions applies to --scheme schedule; for mix give one real "
+                                 "fraction with --real-fraction")
+        if single is not None:
+            raise BoundcalcError("--real-fractions and --real-fraction cannot be given together")
+        return tuple(listed)
+    if single is not None:
+        if args.scheme != "mix":
+            raise BoundcalcError(f"--real-fraction applies to --scheme mix, not {args.scheme} "
+                                 "(a schedule takes --schedule-fractions)")
+        return (single,)
+    if listed is not None and args.scheme != "schedule":
+        raise BoundcalcError(f"{spelled(args, 'schedule_fractions')} applies to --scheme schedule (and mix), "
+                             f"not {args.scheme}")
+    return None if listed is None else tuple(listed)
 
 
 def config_from_args(args):
@@ -63,10 +95,11 @@ def config_from_args(args):
 
     return KDEValidationConfig(
         scheme=args.scheme, generations=args.generations, n_real=args.n_real, n_synth=args.n_synth,
-        real_data=args.real_data, bandwidth=args.bandwidth, target=args.target, seeds=args.seeds,
+        real_data=args.real_data, bandwidth="auto" if args.bandwidth in ("per-generation", "auto") else args.bandwidth,
+        target=args.target, seeds=args.seeds,
         seed=args.seed, delta=args.delta, grid_size=args.grid_size,
-        real_fractions=parse_number_list("real_fractions", args.real_fractions),
-        sizes=parse_number_list("sizes", args.sizes)).checked()
+        real_fractions=_real_fractions(args),
+        sizes=None if args.sizes is None else tuple(args.sizes)).checked()
 
 
 def _out_dir(args):

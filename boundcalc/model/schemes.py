@@ -1,4 +1,4 @@
-"""Data-mixing schemes of a self-consuming loop (docs/theory.md section 2), shared by the
+"""Data-mixing schemes of a self-consuming loop, shared by the
 bounds and by the empirical validators, so that the two can never describe different loops.
 
 A scheme answers one question: *what is generation i trained on?*  The answer is a
@@ -11,25 +11,66 @@ data, or the synthetic data that ``accumulate`` keeps).
 From the plan follow
 
 * the population training distribution ``q_i = sum_b (count_b / N_i) p_{source_b}``;
-* the recursion coefficients of docs/theory.md section 4.1: ``TV(q_i, p0) <= sum_j w_{ij} a_j`` with
+* the recursion coefficients of the composition theorem: ``TV(q_i, p0) <= sum_j w_{ij} a_j`` with
   ``w_{ij}`` the weight of source j (equality when one synthetic source is mixed with p0,
   lemma T1; convexity otherwise);
 * which samples are fresh at generation i (what the concentration argument may treat as
   independent given the past).
 
 Generation 1 is always trained on ``n_real`` real samples.
+
+Schemes are frozen value objects (``dataclasses.replace`` gives a changed copy): their fields are
+checked once, in ``__post_init__``, against the parameter table of :mod:`boundcalc._checks`, and
+every derived quantity (plans, N_i) is a pure function of the fields.  Sample sizes are integers;
+a size derived from a fraction (a real fraction times N) is rounded by :func:`round_size`, the one
+rounding rule shared by the bounds, the solvers and the validators.  ``None`` in a size field marks
+the unknown of :func:`boundcalc.solve`; such a scheme describes no loop until the unknown is filled.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import ClassVar, Sequence
 
-from boundcalc._checks import (BoundcalcError, check_choice, check_fraction, check_nonnegative,
-                     check_positive, check_positive_int, check_range)
+import numpy as np
+
+from boundcalc._checks import BoundcalcError, check, check_choice, check_positive, check_positive_int
 
 SCHEMES = ("replace", "mix", "accumulate", "schedule")
 REAL_DATA = ("fresh", "reused")
+
+
+def round_size(x) -> int:
+    """The one rounding rule for sample sizes derived from fractions: the nearest integer,
+    halves rounded up (``floor(x + 1/2)``), computed exactly for floats of any size.
+
+    Used wherever a size is a product (real fraction times N, a ratio times n_real), by the
+    bounds, the solvers and the validators alike, so all describe the same integer training sets.
+
+    >>> round_size(0.25 * 1000), round_size(2.5), round_size(1e20 / 3)
+    (250, 3, 33333333333333331968)
+    """
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    try:
+        return math.floor(Fraction(x) + Fraction(1, 2))
+    except (TypeError, ValueError, OverflowError):
+        import mpmath
+        return int(mpmath.floor(mpmath.mpf(x) + mpmath.mpf(0.5)))
+
+
+def real_split(real_fraction, n_total) -> tuple[int, int]:
+    """(real, synthetic) counts of a training set of ``n_total`` samples with real share
+    ``real_fraction``: ``real = round_size(lam N)``, ``synthetic = N - real``.
+
+    >>> real_split(0.3, 1001)
+    (300, 701)
+    """
+    real = round_size(real_fraction * n_total)
+    return real, n_total - real
 
 
 @dataclass(frozen=True)
@@ -41,8 +82,8 @@ class Block:
 
     @property
     def size(self) -> int:
-        """The integer number of samples an experiment draws (``count`` rounded)."""
-        return int(round(self.count))
+        """The integer number of samples an experiment draws (:func:`round_size` of ``count``)."""
+        return round_size(self.count)
 
     @property
     def key(self) -> tuple[int, int]:
@@ -83,28 +124,89 @@ class GenerationPlan:
         return all(b.drawn_at == self.generation for b in self.blocks)
 
 
+def _summary(value) -> str:
+    """repr of one field: numbers plainly, arrays summarised (shape and range)."""
+    if isinstance(value, np.ndarray):
+        if value.size == 0:
+            return f"array(shape={value.shape})"
+        return f"array(shape={value.shape}, min={value.min().item()!r}, max={value.max().item()!r})"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    if isinstance(value, tuple) and len(value) > 6:
+        return f"({', '.join(map(repr, value[:3]))}, ..., {value[-1]!r}) [{len(value)} values]"
+    return repr(value)
 
+
+def _check_size(name: str, value, minimum: int = 1, unknown_ok: bool = True):
+    """A sample size through the parameter table; ``None`` (the unknown) and integer arrays (the
+    grid path) are allowed."""
+    if value is None:
+        if not unknown_ok:
+            raise BoundcalcError(f"{name} must be given (an integer >= {minimum})")
+        return None
+    if isinstance(value, np.ndarray):
+        arr = np.asarray(value)
+        if arr.dtype.kind not in "iu" or arr.size == 0 or arr.min() < minimum:
+            raise BoundcalcError(f"{name} must be an integer >= {minimum} (an integer array for a grid), "
+                                 f"got an array of dtype {arr.dtype}" + (f" with minimum {arr.min()}" if arr.size else ""))
+        arr = arr.copy()
+        arr.setflags(write=False)
+        return arr
+    value = check(name, value)
+    if value < minimum:
+        raise BoundcalcError(f"{name} must be an integer >= {minimum}, got {value}")
+    return value
+
+
+@dataclass(frozen=True, repr=False)
 class Scheme:
-    """Base class: subclasses define :meth:`plan` for generations i >= 2."""
+    """Base class: subclasses define :meth:`_later_blocks` for generations i >= 2.
 
-    name: str = ""
-    exact_recursion: bool = True  # TV(q_i, p0) = sum_j w_ij a_j holds with equality
+    Subclasses are frozen dataclasses; ``n_real`` is the first field of every scheme.
+    """
 
-    def __init__(self, n_real, real_data: str = "fresh"):
-        self.n_real = check_positive("n_real", n_real)
-        self.real_data = check_choice("real_data", real_data, REAL_DATA)
+    name: ClassVar[str] = ""
+    #: TV(q_i, p0) = sum_j w_ij a_j holds with equality
+    exact_recursion: ClassVar[bool] = True
+    #: fields that are sample sizes and may be the unknown (None) of the solver
+    size_fields: ClassVar[tuple[str, ...]] = ("n_real",)
 
-    def _real_block(self, i: int, count=None) -> Block:
-        drawn = 1 if self.real_data == "reused" else i
-        return Block(0, self.n_real if count is None else count, drawn)
+    def __repr__(self) -> str:
+        shown = [f"{f.name}={_summary(getattr(self, f.name))}" for f in dataclasses.fields(self)
+                 if f.repr and not (f.metadata.get("hide_none") and getattr(self, f.name) is None)]
+        return f"{type(self).__name__}({', '.join(shown)})"
 
+    # -- the unknown -----------------------------------------------------------------------
+    @property
+    def unknowns(self) -> tuple[str, ...]:
+        """Fields left ``None`` (the quantity :func:`boundcalc.solve` solves for)."""
+        return tuple(f for f in self.size_fields if getattr(self, f, 0) is None)
+
+    def _require_complete(self):
+        if self.unknowns:
+            raise BoundcalcError(f"{self!r} leaves {', '.join(self.unknowns)} unknown (None): "
+                                 "give a value, or solve for it with boundcalc.solve")
+        if any(isinstance(getattr(self, f.name), np.ndarray) for f in dataclasses.fields(self)):
+            raise BoundcalcError(f"{type(self).__name__} with array-valued fields describes a grid of loops; "
+                                 "evaluate one loop at a time (the grid path is not implemented)")
+
+    # -- plans -----------------------------------------------------------------------------
     def plan(self, i: int) -> GenerationPlan:
-        cache = self.__dict__.setdefault("_plans", {})
+        """What generation i trains on (memoised: a pure function of the frozen fields)."""
+        cache = self.__dict__.get("_plans")
+        if cache is None:
+            self._require_complete()
+            cache = {}
+            object.__setattr__(self, "_plans", cache)
         if i not in cache:
             i = check_positive_int("generation", i)
             cache[i] = (GenerationPlan(1, (Block(0, self.n_real, 1),)) if i == 1
-                        else GenerationPlan(i, tuple(self._later_blocks(i))))
+                        else GenerationPlan(i, tuple(b for b in self._later_blocks(i) if b.count > 0)))
         return cache[i]
+
+    def _real_block(self, i: int, count=None) -> Block:
+        drawn = 1 if getattr(self, "real_data", "fresh") == "reused" else i
+        return Block(0, self.n_real if count is None else count, drawn)
 
     def _later_blocks(self, i: int):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -113,25 +215,42 @@ class Scheme:
         return [self.plan(i) for i in range(1, check_positive_int("generations", generations) + 1)]
 
     def tv_coefficients(self, i: int) -> list[float]:
-        """w_{ij}, j = 1..i-1: TV(q_i, p0) <= sum_j w_ij a_j (docs/theory.md section 4.1)."""
+        """w_{ij}, j = 1..i-1: TV(q_i, p0) <= sum_j w_ij a_j (the composition theorem)."""
         return self.plan(i).weights()[1:]
 
     def n_total(self, i: int) -> float:
         """N_i without building the plan (the solvers call it many times)."""
         return self.plan(i).n_total
 
+    def check_generations(self, generations: int) -> None:
+        """Refuse a number of generations the scheme does not describe (schedules only)."""
+
+    def replace(self, **changes) -> "Scheme":
+        """A copy with some fields changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict:
-        return {"scheme": self.name, "n_real": self.n_real, "real_data": self.real_data}
+        return {"scheme": self.name, "n_real": self.n_real, "real_data": getattr(self, "real_data", "fresh")}
 
 
+@dataclass(frozen=True, repr=False)
 class Replace(Scheme):
-    """Fully synthetic: generation i >= 2 trains on ``n_synth`` samples of p_{i-1}; q_i = p_{i-1}."""
+    """Fully synthetic: generation i >= 2 trains on ``n_synth`` samples of p_{i-1}; q_i = p_{i-1}.
 
-    name = "replace"
+    >>> Replace(n_real=1000, n_synth=500)
+    Replace(n_real=1000, n_synth=500)
+    """
 
-    def __init__(self, n_real, n_synth):
-        super().__init__(n_real, "fresh")
-        self.n_synth = check_positive("n_synth", n_synth)
+    n_real: int | None
+    n_synth: int | None
+
+    name: ClassVar[str] = "replace"
+    size_fields: ClassVar[tuple[str, ...]] = ("n_real", "n_synth")
+    real_data: ClassVar[str] = "fresh"
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_real", _check_size("n_real", self.n_real))
+        object.__setattr__(self, "n_synth", _check_size("n_synth", self.n_synth, 1))
 
     def _later_blocks(self, i):
         yield Block(i - 1, self.n_synth, i)
@@ -140,20 +259,79 @@ class Replace(Scheme):
         return {**super().to_dict(), "n_synth": self.n_synth}
 
 
+@dataclass(frozen=True, repr=False)
 class Mix(Scheme):
-    """``n_real`` real + ``n_synth`` samples of p_{i-1}; q_i = lam p0 + (1 - lam) p_{i-1}."""
+    """``n_real`` real + ``n_synth`` samples of p_{i-1}; q_i = lam p0 + (1 - lam) p_{i-1},
+    lam = n_real / (n_real + n_synth).
 
-    name = "mix"
+    ``n_total`` is only used to state the per-generation budget when the real fraction is the
+    unknown: ``Mix(n_real=None, n_synth=None, n_total=2000)`` (see :meth:`fraction`).
 
-    def __init__(self, n_real, n_synth, real_data: str = "fresh"):
-        super().__init__(n_real, real_data)
-        self.n_synth = check_nonnegative("n_synth", n_synth)
+    >>> Mix(n_real=1000, n_synth=3000)
+    Mix(n_real=1000, n_synth=3000, real_data='fresh')
+    >>> Mix.from_real_fraction(1000, 0.25).n_synth
+    3000
+    """
+
+    n_real: int | None
+    n_synth: int | None
+    real_data: str = "fresh"
+    n_total_budget: int | None = field(default=None, metadata={"hide_none": True})
+
+    name: ClassVar[str] = "mix"
+    size_fields: ClassVar[tuple[str, ...]] = ("n_real", "n_synth")
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_real", _check_size("n_real", self.n_real))
+        object.__setattr__(self, "n_synth", _check_size("n_synth", self.n_synth, 0))
+        check_choice("real_data", self.real_data, REAL_DATA)
+        if self.n_total_budget is not None:
+            budget = _check_size("n_total", self.n_total_budget, 2)
+            object.__setattr__(self, "n_total_budget", budget)
+            if (self.n_real is None) != (self.n_synth is None):
+                raise BoundcalcError("n_total (the budget) goes with n_real=None and n_synth=None (the real fraction "
+                                     "is then the unknown), or with both given and summing to it")
+            if self.n_real is not None and self.n_real + self.n_synth != budget:
+                raise BoundcalcError(f"n_total must equal n_real + n_synth = {self.n_real + self.n_synth}, got {budget}")
+
+    @property
+    def unknowns(self):
+        if self.n_total_budget is not None and self.n_real is None:
+            return ("real_fraction",)
+        return super().unknowns
+
+    @property
+    def real_fraction(self) -> float:
+        """lam = n_real / (n_real + n_synth), the real share of every later training set."""
+        return self.n_real / (self.n_real + self.n_synth)
 
     @classmethod
     def from_real_fraction(cls, n_real, real_fraction, real_data: str = "fresh") -> "Mix":
-        """n_synth = n_real (1 - lam) / lam, so that each later training set has real share lam."""
-        lam = check_fraction("real_fraction", real_fraction)
-        return cls(n_real, n_real * (1 - lam) / lam, real_data)
+        """n_synth = round_size(n_real (1 - lam) / lam), so that each later training set has real share
+        lam (up to the rounding of n_synth to an integer)."""
+        lam = check("real_fraction", real_fraction)
+        n_real = _check_size("n_real", n_real, unknown_ok=False)
+        return cls(n_real, round_size(Fraction(n_real) * (1 - Fraction(lam)) / Fraction(lam)), real_data)
+
+    @classmethod
+    def fraction(cls, real_fraction, n_total, real_data: str = "fresh") -> "Mix":
+        """The mix loop with a per-generation budget ``n_total`` of which the share ``real_fraction`` is
+        real: n_real = round_size(lam N), n_synth = N - n_real.  ``real_fraction=None`` leaves the real
+        fraction unknown (for :func:`boundcalc.solve`).
+
+        >>> Mix.fraction(0.25, 4000)
+        Mix(n_real=1000, n_synth=3000, real_data='fresh', n_total_budget=4000)
+        >>> Mix.fraction(None, 4000).unknowns
+        ('real_fraction',)
+        """
+        n_total = _check_size("n_total", n_total, 2, unknown_ok=False)
+        if real_fraction is None:
+            return cls(None, None, real_data, n_total)
+        real, synth = real_split(check("real_fraction", real_fraction), n_total)
+        if real < 1:
+            raise BoundcalcError(f"real_fraction {real_fraction:g} of n_total = {n_total} leaves no real sample "
+                                 "for generation 1 (round_size(lam N) must be >= 1)")
+        return cls(real, synth, real_data, n_total)
 
     def _later_blocks(self, i):
         yield self._real_block(i)
@@ -161,19 +339,32 @@ class Mix(Scheme):
             yield Block(i - 1, self.n_synth, i)
 
     def to_dict(self):
-        return {**super().to_dict(), "n_synth": self.n_synth,
-                "real_fraction": self.n_real / (self.n_real + self.n_synth)}
+        out = {**super().to_dict(), "n_synth": self.n_synth}
+        if self.n_real is not None and self.n_synth is not None:
+            out["real_fraction"] = self.real_fraction
+        return out
 
 
+@dataclass(frozen=True, repr=False)
 class Accumulate(Scheme):
-    """``n_real`` real + ``n_synth`` samples of each p_j, j < i, kept from when they were drawn."""
+    """``n_real`` real + ``n_synth`` samples of each p_j, j < i, kept from when they were drawn.
 
-    name = "accumulate"
-    exact_recursion = False  # convexity of TV: an inequality once two synthetic sources mix
+    >>> Accumulate(100, 50).n_total(4)
+    250
+    """
 
-    def __init__(self, n_real, n_synth, real_data: str = "fresh"):
-        super().__init__(n_real, real_data)
-        self.n_synth = check_positive("n_synth", n_synth)
+    n_real: int | None
+    n_synth: int | None
+    real_data: str = "fresh"
+
+    name: ClassVar[str] = "accumulate"
+    exact_recursion: ClassVar[bool] = False  # convexity of TV: an inequality once two synthetic sources mix
+    size_fields: ClassVar[tuple[str, ...]] = ("n_real", "n_synth")
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_real", _check_size("n_real", self.n_real))
+        object.__setattr__(self, "n_synth", _check_size("n_synth", self.n_synth, 1))
+        check_choice("real_data", self.real_data, REAL_DATA)
 
     def _later_blocks(self, i):
         yield self._real_block(i)
@@ -181,30 +372,60 @@ class Accumulate(Scheme):
             yield Block(j, self.n_synth, j + 1)
 
     def n_total(self, i):
+        self._require_complete()
         return self.n_real + (i - 1) * self.n_synth
 
     def to_dict(self):
         return {**super().to_dict(), "n_synth": self.n_synth}
 
 
+@dataclass(frozen=True, repr=False)
 class Schedule(Scheme):
     """User-given real fractions lam_i in [0, 1] and sizes N_i for generations 2..K (fresh real data).
 
     ``real_fractions`` and ``sizes`` are sequences for generations 2, 3, ...; a sequence of
-    length one is used for every generation.  lam_i = 0 is a fully synthetic generation, so a
-    schedule also describes the final-generation rescue and growing sample sizes of docs/theory.md section 4.2.
+    length one is used for every generation (``sizes`` defaults to ``(n_real,)``).  Generation i
+    trains on ``round_size(lam_i N_i)`` real samples and the rest from p_{i-1}; lam_i = 0 is a
+    fully synthetic generation, so a schedule also describes the final-generation rescue and
+    growing sample sizes.
+
+    >>> Schedule(100, real_fractions=[0.0, 0.5], sizes=[200, 400]).plan(3).weights()
+    [0.5, 0.0, 0.5]
     """
 
-    name = "schedule"
+    n_real: int | None
+    real_fractions: tuple = ()
+    sizes: tuple | None = None
+    #: the continuous relaxation (real sizes, no rounding) used for curves over a real variable
+    relaxed: bool = field(default=False, repr=False)
 
-    def __init__(self, n_real, real_fractions: Sequence[float], sizes: Sequence[float] | None = None):
-        super().__init__(n_real, "fresh")
-        if not real_fractions:
-            raise BoundcalcError("real_fractions must list at least one value in [0, 1]")
+    name: ClassVar[str] = "schedule"
+    real_data: ClassVar[str] = "fresh"
+
+    def __post_init__(self):
+        if self.relaxed:
+            object.__setattr__(self, "real_fractions", tuple(check("schedule_fractions", self.real_fractions)))
+            object.__setattr__(self, "sizes", tuple(check_positive("sizes", s) for s in (self.sizes or (self.n_real,))))
+            return
+        object.__setattr__(self, "n_real", _check_size("n_real", self.n_real))
+        if self.real_fractions is None or (not isinstance(self.real_fractions, str) and len(self.real_fractions) == 0):
+            raise BoundcalcError("schedule needs real_fractions (schedule_fractions, --schedule-fractions "
+                                 "L2,L3,...): comma-separated numbers in [0, 1]")
         # 0 is allowed here: a fully synthetic generation inside a schedule
-        self.real_fractions = tuple(check_range("real_fractions", x, 0, 1) for x in real_fractions)
-        sizes = sizes if sizes else (n_real,)
-        self.sizes = tuple(check_positive("sizes", x) for x in sizes)
+        object.__setattr__(self, "real_fractions", check("schedule_fractions", self.real_fractions))
+        sizes = self.sizes if self.sizes is not None and len(self.sizes) else (self.n_real,)
+        if self.n_real is None and sizes == (None,):  # sizes follow the unknown n_real
+            object.__setattr__(self, "sizes", None)
+            return
+        if any(s is None for s in sizes):
+            raise BoundcalcError("sizes cannot hold the unknown (None); solve for n_real instead")
+        object.__setattr__(self, "sizes", check("sizes", sizes))
+
+    @classmethod
+    def continuous(cls, n_real, real_fractions, sizes) -> "Schedule":
+        """The relaxation with real-valued sizes (no rounding): the phase curve f(s) over real s
+        is a function of a real variable, not a training loop."""
+        return cls(n_real, tuple(real_fractions), tuple(sizes), relaxed=True)
 
     def _entry(self, values, i, what):
         if len(values) == 1:
@@ -221,10 +442,14 @@ class Schedule(Scheme):
     def _later_blocks(self, i):
         lam_i = self._entry(self.real_fractions, i, "real_fractions")
         size_i = self._entry(self.sizes, i, "sizes")
-        if lam_i > 0:
-            yield Block(0, lam_i * size_i, i)
-        if lam_i < 1:
-            yield Block(i - 1, (1 - lam_i) * size_i, i)
+        if self.relaxed:
+            real, synth = lam_i * size_i, (1 - lam_i) * size_i
+        else:
+            real, synth = real_split(lam_i, size_i)
+        if real > 0:
+            yield Block(0, real, i)
+        if synth > 0:
+            yield Block(i - 1, synth, i)
 
     def to_dict(self):
         return {**super().to_dict(), "real_fractions": list(self.real_fractions), "sizes": list(self.sizes)}
@@ -232,18 +457,30 @@ class Schedule(Scheme):
 
 def make_scheme(name: str, n_real, n_synth=None, real_data: str = "fresh",
                 real_fraction=None, real_fractions=None, sizes=None) -> Scheme:
-    """Build a scheme by name, validating every parameter.
+    """Build a scheme by name, validating every parameter (the command line's entry point).
 
     ``n_synth`` defaults to ``n_real``; for ``mix``, ``real_fraction`` may be given instead of
-    ``n_synth``.
+    ``n_synth``.  Options that do not apply to the scheme are refused, not ignored.
+
+    >>> make_scheme("mix", 1000, real_fraction=0.25)
+    Mix(n_real=1000, n_synth=3000, real_data='fresh')
     """
     check_choice("scheme", name, SCHEMES)
     check_choice("real_data", real_data, REAL_DATA)
+    if name != "schedule":
+        for value, what in ((real_fractions, "schedule_fractions (--schedule-fractions, alias --real-fractions)"),
+                            (sizes, "sizes (--sizes)")):
+            if value is not None:
+                raise BoundcalcError(f"{what} applies to the schedule scheme, not {name}"
+                                     + ("; use real_fraction (--real-fraction) for mix" if name == "mix"
+                                        and value is real_fractions else ""))
     if name == "schedule":
-        if real_fractions is None:
-            if real_fraction is None:
-                raise BoundcalcError("schedule needs real_fractions (--real-fractions L2,L3,...)")
-            real_fractions = (real_fraction,)
+        if real_fraction is not None:
+            raise BoundcalcError("real_fraction (--real-fraction) applies to mix; a schedule takes "
+                                 "schedule_fractions (--schedule-fractions L2,L3,...)")
+        if n_synth is not None:
+            raise BoundcalcError("n_synth (--n-synth) does not apply to the schedule scheme (its sizes and real "
+                                 "fractions set the synthetic counts)")
         if real_data != "fresh":
             raise BoundcalcError("real_data must be fresh for the schedule scheme")
         return Schedule(n_real, real_fractions, sizes)
@@ -253,7 +490,7 @@ def make_scheme(name: str, n_real, n_synth=None, real_data: str = "fresh",
         return Mix.from_real_fraction(n_real, real_fraction, real_data)
     if real_fraction is not None:
         raise BoundcalcError(f"real_fraction applies to mix and schedule, not {name}")
-    check_positive("n_real", n_real)
+    n_real = _check_size("n_real", n_real, unknown_ok=False)
     n_synth = n_real if n_synth is None else n_synth
     if name == "replace":
         if real_data != "fresh":

@@ -26,8 +26,13 @@ from boundcalc._checks import BoundcalcError
 SQRT2PI = np.sqrt(2.0 * np.pi)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class GaussianMixture:
+    """A Gaussian mixture with diagonal covariances: a frozen value (its arrays are read-only).
+
+    >>> bimodal()
+    GaussianMixture(name='bimodal', weights=[0.5, 0.5], means=[[-3.0], [3.0]], scales=[[1.0], [1.0]])
+    """
     weights: np.ndarray
     means: np.ndarray
     scales: np.ndarray
@@ -43,17 +48,28 @@ class GaussianMixture:
             sc = np.full(mu.shape, float(sc))
         elif sc.ndim == 1:
             sc = np.repeat(sc[:, None], mu.shape[1], axis=1) if sc.shape[0] == mu.shape[0] else sc[None, :]
-        if w.ndim != 1 or mu.shape[0] != w.shape[0] or sc.shape != mu.shape:
+        if w.ndim != 1 or mu.ndim != 2 or mu.shape[0] != w.shape[0] or sc.shape != mu.shape:
             raise BoundcalcError(
                 "target: weights, means and scales must describe the same number of components "
                 f"(got {w.shape[0]} weights, {mu.shape[0]} means, {sc.shape[0]} scales)")
-        if np.any(w <= 0) or not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-9):
+        if not np.all(np.isfinite(w)) or np.any(w <= 0) or not np.isclose(w.sum(), 1.0, rtol=0, atol=1e-9):
             raise BoundcalcError(f"target weights must be positive and sum to 1, got {w.tolist()}")
-        if np.any(sc <= 0) or not np.all(np.isfinite(sc)):
-            raise BoundcalcError(f"target scales must be positive, got {sc.tolist()}")
-        object.__setattr__(self, "weights", w / w.sum())
-        object.__setattr__(self, "means", mu)
-        object.__setattr__(self, "scales", sc)
+        if not np.all(np.isfinite(mu)) or np.any(np.abs(mu) > 1e100):
+            raise BoundcalcError(f"target means must be finite numbers in [-1e100, 1e100], got {mu.tolist()}")
+        if not np.all(np.isfinite(sc)) or np.any(sc < 1e-100) or np.any(sc > 1e100):
+            raise BoundcalcError(f"target scales must be positive, in [1e-100, 1e100], got {sc.tolist()}")
+        w = w / w.sum()
+        for name, arr in (("weights", w), ("means", mu), ("scales", sc)):
+            arr = np.array(arr, dtype=float)
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+
+    def __repr__(self) -> str:
+        if self.n_components <= 6:
+            return (f"GaussianMixture(name={self.name!r}, weights={self.weights.tolist()}, "
+                    f"means={self.means.tolist()}, scales={self.scales.tolist()})")
+        return (f"GaussianMixture(name={self.name!r}, {self.n_components} components in dim {self.dim}, "
+                f"scales in [{self.scales.min():.4g}, {self.scales.max():.4g}])")
 
     # -- shape -----------------------------------------------------------------------------
     @property
@@ -281,10 +297,14 @@ def parse_target(spec: str | None) -> GaussianMixture:
         return bimodal()
     kind, _, rest = spec.partition(":")
     fields = {}
+    if kind not in ("normal", "mixture"):
+        raise BoundcalcError(f"target must be normal, bimodal or mixture:...; got {spec!r}")
     for item in filter(None, rest.replace(";", " ").split() if kind == "mixture" else rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:
             raise BoundcalcError(f"target: expected key=value in {spec!r}, got {item!r}")
+        if key.strip() in fields:
+            raise BoundcalcError(f"target: {key.strip()} is given twice in {spec!r}")
         fields[key.strip()] = value.strip()
     if kind == "normal":
         unknown = set(fields) - {"mu", "sigma", "dim"}
@@ -292,7 +312,7 @@ def parse_target(spec: str | None) -> GaussianMixture:
             raise BoundcalcError(f"target: normal takes mu, sigma, dim; got {sorted(unknown)}")
         try:
             mu, sigma, dim = float(fields.get("mu", 0)), float(fields.get("sigma", 1)), int(fields.get("dim", 1))
-        except ValueError:
+        except (ValueError, OverflowError):
             raise BoundcalcError(f"target: cannot read {spec!r} (mu, sigma numbers, dim an integer)") from None
         if dim < 1:
             raise BoundcalcError(f"target: dim must be an integer >= 1, got {dim}")
