@@ -6,8 +6,8 @@ check failed, 130 when interrupted (finished seeds kept; continue with ``--resum
 raises :class:`~boundcalc._checks.BoundcalcError` (printed on one line, exit status 2).
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
-``--out DIR`` writes ``kde_validation.json``, the resume state ``kde_state.json`` and the plots
-``kde_<scheme>.png`` / ``.pdf``; the folder is created and tested for writing before the run starts
+``--out DIR`` writes ``kde_validation.json``, one record file per finished seed in
+``units/kde/`` (what ``--resume`` continues from) and the plots ``kde_<scheme>.png`` / ``.pdf``; the folder is created and tested for writing before the run starts
 (an unusable folder is a one-line error, exit status 2).
 
 Size guards (exit status 2 with a message): at most 1e7 samples per block, 2e7 per training set,
@@ -21,7 +21,7 @@ import sys
 from boundcalc._checks import BoundcalcError, parse_number_list
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
-               "measured TV(p_i, p0) against the explicit a-posteriori bound of THEORY.md 4.3, the "
+               "measured TV(p_i, p0) against the explicit a-posteriori bound (derivations/validate-kde.md), the "
                "exact expected law of lemma K4 (lower reference) and the recursion a_i <= eps_i + TV(q_i, p0).")
 
 
@@ -55,19 +55,19 @@ def register(subparsers):
 
 def config_from_args(args):
     """The :class:`~boundcalc.validate.kde.KDEValidationConfig` of parsed arguments."""
-    from boundcalc.validate.kde import KDEValidationConfig
+    from boundcalc.validate.kde import kde_config
 
-    return KDEValidationConfig(
+    return kde_config(
         scheme=args.scheme, generations=args.generations, n_real=args.n_real, n_synth=args.n_synth,
         real_data=args.real_data, bandwidth=args.bandwidth, target=args.target, seeds=args.seeds,
         seed=args.seed, delta=args.delta, grid_size=args.grid_size,
         real_fractions=parse_number_list("real_fractions", args.real_fractions),
-        sizes=parse_number_list("sizes", args.sizes)).checked()
+        sizes=parse_number_list("sizes", args.sizes))
 
 
 def run(args) -> int:
     """Handler of ``boundcalc validate kde``; returns the exit status."""
-    from boundcalc.validate.kde import summary_table, validate_kde
+    from boundcalc.validate.kde import validate_kde
 
     config = config_from_args(args)
     try:
@@ -78,18 +78,18 @@ def run(args) -> int:
         return 130
     written = []
     if args.out:
-        from boundcalc.validate.plots_kde import plot_validation
-        from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
         from pathlib import Path
+
+        from boundcalc.validate.kde import RESULT_FILE, UNITS_DIR
         try:
-            plots = plot_validation(result.data, args.out)
+            plots = result.plot(args.out)
         except OSError as exc:
             raise BoundcalcError(f"--out {args.out}: cannot write the plots: {exc.strerror or exc}") from None
-        written = [Path(args.out) / RESULT_FILE, Path(args.out) / STATE_FILE, *plots]
+        written = [Path(args.out) / RESULT_FILE, Path(args.out) / UNITS_DIR, *plots]
     if args.json:
         sys.stdout.write(result.to_json())
     else:
-        print(summary_table(result.data))
+        print(result.table())
         for path in written:
             print(f"wrote {path}")
     return 0 if result.passed else 1

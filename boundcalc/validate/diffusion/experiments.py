@@ -24,7 +24,9 @@ from boundcalc._checks import BoundcalcError, check_choice, check_fraction, chec
 from boundcalc._io import dumps, write_atomic
 from boundcalc.model.schemes import Accumulate, Mix, Replace, make_scheme
 from boundcalc.validate.grid import cell_edges, mixture_cell_probabilities, tv_of_probabilities
-from boundcalc.validate.report import ProgressBar, format_checks, format_table, summarize_over_seeds
+from boundcalc.validate.checks import format_checks
+from boundcalc.validate.runner import ProgressBar
+from boundcalc.validate.summary import format_table, summarize_over_seeds
 from boundcalc.validate.diffusion.loop import DiffusionConfig, RECURSION_TOLERANCE, _rng, run_loop, validity
 
 EXPERIMENTS = ("loop", "phase", "early-stopping", "calibrate")

@@ -1,0 +1,69 @@
+"""The result object of a validation: the JSON object, a readable table, the checks, plots.
+
+Each validator has one subclass (:class:`boundcalc.validate.kde.KDEValidation`,
+:class:`boundcalc.validate.diffusion.DiffusionValidation`) that says how to draw its table and
+its figures; the JSON object ``data`` is the same one ``--json`` prints.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from boundcalc._io import dumps
+from boundcalc.validate.checks import format_checks
+
+
+class ValidationResult:
+    """A finished (or interrupted, or incomplete) validation.
+
+    ``data`` is the JSON object; ``passed`` is True when every check passed; ``status`` is
+    "complete", "incomplete" (fewer records than units were merged) or "interrupted";
+    ``checks`` lists the checks (dicts with ``name``, ``passed``, ``statement`` and their
+    numbers); ``repr`` prints the table the CLI prints.
+    """
+
+    #: the name used in reprs and file names
+    validator = "validation"
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.data.get("all_checks_passed", self.data.get("passed")))
+
+    @property
+    def status(self) -> str:
+        return self.data.get("status", "complete")
+
+    @property
+    def checks(self) -> list:
+        return list(self.data.get("checks", []))
+
+    def table(self) -> str:  # pragma: no cover - each validator draws its own
+        return format_checks(self.checks)
+
+    def to_json(self) -> str:
+        """The JSON text (deterministic: same inputs and seed, same bytes)."""
+        return dumps(self.data)
+
+    def to_dict(self) -> dict:
+        return self.data
+
+    def _draw(self, out_dir) -> list[Path]:  # pragma: no cover - each validator draws its own
+        raise NotImplementedError
+
+    def plot(self, out_dir=None) -> list[Path]:
+        """Write the figures (PNG and PDF) into ``out_dir`` (default: a new temporary folder) and
+        return their paths."""
+        folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"boundcalc-{self.validator}-"))
+        return self._draw(folder)
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<pre>{html.escape(self.table())}</pre>"
