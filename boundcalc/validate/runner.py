@@ -10,15 +10,20 @@ With ``out_dir`` every finished unit is stored at once in its own small file
 ``<out_dir>/units/<experiment>/<unit file name>`` (atomic write), beside ``inputs.json`` (the
 configuration the units belong to): storing is O(1) per unit, so ``--out`` costs the same per
 seed however many seeds there are.  ``resume=True`` reads the stored records back and runs
-only the missing units; a folder made with other inputs is refused.
+only the missing units; a folder made with other inputs is refused.  The files are written by
+one background thread (``_io.write_atomic``: temporary file, fsync, rename), so the fsync of one
+unit overlaps the computation of the next; :meth:`UnitStore.flush` waits for every pending file
+(the runner calls it before returning, and on an interrupt before the interrupt propagates).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -166,13 +171,46 @@ class UnitStore:
                 continue  # a unit file that cannot be read is run again
             self.records[stored_unit["key"]] = stored_unit["record"]
 
-    def put(self, unit: Unit, record: dict):
+    def put(self, unit: Unit, record: dict, text: str | None = None):
+        """Keep ``record`` and queue its file (written atomically by the writer thread); ``text`` is
+        ``compact_json(record)`` when the caller has it already."""
         self.records[unit.key] = record
-        if self.folder is not None:
-            try:
-                write_atomic(self.folder / unit.file_name, compact_json({"key": unit.key, "record": record}))
-            except OSError as exc:
-                raise BoundcalcError(f"--out: cannot write {self.folder / unit.file_name}: {exc.strerror or exc}") from None
+        if self.folder is None:
+            return
+        self._raise_write_error()
+        if getattr(self, "_queue", None) is None:
+            self._queue = queue.Queue()
+            self._error = None
+            self._thread = threading.Thread(target=self._write_loop, name="boundcalc-unit-writer", daemon=True)
+            self._thread.start()
+        text = compact_json(record) if text is None else text
+        self._queue.put((self.folder / unit.file_name, f'{{"key":{json.dumps(unit.key)},"record":{text}}}'))
+
+    def _write_loop(self):
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            path, text = item
+            if self._error is None:
+                try:
+                    write_atomic(path, text)
+                except OSError as exc:
+                    self._error = (path, exc)
+
+    def _raise_write_error(self):
+        error = getattr(self, "_error", None)
+        if error is not None:
+            path, exc = error
+            raise BoundcalcError(f"--out: cannot write {path}: {exc.strerror or exc}")
+
+    def flush(self):
+        """Wait until every queued unit file is on disk; raise a one-line error if one failed."""
+        if getattr(self, "_queue", None) is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
+        self._raise_write_error()
 
 
 def run_units(units: Iterable[Unit], run_unit: Callable, store: UnitStore, after_unit: Callable | None = None,
@@ -184,10 +222,14 @@ def run_units(units: Iterable[Unit], run_unit: Callable, store: UnitStore, after
     ``after_unit(unit)`` is called after each stored unit (tests use it to interrupt).  Returns
     the records by key; a ``KeyboardInterrupt`` propagates with the finished units stored.
     """
-    for unit in units:
-        if unit.key in store.records:
-            continue
-        store.put(unit, to_record(run_unit(unit, **hooks)))
-        if after_unit is not None:
-            after_unit(unit)
+    try:
+        for unit in units:
+            if unit.key in store.records:
+                continue
+            text = compact_json(run_unit(unit, **hooks))
+            store.put(unit, json.loads(text), text)
+            if after_unit is not None:
+                after_unit(unit)
+    finally:
+        store.flush()
     return store.records
