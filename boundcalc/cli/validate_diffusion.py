@@ -8,8 +8,9 @@ with ``--resume``).  Bad input raises :class:`~boundcalc._checks.BoundcalcError`
 exit status 2).  Importing this module does not import torch.
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
-``--out DIR`` writes ``diffusion_<experiment>.json``, the resume state
-``diffusion_<experiment>_state.json`` and the plots ``diffusion_<experiment>*.png`` / ``.pdf``.
+``--out DIR`` writes ``diffusion_<experiment>.json``, one record file per finished unit in
+``units/diffusion-<experiment>/`` (what ``--resume`` continues from) and the plots
+``diffusion_<experiment>*.png`` / ``.pdf``.
 """
 
 from __future__ import annotations
@@ -88,22 +89,20 @@ def register(subparsers):
 
 def options_from_args(args, experiment: str):
     """The :class:`~boundcalc.validate.diffusion.experiments.ExperimentOptions` of parsed arguments."""
-    from boundcalc.validate.diffusion.experiments import ExperimentOptions
-    from boundcalc.validate.diffusion.loop import DiffusionConfig
+    from boundcalc.validate.diffusion.options import diffusion_config
 
-    config = DiffusionConfig(target=args.target, model=args.model,
-                             width=256 if args.width is None else args.width, tau=args.tau,
-                             steps=args.steps, draws_per_point=args.draws_per_point,
-                             grid_size=args.grid_size, sampler=args.sampler)
-    generations = args.generations if args.generations is not None else (4 if experiment == "calibrate" else 5)
-    ns = parse_number_list("ns", args.ns) or ()
-    return ExperimentOptions(
-        experiment=experiment, config=config, scheme=args.scheme, n_real=args.n_real,
-        n_synth=args.n_synth, real_data=args.real_data,
-        real_fractions=parse_number_list("real_fractions", args.real_fractions),
-        generations=generations, seeds=args.seeds, seed=args.seed, ns=ns,
-        n_synth_ratios=parse_number_list("n_synth_ratios", args.n_synth_ratios),
-        width_ratio=None if args.width is not None else args.width_ratio).checked()
+    options = dict(target=args.target, model=args.model, tau=args.tau, steps=args.steps,
+                   draws_per_point=args.draws_per_point, grid_size=args.grid_size, sampler=args.sampler,
+                   scheme=args.scheme, n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
+                   real_fractions=parse_number_list("real_fractions", args.real_fractions),
+                   seeds=args.seeds, seed=args.seed, ns=parse_number_list("ns", args.ns) or (),
+                   n_synth_ratios=parse_number_list("n_synth_ratios", args.n_synth_ratios),
+                   width_ratio=args.width_ratio)
+    if args.width is not None:
+        options.update(width=args.width, width_ratio=None)
+    if args.generations is not None:
+        options["generations"] = args.generations
+    return diffusion_config(experiment, **options)
 
 
 def check_out_dir(path) -> None:
@@ -130,9 +129,9 @@ def _run(args, experiment: str) -> int:
     if args.resume and not args.out:
         raise BoundcalcError("--resume needs --out DIR (the folder of the interrupted run)")
     if args.out and not args.resume:
-        check_out_dir(args.out)
+        check_out_dir(args.out)  # before torch is loaded: a bad --out is a one-line error at once
     torch_module()  # one-line error and exit status 2 when torch is missing
-    from boundcalc.validate.diffusion.experiments import result_file, run_experiment, summary_text
+    from boundcalc.validate.diffusion.experiments import result_file, run_experiment
 
     try:
         result = run_experiment(options, out_dir=args.out, resume=args.resume)
@@ -146,16 +145,14 @@ def _run(args, experiment: str) -> int:
     if args.out:
         written.append(result_file(args.out, experiment))
         if not args.no_plots:
-            from boundcalc.validate.diffusion.plots import plot_experiment
-
             try:
-                written.extend(plot_experiment(result.data, args.out))
+                written.extend(result.plot(args.out))
             except OSError as exc:
                 raise BoundcalcError(f"cannot write the plots to --out {args.out}: {exc.strerror or exc}") from None
     if args.json:
         sys.stdout.write(result.to_json())
     else:
-        print(summary_text(result.data))
+        print(result.table())
         for path in written:
             print(f"wrote {path}")
     return 0 if result.passed else 1
