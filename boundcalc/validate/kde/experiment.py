@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -23,7 +24,7 @@ from boundcalc.validate.kde.config import KDEValidationConfig
 from boundcalc.validate.kde.context import RunContext, build_context, context_for
 from boundcalc.validate.kde.measure import BOUND_FIELDS, RUN_FIELDS, run_seed
 from boundcalc.validate.kde.result import KDEValidation
-from boundcalc.validate.protocol import STATUS_OK
+from boundcalc.validate.protocol import STATUS_OK, Generator
 from boundcalc.validate.runner import ProgressBar, Unit, UnitStore, run_units, to_record
 from boundcalc.validate.summary import nan_to_none, summarize_over_seeds
 
@@ -120,9 +121,16 @@ def summarize_runs(ctx: RunContext, runs: list, status: str) -> dict:
 
 
 
+def _copies_of(template):
+    """A factory giving each generation a fresh deep copy of an unfitted generator."""
+    def make(generation, n_train):
+        return copy.deepcopy(template)
+    return make
+
+
 def validate_kde(config: KDEValidationConfig | None = None, out_dir=None, resume: bool = False,
                  progress: bool | None = None, after_seed: Callable | None = None,
-                 make_generator: Callable | None = None, **options) -> KDEValidation:
+                 make_generator: Callable | None = None, generator=None, **options) -> KDEValidation:
     """Run S seeded KDE loops and hold them against the bounds.
 
     ``config`` is a :class:`KDEValidationConfig`, or leave it out and give its fields as
@@ -134,10 +142,15 @@ def validate_kde(config: KDEValidationConfig | None = None, out_dir=None, resume
     JSON as an uninterrupted one).  On ``KeyboardInterrupt`` the finished seeds are kept,
     ``kde_validation.json`` is written with status "interrupted" (with the generations finished
     by the seed in progress as ``partial_run``) and the interrupt propagates.  ``after_seed(k)``
-    is called after each finished seed (used by tests to interrupt).  ``make_generator(i, n)``
-    replaces the KDE of generation i by any generator of the protocol
-    (:mod:`boundcalc.validate.protocol`) that has ``density(grid)``; the bounds then say what
-    they say of a KDE, and the checks show whether the other learner meets them.  The
+    is called after each finished seed (used by tests to interrupt).
+
+    Your own learner: ``generator`` is an unfitted generator of the protocol
+    (:mod:`boundcalc.validate.protocol`) with a ``density(grid)``; each generation fits a fresh
+    deep copy of it.  ``make_generator(i, n_train)`` does the same with a factory (for a learner
+    that depends on the generation or the training-set size).  The measured TVs, the
+    recursion-step and scheme checks are then those of your learner; the a-posteriori bounds
+    still use the KDE terms of bandwidth h_i, so for another learner they are a yardstick, not
+    a theorem.  The
     ``out_dir`` folder is created and tested for writing before the first seed; size guards and
     the grid resolution are checked before anything is drawn.
 
@@ -150,6 +163,13 @@ def validate_kde(config: KDEValidationConfig | None = None, out_dir=None, resume
     elif options:
         raise BoundcalcError(f"validate_kde: give a config or keyword options, not both ({', '.join(options)})")
     config = config.checked()
+    if generator is not None:
+        if make_generator is not None:
+            raise BoundcalcError("validate_kde: give generator or make_generator, not both")
+        if not isinstance(generator, Generator):
+            raise BoundcalcError(f"generator must have fit(samples) and sample(rng, size) "
+                                 f"(boundcalc.validate.protocol), got {type(generator).__name__}")
+        make_generator = _copies_of(generator)
     if resume and out_dir is None:
         raise BoundcalcError("--resume needs --out DIR (the folder holding the stored seeds)")
     ctx = build_context(config)
