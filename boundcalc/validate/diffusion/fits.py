@@ -4,6 +4,7 @@ cell KL, refined minima, geometric means [calibrated where constants are fitted 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,21 +85,43 @@ def _slope(x, y) -> float:
     return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])
 
 
+@lru_cache(maxsize=1)
+def d1_tau_terms() -> tuple:
+    """The coefficients of c_stat, c_width and c_opt in lemma D1's right-hand side (D1 is linear
+    in its constants), as functions of (tau, m, n), read off the catalogue object by
+    differentiation: ``tau^4/(m n)``, ``tau^3/m^2``, ``1/tau`` [Li23].
+
+    >>> [round(f(2.0, 10, 10), 6) for f in d1_tau_terms()]
+    [0.16, 0.08, 0.5]
+    """
+    import sympy as sp
+
+    from boundcalc.theory import notation as S
+    from boundcalc.theory.catalogue import get_lemma
+
+    rhs = get_lemma("D1").rhs
+    return tuple(sp.lambdify((S.tau, S.m, S.n), sp.diff(rhs, c), "math") for c in (S.c_stat, S.c_width, S.c_opt))
+
+
 def fit_d1_constants(runs, window: float = 10.0) -> dict:
     """Fit the D1 form ``KL ~ c_stat tau^4/(m n) + c_width tau^3/m^2 + c_opt/tau + floor`` [calibrated].
+
+    The columns are the terms of lemma D1's statement (:func:`d1_tau_terms`); ``floor`` stands for
+    its terms that do not depend on tau (c_mc/m + c_approx + c_prior e^(-2T)).
 
     Non-negative least squares on *relative* residuals (rows divided by the measured KL), using the
     points with tau within a factor ``window`` of each run's tau* (the part of the curve D2 is about).
     """
     from scipy.optimize import nnls
 
+    terms = d1_tau_terms()
     rows, rhs = [], []
     for r in runs:
         tau_star = float(r["tau_star"])
         for tau, kl in zip(r["taus"], r["kl"]):
             kl = float(kl)
             if math.isfinite(kl) and kl > 0 and tau_star / window <= tau <= tau_star * window:
-                rows.append(np.array([tau ** 4 / (r["width"] * r["n"]), tau ** 3 / r["width"] ** 2, 1.0 / tau, 1.0]) / kl)
+                rows.append(np.array([term(tau, r["width"], r["n"]) for term in terms] + [1.0]) / kl)
                 rhs.append(1.0)
     X, y = np.asarray(rows), np.asarray(rhs)
     scale = np.max(np.abs(X), axis=0)

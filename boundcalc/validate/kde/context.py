@@ -13,9 +13,10 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError
 from boundcalc.bounds import kde_terms
-from boundcalc.model.kde_law import expected_training_mixtures
+from boundcalc.theory.concentration import union_per_event_delta
+from boundcalc.model.kde_law import expected_laws_per_generation, expected_training_mixtures
 from boundcalc.model.schemes import Scheme
-from boundcalc.model.targets import GaussianMixture, mixture_of, parse_target
+from boundcalc.model.targets import GaussianMixture, parse_target
 import boundcalc.validate.grid as gridlib
 from boundcalc.validate.kde.config import (KDEValidationConfig, MAX_BLOCK_SAMPLES, MAX_GRID_NODES, MAX_GRID_WORK,
                                            MAX_SAMPLE_WORK, MAX_TRAINING_SET)
@@ -40,22 +41,16 @@ DEFAULT_GRID_SIZE = {1: 4096, 2: 256}
 
 def expected_laws(target: GaussianMixture, scheme: Scheme, bandwidths: Sequence[float]):
     r"""Lemma K4 [derived]: the exact expected laws r_1..r_K of a Gaussian-KDE loop,
-    ``r_0 = p0``, ``r_i = (sum_j w_ij r_j) * phi_{h_i}``.
+    ``r_0 = p0``, ``r_i = (sum_j w_ij r_j) * phi_{h_i}`` (from :mod:`boundcalc.model.kde_law`).
 
-    Returns ``(laws, source)``.  With one bandwidth for all generations this is
-    :func:`boundcalc.theory.kde.expected_training_mixtures`; with per-generation bandwidths
-    (``--bandwidth auto`` and a growing N_i) it is computed here from ``mixture_of`` and
-    ``GaussianMixture.convolve``.
+    Returns ``(laws, source)``, ``source`` naming the function that gave them.
     """
-    generations = len(bandwidths)
     if len(set(bandwidths)) == 1:
-        return (expected_training_mixtures(target, scheme, bandwidths[0], generations),
-                "boundcalc.theory.kde.expected_training_mixtures")
-    laws = [target]
-    for i, plan in enumerate(scheme.plans(generations), start=1):
-        mixed = mixture_of([(w, laws[j]) for j, w in enumerate(plan.weights())])
-        laws.append(mixed.convolve(bandwidths[i - 1]))
-    return laws[1:], "boundcalc.validate.kde.expected_laws (per-generation bandwidths)"
+        return (expected_training_mixtures(target, scheme, bandwidths[0], len(bandwidths)),
+                "boundcalc.model.kde_law.expected_training_mixtures")
+    return (expected_laws_per_generation(target, scheme, bandwidths),
+            "boundcalc.model.kde_law.expected_laws_per_generation (per-generation bandwidths)")
+
 
 @dataclass
 class RunContext:
@@ -219,7 +214,8 @@ def build_context(config: KDEValidationConfig) -> RunContext:
             last_source_use[block.source] = plan.generation
     return RunContext(config, target, scheme, plans, sizes, bandwidths, policy, grid, p0_grid, lap,
                       [float(kde_terms.kde_bias_tv(h, lap)) for h in bandwidths], split.mode, events,
-                      config.delta / events, lower, source, grid_accuracy, last_source_use)
+                      float(union_per_event_delta(config.delta, events)), lower, source, grid_accuracy,
+                      last_source_use)
 
 
 

@@ -7,7 +7,9 @@ For generation i (training set from ``scheme.plan(i)``, :func:`boundcalc.validat
 * the stochastic term ``s_i`` (lemmas K2 + C2 at the per-event failure probability of C3) with
   the K2 integral of the *actual* qbar (joint mode: q_i; blockwise mode: each block's own source);
 * the one-step bound ``b(h_i) + s_i + TV(q_i, p0)`` and the composed bound
-  ``B_i = b(h_i) + s_i + sum_j w_ij B_j`` [derived];
+  ``B_i = b(h_i) + s_i + sum_j w_ij B_j`` [derived]: the recursion of the bounds
+  (:func:`boundcalc.bounds.compose.recursion`) with eps_j = b(h_j) + s_j, on the scheme object
+  that defined the loop;
 * the training-set variance, the mass of the KDE outside the grid.
 """
 
@@ -19,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 import boundcalc.validate.grid as gridlib
+from boundcalc.bounds.compose import recursion
 from boundcalc.validate.checks import VACUOUS_BOUND
 from boundcalc.validate.generators import GaussianKDE
 from boundcalc.validate.kde.context import RunContext
@@ -52,6 +55,7 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
     statuses = []
     densities = {0: ctx.p0_grid}
     k2_cache: dict = {}
+    bound_eps: list = []  # b(h_j) + s_j of the generations so far
     rng = seed_rng(cfg.seed, index)
     for step in iterate_loop(ctx.scheme, ctx.target, K, make_generator, rng):
         i, h = step.generation, ctx.bandwidths[step.generation - 1]
@@ -73,15 +77,16 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
                     k2_cache[key] = gridlib.k2_integral_on_grid(densities[block.source], ctx.grid, h)
                 s_i += block.size / step.n_train * ctx.stochastic_term(block.size, h, k2_cache[key])
         previous = record["a"][: i - 1]
-        composed_prev = record["composed_bound"][: i - 1]
+        bound_eps.append(ctx.bias[i - 1] + s_i)
         record["a"][i - 1] = a_i
         record["eps"][i - 1] = gridlib.tv_on_grid(p_i, q_i, ctx.grid)
         record["tv_q_p0"][i - 1] = tv_q
         record["coefficient_sum"][i - 1] = float(sum(w * previous[j - 1] for j, w in enumerate(weights) if j > 0))
         record["stochastic"][i - 1] = s_i
         record["one_step_bound"][i - 1] = ctx.bias[i - 1] + s_i + tv_q
-        record["composed_bound"][i - 1] = ctx.bias[i - 1] + s_i + float(
-            sum(w * composed_prev[j - 1] for j, w in enumerate(weights) if j > 0))
+        # the recursion of the bounds (boundcalc.bounds.compose), with eps_j = b(h_j) + s_j, on the
+        # scheme object that defined the loop
+        record["composed_bound"][i - 1] = float(recursion(bound_eps, ctx.scheme)[-1])
         record["train_variance"][i - 1] = training_variance(step.training_set)
         record["outside_fraction"][i - 1] = outside
         # mass of the KDE missing from the grid (samples outside it, kernel tails beyond it): the
