@@ -136,6 +136,9 @@ def test_a_users_generator_runs_through_the_loop():
     assert isinstance(res, V.KDEValidation) and res.status == "complete"
     names = {c["name"]: c for c in res.checks}
     assert names["recursion_step"]["passed"] and names["scheme_coefficients"]["passed"]
+    # the KDE's bound is a yardstick for this learner, and the KDE's own references are left out
+    assert names["composed_bound"]["kind"].startswith("yardstick") and "above_lower_reference" not in names
+    assert res.data["learner"].startswith("user generator GaussianRefitLearner")
     # classical reference: the ddof=0 variance of generation t's training set has mean
     # ((n-1)/n)^t under replace with a Gaussian refit (sigma_0 = 1)
     mean = np.array(res.data["summary"]["train_variance"]["mean"])

@@ -54,11 +54,19 @@ class ValidationResult:
     def _draw(self, out_dir) -> list[Path]:  # pragma: no cover - each validator draws its own
         raise NotImplementedError
 
-    def plot(self, out_dir=None) -> list[Path]:
-        """Write the figures (PNG and PDF) into ``out_dir`` (default: a new temporary folder) and
-        return their paths."""
-        folder = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix=f"boundcalc-{self.validator}-"))
-        return self._draw(folder)
+    def figure(self):  # pragma: no cover - each validator draws its own
+        raise ImportError("no in-memory figure for this result")
+
+    def plot(self, out_dir=None):
+        """With ``out_dir``: write the figures (PNG and PDF) there and return their paths.
+        Without: return the matplotlib Figure (for a notebook) where the plotting module offers
+        one, else write into a new temporary folder and return the paths."""
+        if out_dir is None:
+            try:
+                return self.figure()
+            except ImportError:
+                out_dir = tempfile.mkdtemp(prefix=f"boundcalc-{self.validator}-")
+        return self._draw(Path(out_dir))
 
     def __repr__(self) -> str:
         return self.table()

@@ -22,6 +22,12 @@ class DiffusionValidation(ValidationResult):
     def table(self) -> str:
         return summary_text(self.data)
 
+    def figure(self):
+        """The figure as a matplotlib Figure (no file written)."""
+        from boundcalc.validate.diffusion.plots import experiment_figure
+
+        return experiment_figure(self.data)
+
     def _draw(self, out_dir):
         from boundcalc.validate.diffusion.plots import plot_experiment
 

@@ -24,6 +24,7 @@ from boundcalc.validate.kde.config import KDEValidationConfig
 from boundcalc.validate.kde.context import RunContext, build_context, context_for
 from boundcalc.validate.kde.measure import BOUND_FIELDS, RUN_FIELDS, run_seed
 from boundcalc.validate.kde.result import KDEValidation
+from boundcalc.validate.generators import GaussianKDE
 from boundcalc.validate.protocol import STATUS_OK, Generator
 from boundcalc.validate.runner import ProgressBar, Unit, UnitStore, run_units, to_record
 from boundcalc.validate.summary import nan_to_none, summarize_over_seeds
@@ -68,7 +69,8 @@ def merge(config: KDEValidationConfig, records: Iterable[dict], status: str | No
     return _merge(context_for(config), records, status)
 
 
-def _merge(ctx: RunContext, records: Iterable[dict], status: str | None = None) -> KDEValidation:
+def _merge(ctx: RunContext, records: Iterable[dict], status: str | None = None,
+           learner: str | None = None) -> KDEValidation:
     runs, seen = [], set()
     for record in records:
         record = to_record(record)
@@ -79,14 +81,17 @@ def _merge(ctx: RunContext, records: Iterable[dict], status: str | None = None) 
         runs.append(record)
     if status is None:
         status = "complete" if len(runs) == ctx.config.seeds else "incomplete"
-    return KDEValidation(summarize_runs(ctx, runs, status))
+    return KDEValidation(summarize_runs(ctx, runs, status, learner))
 
 
-def summarize_runs(ctx: RunContext, runs: list, status: str) -> dict:
-    """The JSON object of a validation: inputs, per-generation summaries, bound, reference, checks."""
+def summarize_runs(ctx: RunContext, runs: list, status: str, learner: str | None = None) -> dict:
+    """The JSON object of a validation: inputs, per-generation summaries, bound, reference, checks.
+
+    ``learner`` names a user's generator (None: the Gaussian KDE); it is then recorded as
+    ``"learner"`` and the checks are those of :func:`build_checks` with ``kde_learner=False``."""
     runs = sorted(runs, key=lambda r: r["seed_index"])
     summary = {key: summarize_over_seeds(matrix(runs, key)) for key in RUN_FIELDS} if runs else {}
-    checks = [c.to_dict() for c in build_checks(ctx, runs, summary)] if runs else []
+    checks = [c.to_dict() for c in build_checks(ctx, runs, summary, learner is None)] if runs else []
     for block in summary.values():
         for key in list(block):
             if key != "count":
@@ -95,7 +100,7 @@ def summarize_runs(ctx: RunContext, runs: list, status: str) -> dict:
         # per generation: runs whose bound is vacuous (>= 1) there
         summary[key]["vacuous_runs"] = [sum(1 for r in runs if g in r["vacuous_generations"][key])
                                         for g in range(1, ctx.config.generations + 1)]
-    return {
+    data = {
         "validator": "kde",
         "status": status,
         "inputs": ctx.config.to_dict(),
@@ -118,6 +123,9 @@ def summarize_runs(ctx: RunContext, runs: list, status: str) -> dict:
         "vacuous_checks": [c["name"] for c in checks if c.get("vacuous")],
         "runs": runs,
     }
+    if learner is not None:
+        data["learner"] = learner
+    return data
 
 
 
@@ -146,11 +154,12 @@ def validate_kde(config: KDEValidationConfig | None = None, out_dir=None, resume
 
     Your own learner: ``generator`` is an unfitted generator of the protocol
     (:mod:`boundcalc.validate.protocol`) with a ``density(grid)``; each generation fits a fresh
-    deep copy of it.  ``make_generator(i, n_train)`` does the same with a factory (for a learner
-    that depends on the generation or the training-set size).  The measured TVs, the
-    recursion-step and scheme checks are then those of your learner; the a-posteriori bounds
-    still use the KDE terms of bandwidth h_i, so for another learner they are a yardstick, not
-    a theorem.  The
+    deep copy of it.  The measured TVs, the recursion-step and scheme checks are then those of
+    your learner; the a-posteriori bounds still use the KDE terms of bandwidth h_i, so for another
+    learner they are labelled a yardstick, not a theorem, and the KDE's references (K4 law,
+    variance recursion) are left out; the JSON names the learner under ``"learner"``.
+    ``make_generator(i, n_train)`` is a factory of Gaussian-KDE variants (a per-generation
+    bandwidth, or a deliberately broken KDE in the tests): it is held to all the KDE's checks.  The
     ``out_dir`` folder is created and tested for writing before the first seed; size guards and
     the grid resolution are checked before anything is drawn.
 
@@ -170,6 +179,8 @@ def validate_kde(config: KDEValidationConfig | None = None, out_dir=None, resume
             raise BoundcalcError(f"generator must have fit(samples) and sample(rng, size) "
                                  f"(boundcalc.validate.protocol), got {type(generator).__name__}")
         make_generator = _copies_of(generator)
+    learner = (None if generator is None or isinstance(generator, GaussianKDE) else
+               f"user generator {type(generator).__name__} (a deep copy fitted each generation)")
     if resume and out_dir is None:
         raise BoundcalcError("--resume needs --out DIR (the folder holding the stored seeds)")
     ctx = build_context(config)
@@ -191,13 +202,13 @@ def validate_kde(config: KDEValidationConfig | None = None, out_dir=None, resume
         if out_dir is not None:
             # the seed cut in the middle is kept for inspection (partial_run); --resume recomputes
             # it from its own seed stream, which gives the same numbers
-            data = _merge(ctx, store.records.values(), "interrupted").data
+            data = _merge(ctx, store.records.values(), "interrupted", learner).data
             data["partial_run"] = dict(partial) or None
             write_atomic(Path(out_dir) / RESULT_FILE, dumps(data))
         raise
     finally:
         bar.close()
-    result = _merge(ctx, store.records.values(), status)
+    result = _merge(ctx, store.records.values(), status, learner)
     if out_dir is not None:
         try:
             write_atomic(Path(out_dir) / RESULT_FILE, result.to_json())

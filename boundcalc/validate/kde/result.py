@@ -20,6 +20,12 @@ class KDEValidation(ValidationResult):
     def table(self) -> str:
         return summary_table(self.data)
 
+    def figure(self):
+        """The figure as a matplotlib Figure (no file written)."""
+        from boundcalc.validate.plots_kde import validation_figure
+
+        return validation_figure(self.data)
+
     def _draw(self, out_dir):
         from boundcalc.validate.plots_kde import plot_validation
 
