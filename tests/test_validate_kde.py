@@ -1,9 +1,9 @@
 """Tests of ``boundcalc validate kde``: grid quadrature, the FFT KDE, the loop runner, the
-a-posteriori bound, the checks, the reference numbers of THEORY.md section 7, determinism,
+a-posteriori bound, the checks, the reference numbers of derivations/validate-kde.md, determinism,
 resume and the command line.
 
 Every expected value comes from an independent source: a closed form, scipy, a direct kernel
-sum written here, or a number quoted in THEORY.md; Monte-Carlo comparisons state their tolerance
+sum written here, or a number quoted in derivations/; Monte-Carlo comparisons state their tolerance
 in standard errors.
 """
 
@@ -26,7 +26,7 @@ from boundcalc.validate.summary import summarize_over_seeds
 
 
 def gaussian_tv_same_mean(s1, s2):
-    """Closed form of TV(N(0, s1^2), N(0, s2^2)), s1 < s2 (THEORY.md 3.3, [classical])."""
+    """Closed form of TV(N(0, s1^2), N(0, s2^2)), s1 < s2 ([classical])."""
     x0 = s1 * s2 * math.sqrt(2 * math.log(s2 / s1) / (s2 ** 2 - s1 ** 2))
     return 2 * (stats.norm.cdf(x0 / s1) - stats.norm.cdf(x0 / s2))
 
@@ -45,7 +45,7 @@ def test_tv_on_grid_matches_gaussian_closed_form():
     p = G.density_on_grid(normal(0, 1), grid)
     q = G.density_on_grid(normal(0, 2), grid)
     # the kinks of |p - q| at -+x0 leave an O(dx^2) quadrature error: about 1e-6 at dx = 0.01
-    assert gaussian_tv_same_mean(1, 2) == pytest.approx(0.3226746, abs=1e-7)  # THEORY.md's number
+    assert gaussian_tv_same_mean(1, 2) == pytest.approx(0.3226746, abs=1e-7)  # the closed form's value
     assert G.tv_on_grid(p, q, grid) == pytest.approx(gaussian_tv_same_mean(1, 2), abs=2e-6)
     fine = G.make_grid(-20, 20, 16384)
     tv_fine = G.tv_on_grid(G.density_on_grid(normal(0, 1), fine), G.density_on_grid(normal(0, 2), fine), fine)
@@ -61,7 +61,7 @@ def test_tv_on_2d_grid_matches_shifted_gaussian_closed_form():
 
 
 def test_bias_of_gaussian_smoothing_matches_theory_numbers():
-    # THEORY.md K1 check: p0 = N(0,1), h = 0.05, exact L1 0.0012083, bound 0.0012099
+    # lemma K1 check: p0 = N(0,1), h = 0.05, exact L1 0.0012083, bound 0.0012099
     grid = G.make_grid(-12, 12, 8192)
     p0 = G.density_on_grid(normal(), grid)
     smoothed = G.gaussian_smooth(p0, grid, 0.05)
@@ -134,7 +134,7 @@ def test_gaussian_smooth_refuses_subgrid_bandwidth():
 
 
 def test_kde_stochastic_term_monte_carlo_matches_theory_numbers():
-    # THEORY.md K2 check: p0 = N(0,1), N = 2000, h = 0.2: MC mean of the L1 error 0.0442, bound 0.0598
+    # lemma K2 check: p0 = N(0,1), N = 2000, h = 0.2: MC mean of the L1 error 0.0442, bound 0.0598
     grid = G.make_grid(-10, 10, 4096)
     smoothed = G.density_on_grid(normal(0, math.hypot(1, 0.2)), grid)
     tvs = []
@@ -220,7 +220,7 @@ def test_accumulate_keeps_earlier_synthetic_blocks():
 
 
 # ------------------------------------------------------------------------------------------
-# THEORY.md section 7 reference numbers (seeded Monte Carlo, tolerance 4 standard errors)
+# reference numbers of derivations/validate-kde.md (seeded Monte Carlo, tolerance 4 standard errors)
 # ------------------------------------------------------------------------------------------
 def _loop_values(scheme, make, generations, seeds, value, base):
     out = np.empty((seeds, generations))
@@ -449,7 +449,7 @@ def test_cli_json_table_and_out(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------------------
-# s_i for i >= 2: the K2 integral of the ACTUAL q_i (THEORY.md 4.3), by direct kernel sums
+# s_i for i >= 2: the K2 integral of the ACTUAL q_i (derivations/validate-kde.md), by direct kernel sums
 # ------------------------------------------------------------------------------------------
 def direct_k2_integral_of_kde(train, h_train, h):
     """J = int sqrt(f * phi_{h/sqrt 2}) for f the KDE of ``train`` with bandwidth ``h_train``:
@@ -464,7 +464,7 @@ def direct_k2_integral_of_kde(train, h_train, h):
 
 
 def s_term(n, h, j, delta_event):
-    """THEORY.md 4.3 for one set of n independent points in 1-D: half of K2 + C2."""
+    """derivations/validate-kde.md for one set of n independent points in 1-D: half of K2 + C2."""
     return 0.5 * ((4 * math.pi) ** -0.25 * (n * h) ** -0.5 * j + math.sqrt(2 * math.log(1 / delta_event) / n))
 
 
