@@ -149,13 +149,7 @@ def _run(args, experiment: str) -> int:
                 written.extend(result.plot(args.out))
             except OSError as exc:
                 raise BoundcalcError(f"cannot write the plots to --out {args.out}: {exc.strerror or exc}") from None
-    if args.json:
-        sys.stdout.write(result.to_json())
-    else:
-        print(result.table())
-        for path in written:
-            print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return result.emit(args.json, written)
 
 
 def run_loop(args) -> int:

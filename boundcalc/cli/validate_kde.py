@@ -86,10 +86,4 @@ def run(args) -> int:
         except OSError as exc:
             raise BoundcalcError(f"--out {args.out}: cannot write the plots: {exc.strerror or exc}") from None
         written = [Path(args.out) / RESULT_FILE, Path(args.out) / UNITS_DIR, *plots]
-    if args.json:
-        sys.stdout.write(result.to_json())
-    else:
-        print(result.table())
-        for path in written:
-            print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return result.emit(args.json, written)

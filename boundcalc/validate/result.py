@@ -68,6 +68,20 @@ class ValidationResult:
                 out_dir = tempfile.mkdtemp(prefix=f"boundcalc-{self.validator}-")
         return self._draw(Path(out_dir))
 
+    def emit(self, as_json: bool, written=(), stream=None) -> int:
+        """What a command prints: the JSON (``as_json``) or the table and the files ``written``;
+        returns the exit status (0 when every check passed, 1 otherwise)."""
+        import sys
+
+        stream = stream if stream is not None else sys.stdout
+        if as_json:
+            stream.write(self.to_json())
+        else:
+            print(self.table(), file=stream)
+            for path in written:
+                print(f"wrote {path}", file=stream)
+        return 0 if self.passed else 1
+
     def __repr__(self) -> str:
         return self.table()
 
