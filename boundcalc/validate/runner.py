@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 from urllib.parse import quote
 
+import numpy as np
+
 from boundcalc._checks import BoundcalcError
 from boundcalc._io import jsonable, write_atomic
 
@@ -44,6 +46,13 @@ from boundcalc._io import jsonable, write_atomic
 STORE_VERSION = 3
 UNITS_FOLDER = "units"
 INPUTS_FILE = "inputs.json"
+
+
+def seed_rng(*keys) -> np.random.Generator:
+    """The numpy generator of a unit: ``default_rng(SeedSequence([seed, k, ...]))`` for integer
+    ``keys`` (the base seed, the unit's seed index, then fixed integers naming a stream inside
+    the unit).  torch generators are seeded from such a generator, never from global state."""
+    return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from boundcalc.validate.checks import RECURSION_TOLERANCE
 from boundcalc.validate.grid import Grid, cell_edges, grid_for_target, mixture_cell_probabilities, tv_of_probabilities
 from boundcalc.validate.loop import iterate_loop
 from boundcalc.validate.protocol import FATAL_STATUSES, data_status
+from boundcalc.validate.runner import seed_rng as _rng
 from boundcalc.validate.diffusion import ode
 from boundcalc.validate.diffusion.score_models import MLPScore, RandomFeatureScore
 
@@ -149,10 +150,6 @@ def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
             "inversion_probability_error": cells.total_probability_error,
             "inversion_x_residual": cells.x_residual, "inversion_iterations": int(cells.iterations),
             "edge_density_mass": cells.edge_density_mass, "unresolved_mass": cells.unresolved_mass}
-
-
-def _rng(*keys) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
 
 
 def model_cells(score, config: DiffusionConfig, grid: Grid):

@@ -27,17 +27,13 @@ from boundcalc.validate.generators import GaussianKDE
 from boundcalc.validate.kde.context import RunContext
 from boundcalc.validate.loop import iterate_loop
 from boundcalc.validate.protocol import FATAL_STATUSES, STATUS_OK
+from boundcalc.validate.runner import seed_rng
 from boundcalc.validate.summary import nan_to_none
 
 RUN_FIELDS = ("a", "eps", "tv_q_p0", "coefficient_sum", "stochastic", "one_step_bound",
               "composed_bound", "train_variance", "outside_fraction", "kde_mass_lost")
 #: the two bounds held against a_i
 BOUND_FIELDS = ("one_step_bound", "composed_bound")
-
-
-def seed_rng(base: int, index: int) -> np.random.Generator:
-    """The generator of seed ``index``: ``default_rng(SeedSequence([base, index]))``."""
-    return np.random.default_rng(np.random.SeedSequence([int(base), int(index)]))
 
 
 def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None,
