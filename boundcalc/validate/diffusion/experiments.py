@@ -352,8 +352,8 @@ def _compute(options: ExperimentOptions, k: int, params: tuple):
 
 
 def run_unit(unit: Unit) -> dict:
-    """The record of one unit: ``{"unit": key, "result": ...}`` (JSON-ready; pure)."""
-    return {"unit": unit.key, "result": _compute(unit.config, unit.seed_index, unit.params)}
+    """The record of one unit: ``{"unit": key, "result": ...}`` (through a JSON round trip; pure)."""
+    return to_record({"unit": unit.key, "result": _compute(unit.config, unit.seed_index, unit.params)})
 
 
 class _Records:

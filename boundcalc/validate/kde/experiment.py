@@ -52,7 +52,7 @@ def run_unit(unit: Unit, make_generator: Callable | None = None) -> dict:
     ``make_generator(i, n_train)`` replaces the Gaussian KDE of bandwidth h_i (any generator of
     :mod:`boundcalc.validate.protocol` with a ``density(grid)``).
     """
-    return _run(unit, context_for(unit.config), make_generator)
+    return to_record(_run(unit, context_for(unit.config), make_generator))
 
 
 def _run(unit: Unit, ctx: RunContext, make_generator=None, on_generation=None, partial=None) -> dict:
