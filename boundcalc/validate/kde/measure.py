@@ -42,17 +42,33 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
 
     Lists have one entry per generation; generations after a fatal status are None.  If
     ``partial`` is a dict it is overwritten after every generation with the record so far (so an
-    interrupted run can report the generations it finished).
+    interrupted run can report the generations it finished; their composed bounds are filled in
+    when the interrupt arrives).
     """
     cfg = ctx.config
     K = cfg.generations
     make_generator = make_generator or (lambda i, n: GaussianKDE(ctx.bandwidths[i - 1]))
     record = {key: [math.nan] * K for key in RUN_FIELDS}
-    statuses = []
-    densities = {0: ctx.p0_grid}
-    k2_cache: dict = {}
+    statuses: list = []
     bound_eps: list = []  # b(h_j) + s_j of the generations so far
     rng = seed_rng(cfg.seed, index)
+    try:
+        _measure(ctx, index, make_generator, rng, record, statuses, bound_eps, on_generation, partial)
+    except KeyboardInterrupt:
+        if partial is not None and bound_eps:  # the generations finished by the seed cut short
+            _compose(record, bound_eps, ctx.scheme)
+            partial.clear()
+            partial.update(_record(index, statuses, record))
+        raise
+    _compose(record, bound_eps, ctx.scheme)
+    return _record(index, statuses, record)
+
+
+def _measure(ctx: RunContext, index, make_generator, rng, record, statuses, bound_eps, on_generation, partial):
+    """The generations of one seed, measured into ``record`` (composed bounds filled after)."""
+    K = ctx.config.generations
+    densities = {0: ctx.p0_grid}
+    k2_cache: dict = {}
     for step in iterate_loop(ctx.scheme, ctx.target, K, make_generator, rng):
         i, h = step.generation, ctx.bandwidths[step.generation - 1]
         statuses.append(step.model.status_)
@@ -80,9 +96,6 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
         record["coefficient_sum"][i - 1] = float(sum(w * previous[j - 1] for j, w in enumerate(weights) if j > 0))
         record["stochastic"][i - 1] = s_i
         record["one_step_bound"][i - 1] = ctx.bias[i - 1] + s_i + tv_q
-        # the recursion of the bounds (boundcalc.bounds.compose), with eps_j = b(h_j) + s_j, on the
-        # scheme object that defined the loop
-        record["composed_bound"][i - 1] = float(recursion(bound_eps, ctx.scheme)[-1])
         record["train_variance"][i - 1] = training_variance(step.training_set)
         record["outside_fraction"][i - 1] = outside
         # mass of the KDE missing from the grid (samples outside it, kernel tails beyond it): the
@@ -95,7 +108,14 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
             partial.update(_record(index, statuses, record))
         if on_generation:
             on_generation()
-    return _record(index, statuses, record)
+
+
+def _compose(record: dict, bound_eps: list, scheme) -> None:
+    """Fill ``composed_bound`` of the finished generations: the recursion of the bounds
+    (:func:`boundcalc.bounds.compose.recursion`, theorem of derivations/composition.md) with
+    eps_j = b(h_j) + s_j, on the scheme object that defined the loop (one call per seed)."""
+    if bound_eps:
+        record["composed_bound"][: len(bound_eps)] = [float(b) for b in recursion(bound_eps, scheme)]
 
 
 def _record(index, statuses, record) -> dict:
