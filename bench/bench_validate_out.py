@@ -4,7 +4,8 @@
 
 Runs ``validate_kde`` with S seeds (default configuration otherwise: replace, 5 generations,
 n_real 1000) without and with an ``out_dir``, interleaved, ``--repeats`` times each, in one
-process (``--cli``: as ``boundcalc validate kde --seeds S --json [--out DIR]`` subprocesses),
+process (``--cli``: as ``boundcalc validate kde --seeds S --json [--out DIR]`` subprocesses,
+where ``--out`` also draws the figures: about 2 s with the matplotlib import, whatever S),
 and prints min and median wall times and the ratio with / without (goal: <= 1.2).  The run
 with ``--out`` writes one small record file per seed (atomic: temporary file renamed over the name),
 the result JSON and, in the CLI, the plots.  Prints the machine load it ran under.
