@@ -82,7 +82,7 @@ def test_out_stores_one_small_file_per_unit_and_resume_runs_only_the_missing(tmp
 
 
 def test_sigint_then_resume_gives_the_same_bytes(tmp_path):
-    argv = [sys.executable, "-m", "boundcalc.cli.main", "validate", "kde", "--seeds", "150",
+    argv = [sys.executable, "-m", "boundcalc.cli.main", "validate", "kde", "--seeds", "600",
             "--generations", "2", "--n-real", "300", "--grid-size", "1024", "--json"]
     proc = subprocess.Popen(argv + ["--out", str(tmp_path / "cut")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     folder = tmp_path / "cut" / "units" / "kde"
@@ -95,13 +95,15 @@ def test_sigint_then_resume_gives_the_same_bytes(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and b"--resume" in err
     kept = len(list(folder.glob("seed*.json")))
-    assert 5 <= kept < 150
+    if kept == 600:
+        pytest.skip("the interrupt arrived after the last unit (a loaded machine)")
+    assert kept >= 5
     cut = json.loads((tmp_path / "cut" / "kde_validation.json").read_text())
     assert cut["status"] == "interrupted" and cut["seeds_finished"] == kept
     resumed = subprocess.run(argv + ["--out", str(tmp_path / "cut"), "--resume"], capture_output=True, check=False)
     whole = subprocess.run(argv, capture_output=True, check=False)
     assert resumed.returncode == whole.returncode and resumed.stdout == whole.stdout
-    assert json.loads(whole.stdout)["seeds_finished"] == 150
+    assert json.loads(whole.stdout)["seeds_finished"] == 600
 
 
 class GaussianRefitLearner:
