@@ -198,14 +198,15 @@ def test_validate_kde_refuses_empty_busy_and_unwritable_out(tmp_path, capsys, mo
 def test_validate_diffusion_does_not_overwrite_a_result_without_resume_or_force(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "diffusion_loop_state.json").write_text("{}")
+    (out / "units" / "diffusion-loop").mkdir(parents=True)
+    (out / "units" / "diffusion-loop" / "unit0.json").write_text("{}")
     (out / "diffusion_phase.json").write_text("{}")  # another experiment's result does not block loop
     line = assert_refused(run(capsys, *DIFFUSION, "--out", out), f"--out {out}", "already holds a result",
                           "--resume", "--force")
-    assert "diffusion_loop_state.json" in line and "diffusion_phase" not in line
+    assert "units/diffusion-loop" in line and "diffusion_phase" not in line
     assert_refused(run(capsys, *DIFFUSION, "--out", out, "--resume", "--force"), "--resume and --force")
     assert_refused(run(capsys, *DIFFUSION, "--force"), "--force applies with --out")
-    assert (out / "diffusion_loop_state.json").read_text() == "{}"
+    assert (out / "units" / "diffusion-loop" / "unit0.json").read_text() == "{}"
 
 
 def test_validate_diffusion_refuses_empty_busy_and_unwritable_out(tmp_path, capsys, monkeypatch, busy):

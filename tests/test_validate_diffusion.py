@@ -383,13 +383,14 @@ def test_same_seed_same_json_and_resume(tmp_path):
     first = run_experiment(opts(), out_dir=tmp_path / "a", progress=False)
     second = run_experiment(opts(), progress=False)
     assert first.to_json() == second.to_json()
-    # interrupted run: keep one finished unit in the state file, resume, same bytes
-    state_path = tmp_path / "a" / "diffusion_loop_state.json"
-    state = json.loads(state_path.read_text())
-    first_key = next(iter(state["runs"]))
-    state["runs"] = {first_key: state["runs"][first_key]}
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "diffusion_loop_state.json").write_text(json.dumps(state))
+    # interrupted run: keep one finished unit file, resume, same bytes
+    import shutil
+
+    stored = tmp_path / "a" / "units" / "diffusion-loop"
+    unit_files = sorted(p.name for p in stored.glob("*.json") if p.name != "inputs.json")
+    assert len(unit_files) == 2  # one small file per (scheme, seed) unit
+    shutil.copytree(stored, tmp_path / "b" / "units" / "diffusion-loop")
+    (tmp_path / "b" / "units" / "diffusion-loop" / unit_files[1]).unlink()
     resumed = run_experiment(opts(), out_dir=tmp_path / "b", resume=True, progress=False)
     assert resumed.to_json() == first.to_json()
     assert (tmp_path / "b" / "diffusion_loop.json").read_text() == first.to_json()
@@ -397,10 +398,11 @@ def test_same_seed_same_json_and_resume(tmp_path):
                               generations=2, seeds=2, seed=6)
     with pytest.raises(BoundcalcError, match="other inputs"):
         run_experiment(other, out_dir=tmp_path / "b", resume=True, progress=False)
-    del state["version"]  # a state file of the former (grid-node) validator
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "diffusion_loop_state.json").write_text(json.dumps(state))
-    with pytest.raises(BoundcalcError, match="older version"):
+    shutil.copytree(stored, tmp_path / "c" / "units" / "diffusion-loop")
+    inputs = json.loads((stored / "inputs.json").read_text())
+    del inputs["version"]  # a folder written by another version of the validator
+    (tmp_path / "c" / "units" / "diffusion-loop" / "inputs.json").write_text(json.dumps(inputs))
+    with pytest.raises(BoundcalcError, match="another version"):
         run_experiment(opts(), out_dir=tmp_path / "c", resume=True, progress=False)
 
 

@@ -22,7 +22,7 @@ from boundcalc.model.targets import normal, parse_target
 from boundcalc.validate import grid as G
 from boundcalc.validate import kde as V
 from boundcalc.cli import validate_kde as kde_cli
-from boundcalc.validate.report import summarize_over_seeds
+from boundcalc.validate.summary import summarize_over_seeds
 
 
 def gaussian_tv_same_mean(s1, s2):
@@ -374,8 +374,8 @@ def test_interrupted_run_resumes_to_the_same_json(tmp_path):
         V.validate_kde(cfg, out_dir=tmp_path / "cut", after_seed=stop_after_two)
     partial = json.loads((tmp_path / "cut" / V.RESULT_FILE).read_text())
     assert partial["status"] == "interrupted" and partial["seeds_finished"] == 2
-    state = json.loads((tmp_path / "cut" / V.STATE_FILE).read_text())
-    assert sorted(state["runs"]) == ["0", "1"]
+    stored = sorted(p.name for p in (tmp_path / "cut" / V.UNITS_DIR).glob("seed*.json"))
+    assert stored == ["seed0.json", "seed1.json"]
     resumed = V.validate_kde(cfg, out_dir=tmp_path / "cut", resume=True)
     assert resumed.to_json() == whole
     assert (tmp_path / "cut" / V.RESULT_FILE).read_text() == whole
@@ -439,7 +439,9 @@ def test_cli_json_table_and_out(tmp_path, capsys):
     assert _cli(argv + ["--out", str(tmp_path)]) == 0
     text = capsys.readouterr().out
     assert "a_i 95% CI" in text and "[PASS] recursion_step" in text
-    for name in ("kde_validation.json", "kde_state.json", "kde_mix.png", "kde_mix.pdf"):
+    assert sorted(p.name for p in (tmp_path / "units" / "kde").glob("seed*.json")) == [
+        "seed0.json", "seed1.json", "seed2.json"]
+    for name in ("kde_validation.json", "kde_mix.png", "kde_mix.pdf"):
         assert (tmp_path / name).stat().st_size > 0
     assert (tmp_path / "kde_mix.png").read_bytes()[:4] == b"\x89PNG"
     # a list that is not numbers is refused while parsing, naming the option and its range (exit status 2)
@@ -559,7 +561,7 @@ def test_default_grid_is_sized_from_the_smallest_scale_and_p0_mass_is_one():
 
 def test_grid_mass_of_p0_is_required(monkeypatch):
     # with the scale requirement switched off, the coarse grid misses most of the spike: the mass check refuses
-    monkeypatch.setattr(V, "MIN_SCALE_IN_SPACINGS", 1e-9)
+    monkeypatch.setattr(V.context, "MIN_SCALE_IN_SPACINGS", 1e-9)
     with pytest.raises(BoundcalcError, match="grid integral of p0.*--grid-size"):
         V.build_context(small_config(target=SPIKY, bandwidth=0.5, grid_size=4096).checked())
 

@@ -8,11 +8,12 @@ with ``--resume``).  Bad input raises :class:`~boundcalc._checks.BoundcalcError`
 exit status 2).  Importing this module does not import torch.
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
-``--out DIR`` writes ``diffusion_<experiment>.json``, the resume state
-``diffusion_<experiment>_state.json`` and the plots ``diffusion_<experiment>*.png`` / ``.pdf``; the
-folder is checked, created and locked before the run (:func:`boundcalc._io.prepare_out_dir`): an
-unusable folder, a folder in use by another run, and a folder that already holds this experiment's
-result (without ``--resume`` or ``--force``) are one-line errors, exit status 2.
+``--out DIR`` writes ``diffusion_<experiment>.json``, one record file per finished unit in
+``units/diffusion-<experiment>/`` (what ``--resume`` continues from) and the plots
+``diffusion_<experiment>*.png`` / ``.pdf``; the folder is checked, created and locked before the
+run (:func:`boundcalc._io.prepare_out_dir`): an unusable folder, a folder in use by another run, and
+a folder that already holds this experiment's result (without ``--resume`` or ``--force``) are
+one-line errors, exit status 2.
 """
 
 from __future__ import annotations
@@ -117,23 +118,21 @@ def _refuse_inapplicable(args, experiment: str) -> None:
 
 def options_from_args(args, experiment: str):
     """The :class:`~boundcalc.validate.diffusion.experiments.ExperimentOptions` of parsed arguments."""
-    from boundcalc.validate.diffusion.experiments import ExperimentOptions
-    from boundcalc.validate.diffusion.loop import DiffusionConfig
+    from boundcalc.validate.diffusion.options import diffusion_config
 
     _refuse_inapplicable(args, experiment)
-    config = DiffusionConfig(target=args.target, model=args.model,
-                             width=256 if args.width is None else args.width,
-                             tau="auto" if args.tau in ("held-out", "auto") else args.tau,
-                             steps=args.steps, draws_per_point=args.draws_per_point,
-                             grid_size=args.grid_size, sampler=args.sampler)
-    generations = args.generations if args.generations is not None else (4 if experiment == "calibrate" else 5)
-    return ExperimentOptions(
-        experiment=experiment, config=config, scheme=args.scheme, n_real=args.n_real,
-        n_synth=args.n_synth, real_data=args.real_data,
-        real_fractions=tuple(args.real_fractions),
-        generations=generations, seeds=args.seeds, seed=args.seed, ns=tuple(args.ns or ()),
-        n_synth_ratios=tuple(args.n_synth_ratios),
-        width_ratio=None if args.width is not None else args.width_ratio).checked()
+    options = dict(target=args.target, model=args.model,
+                   tau="auto" if args.tau in ("held-out", "auto") else args.tau, steps=args.steps,
+                   draws_per_point=args.draws_per_point, grid_size=args.grid_size, sampler=args.sampler,
+                   scheme=args.scheme, n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
+                   real_fractions=tuple(args.real_fractions),
+                   seeds=args.seeds, seed=args.seed, ns=tuple(args.ns or ()),
+                   n_synth_ratios=tuple(args.n_synth_ratios), width_ratio=args.width_ratio)
+    if args.width is not None:
+        options.update(width=args.width, width_ratio=None)
+    if args.generations is not None:
+        options["generations"] = args.generations
+    return diffusion_config(experiment, **options)
 
 
 def _out_dir(args, experiment: str):
@@ -148,7 +147,7 @@ def _out_dir(args, experiment: str):
         if args.force:
             raise BoundcalcError("--force applies with --out DIR (it replaces the result saved there)")
         return nullcontext(None)
-    results = (f"diffusion_{experiment}.json", f"diffusion_{experiment}_state.json")
+    results = (f"diffusion_{experiment}.json", f"units/diffusion-{experiment}")
     return prepare_out_dir(args.out, resume=args.resume, force=args.force, results=results)
 
 
@@ -158,7 +157,7 @@ def _run(args, experiment: str) -> int:
     options = options_from_args(args, experiment)
     with _out_dir(args, experiment) as folder:
         torch_module()  # one-line error and exit status 2 when torch is missing
-        from boundcalc.validate.diffusion.experiments import result_file, run_experiment, summary_text
+        from boundcalc.validate.diffusion.experiments import result_file, run_experiment
 
         try:
             result = run_experiment(options, out_dir=folder, resume=args.resume)
@@ -172,19 +171,11 @@ def _run(args, experiment: str) -> int:
         if folder is not None:
             written.append(result_file(folder, experiment))
             if not args.no_plots:
-                from boundcalc.validate.diffusion.plots import plot_experiment
-
                 try:
-                    written.extend(plot_experiment(result.data, folder))
+                    written.extend(result.plot(folder))
                 except OSError as exc:
                     raise BoundcalcError(f"cannot write the plots to --out {args.out}: {exc.strerror or exc}") from None
-    if args.json:
-        sys.stdout.write(result.to_json())
-    else:
-        print(summary_text(result.data))
-        for path in written:
-            print(f"wrote {path}")
-    return 0 if result.passed else 1
+    return result.emit(args.json, written)
 
 
 def run_loop(args) -> int:

@@ -6,11 +6,12 @@ check failed, 130 when interrupted (finished seeds kept; continue with ``--resum
 raises :class:`~boundcalc._checks.BoundcalcError` (printed on one line, exit status 2).
 
 Output: the summary table by default; ``--json`` prints the one JSON object instead;
-``--out DIR`` writes ``kde_validation.json``, the resume state ``kde_state.json`` and the plots
-``kde_<scheme>.png`` / ``.pdf``; the folder is created, tested for writing and locked before the run
-starts (:func:`boundcalc._io.prepare_out_dir`): an unusable folder, a folder in use by another run,
-and a folder that already holds a result (without ``--resume`` or ``--force``) are one-line errors,
-exit status 2.
+``--out DIR`` writes ``kde_validation.json``, one record file per finished seed in
+``units/kde/`` (what ``--resume`` continues from) and the plots ``kde_<scheme>.png`` / ``.pdf``; the
+folder is created, tested for writing and locked before the run starts
+(:func:`boundcalc._io.prepare_out_dir`): an unusable folder, a folder in use by another run, and a
+folder that already holds a result (without ``--resume`` or ``--force``) are one-line errors, exit
+status 2.
 
 Size guards (exit status 2 with a message): at most 1e7 samples per block, 2e7 per training set,
 1e9 training samples over all seeds and generations, 2^20 grid nodes in total.
@@ -23,7 +24,7 @@ import sys
 from boundcalc._checks import BoundcalcError
 
 DESCRIPTION = ("Run seeded self-consuming Gaussian-KDE loops under a data-mixing scheme and hold the "
-               "measured TV(p_i, p0) against the explicit a-posteriori bound of the KDE loop theorem, the "
+               "measured TV(p_i, p0) against the explicit a-posteriori bound (derivations/validate-kde.md), the "
                "exact expected law of lemma K4 (lower reference) and the recursion a_i <= eps_i + TV(q_i, p0).")
 
 
@@ -91,9 +92,9 @@ def _real_fractions(args):
 
 def config_from_args(args):
     """The :class:`~boundcalc.validate.kde.KDEValidationConfig` of parsed arguments."""
-    from boundcalc.validate.kde import KDEValidationConfig
+    from boundcalc.validate.kde import kde_config
 
-    return KDEValidationConfig(
+    return kde_config(
         scheme=args.scheme, generations=args.generations, n_real=args.n_real, n_synth=args.n_synth,
         real_data=args.real_data, bandwidth="auto" if args.bandwidth in ("per-generation", "auto") else args.bandwidth,
         target=args.target, seeds=args.seeds,
@@ -107,18 +108,18 @@ def _out_dir(args):
     from contextlib import nullcontext
 
     from boundcalc._io import prepare_out_dir
-    from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
+    from boundcalc.validate.kde import RESULT_FILE, UNITS_DIR
 
     if args.out is None:
         if args.force:
             raise BoundcalcError("--force applies with --out DIR (it replaces the result saved there)")
         return nullcontext(None)
-    return prepare_out_dir(args.out, resume=args.resume, force=args.force, results=(RESULT_FILE, STATE_FILE))
+    return prepare_out_dir(args.out, resume=args.resume, force=args.force, results=(RESULT_FILE, UNITS_DIR))
 
 
 def run(args) -> int:
     """Handler of ``boundcalc validate kde``; returns the exit status."""
-    from boundcalc.validate.kde import summary_table, validate_kde
+    from boundcalc.validate.kde import validate_kde
 
     config = config_from_args(args)
     with _out_dir(args) as folder:
@@ -130,17 +131,10 @@ def run(args) -> int:
             return 130
         written = []
         if folder is not None:
-            from boundcalc.validate.kde import RESULT_FILE, STATE_FILE
-            from boundcalc.validate.plots_kde import plot_validation
+            from boundcalc.validate.kde import RESULT_FILE, UNITS_DIR
             try:
-                plots = plot_validation(result.data, folder)
+                plots = result.plot(folder)
             except OSError as exc:
                 raise BoundcalcError(f"--out {args.out}: cannot write the plots: {exc.strerror or exc}") from None
-            written = [folder / RESULT_FILE, folder / STATE_FILE, *plots]
-    if args.json:
-        sys.stdout.write(result.to_json())
-    else:
-        print(summary_table(result.data))
-        for path in written:
-            print(f"wrote {path}")
-    return 0 if result.passed else 1
+            written = [folder / RESULT_FILE, folder / UNITS_DIR, *plots]
+    return result.emit(args.json, written)

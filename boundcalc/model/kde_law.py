@@ -9,9 +9,9 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_positive, check_positive_int
 from boundcalc.model.schemes import Scheme
-from boundcalc.model.targets import GaussianMixture
+from boundcalc.model.targets import GaussianMixture, mixture_of
 
-__all__ = ["expected_training_mixtures"]
+__all__ = ["expected_training_mixtures", "expected_laws_per_generation"]
 
 
 def expected_training_mixtures(target: GaussianMixture, scheme: Scheme, bandwidth,
@@ -73,3 +73,32 @@ def _table_to_mixture(table, target, h_value) -> GaussianMixture:
     means = target.means[comp]
     scales = np.sqrt(target.scales[comp] ** 2 + (k * h_value * h_value)[:, None])
     return GaussianMixture(weights / weights.sum(), means, scales, target.name)
+
+
+def expected_laws_per_generation(target: GaussianMixture, scheme: Scheme, bandwidths) -> list[GaussianMixture]:
+    r"""Lemma K4 with one bandwidth per generation [derived]:
+    ``r_0 = p0``, ``r_i = (sum_j w_ij r_j) * phi_{h_i}`` for ``bandwidths = (h_1, ..., h_K)``.
+
+    With equal bandwidths this is :func:`expected_training_mixtures`; with different ones (the
+    K3 bandwidth of a growing N_i) each law is carried as an explicit Gaussian mixture
+    (mixing, then convolving every component with ``phi_{h_i}``), which is exact but grows with
+    the number of distinct paths through the plans.
+
+    >>> from boundcalc.model.schemes import Replace
+    >>> from boundcalc.model.targets import parse_target
+    >>> r = expected_laws_per_generation(parse_target("normal"), Replace(100, 100), [0.3, 0.4])
+    >>> [round(float(law.scales[0, 0]) ** 2, 6) for law in r]
+    [1.09, 1.25]
+    """
+    if not isinstance(target, GaussianMixture):
+        raise BoundcalcError(f"target must be a GaussianMixture, got {type(target).__name__}")
+    if not isinstance(scheme, Scheme):
+        raise BoundcalcError(f"scheme must be a boundcalc Scheme, got {type(scheme).__name__}")
+    widths = [float(check_positive("bandwidth", h)) for h in bandwidths]
+    if len(set(widths)) == 1:
+        return expected_training_mixtures(target, scheme, widths[0], len(widths))
+    laws = [target]
+    for i, plan in enumerate(scheme.plans(check_positive_int("generations", len(widths))), start=1):
+        mixed = mixture_of([(w, laws[j]) for j, w in enumerate(plan.weights())])
+        laws.append(mixed.convolve(widths[i - 1]))
+    return laws[1:]

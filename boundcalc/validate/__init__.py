@@ -1,10 +1,104 @@
 """Empirical validators: real self-consuming loops held against the bounds.
 
-Kept free of heavy imports: ``boundcalc.validate.kde`` (numpy/scipy) and the diffusion
-validator (torch, imported lazily) are loaded only when used.
+One loop, one runner, two experiments:
 
-* :mod:`boundcalc.validate.grid`: grids, exact densities and TV by quadrature on a grid;
-* :mod:`boundcalc.validate.report`: summaries over seeds, checks, table, progress bar, state files;
-* :mod:`boundcalc.validate.kde`: Gaussian-KDE loops against the explicit bounds of docs/theory.md section 5;
-* :mod:`boundcalc.cli.validate_kde`: the ``boundcalc validate kde`` sub-command.
+* :mod:`.protocol`: the generator protocol (fit / sample / law on a grid or cells) any learner
+  implements to be run through the loop; :mod:`.generators`: the Gaussian KDE and refit;
+* :mod:`.loop`: the one self-consuming loop, driven by the shared scheme objects
+  (``scheme.plan(i)``);
+* :mod:`.runner`: units (one configuration and seed index each), per-unit files in ``--out``,
+  resume, progress; :mod:`.summary`: summaries over seeds and tables; :mod:`.checks`: shared
+  checks; :mod:`.result`: the result object (table repr, ``checks``, ``plot``, ``to_json``);
+* :mod:`.grid`: grids, exact densities and TV by quadrature or on cells;
+* :mod:`.kde`: Gaussian-KDE loops against the explicit a-posteriori bounds;
+* :mod:`.diffusion`: torch diffusion loops (torch imported lazily, inside functions).
+
+Every experiment is a list of pure units and a merge of their records::
+
+    units(config) -> list[Unit];  run_unit(unit) -> dict;  merge(config, records) -> result
+
+and ``validate_kde`` / ``validate_diffusion`` run them in one process (same bytes as a merge of
+the same units run anywhere else).  Importing this package imports neither scipy nor torch.
 """
+
+from __future__ import annotations
+
+from boundcalc.validate.protocol import Generator
+from boundcalc.validate.runner import Unit
+
+__all__ = ["Generator", "Unit", "diffusion_config", "kde_config", "merge", "run_unit", "units",
+           "validate_diffusion", "validate_kde"]
+
+
+def validate_kde(config=None, out_dir=None, resume: bool = False, **options):
+    """Seeded Gaussian-KDE loops against the explicit bounds (:func:`boundcalc.validate.kde.validate_kde`);
+    returns a :class:`~boundcalc.validate.kde.KDEValidation`."""
+    from boundcalc.validate.kde import validate_kde as run
+
+    return run(config, out_dir=out_dir, resume=resume, **options)
+
+
+def validate_diffusion(experiment: str = "loop", options=None, out_dir=None, resume: bool = False, **keywords):
+    """One diffusion experiment (loop, phase, early-stopping, calibrate;
+    :func:`boundcalc.validate.diffusion.validate_diffusion`); returns a
+    :class:`~boundcalc.validate.diffusion.DiffusionValidation`."""
+    from boundcalc.validate.diffusion.experiments import validate_diffusion as run
+
+    return run(experiment, options, out_dir=out_dir, resume=resume, **keywords)
+
+
+def kde_config(**options):
+    """A checked :class:`~boundcalc.validate.kde.KDEValidationConfig` (options of ``validate kde``)."""
+    from boundcalc.validate.kde import kde_config as make
+
+    return make(**options)
+
+
+def diffusion_config(experiment: str, **options):
+    """A checked :class:`~boundcalc.validate.diffusion.experiments.ExperimentOptions`."""
+    from boundcalc.validate.diffusion.experiments import diffusion_config as make
+
+    return make(experiment, **options)
+
+
+def _family(config) -> str:
+    family = getattr(config, "validator", None)
+    if family not in ("kde", "diffusion"):
+        from boundcalc._checks import BoundcalcError
+
+        raise BoundcalcError(f"config must be a KDE or diffusion validation configuration "
+                             f"(kde_config(...) or diffusion_config(...)), got {type(config).__name__}")
+    return family
+
+
+def units(config) -> list:
+    """The pure units of an experiment: one per (configuration, seed index)."""
+    if _family(config) == "kde":
+        from boundcalc.validate.kde import units as kde_units
+
+        return kde_units(config)
+    from boundcalc.validate.diffusion.experiments import units as diffusion_units
+
+    return diffusion_units(config)
+
+
+def run_unit(unit: Unit) -> dict:
+    """The JSON-ready record of one unit (pure: depends on the unit only)."""
+    if unit.experiment == "kde":
+        from boundcalc.validate.kde import run_unit as run
+
+        return run(unit)
+    from boundcalc.validate.diffusion.experiments import run_unit as run
+
+    return run(unit)
+
+
+def merge(config, records):
+    """The result object of an experiment from the records of its units (any order)."""
+    if _family(config) == "kde":
+        from boundcalc.validate.kde import merge as kde_merge
+
+        return kde_merge(config, records)
+    from boundcalc.validate.diffusion.experiments import merge as diffusion_merge
+
+    return diffusion_merge(config, records)

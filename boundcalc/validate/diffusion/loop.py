@@ -1,7 +1,8 @@
 """One self-consuming diffusion loop on the shared scheme module, measured on a fixed partition.
 
-Generation i is trained on the blocks of ``scheme.plan(i)``: source 0 is real data drawn
-from the target, source j >= 1 is samples of generation j's model (probability-flow ODE
+Generation i is trained on the blocks of ``scheme.plan(i)`` by the one loop of the validators
+(:func:`boundcalc.validate.loop.iterate_loop`), with :class:`DiffusionGenerator` as the
+generator: source 0 is real data drawn from the target, source j >= 1 is samples of generation j's model (probability-flow ODE
 sampler ``Psi(u)``, ``u ~ N(0, 1)``).  Blocks with the same ``key`` are the same samples
 (cached), so reused real data and the synthetic data that ``accumulate`` keeps are really reused.
 
@@ -32,13 +33,16 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_choice, check_positive, check_positive_int, check_range
 from boundcalc.model.targets import GaussianMixture, parse_target
+from boundcalc.validate.checks import RECURSION_TOLERANCE
 from boundcalc.validate.grid import Grid, cell_edges, grid_for_target, mixture_cell_probabilities, tv_of_probabilities
+from boundcalc.validate.loop import iterate_loop
+from boundcalc.validate.protocol import FATAL_STATUSES, data_status
+from boundcalc.validate.runner import seed_rng as _rng
 from boundcalc.validate.diffusion import ode
 from boundcalc.validate.diffusion.score_models import MLPScore, RandomFeatureScore
 
 MODELS = ("random-features", "mlp")
 SAMPLERS = ("ode", "sde")
-RECURSION_TOLERANCE = 1e-9
 #: |sum of a model's cell probabilities - 1| allowed by the validity gate
 MASS_TOLERANCE = 1e-9
 #: fewest expected samples per chi-square bin
@@ -148,10 +152,6 @@ def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
             "edge_density_mass": cells.edge_density_mass, "unresolved_mass": cells.unresolved_mass}
 
 
-def _rng(*keys) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
-
-
 def model_cells(score, config: DiffusionConfig, grid: Grid):
     return ode.cell_probabilities(score, cell_edges(grid), config.t_min, config.horizon, config.steps,
                                   u_points=config.u_points)
@@ -242,9 +242,44 @@ def sample_test(samples, probabilities, edges) -> dict:
             "p_value": float(chi2.sf(stat, df)) if math.isfinite(stat) else 0.0}
 
 
+class DiffusionGenerator:
+    """The diffusion learner as a generator of :mod:`boundcalc.validate.protocol`.
+
+    The constructor stores the configuration, the grid and the integer ``seed_keys`` of this
+    generation; :meth:`fit` trains the score model (:func:`train`: its randomness comes from
+    ``SeedSequence([*seed_keys, ...])`` and torch generators seeded from it) and measures its
+    law on the grid's cells, setting ``model_`` (a :class:`TrainedModel`), ``tau_``,
+    ``gate_`` (the validity gate) and ``status_``; :meth:`sample` draws with the configured
+    sampler; :meth:`cell_probabilities` gives the certified cell law.
+    """
+
+    def __init__(self, config: DiffusionConfig, grid: Grid, seed_keys: tuple):
+        self.config, self.grid, self.seed_keys = config, grid, tuple(seed_keys)
+
+    def fit(self, samples) -> "DiffusionGenerator":
+        x = np.asarray(samples, dtype=float).ravel()
+        self.status_ = data_status(x)
+        self.model_ = train(x, self.config, self.grid, self.seed_keys)
+        self.tau_ = self.model_.tau
+        self.gate_ = validity(self.model_.cells)
+        return self
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return draw_samples(self.model_, size, self.config, rng)
+
+    def cell_probabilities(self, edges=None) -> np.ndarray:
+        """Probabilities of the cells between ``edges`` (default: the grid's) and the two tails."""
+        if edges is None or np.array_equal(np.asarray(edges), cell_edges(self.grid)):
+            return self.model_.probabilities
+        return ode.cell_probabilities(self.model_.score, np.asarray(edges, dtype=float), self.config.t_min,
+                                      self.config.horizon, self.config.steps,
+                                      u_points=self.config.u_points).probabilities
+
+
 def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple, progress=None,
              keep_densities: bool = False) -> dict:
-    """Run ``generations`` generations of ``scheme``; return per-generation records (JSON-ready).
+    """Run ``generations`` generations of ``scheme`` through the one loop of
+    :func:`boundcalc.validate.loop.iterate_loop`; return per-generation records (JSON-ready).
 
     ``seed_keys`` (integers) seed everything: the real data of block (0, drawn_at), the synthetic
     block (j, drawn_at) and generation i's model each get their own SeedSequence, so the run does
@@ -257,36 +292,30 @@ def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple
     generation against P_i (None for a model whose samples were never fed forward).
     """
     K = check_positive_int("generations", generations)
-    if hasattr(scheme, "check_generations"):
-        scheme.check_generations(K)
     target = config.target_mixture()
     grid = config.grid()
     edges = cell_edges(grid)
     p0 = mixture_cell_probabilities(target, edges)
     laws = [p0]
-    models: list[TrainedModel | None] = [None]
-    cache: dict = {}
+    models: list = [None]
+    fed: dict = {}  # block key -> samples of a generator fed forward
     records = []
-    for i in range(1, K + 1):
-        plan = scheme.plan(i)
-        parts, drawn = [], [0] * i
-        for block in plan.blocks:
-            if block.key not in cache:
-                rng = _rng(*seed_keys, 1, block.source, block.drawn_at)
-                if block.size < 1:
-                    cache[block.key] = np.empty(0)
-                elif block.source == 0:
-                    cache[block.key] = target.sample(rng, block.size)
-                else:
-                    cache[block.key] = draw_samples(models[block.source], block.size, config, rng)
-            parts.append(cache[block.key])
-            drawn[block.source] += int(cache[block.key].size)
-        x = np.concatenate(parts)
+
+    def block_rng(block):
+        return _rng(*seed_keys, 1, block.source, block.drawn_at)
+
+    def make_generator(i, n_train):
+        return DiffusionGenerator(config, grid, (*seed_keys, 2, i))
+
+    for step in iterate_loop(scheme, target, K, make_generator, block_rng):
+        i, gen = step.generation, step.model
+        if gen.status_ in FATAL_STATUSES:
+            raise BoundcalcError(f"generation {i} was trained on degenerate data (status {gen.status_})")
+        fed.update({block.key: samples for block, samples in step.blocks if block.source > 0})
         # q_i from the integer block sizes actually drawn (plan.weights() uses the fractional counts)
-        weights = [d / x.size for d in drawn]
+        weights = step.source_weights()
         q = sum(w * law for w, law in zip(weights, laws))
-        model = train(x, config, grid, (*seed_keys, 2, i))
-        gate = validity(model.cells)
+        model, gate = gen.model_, gen.gate_
         if gate["measured"]:
             P = model.probabilities
             a, eps, tv_q = tv_of_probabilities(P, p0), tv_of_probabilities(P, q), tv_of_probabilities(q, p0)
@@ -296,7 +325,7 @@ def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple
             tv_q = tv_of_probabilities(q, p0) if np.all(np.isfinite(q)) else math.nan
             holds = True  # nothing measured to check; the gate fails the run instead
         records.append({
-            "generation": i, "n_train": int(x.size), "real_fraction": float(plan.real_fraction),
+            "generation": i, "n_train": step.n_train, "real_fraction": float(step.plan.real_fraction),
             "weights": [float(w) for w in weights], "tau": model.tau,
             "a": a, "eps": eps, "tv_q_p0": tv_q, "recursion_rhs": eps + tv_q, "recursion_holds": holds,
             **gate, "sample_test": None,
@@ -307,7 +336,7 @@ def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple
             progress()
     # the samples of p_j that were fed forward, against P_j
     for j in range(1, K + 1):
-        blocks = [cache[key] for key in sorted(cache) if key[0] == j and cache[key].size]
+        blocks = [fed[key] for key in sorted(fed) if key[0] == j and fed[key].size]
         if blocks and records[j - 1]["measured"]:
             records[j - 1]["sample_test"] = sample_test(np.concatenate(blocks), models[j].probabilities, edges)
     out = {"records": records}

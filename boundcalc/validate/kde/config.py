@@ -1,0 +1,109 @@
+"""Inputs of the KDE validator (``boundcalc validate kde``): the configuration and its size guards."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from boundcalc._checks import (BoundcalcError, check_choice, check_positive_int, check_probability)
+from boundcalc.model.schemes import REAL_DATA, SCHEMES, Scheme, make_scheme
+
+#: size guards: samples per block (n_real, n_synth, a schedule's real or synthetic part), samples
+#: per training set, grid nodes in total, and samples drawn over all seeds and generations.  Measured
+#: cost: about 0.5 s per 1e6 training samples and 0.8 s per generation on a 2^20-node grid, so each
+#: of the two work limits is roughly 10 minutes
+MAX_BLOCK_SAMPLES = 10 ** 7
+MAX_TRAINING_SET = 2 * 10 ** 7
+MAX_GRID_NODES = 2 ** 20
+MAX_SAMPLE_WORK = 10 ** 9
+#: and grid work: nodes x generations x seeds (each generation costs a few FFTs of the grid)
+MAX_GRID_WORK = 10 ** 9
+
+
+def _parse_bandwidth(value):
+    if value is None or value == "auto":
+        return "auto"
+    try:
+        h = float(value)
+    except (TypeError, ValueError):
+        raise BoundcalcError(f"bandwidth must be a number > 0 or 'auto', got {value!r}") from None
+    if not (math.isfinite(h) and h > 0):
+        raise BoundcalcError(f"bandwidth must be a number in (0, inf) or 'auto', got {value}")
+    return h
+
+
+def _check_at_most(name: str, value, limit, unit: str):
+    if value > limit:
+        raise BoundcalcError(f"{name} must be at most {limit} {unit} (a size guard: larger runs take many "
+                             f"minutes or exhaust memory), got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class KDEValidationConfig:
+    """Inputs of ``boundcalc validate kde`` (validated by :meth:`checked`)."""
+
+    #: which validator this configuration belongs to (read by boundcalc.validate.units / merge)
+    validator = "kde"
+
+    scheme: str = "replace"
+    generations: int = 5
+    n_real: int = 1000
+    n_synth: int | None = None
+    real_data: str = "fresh"
+    bandwidth: object = "auto"
+    target: str = "bimodal"
+    seeds: int = 10
+    seed: int = 0
+    delta: float = 0.05
+    grid_size: int | None = None
+    real_fractions: tuple | None = None
+    sizes: tuple | None = None
+
+    def checked(self) -> "KDEValidationConfig":
+        check_choice("scheme", self.scheme, SCHEMES)
+        check_choice("real_data", self.real_data, REAL_DATA)
+        seed = check_positive_int("seed", self.seed, minimum=0)
+        if self.grid_size is not None:
+            _check_at_most("grid_size (--grid-size)", check_positive_int("grid_size", self.grid_size, minimum=16),
+                           MAX_GRID_NODES, "grid nodes (2^20)")
+        n_synth = None if self.n_synth is None else check_positive_int("n_synth", self.n_synth, minimum=0)
+        n_real = check_positive_int("n_real", self.n_real, minimum=2)
+        _check_at_most("n_real (--n-real)", n_real, MAX_BLOCK_SAMPLES, "samples per block")
+        if n_synth is not None:
+            _check_at_most("n_synth (--n-synth)", n_synth, MAX_BLOCK_SAMPLES, "samples per block")
+        return KDEValidationConfig(
+            scheme=self.scheme, generations=check_positive_int("generations", self.generations),
+            n_real=n_real, n_synth=n_synth,
+            real_data=self.real_data, bandwidth=_parse_bandwidth(self.bandwidth),
+            target=self.target or "bimodal", seeds=check_positive_int("seeds", self.seeds), seed=seed,
+            delta=float(check_probability("delta", self.delta)),
+            grid_size=None if self.grid_size is None else int(self.grid_size),
+            real_fractions=None if self.real_fractions is None else tuple(float(x) for x in self.real_fractions),
+            sizes=None if self.sizes is None else tuple(float(x) for x in self.sizes))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        for key in ("real_fractions", "sizes"):
+            if d[key] is not None:
+                d[key] = list(d[key])
+        return d
+
+    def make_scheme(self) -> Scheme:
+        real_fraction = real_fractions = None
+        if self.real_fractions is not None:
+            if self.scheme == "schedule":
+                real_fractions = self.real_fractions
+            elif self.scheme == "mix" and len(self.real_fractions) == 1:
+                real_fraction = self.real_fractions[0]
+            else:
+                raise BoundcalcError("real_fractions applies to schedule (one value per generation 2..K, "
+                                     "or one for all) and to mix (one value)")
+        if self.sizes is not None and self.scheme != "schedule":
+            raise BoundcalcError(f"sizes applies to the schedule scheme, not {self.scheme}")
+        scheme = make_scheme(self.scheme, self.n_real, self.n_synth, self.real_data,
+                             real_fraction=real_fraction, real_fractions=real_fractions, sizes=self.sizes)
+        if self.scheme == "schedule":
+            scheme.check_generations(self.generations)
+        return scheme
+

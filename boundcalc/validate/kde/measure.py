@@ -1,0 +1,139 @@
+"""One seed of a KDE validation: the loop of the scheme with its per-generation measurements.
+
+For generation i (training set from ``scheme.plan(i)``, :func:`boundcalc.validate.loop.iterate_loop`):
+
+* ``a_i = TV(p_i, p0)``, ``eps_i = TV(p_i, q_i)`` and ``TV(q_i, p0)`` on the grid, where
+  ``q_i = sum_b (N_b / N_i) p_{source_b}`` is known exactly (p0 and the earlier KDEs);
+* the stochastic term ``s_i`` (lemmas K2 + C2 at the per-event failure probability of C3) with
+  the K2 integral of the *actual* qbar (joint mode: q_i; blockwise mode: each block's own source);
+* the one-step bound ``b(h_i) + s_i + TV(q_i, p0)`` and the composed bound
+  ``B_i = b(h_i) + s_i + sum_j w_ij B_j`` [derived]: the recursion of the bounds
+  (:func:`boundcalc.bounds.compose.recursion`) with eps_j = b(h_j) + s_j, on the scheme object
+  that defined the loop;
+* the training-set variance, the mass of the KDE outside the grid.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+import boundcalc.validate.grid as gridlib
+from boundcalc.bounds.compose import recursion
+from boundcalc.validate.checks import VACUOUS_BOUND
+from boundcalc.validate.generators import GaussianKDE
+from boundcalc.validate.kde.context import RunContext
+from boundcalc.validate.loop import iterate_loop
+from boundcalc.validate.protocol import FATAL_STATUSES, STATUS_OK
+from boundcalc.validate.runner import seed_rng
+from boundcalc.validate.summary import nan_to_none
+
+RUN_FIELDS = ("a", "eps", "tv_q_p0", "coefficient_sum", "stochastic", "one_step_bound",
+              "composed_bound", "train_variance", "outside_fraction", "kde_mass_lost")
+#: the two bounds held against a_i
+BOUND_FIELDS = ("one_step_bound", "composed_bound")
+
+
+def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None,
+             on_generation: Callable | None = None, partial: dict | None = None) -> dict:
+    """One seeded loop: the per-generation measurements as a JSON-ready record.
+
+    Lists have one entry per generation; generations after a fatal status are None.  If
+    ``partial`` is a dict it is overwritten after every generation with the record so far (so an
+    interrupted run can report the generations it finished; their composed bounds are filled in
+    when the interrupt arrives).
+    """
+    cfg = ctx.config
+    K = cfg.generations
+    make_generator = make_generator or (lambda i, n: GaussianKDE(ctx.bandwidths[i - 1]))
+    record = {key: [math.nan] * K for key in RUN_FIELDS}
+    statuses: list = []
+    bound_eps: list = []  # b(h_j) + s_j of the generations so far
+    rng = seed_rng(cfg.seed, index)
+    try:
+        _measure(ctx, index, make_generator, rng, record, statuses, bound_eps, on_generation, partial)
+    except KeyboardInterrupt:
+        if partial is not None and bound_eps:  # the generations finished by the seed cut short
+            _compose(record, bound_eps, ctx.scheme)
+            partial.clear()
+            partial.update(_record(index, statuses, record))
+        raise
+    _compose(record, bound_eps, ctx.scheme)
+    return _record(index, statuses, record)
+
+
+def _measure(ctx: RunContext, index, make_generator, rng, record, statuses, bound_eps, on_generation, partial):
+    """The generations of one seed, measured into ``record`` (composed bounds filled after)."""
+    K = ctx.config.generations
+    densities = {0: ctx.p0_grid}
+    k2_cache: dict = {}
+    for step in iterate_loop(ctx.scheme, ctx.target, K, make_generator, rng):
+        i, h = step.generation, ctx.bandwidths[step.generation - 1]
+        statuses.append(step.model.status_)
+        if step.model.status_ in FATAL_STATUSES:
+            break
+        p_i, outside = step.model.density(ctx.grid)
+        weights = step.source_weights()
+        q_i = sum(w * densities[j] for j, w in enumerate(weights) if w > 0)
+        a_i = gridlib.tv_on_grid(p_i, ctx.p0_grid, ctx.grid)
+        tv_q = gridlib.tv_on_grid(q_i, ctx.p0_grid, ctx.grid)
+        if ctx.split_mode == "joint":
+            s_i = ctx.stochastic_term(step.n_train, h, gridlib.k2_integral_on_grid(q_i, ctx.grid, h))
+        else:
+            s_i = 0.0
+            for block, _ in step.blocks:
+                key = (block.source, h)
+                if key not in k2_cache:
+                    k2_cache[key] = gridlib.k2_integral_on_grid(densities[block.source], ctx.grid, h)
+                s_i += block.size / step.n_train * ctx.stochastic_term(block.size, h, k2_cache[key])
+        previous = record["a"][: i - 1]
+        bound_eps.append(ctx.bias[i - 1] + s_i)
+        record["a"][i - 1] = a_i
+        record["eps"][i - 1] = gridlib.tv_on_grid(p_i, q_i, ctx.grid)
+        record["tv_q_p0"][i - 1] = tv_q
+        record["coefficient_sum"][i - 1] = float(sum(w * previous[j - 1] for j, w in enumerate(weights) if j > 0))
+        record["stochastic"][i - 1] = s_i
+        record["one_step_bound"][i - 1] = ctx.bias[i - 1] + s_i + tv_q
+        record["train_variance"][i - 1] = training_variance(step.training_set)
+        record["outside_fraction"][i - 1] = outside
+        # mass of the KDE missing from the grid (samples outside it, kernel tails beyond it): the
+        # grid TV differs from the TV on the whole space by at most half of it plus p0's (< 1e-6)
+        record["kde_mass_lost"][i - 1] = 1.0 - gridlib.integral_on_grid(p_i, ctx.grid)
+        densities[i] = p_i
+        densities = {j: d for j, d in densities.items() if j == 0 or ctx.last_source_use.get(j, 0) > i}
+        if partial is not None:
+            partial.clear()
+            partial.update(_record(index, statuses, record))
+        if on_generation:
+            on_generation()
+
+
+def _compose(record: dict, bound_eps: list, scheme) -> None:
+    """Fill ``composed_bound`` of the finished generations: the recursion of the bounds
+    (:func:`boundcalc.bounds.compose.recursion`, theorem of derivations/composition.md) with
+    eps_j = b(h_j) + s_j, on the scheme object that defined the loop (one call per seed)."""
+    if bound_eps:
+        record["composed_bound"][: len(bound_eps)] = [float(b) for b in recursion(bound_eps, scheme)]
+
+
+def _record(index, statuses, record) -> dict:
+    fatal = [s for s in statuses if s in FATAL_STATUSES]
+    out = {"seed_index": index, "status": fatal[0] if fatal else STATUS_OK,
+           "generation_status": list(statuses),
+           "generations_finished": sum(1 for x in record["a"] if not math.isnan(x))}
+    out.update({key: nan_to_none(values) for key, values in record.items()})
+    # TV <= 1, so a bound >= 1 says nothing: flagged, and not counted as evidence by the checks
+    out["vacuous_generations"] = {key: [i for i, b in enumerate(record[key], start=1)
+                                        if not math.isnan(b) and b >= VACUOUS_BOUND] for key in BOUND_FIELDS}
+    return out
+
+
+
+def training_variance(samples) -> float:
+    """Total (trace) ddof=0 variance of a training set."""
+    x = np.asarray(samples, dtype=float)
+    return float(np.sum(x.reshape(x.shape[0], -1).var(axis=0)))
+
+

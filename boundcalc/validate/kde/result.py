@@ -1,0 +1,63 @@
+"""The result of a KDE validation: :class:`KDEValidation` and its table."""
+
+from __future__ import annotations
+
+from boundcalc.validate.checks import format_checks
+from boundcalc.validate.result import ValidationResult
+from boundcalc.validate.summary import format_table
+
+
+class KDEValidation(ValidationResult):
+    """Result of :func:`boundcalc.validate.kde.validate_kde`: ``data`` is the JSON object
+    (inputs, per-generation summaries over seeds, bounds, references, checks, runs)."""
+
+    validator = "kde"
+
+    @property
+    def passed(self) -> bool:
+        return self.data["all_checks_passed"]
+
+    def table(self) -> str:
+        return summary_table(self.data)
+
+    def figure(self):
+        """The figure as a matplotlib Figure (no file written)."""
+        from boundcalc.validate.plots_kde import validation_figure
+
+        return validation_figure(self.data)
+
+    def _draw(self, out_dir):
+        from boundcalc.validate.plots_kde import plot_validation
+
+        return plot_validation(self.data, out_dir)
+
+
+def summary_table(data: dict) -> str:
+    """The readable summary printed by default: one row per generation, then the checks."""
+    s = data["summary"]
+    rows = []
+    for k, gen in enumerate(data["generations"]):
+        if not s:
+            break
+
+        def m(key):
+            return s[key]["mean"][k]
+        lo, hi = s["a"]["ci95_low"][k], s["a"]["ci95_high"][k]
+        interval = "-" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"
+        counted = s["a"]["count"][k]
+        useful = counted - s["composed_bound"]["vacuous_runs"][k]
+        rows.append([gen, data["bandwidth"]["per_generation"][k], m("a"), interval, m("eps"), m("tv_q_p0"),
+                     data["lower_reference"]["tv_r_p0"][k], m("one_step_bound"), m("composed_bound"),
+                     f"{useful}/{counted}"])
+    inp = data["inputs"]
+    title = (f"KDE loop: scheme {inp['scheme']}, target {inp['target']}, n_real {inp['n_real']}, "
+             f"{data['seeds_finished']}/{inp['seeds']} seeds, delta {inp['delta']} "
+             f"({data['failure_split']['mode']} failure split over {data['failure_split']['events']} events); "
+             f"means over seeds")
+    table = format_table(["gen", "h", "a_i", "a_i 95% CI", "eps_i", "TV(q,p0)", "TV(r,p0)",
+                          "1-step bnd", "composed", "B_i<1 runs"], rows, title)
+    verdict = "all checks passed" if data["all_checks_passed"] else "SOME CHECKS FAILED"
+    if data.get("vacuous_checks"):
+        verdict += (f"; VACUOUS: {', '.join(data['vacuous_checks'])} (every bound >= 1, TV <= 1 always: "
+                    "no evidence for the bound)")
+    return f"{table}\nchecks ({verdict}; status {data['status']}):\n{format_checks(data['checks'])}"

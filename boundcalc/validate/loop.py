@@ -1,0 +1,103 @@
+"""The one self-consuming loop of the validators, driven by the shared scheme objects.
+
+Generation i is trained on the blocks of ``scheme.plan(i)`` (:mod:`boundcalc.model.schemes`,
+the same objects the bounds are computed from, so bound and experiment cannot describe
+different loops).  A block of source 0 is drawn from the target p0, a block of source j >= 1
+from generation j's fitted generator; blocks with the same ``key`` are the *same samples*
+(cached), so reused real data and accumulated synthetic data are really reused.
+
+Both validators run this loop: the KDE validator with one random stream per seed (blocks drawn
+in plan order), the diffusion validator with one stream per block (``rng`` a function of the
+block), so that its numbers do not depend on the order in which blocks are drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Union
+
+import numpy as np
+
+from boundcalc._checks import BoundcalcError, check_positive_int
+from boundcalc.model.schemes import Block, GenerationPlan, Scheme
+from boundcalc.validate.protocol import FATAL_STATUSES, STATUS_OK
+
+#: a random source for the blocks: one stream (drawn in plan order) or one stream per block
+BlockRandom = Union[np.random.Generator, Callable[[Block], np.random.Generator]]
+
+
+@dataclass
+class LoopStep:
+    """One generation of a loop: its plan, the blocks actually used and the fitted generator.
+
+    ``new_blocks`` are the blocks first drawn at this generation (their samples are fed forward
+    from a generator to this training set, or drawn from p0).
+    """
+
+    generation: int
+    plan: GenerationPlan
+    blocks: list  # [(Block, samples)] in plan order, blocks of size 0 left out
+    training_set: np.ndarray
+    model: object
+    new_blocks: tuple = ()
+
+    @property
+    def n_train(self) -> int:
+        return int(self.training_set.shape[0])
+
+    def source_weights(self) -> list[float]:
+        """Weights of q_i over (p0, p_1, ..., p_{i-1}) from the *integer* block sizes actually drawn
+        (equal to ``plan.weights()`` when the scheme's counts are whole numbers)."""
+        w = [0.0] * self.generation
+        for block, _ in self.blocks:
+            w[block.source] += block.size / self.n_train
+        return w
+
+
+def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Callable,
+                 rng: BlockRandom) -> Iterator[LoopStep]:
+    """Run the self-consuming loop of ``scheme`` and yield one :class:`LoopStep` per generation.
+
+    ``make_generator(i, n_train)`` returns an unfitted generator (the protocol of
+    :mod:`boundcalc.validate.protocol`) for generation i.  Samples of each block are drawn once,
+    in plan order, from ``target`` (source 0; anything with ``sample(rng, size)``) or from
+    generation ``source``'s fitted generator, with ``rng`` (a Generator shared by all blocks) or
+    ``rng(block)`` (a Generator per block), and kept for as long as a later plan lists the same
+    key.  The loop stops after a generation whose fit has a fatal status (non-finite or empty
+    data); that step is still yielded.
+    """
+    generations = check_positive_int("generations", generations)
+    if hasattr(scheme, "check_generations"):
+        scheme.check_generations(generations)
+    plans = scheme.plans(generations)
+    block_rng = rng if callable(rng) and not isinstance(rng, np.random.Generator) else (lambda block: rng)
+    last_use: dict = {}  # block key -> last generation whose plan lists it
+    last_draw: dict = {}  # source j -> last generation that draws new samples of p_j
+    for plan in plans:
+        for block in plan.blocks:
+            last_use[block.key] = plan.generation
+            if block.source > 0:
+                last_draw[block.source] = max(last_draw.get(block.source, 0), block.drawn_at)
+    cache: dict = {}
+    models: dict = {}
+    for i, plan in enumerate(plans, start=1):
+        blocks, new = [], []
+        for block in plan.blocks:
+            if block.size <= 0:
+                continue
+            if block.key not in cache:
+                source = target if block.source == 0 else models[block.source]
+                cache[block.key] = source.sample(block_rng(block), block.size)
+                new.append(block)
+            blocks.append((block, cache[block.key]))
+        if not blocks:
+            raise BoundcalcError(f"generation {i} has an empty training set; raise --n-real or --sizes")
+        training_set = np.concatenate([samples for _, samples in blocks], axis=0)
+        model = make_generator(i, training_set.shape[0]).fit(training_set)
+        models[i] = model
+        yield LoopStep(i, plan, blocks, training_set, model, tuple(new))
+        if getattr(model, "status_", STATUS_OK) in FATAL_STATUSES:
+            return
+        # keep only the samples and models that later plans still use
+        cache = {k: v for k, v in cache.items() if last_use[k] > i}
+        models = {j: m for j, m in models.items() if last_draw.get(j, 0) > i}

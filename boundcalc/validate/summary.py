@@ -1,0 +1,84 @@
+"""Summaries over seeds and the plain-text table shared by the validators.
+
+* :func:`summarize_over_seeds`: per-generation mean, standard error, a 95% Student-t interval
+  for the mean and the 2.5%-97.5% spread of the seeds (NaN entries, i.e. runs that stopped on
+  degenerate data, are left out and counted);
+* :func:`format_table`: the readable plain-text table printed by default;
+* :func:`nan_to_none` / :func:`none_to_nan`: arrays with missing entries to and from JSON.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def summarize_over_seeds(values) -> dict:
+    """Per-column summary of a (seeds, generations) array; NaN means "no value".
+
+    Returns lists (one entry per generation): ``mean``, ``se`` (standard error of the mean),
+    ``ci95_low``/``ci95_high`` (mean -+ t_{0.975, S-1} se), ``q025``/``q975`` (empirical
+    quantiles of the seeds, linear interpolation) and ``count`` (seeds with a value).
+    A column with one value has se and interval NaN; a column with none is all NaN.
+
+    >>> s = summarize_over_seeds([[1.0], [3.0]])
+    >>> s["mean"], s["count"], round(s["se"][0], 12)
+    ([2.0], [2], 1.0)
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    out = {key: [] for key in ("mean", "se", "ci95_low", "ci95_high", "q025", "q975", "count")}
+    for column in values.T:
+        finite = column[np.isfinite(column)]
+        k = finite.size
+        out["count"].append(int(k))
+        if k == 0:
+            for key in ("mean", "se", "ci95_low", "ci95_high", "q025", "q975"):
+                out[key].append(math.nan)
+            continue
+        mean = float(np.mean(finite))
+        out["mean"].append(mean)
+        out["q025"].append(float(np.quantile(finite, 0.025)))
+        out["q975"].append(float(np.quantile(finite, 0.975)))
+        if k > 1:
+            se = float(np.std(finite, ddof=1) / np.sqrt(k))
+            half = float(stats.t.ppf(0.975, k - 1)) * se
+        else:
+            se = half = math.nan
+        out["se"].append(se)
+        out["ci95_low"].append(mean - half)
+        out["ci95_high"].append(mean + half)
+    return out
+
+
+def format_table(headers, rows, title: str | None = None) -> str:
+    """A plain-text table; floats are printed with 4 significant digits, None/NaN as '-'."""
+
+    def cell(v):
+        if v is None or (isinstance(v, float) and not math.isfinite(v)):
+            return "-"
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.4g}"
+        return str(v)
+
+    text_rows = [[cell(v) for v in row] for row in rows]
+    widths = [max(len(str(h)), *(len(r[k]) for r in text_rows)) if text_rows else len(str(h))
+              for k, h in enumerate(headers)]
+    lines = []
+    if title:
+        lines.append(title)
+    lines.append("  ".join(str(h).rjust(w) for h, w in zip(headers, widths)))
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in text_rows)
+    return "\n".join(lines)
+
+
+def nan_to_none(values):
+    """A list of floats with NaN replaced by None (JSON null)."""
+    return [None if (v is None or not math.isfinite(float(v))) else float(v) for v in values]
+
+
+def none_to_nan(values) -> np.ndarray:
+    """Inverse of :func:`nan_to_none`."""
+    return np.array([math.nan if v is None else float(v) for v in values], dtype=float)
