@@ -115,12 +115,26 @@ RESULT_FILE = "kde_validation.json"
 # --------------------------------------------------------------------------------------------
 # generators
 # --------------------------------------------------------------------------------------------
+_STATUS_BLOCK = 1 << 15
+_SAMPLE_BLOCK = 1 << 14
+
+
 def _data_status(x: np.ndarray) -> str:
     if x.size == 0:
         return STATUS_EMPTY
-    if not np.all(np.isfinite(x)):
+    # min and max, no temporaries: they propagate NaN and +-inf, and all rows equal the first
+    # exactly when every coordinate has min == max; taken over cache-sized row blocks so that a
+    # large sample is read from memory once
+    flat = x.reshape(x.shape[0], -1) if x.ndim > 1 else x
+    lo = hi = None
+    for start in range(0, flat.shape[0], _STATUS_BLOCK):
+        block = flat[start:start + _STATUS_BLOCK]
+        b_lo, b_hi = block.min(axis=0), block.max(axis=0)
+        lo = b_lo if lo is None else np.minimum(lo, b_lo)
+        hi = b_hi if hi is None else np.maximum(hi, b_hi)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         return STATUS_NON_FINITE
-    if np.all(x == x.reshape(x.shape[0], -1)[0]):
+    if np.all(lo == hi):
         return STATUS_ZERO_VARIANCE
     return STATUS_OK
 
@@ -158,8 +172,21 @@ class GaussianKDE:
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` draws from the fitted density (shape (size,) in 1-D, (size, d) otherwise)."""
         self._usable()
+        # the textbook X[I] + h Z with I drawn first, then Z (the same random stream), computed in
+        # row blocks: each block of X[I] is gathered (one gather per sample: the costly step at
+        # large n) into a cache-sized buffer and added in place to h Z, so no n-sized temporary
+        # is made and every sum is the same number as in X[I] + h * Z
         index = rng.integers(self.n_, size=size)
-        return self.samples_[index] + self.bandwidth * rng.standard_normal(self.samples_[index].shape)
+        noise = rng.standard_normal((size,) + self.samples_.shape[1:])
+        buffer = np.empty((min(size, _SAMPLE_BLOCK),) + self.samples_.shape[1:])
+        for start in range(0, size, _SAMPLE_BLOCK):
+            stop = min(start + _SAMPLE_BLOCK, size)
+            picked = buffer[: stop - start]
+            np.take(self.samples_, index[start:stop], axis=0, out=picked)
+            block = noise[start:stop]
+            block *= self.bandwidth
+            block += picked
+        return noise
 
     def density(self, grid: gridlib.Grid) -> tuple[np.ndarray, float]:
         """Density on ``grid`` (linear binning + FFT) and the fraction of samples outside the grid."""
