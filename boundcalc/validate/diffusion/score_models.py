@@ -236,8 +236,10 @@ class RandomFeatureScore:
 
     def _features(self, xt, t, sig):
         torch = torch_module()
-        pre = torch.addr(torch.as_tensor(time_embedding(t) @ self.U.T), torch.as_tensor(xt), torch.as_tensor(self.W))
-        return torch.relu(pre) * torch.as_tensor(sig)[:, None]
+        pre = torch.as_tensor(time_embedding(t) @ self.U.T)
+        pre.addr_(torch.as_tensor(xt), torch.as_tensor(self.W))  # x W^T + c, in the buffer of c
+        pre.relu_()  # in place: the same numbers as relu(pre) * sig, without (R, m) temporaries
+        return pre.mul_(torch.as_tensor(sig)[:, None])
 
     def design(self, x: np.ndarray, rng: np.random.Generator):
         """Rows (sigma_t phi(x_t, t), -z) of the empirical loss: Phi (R, m), target (R,)."""
