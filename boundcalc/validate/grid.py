@@ -208,15 +208,17 @@ def _linear_binning_1d(x: np.ndarray, grid: Grid) -> Binned:
     for start in range(0, n, BINNING_CHUNK):
         u = x[start:start + BINNING_CHUNK] - lower
         u /= dx
-        if not (u.min() >= 0 and u.max() <= size - 1):  # False too for NaN: the mask drops them
+        u_max = u.max()
+        if not (u.min() >= 0 and u_max <= size - 1):  # False too for NaN: the mask drops them
             u = u[(u >= 0) & (u <= size - 1)]
+            u_max = u.max() if u.size else 0.0
         inside_count += u.size
         base = u.astype(np.intp)  # u >= 0: truncation is the floor
-        np.minimum(base, size - 2, out=base)
+        if u_max >= size - 1:  # a sample on the last node: its floor is capped at size - 2
+            np.minimum(base, size - 2, out=base)
         u -= base  # now frac(u)
         np.add.at(high, base, u)
-        u -= 1.0
-        np.negative(u, out=u)  # 1 - frac(u), exactly (rounding is symmetric)
+        np.subtract(1.0, u, out=u)  # 1 - frac(u)
         np.add.at(low, base, u)
     low[1:] += high[:-1]
     return Binned(low / n, float(1.0 - inside_count / n))
