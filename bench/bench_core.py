@@ -6,6 +6,8 @@
    ``optimum``) against the peer ``python -c "import sympy"`` (sympy's import is the floor: every
    command needs it).  Each repetition runs the peer and then every command, so the two see the
    same machine load; the ratio is taken on the minima and on the medians.  Goal: <= 1.5x.
+   Three "(floor)" rows show what any command pays before boundcalc's own work: numpy (which
+   sympy does not import), sympy's lazy imports on the first product, and ``import boundcalc``.
 2. a composed bound (mix closed form, power learner) on 10^6 parameter points: lambdified and
    vectorised with numpy against per-point sympy evaluation (timed on 200 points, per point);
 3. a warm ``solve`` (n-real, mix, K = 10, power learner) against ``scipy.optimize.brentq`` on the
@@ -23,6 +25,13 @@ import statistics
 import subprocess
 import sys
 import time
+
+#: what every command pays before boundcalc's own work: ``python -c`` of each (the floor under part 1)
+FLOOR = [
+    ("(floor) import sympy, numpy", "import sympy, numpy"),
+    ("(floor) + first sympy product", "import sympy, numpy; x = sympy.Symbol('x'); 2 * x * sympy.Symbol('y')"),
+    ("(floor) import boundcalc", "import boundcalc"),
+]
 
 COMMANDS = [
     ("lemmas", ["lemmas"]),
@@ -56,17 +65,20 @@ def cold_start(repeat):
     times = {name: [] for name, _ in COMMANDS}
     peer_times = []
     wall(peer)  # page cache
+    runs = [(name, [sys.executable, "-c", code]) for name, code in FLOOR] + \
+        [(name, [sys.executable, "-m", "boundcalc.cli.main", *args]) for name, args in COMMANDS]
+    times.update({name: [] for name, _ in FLOOR})
     for _ in range(repeat):
-        for name, args in COMMANDS:
+        for name, cmd in runs:
             peer_times.append(wall(peer))  # the peer right before each command: same load
-            times[name].append(wall([sys.executable, "-m", "boundcalc.cli.main", *args]))
+            times[name].append(wall(cmd))
     pw = [w for w, _ in peer_times]
     pc = [c for _, c in peer_times]
     print(f"1. cold start, {repeat} repetitions; peer `python -c \"import sympy\"`: wall min {min(pw):.3f} s, "
           f"median {statistics.median(pw):.3f} s; CPU min {min(pc):.3f} s, median {statistics.median(pc):.3f} s")
     print(f"   {'command':30s} {'wall min':>8s} {'median':>7s} {'CPU min':>8s} {'median':>7s} | ratio to the peer: "
           f"{'wall min':>8s} {'median':>7s} {'CPU min':>8s} {'median':>7s}  (goal <= 1.5)")
-    for name, _ in COMMANDS:
+    for name, _ in FLOOR + COMMANDS:
         w = [x for x, _ in times[name]]
         c = [x for _, x in times[name]]
         print(f"   {name:30s} {min(w):7.3f}s {statistics.median(w):6.3f}s {min(c):7.3f}s {statistics.median(c):6.3f}s | "
