@@ -1,156 +1,319 @@
-"""Benchmarks of the diffusion validator (issue 5); prints ratios measured in this one run.
+"""Benchmarks of the diffusion validator, each a ratio measured side by side in this one run.
 
-1. One generation of the random-feature model (m = 512, n = 1e4 training points, 1e5 generated
-   samples, 1-D): fit (features, Gram matrix, eigendecomposition), the tau choice, the model
-   density on the grid and the 1e5 ODE samples, against the time of the bare matrix products the
-   generation needs in the dense formulation: the Gram product Phi^T Phi and Phi^T z, and for
-   every drift evaluation of the sampler and of the density the outer product x W^T + c and the
-   two products with A and A*W.  Target: the generation within 3x of its matrix products.  Both
-   drift evaluations are timed: the dense one (N x m pre-activations) and the default kink table
-   (sorted relu kinks and prefix sums, O(N log m)).
-2. The closed-form gradient flow for a sweep of tau (one eigendecomposition, then every tau) versus
-   explicit gradient descent iterated to the same training times (step size at the stability
-   limit 1/lambda_max of the flow in its units, so the fewest steps that are stable).
+Every contender is run once per repetition, in turn, so all see the same machine load; min and
+median over the repetitions are printed, with the load average before and after.
 
-Usage: ``python bench/bench_diffusion.py [--quick] [--threads 1|2]``.  No timing is asserted.
+1. ``validate diffusion loop`` (the default experiment, a subprocess): wall and CPU time.
+   Goal: <= 10 s.
+2. The closed-form tau sweep against explicit gradient descent on the same random-feature model
+   (m = 512, n = 2000 points, 8 (t, z) draws each, the tau grid of ``--tau auto`` up to 1e4):
+   the closed form is the moments (G, b), one ``eigh`` and every tau; gradient descent starts
+   from the same moments (timed too) and steps at 1/lambda_max (the largest stable step) to the
+   same training times.  Printed end to end and for the sweep alone (given the moments, which
+   both need).  Goal: >= 50x.
+3. The random-feature fit (moments, ``eigh``, the tau chosen by held-out loss) against the
+   typical user's torch loop: mini-batch Adam on the same features and the same denoising loss;
+   the time Adam needs to bring its held-out loss within 5%, 1% and 0.2% of the closed form's.
+   Goal: the closed form ahead at every size.
+4. One generation with the default kink-table drift against the bare dense matrix products that
+   the same generation needs in the dense formulation (the Gram product Phi^T Phi, Phi^T z, and
+   for each drift evaluation x W^T + c and two products with A, A*W).  ``--dense`` also times
+   the dense generation itself (minutes).
+
+Usage: ``python bench/bench_diffusion.py [--quick] [--repeat 3] [--parts 1,2,3,4] [--dense]``.  No
+timing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 
 
-def best_of(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
+def load():
+    return "load average %.2f %.2f %.2f (1, 5, 15 min) on %d cores" % (*os.getloadavg(), os.cpu_count())
+
+
+def side_by_side(contenders, repeat):
+    """{name: [seconds]}: every contender once per repetition, in turn; returns the last results too."""
+    times = {name: [] for name in contenders}
+    results = {}
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return times, results
+
+
+def fmt(ts):
+    return f"min {min(ts):8.3f} s, median {statistics.median(ts):8.3f} s"
+
+
+def ratio(a, b):
+    """(ratio of minima, ratio of medians) of a over b."""
+    return min(a) / min(b), statistics.median(a) / statistics.median(b)
+
+
+def bench_loop(repeat):
+    cmd = [sys.executable, "-m", "boundcalc.cli.main", "validate", "diffusion", "loop", "--json"]
+    walls, cpus = [], []
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        walls.append(time.perf_counter() - t0)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    print(f"1. `boundcalc validate diffusion loop --json` (default), {repeat} runs: wall {fmt(walls)}; "
+          f"CPU {fmt(cpus)}  (goal <= 10 s)")
+
+
+def bench_sweep(torch, m, n, repeat):
+    from boundcalc.model.targets import bimodal
+    from boundcalc.validate.diffusion.loop import TAU_GRID
+    from boundcalc.validate.diffusion.score_models import RandomFeatureScore
+
+    x = bimodal().sample(np.random.default_rng(0), n)
+    taus = np.array([t for t in TAU_GRID if t <= 1e4])
+
+    def moments():
+        return RandomFeatureScore(width=m, draws_per_point=8, rng=np.random.default_rng(4))._moments(
+            x, np.random.default_rng(5))
+
+    G, b, _, _ = moments()
+    lam_max = float(np.linalg.eigvalsh(G).max()) / m
+    eta = 1.0 / lam_max
+    Gt, bt = torch.as_tensor(G), torch.as_tensor(b)
+
+    def closed_sweep(rf):
+        return rf.flow(taus).coefficients
+
+    def closed_end_to_end():
+        rf = RandomFeatureScore(width=m, draws_per_point=8, rng=np.random.default_rng(4)).fit(x, np.random.default_rng(5))
+        return closed_sweep(rf)
+
+    def gd_steps(Gt, bt):
+        A = torch.zeros(m, dtype=torch.float64)
+        done, out, steps = 0.0, [], 0
+        for tau in taus:
+            k = int(np.ceil((tau - done) / eta))
+            h = (tau - done) / k if k else 0.0
+            for _ in range(k):
+                A = A + h * (bt - Gt @ A / m)
+            steps += k
+            done = tau
+            out.append(A.numpy().copy())
+        return np.array(out), steps
+
+    def gd_end_to_end():
+        G, b, _, _ = moments()
+        return gd_steps(torch.as_tensor(G), torch.as_tensor(b))
+
+    fitted = RandomFeatureScore(width=m, draws_per_point=8, rng=np.random.default_rng(4)).fit(x, np.random.default_rng(5))
+
+    def closed_given_moments():  # eigh + every tau, from the same G, b
+        from boundcalc.validate.diffusion._torch import single_thread
+        with single_thread():
+            evals, evecs = torch.linalg.eigh(torch.as_tensor(fitted.gram_))
+        fitted.eigenvalues_ = np.clip(evals.numpy(), 0.0, None)
+        fitted.eigenvectors_ = evecs.numpy()
+        return closed_sweep(fitted)
+
+    times, res = side_by_side({"closed form": closed_end_to_end, "gradient descent": gd_end_to_end,
+                               "closed form, sweep only": closed_given_moments,
+                               "gradient descent, steps only": lambda: gd_steps(Gt, bt)}, repeat)
+    gd, steps = res["gradient descent"]
+    rel = np.linalg.norm(gd[-1] - res["closed form"][-1]) / np.linalg.norm(res["closed form"][-1])
+    print(f"2. tau sweep, {len(taus)} training times up to {taus[-1]:g}, m = {m}, n = {n} ({8 * n} rows), "
+          f"{repeat} repetitions")
+    for name, ts in times.items():
+        print(f"   {name:30s} {fmt(ts)}")
+    print(f"   gradient descent: {steps} steps of 1/lambda_max; relative difference to the closed form at the "
+          f"last tau {rel:.2e} (first order in the step)")
+    r_end, r_sweep = ratio(times["gradient descent"], times["closed form"]), \
+        ratio(times["gradient descent, steps only"], times["closed form, sweep only"])
+    print(f"   SPEED-UP end to end (both compute the moments): {r_end[0]:.1f}x (minima), {r_end[1]:.1f}x (medians)")
+    print(f"   SPEED-UP of the sweep given the moments:        {r_sweep[0]:.1f}x (minima), {r_sweep[1]:.1f}x "
+          f"(medians)  (goal >= 50x)")
+
+
+TOLERANCES = (0.05, 0.01, 0.002)
+
+
+def bench_fit_vs_adam(torch, m, sizes, repeat, max_seconds):
+    from boundcalc.model.targets import bimodal
+    from boundcalc.validate.diffusion.loop import TAU_GRID
+    from boundcalc.validate.diffusion.score_models import RandomFeatureScore
+
+    print(f"3. random-feature fit (moments + eigh + tau by held-out loss over {len(TAU_GRID)} taus) against "
+          f"mini-batch Adam (batch 2048 rows, lr 0.03 on A/m, held-out loss checked every 50 steps): the time "
+          f"Adam needs to bring its held-out loss within {', '.join(f'{r:.1%}' for r in TOLERANCES)} of the "
+          f"closed form's; m = {m}, {repeat} repetitions, Adam stopped after {max_seconds:g} s")
+    for n in sizes:
+        x = bimodal().sample(np.random.default_rng(0), n)
+        n_fit = int(round(0.8 * n))
+        x_fit, x_val = x[:n_fit], x[n_fit:]
+
+        def closed():
+            rf = RandomFeatureScore(width=m, draws_per_point=8, rng=np.random.default_rng(4)).fit(
+                x_fit, np.random.default_rng(5))
+            losses = rf.held_out_losses(x_val, np.random.default_rng(6), TAU_GRID)
+            return float(losses.min()), rf
+
+        best, rf = closed()
+        Gv, bv, cv, _ = rf._moments(x_val, np.random.default_rng(6))
+        Gv_t, bv_t = torch.as_tensor(Gv), torch.as_tensor(bv)
+        targets = [best * (1 + r) for r in TOLERANCES]
+        xt, t, sig, z = rf._draws(x_fit, np.random.default_rng(5))
+
+        def adam():
+            """{tolerance: seconds to reach it (inf if not reached)}, steps, last held-out loss."""
+            gen = torch.Generator().manual_seed(0)
+            a = torch.zeros(m, dtype=torch.float64, requires_grad=True)  # a = A / m
+            opt = torch.optim.Adam([a], lr=0.03)
+            rows = xt.size
+            reached = {}
+            t0, step = time.perf_counter(), 0
+            while True:
+                idx = torch.randint(rows, (2048,), generator=gen).numpy()
+                phi = rf._features(xt[idx], t[idx], sig[idx])
+                loss = torch.mean((phi @ a + torch.as_tensor(z[idx])) ** 2)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                step += 1
+                if step % 50 == 0:
+                    with torch.no_grad():
+                        held = float(a @ Gv_t @ a - 2.0 * a @ bv_t + cv)
+                    elapsed = time.perf_counter() - t0
+                    for r, target in zip(TOLERANCES, targets):
+                        if r not in reached and held <= target:
+                            reached[r] = elapsed
+                    if len(reached) == len(TOLERANCES) or elapsed > max_seconds:
+                        return {r: reached.get(r, np.inf) for r in TOLERANCES}, step, held
+
+        closed_times, adam_runs = [], []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            closed()
+            closed_times.append(time.perf_counter() - t0)
+            adam_runs.append(adam())
+        c_min, c_med = min(closed_times), statistics.median(closed_times)
+        print(f"   n = {n:6d}: closed form {fmt(closed_times)} (held-out loss {best:.5f}); Adam stopped after "
+              f"{adam_runs[-1][1]} steps at held-out {adam_runs[-1][2]:.5f}")
+        for r in TOLERANCES:
+            ts = [run[0][r] for run in adam_runs]
+            if all(np.isfinite(ts)):
+                print(f"      Adam to within {r:5.1%}: {fmt(ts)}; Adam / closed form {min(ts) / c_min:.1f}x (minima), "
+                      f"{statistics.median(ts) / c_med:.1f}x (medians)")
+            else:
+                done = [v for v in ts if np.isfinite(v)]
+                got = (f"reached in {len(done)} of {repeat} runs (min {min(done):.3f} s, "
+                       f"{min(done) / c_min:.1f}x the closed form's minimum), " if done else "")
+                print(f"      Adam to within {r:5.1%}: {got}not reached within {max_seconds:g} s in "
+                      f"{repeat - len(done)} of {repeat} runs")
+
+
+def bench_generation(torch, m, n, n_samples, repeat, dense):
+    from boundcalc.model.targets import bimodal
+    from boundcalc.validate.diffusion import ode
+    from boundcalc.validate.diffusion.loop import DiffusionConfig, model_cells, train
+    from boundcalc.validate.diffusion.score_models import RandomFeatureScoreFunction
+
+    config = DiffusionConfig(width=m).checked()
+    grid = config.grid()
+    x = bimodal().sample(np.random.default_rng(0), n)
+    train(x[:200], config, grid, (9, 9))  # warm up
+
+    def generation():
+        model = train(x, config, grid, (1, 2))
+        samples = ode.sample(model.score, n_samples, np.random.default_rng(3), config.t_min, config.horizon,
+                             config.steps)
+        return model, samples
+
+    rows = n * config.draws_per_point
+    g = torch.Generator().manual_seed(0)
+    block = min(rows, 16384)
+    Phi = torch.rand((block, m), generator=g, dtype=torch.float64)
+    zz = torch.rand(block, generator=g, dtype=torch.float64)
+    xb = torch.rand(16384, generator=g, dtype=torch.float64)
+    W, c, A = (torch.rand(m, generator=g, dtype=torch.float64) for _ in range(3))
+    model, _ = generation()
+    nodes = int(model.probabilities.size)
+    points = n_samples + config.u_points + 2 * nodes * int(model.cells.iterations)
+    evaluations = 4 * config.steps
+
+    drift_blocks = points / xb.shape[0]
+    sampled = 8  # drift evaluations timed on one block of 16384 points, scaled (the cost is linear)
+
+    def products():
+        """Seconds of the dense formulation's products: every Gram block, and the drift products
+        timed for ``sampled`` evaluations of one block and scaled to all points and evaluations."""
+        t0 = time.perf_counter()
+        for _ in range(int(np.ceil(rows / block))):
+            Phi.T @ Phi, Phi.T @ zz
+        t1 = time.perf_counter()
+        for _ in range(sampled):
+            pre = torch.addr(c.expand(xb.shape[0], -1), xb, W)
+            pre @ A, pre @ A
+        t2 = time.perf_counter()
+        return (t1 - t0) + (t2 - t1) * drift_blocks * evaluations / sampled
+
+    product_seconds = []
+    times, _ = side_by_side({"generation (kink-table drift)": generation,
+                             "dense matrix products": lambda: product_seconds.append(products())}, repeat)
+    times["dense matrix products"] = product_seconds  # the scaled product time, not the timing run's
+    print(f"4. one generation, m = {m}, n = {n} ({rows} rows), {n_samples} ODE samples, {nodes} cells "
+          f"({model.cells.iterations} inversion iterations), {repeat} repetitions")
+    for name, ts in times.items():
+        print(f"   {name:30s} {fmt(ts)}")
+    r = ratio(times["generation (kink-table drift)"], times["dense matrix products"])
+    print(f"   RATIO generation / the dense formulation's bare matrix products: {r[0]:.2f} (minima), "
+          f"{r[1]:.2f} (medians)  ({points} points x {evaluations} drift evaluations; the drift products "
+          f"timed on {sampled} evaluations of 16384 points and scaled)")
+    if dense:
+        dense_score = RandomFeatureScoreFunction(model.score._Wn, model.score._U, model.score._An, "dense")
+        t0 = time.perf_counter()
+        model_cells(dense_score, config, grid)
+        ode.sample(dense_score, n_samples, np.random.default_rng(3), config.t_min, config.horizon, config.steps)
+        print(f"   dense generation (N x m drift, once): {time.perf_counter() - t0:.1f} s")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (m = 128, n = 2000, 2e4 samples)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: the validator's)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--skip-loop", action="store_true", help="do not time validate diffusion loop")
+    parser.add_argument("--dense", action="store_true", help="also time the dense generation (minutes)")
+    parser.add_argument("--adam-seconds", type=float, default=30.0, help="give up on Adam after this long")
+    parser.add_argument("--parts", default="1,2,3,4", help="which benchmarks to run (default all)")
     args = parser.parse_args(argv)
 
-    from boundcalc.model.targets import bimodal
-    from boundcalc.validate.diffusion import ode
     from boundcalc.validate.diffusion._torch import torch_module
-    from boundcalc.validate.diffusion.loop import DiffusionConfig, model_cells, train
 
     torch = torch_module()
-    if args.threads:
-        torch.set_num_threads(min(args.threads, 2))
-    m, n, n_samples = (128, 2000, 20_000) if args.quick else (512, 10_000, 100_000)
-    config = DiffusionConfig(width=m).checked()
-    grid = config.grid()
-    x = bimodal().sample(np.random.default_rng(0), n)
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}; m = {m}, n = {n}, "
-          f"{n_samples} samples, {config.draws_per_point} (t, z) draws per point, {config.steps} RK4 steps, "
-          f"grid {config.grid_size}, tau = {config.tau}")
-
-    # -- 1. one generation ---------------------------------------------------------------------------
-    from boundcalc.validate.diffusion.score_models import RandomFeatureScoreFunction
-
-    train(x[:200], config, grid, (9, 9))  # warm up torch
-    t0 = time.perf_counter()
-    model = train(x, config, grid, (1, 2))  # fit (80%), tau by held-out loss (20%), cell probabilities
-    t_train = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    samples = ode.sample(model.score, n_samples, np.random.default_rng(3), config.t_min, config.horizon, config.steps)
-    t_sample = time.perf_counter() - t0
-    t_density = best_of(lambda: model_cells(model.score, config, grid), 1)
-    t_fit = t_train - t_density
-    dense = RandomFeatureScoreFunction(model.score._Wn, model.score._U, model.score._An, "dense")
-    t0 = time.perf_counter()
-    d_dense = model_cells(dense, config, grid)
-    samples_dense = ode.sample(dense, n_samples, np.random.default_rng(3), config.t_min, config.horizon, config.steps)
-    t_dense_ode = time.perf_counter() - t0
-    agree = max(np.max(np.abs(d_dense.probabilities - model.probabilities)), np.max(np.abs(samples_dense - samples)))
-
-    # bare matrix products of the same shapes
-    rows = n * config.draws_per_point
-    g = torch.Generator().manual_seed(0)
-    Phi = torch.rand((min(rows, 16384), m), generator=g, dtype=torch.float64)
-    z = torch.rand(min(rows, 16384), generator=g, dtype=torch.float64)
-    chunks = rows / Phi.shape[0]  # the fit (80%) and the held-out (20%) moments together cover all rows
-    t_gram = best_of(lambda: (Phi.T @ Phi, Phi.T @ z)) * chunks
-    # drift evaluations: 4 per RK4 step per point; points = samples + the u table + the inversion
-    # passes (about 2 probes per edge per iteration, iterations as reported by the cell model)
-    nodes = int(model.probabilities.size)
-    points = n_samples + config.u_points + 2 * nodes * int(model.cells.iterations)
-    evaluations = 4 * config.steps
-    xb = torch.rand(16384, generator=g, dtype=torch.float64)
-    W = torch.rand(m, generator=g, dtype=torch.float64)
-    c = torch.rand(m, generator=g, dtype=torch.float64)
-    A = torch.rand(m, generator=g, dtype=torch.float64)
-
-    def drift_products():
-        pre = torch.addr(c.expand(xb.shape[0], -1), xb, W)
-        return pre @ A, pre @ A
-
-    t_drift = best_of(drift_products) * (points / xb.shape[0]) * evaluations
-    t_products = t_gram + t_drift
-    t_generation = t_train + t_sample
-    t_generation_dense = t_fit + t_dense_ode
-    print("\n1. one generation of the random-feature model")
-    print(f"   fit (moments of {rows} rows, eigh) + tau choice: {t_fit:8.3f} s   (tau* = {model.tau:.3g})")
-    print(f"   cell probabilities ({nodes} cells):           {t_density:8.3f} s")
-    print(f"   {n_samples} ODE samples:                       {t_sample:8.3f} s   (sample mean {samples.mean():+.3f}, "
-          f"sd {samples.std():.3f})")
-    print(f"   whole generation (kink-table drift):         {t_generation:8.3f} s")
-    print(f"   whole generation (dense N x m drift):        {t_generation_dense:8.3f} s   (max difference to the "
-          f"kink-table run {agree:.1e})")
-    print(f"   matrix products of the dense formulation:    {t_products:8.3f} s   (Gram {t_gram:.3f} s, drift "
-          f"{t_drift:.3f} s for {points} points x {evaluations} evaluations)")
-    print(f"   RATIO dense generation / its matrix products = {t_generation_dense / t_products:.2f}  (target <= 3)")
-    print(f"   RATIO default generation / those matrix products = {t_generation / t_products:.2f}  "
-          f"(the 1-D kink table needs no N x m products in the ODE)")
-
-    # -- 2. closed-form tau sweep vs gradient descent ----------------------------------------------
-    from boundcalc.validate.diffusion.score_models import RandomFeatureScore
-
-    taus = np.array(config.tau_grid)
-    taus = taus[taus <= 1e4]
-    t0 = time.perf_counter()
-    rf = RandomFeatureScore(width=m, rng=np.random.default_rng(4)).fit(x[: n // 5], np.random.default_rng(5))
-    closed = rf.flow(taus).coefficients
-    t_closed = time.perf_counter() - t0
-    lam_max = rf.eigenvalues_.max() / m
-    eta = 1.0 / lam_max
-    t0 = time.perf_counter()
-    # the same moments (G, b) are the starting point of gradient descent: time them too
-    rf_gd = RandomFeatureScore(width=m, rng=np.random.default_rng(4))
-    G, b, _, _ = rf_gd._moments(x[: n // 5], np.random.default_rng(5))
-    Gt, bt = torch.as_tensor(G), torch.as_tensor(b)
-    A_gd = torch.zeros(m, dtype=torch.float64)
-    done, steps_total, gd = 0.0, 0, []
-    for tau in taus:
-        k = int(np.ceil((tau - done) / eta))
-        h = (tau - done) / k if k else 0.0
-        for _ in range(k):
-            A_gd = A_gd + h * (bt - Gt @ A_gd / m)
-        steps_total += k
-        done = tau
-        gd.append(A_gd.numpy().copy())
-    t_gd = time.perf_counter() - t0
-    rel = np.linalg.norm(np.array(gd)[-1] - closed[-1]) / np.linalg.norm(closed[-1])
-    print("\n2. tau sweep: closed-form gradient flow vs explicit gradient descent")
-    print(f"   {len(taus)} training times up to tau = {taus[-1]:.3g} (n = {n // 5}, m = {m})")
-    print(f"   closed form (moments + one eigh + all taus): {t_closed:8.3f} s")
-    print(f"   gradient descent at step 1/lambda_max ({steps_total} steps): {t_gd:8.3f} s "
-          f"(relative difference at the last tau {rel:.2e}, first-order in the step)")
-    print(f"   SPEED-UP closed form / gradient descent = {t_gd / t_closed:.1f}x")
-    full = max(config.tau_grid)
-    steps_full = int(np.ceil(full / eta))
-    print(f"   (the --tau auto sweep runs to tau = {full:g}: gradient descent would need {steps_full} steps, "
-          f"projected {t_gd * steps_full / steps_total:.0f} s at the measured cost per step; the closed form "
-          f"costs the same {t_closed:.3f} s)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {load()}")
+    parts = {int(p) for p in args.parts.split(",")}
+    if 1 in parts and not args.skip_loop:
+        bench_loop(args.repeat)
+    m = 128 if args.quick else 512
+    if 2 in parts:
+        bench_sweep(torch, m, 500 if args.quick else 2000, args.repeat)
+    if 3 in parts:
+        bench_fit_vs_adam(torch, m, [1000, 3000] if args.quick else [1000, 3000, 10000], args.repeat,
+                          args.adam_seconds)
+    if 4 in parts:
+        bench_generation(torch, m, 2000 if args.quick else 10000, 20000 if args.quick else 100000, args.repeat,
+                         args.dense)
+    print(f"after: {load()}")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,27 @@
-"""Benchmark: one generation of a 1-D self-consuming KDE loop with n = 1e5 samples on a
-4096-point grid (issue 4: target at most 0.2 s).
+"""Benchmark: one generation of a 1-D self-consuming KDE loop (sample n points from the previous
+KDE, fit, density on a 4096-point grid) against the tools a user would pick instead.
 
-Prints times measured in this one run and ratios between them; asserts nothing:
+Peers, timed side by side in this one run (each repetition runs every contender once, in turn, so
+all see the same machine load; min and median over the repetitions):
 
-* ``generation``: sample n points from the previous KDE + fit + density on the grid (linear
-  binning + FFT) + TV(p_i, p0) and TV(p_i, q_i) by quadrature;
-* ``validator generation``: the same inside ``run_seed`` (adds the K2 integral of q_i, one more
-  FFT convolution, and the bound terms), per generation of a 3-generation run;
-* ``fft``: one FFT convolution of a 4096-point grid function with the sampled Gaussian kernel;
-* ``direct``: the exact kernel sum the grid density replaces, n * 4096 kernel evaluations,
-  timed on a subsample and scaled to n (it is linear in n).
+* ``KDEpy FFTKDE``: the usual sampler ``x[rng.integers(n, size=n)] + h * rng.standard_normal(n)``,
+  then ``FFTKDE(bw=h).fit(x).evaluate(grid)`` (linear binning in Cython + FFT convolution);
+  optional: skipped with a message when KDEpy is not installed (``pip install KDEpy``);
+* ``scipy gaussian_kde``: the same sampler, then ``gaussian_kde(x, bw_method=h / sd(x))(grid)``,
+  the exact kernel sum; timed at the smallest n only (it is O(n * grid)).
 
-Run: ``python bench/bench_kde_generation.py [--n 100000] [--grid 4096] [--repeat 15]``
+``boundcalc`` is ``GaussianKDE(h).fit(previous.sample(rng, n)).density(grid)``.  Goal: at most
+KDEpy's time at every n from 1e4 to 1e6.  The densities of boundcalc and KDEpy on the same
+samples are compared too (they implement the same estimator).
+
+Run: ``python bench/bench_kde_generation.py [--sizes 10000,100000,1000000] [--grid 4096] [--repeat 15]``
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import time
 
 import numpy as np
@@ -26,66 +31,77 @@ from boundcalc.validate import grid as G
 from boundcalc.validate import kde as V
 
 
-def best_time(fn, repeat):
-    """Median wall time of ``repeat`` calls."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
+def load():
+    return "load average %.2f %.2f %.2f (1, 5, 15 min) on %d cores" % (*os.getloadavg(), os.cpu_count())
+
+
+def side_by_side(contenders, repeat):
+    """{name: [seconds]} with every contender run once per repetition, in turn."""
+    times = {name: [] for name in contenders}
+    for fn in contenders.values():  # warm up
         fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
+    for _ in range(repeat):
+        for name, fn in contenders.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--grid", type=int, default=4096)
     parser.add_argument("--repeat", type=int, default=15)
-    args = parser.parse_args()
-    n, size, repeat = args.n, args.grid, args.repeat
-    target = bimodal()
-    h = 0.1
-    grid = G.grid_for_target(target, size, extra_variance=5 * h * h)
-    p0 = G.density_on_grid(target, grid)
-    rng = np.random.default_rng(0)
-    previous = V.GaussianKDE(h).fit(target.sample(rng, n))
-    q, _ = previous.density(grid)
+    args = parser.parse_args(argv)
+    sizes = [int(float(s)) for s in args.sizes.split(",")]
+    try:
+        from KDEpy import FFTKDE
+    except ImportError:
+        FFTKDE = None
+        print("KDEpy is not installed: its column is skipped (pip install KDEpy)")
+    from scipy.stats import gaussian_kde
 
-    def generation():
-        model = V.GaussianKDE(h).fit(previous.sample(rng, n))
-        dens, _ = model.density(grid)
-        return G.tv_on_grid(dens, p0, grid), G.tv_on_grid(dens, q, grid)
+    target, h = bimodal(), 0.1
+    grid = G.grid_for_target(target, args.grid, extra_variance=5 * h * h)
+    points = grid.axes[0]
+    print(f"one 1-D KDE generation: sample n from the previous KDE + fit + density on {args.grid} grid points, "
+          f"h = {h}; {args.repeat} repetitions; {load()}")
+    print(f"{'n':>9s} {'contender':18s} {'min ms':>9s} {'median ms':>10s} {'ratio to boundcalc (min, median)':>34s}")
+    for n in sizes:
+        rng = np.random.default_rng(0)
+        previous = V.GaussianKDE(h).fit(target.sample(rng, n))
+        data = previous.samples_
 
-    t_gen = best_time(generation, repeat)
-    t_fft = best_time(lambda: G.gaussian_smooth(q, grid, h), repeat)
+        def ours():
+            return V.GaussianKDE(h).fit(previous.sample(rng, n)).density(grid)[0]
 
-    config = V.KDEValidationConfig(scheme="replace", generations=3, n_real=n, bandwidth=h, seeds=1,
-                                   grid_size=size).checked()
-    ctx = V.build_context(config)
-    t_validator = best_time(lambda: V.run_seed(ctx, 0), max(3, repeat // 5)) / config.generations
+        def usual_sample():
+            return data[rng.integers(n, size=n)] + h * rng.standard_normal(n)
 
-    sub = min(n, 2000)
-    data, points = previous.samples_[:sub], grid.axes[0]
-
-    def direct():
-        diff = points[:, None] - data[None, :]
-        return np.exp(-0.5 * (diff / h) ** 2).sum(axis=1)
-
-    t_direct = best_time(direct, 3) * n / sub
-    evaluations = n * size
-    print(f"one 1-D KDE generation, n = {n}, grid = {size} points, h = {h} (median of {repeat})")
-    print(f"  generation (sample + fit + grid density + 2 TVs): {t_gen * 1e3:8.2f} ms   "
-          f"target <= 200 ms: ratio to target {t_gen / 0.2:.3f}")
-    print(f"  validator generation (adds K2 integral, bound): {t_validator * 1e3:8.2f} ms   "
-          f"ratio to target {t_validator / 0.2:.3f}")
-    print(f"  one FFT convolution of the grid:                 {t_fft * 1e3:8.3f} ms")
-    print(f"  direct kernel sum, {evaluations:.3g} evaluations (scaled from {sub} samples): {t_direct:8.2f} s")
-    print(f"  ratio generation / one FFT convolution:           {t_gen / t_fft:8.1f}")
-    print(f"  ratio direct kernel sum / one FFT convolution:    {t_direct / t_fft:8.0f}"
-          f"   (the FFT replaces {evaluations:.3g} density evaluations)")
-    print(f"  ratio direct kernel sum / generation:             {t_direct / t_gen:8.0f}")
-    print(f"  FFT time per replaced evaluation: {t_fft / evaluations * 1e12:.3f} ps; "
-          f"direct time per evaluation: {t_direct / evaluations * 1e9:.3f} ns")
+        contenders = {"boundcalc": ours}
+        if FFTKDE is not None:
+            contenders["KDEpy FFTKDE"] = lambda: FFTKDE(bw=h).fit(usual_sample()).evaluate(points)
+        if n <= 10 ** 4:  # O(n * grid): only at the smallest size
+            contenders["scipy gaussian_kde"] = lambda: (lambda x: gaussian_kde(x, bw_method=h / x.std(ddof=1))(points))(usual_sample())
+        times = side_by_side(contenders, args.repeat if n < 10 ** 6 else max(5, args.repeat // 2))
+        base_min, base_med = min(times["boundcalc"]), statistics.median(times["boundcalc"])
+        for name, ts in times.items():
+            t_min, t_med = min(ts), statistics.median(ts)
+            print(f"{n:9d} {name:18s} {t_min * 1e3:9.2f} {t_med * 1e3:10.2f} {t_min / base_min:17.2f} {t_med / base_med:8.2f}")
+        if FFTKDE is not None:
+            x = usual_sample()
+            parts = side_by_side({"boundcalc": lambda: V.GaussianKDE(h).fit(x).density(grid),
+                                  "KDEpy": lambda: FFTKDE(bw=h).fit(x).evaluate(points)}, args.repeat)
+            print(f"{'':9s} fit + density only, on the same samples (the sampler is shared): boundcalc min "
+                  f"{min(parts['boundcalc']) * 1e3:.2f} ms, median {statistics.median(parts['boundcalc']) * 1e3:.2f} ms; "
+                  f"KDEpy min {min(parts['KDEpy']) * 1e3:.2f} ms, median {statistics.median(parts['KDEpy']) * 1e3:.2f} ms; "
+                  f"ratio of medians {statistics.median(parts['KDEpy']) / statistics.median(parts['boundcalc']):.2f}")
+            ref = FFTKDE(bw=h).fit(x).evaluate(points)
+            mine = V.GaussianKDE(h).fit(x).density(grid)[0]
+            print(f"{'':9s} same samples: max |boundcalc - KDEpy| = {np.max(np.abs(mine - ref)):.1e} "
+                  f"(peak {ref.max():.3f})")
+    print(f"after: {load()}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 
 #: level of the one-sided binomial test of the bound checks: with S runs, v of which violate a
 #: bound that fails with probability at most delta per run, the check fails only when
@@ -76,6 +75,7 @@ def bound_evidence(measured: np.ndarray, bound: np.ndarray, delta: float, alpha:
         non_vacuous += int(useful.sum())
         vacuous += int((has & ~(b < VACUOUS_BOUND)).sum())
         non_vacuous_runs += bool(useful.any())
+    from scipy import stats  # here, not at import: scipy.stats costs 0.3-0.5 s to import
     p_value = float(stats.binom.sf(violating - 1, runs, delta)) if runs else math.nan
     return {"runs": runs, "runs_violating": violating,
             "share_of_runs_holding": (runs - violating) / runs if runs else math.nan,

@@ -12,6 +12,8 @@ from boundcalc._checks import BoundcalcError, check_positive
 import boundcalc.validate.grid as gridlib
 from boundcalc.validate.protocol import FATAL_STATUSES, data_status
 
+_SAMPLE_BLOCK = 1 << 14
+
 
 class GaussianKDE:
     r"""Gaussian kernel density estimate with a fixed bandwidth h.
@@ -51,8 +53,21 @@ class GaussianKDE:
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` draws from the fitted density (shape (size,) in 1-D, (size, d) otherwise)."""
         self._usable()
+        # the textbook X[I] + h Z with I drawn first, then Z (the same random stream), computed in
+        # row blocks: each block of X[I] is gathered (one gather per sample: the costly step at
+        # large n) into a cache-sized buffer and added in place to h Z, so no n-sized temporary
+        # is made and every sum is the same number as in X[I] + h * Z
         index = rng.integers(self.n_, size=size)
-        return self.samples_[index] + self.bandwidth * rng.standard_normal(self.samples_[index].shape)
+        noise = rng.standard_normal((size,) + self.samples_.shape[1:])
+        buffer = np.empty((min(size, _SAMPLE_BLOCK),) + self.samples_.shape[1:])
+        for start in range(0, size, _SAMPLE_BLOCK):
+            stop = min(start + _SAMPLE_BLOCK, size)
+            picked = buffer[: stop - start]
+            np.take(self.samples_, index[start:stop], axis=0, out=picked)
+            block = noise[start:stop]
+            block *= self.bandwidth
+            block += picked
+        return noise
 
     def density(self, grid: gridlib.Grid) -> tuple[np.ndarray, float]:
         """Density on ``grid`` (linear binning + FFT) and the fraction of samples outside the grid."""

@@ -66,12 +66,25 @@ class Generator(Protocol):
         ...
 
 
+_STATUS_BLOCK = 1 << 15
+
+
 def data_status(x: np.ndarray) -> str:
     """The status a training set gives a fit: empty, non-finite, all points equal, or ok."""
     if x.size == 0:
         return STATUS_EMPTY
-    if not np.all(np.isfinite(x)):
+    # min and max, no temporaries: they propagate NaN and +-inf, and all rows equal the first
+    # exactly when every coordinate has min == max; taken over cache-sized row blocks so that a
+    # large sample is read from memory once
+    flat = x.reshape(x.shape[0], -1) if x.ndim > 1 else x
+    lo = hi = None
+    for start in range(0, flat.shape[0], _STATUS_BLOCK):
+        block = flat[start:start + _STATUS_BLOCK]
+        b_lo, b_hi = block.min(axis=0), block.max(axis=0)
+        lo = b_lo if lo is None else np.minimum(lo, b_lo)
+        hi = b_hi if hi is None else np.maximum(hi, b_hi)
+    if not (np.all(np.isfinite(lo)) and np.all(np.isfinite(hi))):
         return STATUS_NON_FINITE
-    if np.all(x == x.reshape(x.shape[0], -1)[0]):
+    if np.all(lo == hi):
         return STATUS_ZERO_VARIANCE
     return STATUS_OK

@@ -95,15 +95,20 @@ class RandomFeatureScoreFunction(ScoreFunction):
         self._A = torch.as_tensor(A / self.width, dtype=torch.float64)
         self._AW = torch.as_tensor(A * W / self.width, dtype=torch.float64)
         self._tables: dict = {}
+        self._tables_np: dict = {}
+        self._suffix: dict = {}
+        if method == "breakpoints":  # the ODE integrators use the numpy path (same numbers)
+            self.evaluate_numpy = self._evaluate_numpy
 
     def _c(self, t: float) -> np.ndarray:
         e = np.exp(-t)
         return self._U @ np.array([1.0, e, np.sqrt(1.0 - e * e)])
 
-    def _table(self, t: float):
-        table = self._tables.get(t)
+    def _table_numpy(self, t: float):
+        """The sorted kink tables at time t as numpy arrays: ([(kinks, slope prefix sums,
+        intercept prefix sums) for W > 0 and for W < 0], constant of the W = 0 units); cached."""
+        table = self._tables_np.get(t)
         if table is None:
-            torch = torch_module()
             c, W, A, m = self._c(t), self._Wn, self._An, self.width
             parts = []
             for mask in (W > 0, W < 0):
@@ -111,12 +116,45 @@ class RandomFeatureScoreFunction(ScoreFunction):
                 order = np.argsort(kinks, kind="stable")
                 slope = np.concatenate([[0.0], np.cumsum((A * W / m)[mask][order])])
                 icpt = np.concatenate([[0.0], np.cumsum((A * c / m)[mask][order])])
-                parts.append((torch.as_tensor(kinks[order]), torch.as_tensor(slope), torch.as_tensor(icpt)))
+                parts.append((np.ascontiguousarray(kinks[order]), slope, icpt))
             flat = (W == 0) & (c > 0)
             const = float(np.sum((A * c / m)[flat]))
             table = (parts, const)
+            if len(self._tables_np) < 4096:
+                self._tables_np[t] = table
+        return table
+
+    def _table(self, t: float):
+        table = self._tables.get(t)
+        if table is None:
+            torch = torch_module()
+            parts, const = self._table_numpy(t)
+            table = ([tuple(torch.from_numpy(a) for a in part) for part in parts], const)
             if len(self._tables) < 4096:
                 self._tables[t] = table
+        return table
+
+    def _evaluate_numpy(self, x: np.ndarray, t: float):
+        """``(s(x, t), ds/dx)`` for a numpy array ``x`` by the kink tables: the same operations,
+        in the same order, as the torch path of :meth:`evaluate` (so the same numbers), without
+        torch's per-call overhead (the ODE calls this 160 times per pass on small arrays)."""
+        pos, neg, const = self._suffix_table(float(t))
+        k_pos = np.searchsorted(pos[0], x, side="left")       # kinks b < x: active units with W > 0
+        k_neg = np.searchsorted(neg[0], x, side="right")      # kinks b <= x: inactive units with W < 0
+        slope = pos[1].take(k_pos) + neg[1].take(k_neg)
+        icpt = pos[2].take(k_pos) + neg[2].take(k_neg) + const
+        return slope * x + icpt, slope
+
+    def _suffix_table(self, t: float):
+        """The tables of :meth:`_table_numpy` with the W < 0 prefix sums turned into the sums over
+        the units still active, ``total - prefix`` (the subtraction the torch path does per point,
+        done once per table: the same numbers)."""
+        table = self._suffix.get(t)
+        if table is None:
+            (pos, neg), const = self._table_numpy(t)
+            table = (pos, (neg[0], neg[1][-1] - neg[1], neg[2][-1] - neg[2]), const)
+            if len(self._suffix) < 4096:
+                self._suffix[t] = table
         return table
 
     def evaluate(self, x, t: float):
@@ -198,8 +236,10 @@ class RandomFeatureScore:
 
     def _features(self, xt, t, sig):
         torch = torch_module()
-        pre = torch.addr(torch.as_tensor(time_embedding(t) @ self.U.T), torch.as_tensor(xt), torch.as_tensor(self.W))
-        return torch.relu(pre) * torch.as_tensor(sig)[:, None]
+        pre = torch.as_tensor(time_embedding(t) @ self.U.T)
+        pre.addr_(torch.as_tensor(xt), torch.as_tensor(self.W))  # x W^T + c, in the buffer of c
+        pre.relu_()  # in place: the same numbers as relu(pre) * sig, without (R, m) temporaries
+        return pre.mul_(torch.as_tensor(sig)[:, None])
 
     def design(self, x: np.ndarray, rng: np.random.Generator):
         """Rows (sigma_t phi(x_t, t), -z) of the empirical loss: Phi (R, m), target (R,)."""
