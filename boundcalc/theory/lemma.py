@@ -1,6 +1,6 @@
-"""The :class:`Lemma` object and the catalogue registry.
+"""The :class:`Lemma` and :class:`Theorem` objects and the catalogue registry.
 
-A lemma knows
+A catalogue object (lemma or theorem; ``kind`` says which) knows
 
 * ``id``: a short identifier ("T1", "K2", "D2", ...);
 * ``lhs`` and ``rhs``: sympy expressions; ``relation`` is one of ``"="``, ``"<="``, ``">="``.
@@ -14,8 +14,18 @@ A lemma knows
 * ``derivation``: the file in ``derivations/`` that proves it;
 * ``source``: the reference in words.
 
+* ``parts``: named sub-expressions of the statement (the terms of a sum, a closed form of a
+  special case), evaluated by :meth:`Lemma.evaluate_part`.
+
 ``lemma.evaluate(**values)`` evaluates ``rhs`` in mpmath (so sample sizes of 1e15 and
-delta of 1e-300 stay finite); ``lemma.statement`` is the sympy relation.
+delta of 1e-300 stay finite); ``lemma.statement`` is the sympy relation.  Every number a bound
+prints is obtained this way, from the object that states it: the compiled functions are cached on
+the object (compiled once per object, not per call), and ``check=False`` skips the range checks
+in inner loops whose inputs were checked once.
+
+A :class:`Theorem` has the same shape with ``kind = "theorem"``: the composition results
+(recursion, closed forms, KDE loop, phase transition, early stopping) of
+:mod:`boundcalc.theory.theorems`.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 from boundcalc._checks import BoundcalcError, check_range
@@ -56,8 +67,14 @@ class Lemma:
     #: optional override of the numeric evaluation (e.g. a minimum or a root that sympy
     #: cannot express compactly); called with the same keyword arguments as ``evaluate``.
     numeric: Callable | None = None
+    #: named sub-expressions of the statement (terms of the right-hand side, special cases)
+    parts: dict = field(default_factory=dict)
+    #: "lemma" or "theorem"
+    kind: str = "lemma"
 
     def __post_init__(self):
+        if self.kind not in ("lemma", "theorem"):
+            raise ValueError(f"kind of {self.id} must be 'lemma' or 'theorem'")
         if self.relation not in _RELATIONS:
             raise ValueError(f"relation must be one of {list(_RELATIONS)}")
         labels = [p.strip() for p in self.provenance.strip("[]").split(",")]
@@ -73,23 +90,74 @@ class Lemma:
     def free_symbols(self) -> list[sp.Symbol]:
         return sorted(self.rhs.free_symbols, key=lambda s: s.name)
 
-    def evaluate(self, **values) -> mpmath.mpf:
+    def evaluate(self, check: bool = True, **values) -> mpmath.mpf:
         """Evaluate the right-hand side at numbers, in mpmath (30 digits).
 
-        Keyword names are symbol names (``lambda`` may be passed as ``lam``).
+        Keyword names are symbol names (``lambda`` may be passed as ``lam``).  ``check=False``
+        skips the range checks (for inner loops whose inputs are checked once by the caller).
         """
         if "lam" in values:
             values["lambda"] = values.pop("lam")
         if self.numeric is not None:
             return self.numeric(**values)
-        missing = [s.name for s in self.free_symbols if s.name not in values]
+        return self._evaluate_expr(self.rhs, self._mp_function, check, values)
+
+    def evaluate_part(self, name: str, check: bool = True, **values) -> mpmath.mpf:
+        """Evaluate the named sub-expression ``parts[name]`` in mpmath (30 digits)."""
+        if "lam" in values:
+            values["lambda"] = values.pop("lam")
+        if name not in self.parts:
+            raise BoundcalcError(f"{self.kind} {self.id} has no part {name!r}; parts: {', '.join(self.parts)}")
+        return self._evaluate_expr(self.parts[name], self._mp_parts[name], check, values)
+
+    def evaluate_numpy(self, part: str | None = None, **values):
+        """Vectorised double-precision evaluation (numpy) of ``rhs`` or of ``parts[part]``.
+
+        Arrays broadcast; no range checks.  The numpy function is compiled once per object.  A
+        constant part (no free symbol) is returned broadcast to the shape of the inputs.
+        """
+        f, symbols = self._np_functions[part]
+        missing = [s.name for s in symbols if s.name not in values]
         if missing:
-            raise BoundcalcError(f"lemma {self.id} needs values for: {', '.join(missing)}")
-        for s in self.free_symbols:  # every input inside its declared range, or one clear error
-            check_range(s.name, values[s.name], *self.ranges.get(s.name, RANGES.get(s.name, _ANY)))
-        f = _compiled(self.id, tuple(self.free_symbols), self.rhs)
+            raise BoundcalcError(f"{self.kind} {self.id} needs values for: {', '.join(missing)}")
+        out = f(*[values[s.name] for s in symbols])
+        if not symbols:
+            shape = np.broadcast(*[np.asarray(v) for v in values.values()]).shape if values else ()
+            out = np.broadcast_to(np.asarray(out, dtype=float), shape).copy()
+        return out
+
+    def _evaluate_expr(self, expr, compiled, check, values):
+        symbols = compiled[1]
+        if check:
+            missing = [s.name for s in symbols if s.name not in values]
+            if missing:
+                raise BoundcalcError(f"{self.kind} {self.id} needs values for: {', '.join(missing)}")
+            for s in symbols:  # every input inside its declared range, or one clear error
+                check_range(s.name, values[s.name], *self.ranges.get(s.name, RANGES.get(s.name, _ANY)))
         with mpmath.workdps(30):
-            return mpmath.mpf(f(*[mpmath.mpmathify(values[s.name]) for s in self.free_symbols]))
+            return mpmath.mpf(compiled[0](*[mpmath.mpmathify(values[s.name]) for s in symbols]))
+
+    # compiled functions, cached on the object (a replaced object compiles its own)
+    @functools.cached_property
+    def _mp_function(self):
+        symbols = tuple(self.free_symbols)
+        return sp.lambdify(symbols, self.rhs, modules="mpmath"), symbols
+
+    @functools.cached_property
+    def _mp_parts(self):
+        out = {}
+        for name, expr in self.parts.items():
+            symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+            out[name] = sp.lambdify(symbols, expr, modules="mpmath"), symbols
+        return out
+
+    @functools.cached_property
+    def _np_functions(self):
+        out = {}
+        for name, expr in [(None, self.rhs)] + list(self.parts.items()):
+            symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+            out[name] = sp.lambdify(symbols, expr, modules="numpy"), symbols
+        return out
 
     def to_dict(self) -> dict:
         return {
@@ -103,13 +171,14 @@ class Lemma:
             "derivation": self.derivation,
             "source": self.source,
             "quantities": dict(self.quantities),
+            "kind": self.kind,
         }
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled(lemma_id: str, symbols: tuple, rhs: sp.Expr):
-    """The mpmath function of a lemma's right-hand side, compiled once per lemma."""
-    return sp.lambdify(symbols, rhs, modules="mpmath")
+@dataclass(frozen=True)
+class Theorem(Lemma):
+    """A composition theorem: the same shape as :class:`Lemma`, with ``kind = "theorem"``."""
+    kind: str = "theorem"
 
 
 #: The catalogue, filled by the modules of :mod:`boundcalc.theory.catalogue` on import.
@@ -118,6 +187,6 @@ CATALOGUE: dict[str, Lemma] = {}
 
 def register(lemma: Lemma) -> Lemma:
     if lemma.id in CATALOGUE:
-        raise ValueError(f"lemma {lemma.id} registered twice")
+        raise ValueError(f"{lemma.kind} {lemma.id} registered twice")
     CATALOGUE[lemma.id] = lemma
     return lemma
