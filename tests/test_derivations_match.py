@@ -115,6 +115,9 @@ EXPECTED_PROVENANCE = {
     "T4p": "[classical]", "GTV": "[classical]", "C1": "[classical]", "C2": "[classical]",
     "C3": "[classical]", "K1": "[derived]", "K1p": "[classical]", "K2": "[derived]",
     "K3": "[classical]", "K4": "[derived]", "D1": "[Li23]", "D2": "[Li23, derived]", "D3": "[derived]",
+    # the composition theorems (kind "theorem")
+    "S1": "[derived]", "S2": "[derived]", "S3": "[derived]", "S4": "[derived]", "S5": "[derived]",
+    "S6": "[derived]", "S7": "[derived]", "L1": "[derived]", "P1": "[derived]", "E1": "[Li23, derived]",
 }
 
 

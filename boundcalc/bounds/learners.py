@@ -30,6 +30,7 @@ from boundcalc._checks import (BoundcalcError, check_positive, check_positive_in
                      check_range)
 from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
 from boundcalc.model.schemes import Scheme
+from boundcalc.theory.catalogue import get_lemma
 
 LEARNERS = ("power", "kde", "diffusion")
 
@@ -174,9 +175,9 @@ class GaussianKDE(Learner):
         return auto_bandwidth(self.target, n_real) if self.bandwidth == "auto" else float(self.bandwidth)
 
     def bias(self, h):
-        if self.holder_L is not None:
-            return mpf(self.holder_L) / 2 * mpf(h) ** mpf(self.holder_beta) * mpf(
-                gaussian_abs_moment(self.holder_beta, self.dim))
+        if self.holder_L is not None:  # lemma K1' halved, kappa = E|Z|^beta of the Gaussian kernel
+            return get_lemma("K1p").evaluate(L=self.holder_L, h=h, beta=self.holder_beta,
+                                             kappa=gaussian_abs_moment(self.holder_beta, self.dim)) / 2
         return kde_bias_tv(h, self.laplacian_l1)
 
     def _k2(self, law, h):
@@ -283,17 +284,14 @@ class Diffusion(Learner):
 
     @functools.lru_cache(maxsize=4096)
     def _optimal_tau(self, m, n):
-        from boundcalc.theory.diffusion import optimal_tau
-        c = self.constants
-        return mpf(optimal_tau(m, n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
+        c = self.constants  # lemma D2, evaluated through the catalogue
+        return mpf(get_lemma("D2").evaluate(m=m, n=n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
 
     def kl_of_n(self, n):
-        from boundcalc.theory.catalogue import get_lemma
         c = self.constants
         return get_lemma("D1").evaluate(tau=self.tau_for(n), m=self.width_for(n), n=mpf(n), T=self.horizon, **c)
 
     def eps_of_n(self, n):
-        from boundcalc.theory.catalogue import get_lemma
         return get_lemma("D3").evaluate(KL=self.kl_of_n(n))
 
     def errors(self, scheme, generations, delta):
