@@ -48,6 +48,9 @@ PROVENANCE_LABELS = ("[Li23]", "[Fu24]", "[classical]", "[derived]")
 
 _RELATIONS = {"=": sp.Eq, "<=": sp.Le, ">=": sp.Ge}
 
+with mpmath.workdps(30):
+    _PREC_30 = mpmath.mp.prec  # binary precision of 30 decimal digits
+
 
 @dataclass(frozen=True)
 class Lemma:
@@ -134,22 +137,19 @@ class Lemma:
                 raise BoundcalcError(f"{self.kind} {self.id} needs values for: {', '.join(missing)}")
             for s in symbols:  # every input inside its declared range, or one clear error
                 check_range(s.name, values[s.name], *self.ranges.get(s.name, RANGES.get(s.name, _ANY)))
+        if mpmath.mp.prec == _PREC_30:  # already at 30 digits (a caller's workdps(30)): no context switch
+            return mpmath.mpf(compiled[0](*[mpmath.mpmathify(values[s.name]) for s in symbols]))
         with mpmath.workdps(30):
             return mpmath.mpf(compiled[0](*[mpmath.mpmathify(values[s.name]) for s in symbols]))
 
     # compiled functions, cached on the object (a replaced object compiles its own)
     @functools.cached_property
     def _mp_function(self):
-        symbols = tuple(self.free_symbols)
-        return sp.lambdify(symbols, self.rhs, modules="mpmath"), symbols
+        return _compile_mpmath(self.rhs)
 
     @functools.cached_property
     def _mp_parts(self):
-        out = {}
-        for name, expr in self.parts.items():
-            symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
-            out[name] = sp.lambdify(symbols, expr, modules="mpmath"), symbols
-        return out
+        return {name: _compile_mpmath(expr) for name, expr in self.parts.items()}
 
     @functools.cached_property
     def _np_functions(self):
@@ -173,6 +173,50 @@ class Lemma:
             "quantities": dict(self.quantities),
             "kind": self.kind,
         }
+
+
+def _fold_constants(expr):
+    """``expr`` with every exact constant subexpression that is not a rational number (``(4 pi)^(1/4)``,
+    ``sqrt(2)``) replaced by its 50-digit value, so that the compiled function does not recompute it."""
+    if expr.is_number and not expr.is_Rational:
+        return sp.Float(expr.evalf(50), 50)
+    if not expr.args or isinstance(expr, (sp.Tuple,)) and not expr.free_symbols:
+        return expr
+    return expr.func(*[_fold_constants(a) for a in expr.args])
+
+
+#: at most this many specialisations (values of integer exponent symbols) are compiled per expression
+_MAX_SPECIALISED = 64
+
+
+def _compile_mpmath(expr):
+    """``(f, symbols)``: an mpmath function of ``symbols`` (sorted by name) evaluating ``expr``.
+
+    Exact constants are folded to 50 digits.  Integer symbols that occur in an exponent (the
+    dimension d of ``h^(-d/2)``, a generation count K) are specialised: for each integer value seen
+    (up to 64) the expression is compiled with that value substituted, so that ``h^(-1/2)`` becomes
+    a square root instead of a general power; any other value uses the general compiled form.
+    """
+    symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
+    general = sp.lambdify(symbols, _fold_constants(expr), modules="mpmath")
+    in_exponents = set().union(*[p.exp.free_symbols for p in expr.atoms(sp.Pow)]) if expr.atoms(sp.Pow) else set()
+    special = [k for k, sym in enumerate(symbols) if sym.is_integer and sym in in_exponents]
+    if not special:
+        return general, symbols
+    rest = [k for k in range(len(symbols)) if k not in special]
+    compiled: dict = {}
+
+    def f(*args):
+        key = tuple(args[k] for k in special)
+        g = compiled.get(key)
+        if g is None:
+            if len(compiled) >= _MAX_SPECIALISED or any(v != int(v) for v in key):
+                return general(*args)
+            fixed = expr.subs({symbols[k]: int(v) for k, v in zip(special, key)})
+            g = compiled[key] = sp.lambdify([symbols[k] for k in rest], _fold_constants(fixed), modules="mpmath")
+        return g(*[args[k] for k in rest])
+
+    return f, symbols
 
 
 @dataclass(frozen=True)
