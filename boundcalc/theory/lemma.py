@@ -137,10 +137,13 @@ class Lemma:
                 raise BoundcalcError(f"{self.kind} {self.id} needs values for: {', '.join(missing)}")
             for s in symbols:  # every input inside its declared range, or one clear error
                 check_range(s.name, values[s.name], *self.ranges.get(s.name, RANGES.get(s.name, _ANY)))
-        if mpmath.mp.prec == _PREC_30:  # already at 30 digits (a caller's workdps(30)): no context switch
-            return mpmath.mpf(compiled[0](*[mpmath.mpmathify(values[s.name]) for s in symbols]))
-        with mpmath.workdps(30):
-            return mpmath.mpf(compiled[0](*[mpmath.mpmathify(values[s.name]) for s in symbols]))
+        ctx = mpmath.mp
+        previous = ctx.prec
+        ctx.prec = _PREC_30  # 30 digits (cheaper than a workdps context in inner loops)
+        try:
+            return ctx.mpf(compiled[0](*[ctx.convert(values[s.name]) for s in symbols]))
+        finally:
+            ctx.prec = previous
 
     # compiled functions, cached on the object (a replaced object compiles its own)
     @functools.cached_property
@@ -176,11 +179,14 @@ class Lemma:
 
 
 def _fold_constants(expr):
-    """``expr`` with every exact constant subexpression that is not a rational number (``(4 pi)^(1/4)``,
-    ``sqrt(2)``) replaced by its 50-digit value, so that the compiled function does not recompute it."""
-    if expr.is_number and not expr.is_Rational:
+    """``expr`` with every exact constant subexpression that is not an integer (``(4 pi)^(1/4)``,
+    ``sqrt(2)``, ``1/2``) replaced by its 50-digit value, so that the compiled function does not
+    recompute it; rational exponents stay exact."""
+    if expr.is_number and not expr.is_Integer:
         return sp.Float(expr.evalf(50), 50)
-    if not expr.args or isinstance(expr, (sp.Tuple,)) and not expr.free_symbols:
+    if expr.is_Pow and expr.exp.is_Rational:  # keep rational exponents exact (h^(-1/2) -> 1/sqrt(h))
+        return sp.Pow(_fold_constants(expr.base), expr.exp)
+    if not expr.args:
         return expr
     return expr.func(*[_fold_constants(a) for a in expr.args])
 
