@@ -273,3 +273,16 @@ def test_early_stopping_curve_evaluates_d1_d2_e1():
     assert sum(c[k] * basis[k] for k in basis) == pytest.approx(v.kl, rel=1e-13)
     assert basis["c_approx"] == pytest.approx(np.ones_like(v.tau))
     assert basis["c_prior"] == pytest.approx(np.full_like(v.tau, math.exp(-2 * learner.horizon)))
+
+
+def test_results_name_the_theorems_they_use():
+    """A bound's provenance lists the recursion S1, the closed form's theorem and, for the KDE, L1."""
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.learners import GaussianKDE, PowerLaw
+    from boundcalc.model.schemes import Accumulate, Mix, Replace
+    for scheme, theorem in ((Replace(100, 100), "S2"), (Mix(100, 300, "fresh"), "S3"), (Accumulate(100, 100), "S4")):
+        provenance = compose_bound(scheme, PowerLaw(1, 0.5), 3).provenance
+        assert {"S1", theorem, "T1", "T2"} <= set(provenance)
+    kde = compose_bound(Mix(100, 100, "fresh"), GaussianKDE(bandwidth=0.3, dim=1, laplacian_l1=1, k2_integral=2), 2)
+    assert {"S1", "L1", "K1", "K2", "C2", "C3"} <= set(kde.provenance)
+    assert all(get_lemma(x) for x in kde.provenance)

@@ -151,8 +151,12 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     errors = learner.errors(scheme, K, delta)
     eps = [e.eps for e in errors]
     bound = recursion(eps, scheme)
-    provenance = sorted(set(learner.lemma_ids) | {"T1", "T2"} | ({"C3"} if learner.uses_delta else set()),
-                        key=_lemma_order)
+    form = closed_form(scheme, learner, K) if with_closed_form else None
+    used = set(learner.lemma_ids) | {"T1", "T2", "S1"} | ({"C3"} if learner.uses_delta else set())
+    used |= {lemma_id for lemma_id in (form.lemma_ids if form is not None else ()) if lemma_id.startswith("S")}
+    if learner.name == "kde":
+        used.add("L1")  # the per-generation error of the KDE loop
+    provenance = sorted(used, key=_lemma_order)
     notes = []
     if bound[-1] > 1:
         notes.append("the bound exceeds 1 and is vacuous there (TV <= 1 always)")
@@ -163,7 +167,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         inputs={"scheme": scheme.to_dict(), "learner": learner.to_dict(), "generations": K, "delta": delta},
         assumptions=_scheme_assumptions(scheme) + learner.assumptions(scheme),
         provenance=provenance,
-        closed_form=closed_form(scheme, learner, K) if with_closed_form else None,
+        closed_form=form,
         terms=[{"generation": e.generation, "n_total": e.n_total, **e.terms} for e in errors],
         notes=notes)
 
