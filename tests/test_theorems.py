@@ -286,3 +286,41 @@ def test_results_name_the_theorems_they_use():
     kde = compose_bound(Mix(100, 100, "fresh"), GaussianKDE(bandwidth=0.3, dim=1, laplacian_l1=1, k2_integral=2), 2)
     assert {"S1", "L1", "K1", "K2", "C2", "C3"} <= set(kde.provenance)
     assert all(get_lemma(x) for x in kde.provenance)
+
+
+@pytest.mark.parametrize("theorem_id", ["S5", "S6", "S7", "L1", "P1", "E1"])
+def test_mpmath_numpy_and_sympy_agree(theorem_id):
+    """Differential test: the object's mpmath evaluation, its numpy evaluation and sympy's own
+    evalf of the statement give the same number on random points."""
+    theorem = get_lemma(theorem_id)
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        values = {}
+        for sym in theorem.free_symbols:
+            name = sym.name
+            if sym.is_integer:
+                values[name] = int(rng.integers(1, 6)) if name != "n_real" else int(rng.integers(100, 5000))
+            elif name in ("alpha",):
+                values[name] = float(rng.uniform(0.1, 0.9))
+            elif name in ("delta", "a_prev", "lambda", "epsilon"):
+                values[name] = float(rng.uniform(0.05, 0.9))
+            elif name == "k":
+                values[name] = float(rng.uniform(1.0, 3.0)) / values.get("alpha", 0.25) if "alpha" in values else 5.0
+            elif name in ("m", "n", "N"):
+                values[name] = float(10 ** rng.uniform(2, 5))
+            elif name.startswith("c_"):
+                values[name] = float(rng.uniform(0.2, 2))
+            else:
+                values[name] = float(rng.uniform(0.2, 3))
+        if theorem_id == "S7":
+            values["k"] = 2.0 / values["alpha"]
+        got = theorem.evaluate(**values)
+        subs = {sym: (sp.Integer(values[sym.name]) if isinstance(values[sym.name], int) else sp.Float(values[sym.name], 40))
+                for sym in theorem.free_symbols}
+        if theorem_id == "E1":  # D2's root is an implemented function: evaluate it numerically
+            expected = sp.lambdify(theorem.free_symbols, theorem.rhs, "mpmath")(*[values[s.name] for s in theorem.free_symbols])
+        else:
+            expected = theorem.rhs.subs(subs).evalf(30)
+        assert float(got) == pytest.approx(float(expected), rel=1e-12)
+        if theorem_id not in ("E1", "S5"):  # numpy has no harmonic number nor the implemented root
+            assert float(theorem.evaluate_numpy(**values)) == pytest.approx(float(got), rel=1e-10)

@@ -119,7 +119,9 @@ class Lemma:
         Arrays broadcast; no range checks.  The numpy function is compiled once per object.  A
         constant part (no free symbol) is returned broadcast to the shape of the inputs.
         """
-        f, symbols = self._np_functions[part]
+        if part is not None and part not in self.parts:
+            raise BoundcalcError(f"{self.kind} {self.id} has no part {part!r}; parts: {', '.join(self.parts)}")
+        f, symbols = self._np_function(part)
         missing = [s.name for s in symbols if s.name not in values]
         if missing:
             raise BoundcalcError(f"{self.kind} {self.id} needs values for: {', '.join(missing)}")
@@ -155,12 +157,16 @@ class Lemma:
         return {name: _compile_mpmath(expr) for name, expr in self.parts.items()}
 
     @functools.cached_property
-    def _np_functions(self):
-        out = {}
-        for name, expr in [(None, self.rhs)] + list(self.parts.items()):
+    def _np_cache(self) -> dict:
+        return {}
+
+    def _np_function(self, part):
+        """The numpy (and scipy.special) function of ``rhs`` or ``parts[part]``, compiled on first use."""
+        if part not in self._np_cache:
+            expr = self.rhs if part is None else self.parts[part]
             symbols = tuple(sorted(expr.free_symbols, key=lambda s: s.name))
-            out[name] = sp.lambdify(symbols, expr, modules="numpy"), symbols
-        return out
+            self._np_cache[part] = sp.lambdify(symbols, expr, modules=["scipy", "numpy"]), symbols
+        return self._np_cache[part]
 
     def to_dict(self) -> dict:
         return {
