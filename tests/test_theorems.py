@@ -20,7 +20,7 @@ from scipy import optimize
 import boundcalc.theory.notation as S
 from boundcalc.theory.catalogue import all_lemmas, all_theorems, get_lemma
 from boundcalc.theory.lemma import Lemma, Theorem
-from boundcalc.theory.theorems import RATE, with_rate
+from boundcalc.theory.theorems import RATE
 
 THEOREM_IDS = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "L1", "P1", "E1")
 _j = sp.Symbol("j", positive=True, integer=True)

@@ -25,7 +25,6 @@ import sympy as sp
 from boundcalc._checks import check_positive_int, check_probability
 from boundcalc.theory.lemma import CATALOGUE, Lemma, register
 from boundcalc.theory.notation import K, N, c_diff, delta, t
-from boundcalc.theory.divergence import WORKING_DPS
 
 __all__ = ["C1", "C2", "C3", "union_per_event_delta", "kde_l1_deviation"]
 

@@ -35,9 +35,8 @@ from boundcalc.theory.concentration import C2
 from boundcalc.theory.diffusion import D1, D2
 from boundcalc.theory.kde import K1, K2
 from boundcalc.theory.lemma import CATALOGUE, Theorem, register
-from boundcalc.theory.notation import (C, J, K, N, T, a_prev, alpha, c_approx, c_mc, c_opt, c_prior, c_stat,
-                                       c_width, d, delta, eps, eps1, h, i, k_growth, lam, lap, m, n, n_real,
-                                       n_synth, tau)
+from boundcalc.theory.notation import (C, K, N, a_prev, alpha, c_opt, c_stat, delta, eps, i, k_growth, lam, m, n,
+                                       n_real, n_synth, tau)
 
 __all__ = ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "L1", "P1", "E1", "RATE", "with_rate",
            "recursion_step", "closed_form_template"]
