@@ -117,6 +117,9 @@ EXPECTED_PROVENANCE = {
     "K3": "[classical]", "K4": "[derived]", "D1": "[Li23]", "D2": "[Li23, derived]", "D3": "[derived]",
     "KE1": "[derived]", "KE2": "[derived]", "KE3": "[derived]", "KE4": "[classical]", "KE5": "[derived]",
     "KR1": "[derived]", "KR2": "[classical]", "KR3": "[classical]", "KR4": "[derived]", "KR5": "[derived]",
+    # the composition theorems (kind "theorem")
+    "S1": "[derived]", "S2": "[derived]", "S3": "[derived]", "S4": "[derived]", "S5": "[derived]",
+    "S6": "[derived]", "S7": "[derived]", "L1": "[derived]", "P1": "[derived]", "E1": "[Li23, derived]",
 }
 
 

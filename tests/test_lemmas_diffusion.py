@@ -122,16 +122,37 @@ def test_d2_unique_root():
 
 
 def test_d2_closed_form():
-    """Step 4: with c_width = 0 the root is (c_opt m n/(4 c_stat))^(1/5), the lemma's rhs."""
-    tau_star = get_lemma("D2").rhs
+    """Step 4: with c_width = 0 the root is (c_opt m n/(4 c_stat))^(1/5), the lemma's closed-form part."""
+    tau_star = get_lemma("D2").parts["closed form c_width = 0"]
     assert sp.simplify(_S_of_tau().subs(S.c_width, 0).subs(S.tau, tau_star)) == 0
     # the bracket of step 3: S(U1) >= 0 for any c_width >= 0
     assert sp.simplify(_S_of_tau().subs(S.tau, tau_star) - 3 * S.c_width * tau_star ** 4 / S.m ** 2) == 0
 
 
+def test_d2_statement_is_the_general_case():
+    """Issue 9: D2's statement is max(1, tau_0) with tau_0 the root of the stationarity equation for
+    any c_width >= 0 (default 1), not the c_width = 0 closed form; the lambdified statement, the
+    numeric evaluation and an independent brentq root agree."""
+    lemma = get_lemma("D2")
+    assert {s.name for s in lemma.rhs.free_symbols} == {"c_opt", "c_stat", "c_width", "m", "n"}
+    assert isinstance(lemma.rhs, sp.Max) and sp.Integer(1) in lemma.rhs.args
+    # the stationarity part is tau^2 g'(tau) (step 1)
+    assert sp.simplify(lemma.parts["stationarity"] - _S_of_tau()) == 0
+    f = sp.lambdify(lemma.free_symbols, lemma.rhs, "mpmath")  # order c_opt, c_stat, c_width, m, n
+    for m, n, cs, cw, co in ((100, 1000, 1, 1, 1), (1e3, 1e5, 0.5, 2, 3), (20, 20, 1, 1, 1), (1e4, 1e9, 1, 0, 1)):
+        statement = f(co, cs, cw, m, n)
+        assert statement == lemma.evaluate(m=m, n=n, c_stat=cs, c_width=cw, c_opt=co)
+        lo, hi = 1e-9, 1e9
+        root = optimize.brentq(lambda x: _slope(x, m, n, cs, cw, co), lo, hi, xtol=1e-14, rtol=1e-14)
+        assert float(statement) == pytest.approx(max(1.0, root), rel=1e-10)
+    # the default c_width = 1 differs from the c_width = 0 closed form (the defect of issue 9)
+    closed = float(lemma.evaluate_part("closed form c_width = 0", m=100, n=1000, c_stat=1, c_opt=1))
+    assert float(lemma.evaluate(m=100, n=1000)) < closed - 0.5
+
+
 def test_d2_rates():
     """Steps 5-6: g(tau*) = (5/4) c_opt/tau*; with m = r n, tau* ~ n^(2/5), g* ~ n^(-2/5), width term ~ n^(-4/5)."""
-    tau_star = get_lemma("D2").rhs
+    tau_star = get_lemma("D2").parts["closed form c_width = 0"]
     g0 = early_stopping_objective().subs(S.c_width, 0)
     assert sp.simplify(g0.subs(S.tau, tau_star) - sp.Rational(5, 4) * S.c_opt / tau_star) == 0
     ratio = sp.Symbol("r_width", positive=True)
@@ -145,7 +166,7 @@ def test_d2_rates():
 
 def test_d2_optimal_tau_closed_form_and_evaluate():
     lemma = get_lemma("D2")
-    closed = sp.lambdify([S.c_opt, S.m, S.n, S.c_stat], lemma.rhs, "mpmath")
+    closed = sp.lambdify([S.c_opt, S.m, S.n, S.c_stat], lemma.parts["closed form c_width = 0"], "mpmath")
     for m, n, cs, co in ((100, 1000, 1.0, 1.0), (50, 1e6, 0.3, 2.0), (1e4, 1e9, 5.0, 0.7)):
         expected = closed(co, m, n, cs)
         assert expected > 1

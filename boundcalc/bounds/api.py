@@ -69,7 +69,7 @@ def bound(scheme: Scheme, learner: Learner, generations: int = DEFAULT_GENERATIO
     >>> round(float(r.final), 6)
     0.400095
     >>> r.lemma_ids
-    ['T1', 'T2']
+    ['T1', 'T2', 'S1', 'S3']
     """
     _need("scheme", scheme, Scheme)
     _need("learner", learner, Learner)

@@ -1,22 +1,16 @@
-"""Composition across generations (docs/theory.md section 4): the recursion and its closed forms.
+"""Composition across generations: the recursion (theorem S1) and its closed forms (S2-S4).
 
 The recursion [derived] (lemmas T2 then T1, or convexity for ``accumulate``)::
 
     a_1 <= eps_1,    a_i <= eps_i + TV(q_i, p0),    TV(q_i, p0) <= sum_j w_ij a_j,
 
-with ``w_ij`` the weight of p_j in the training law q_i (:meth:`Scheme.tv_coefficients`).
-:func:`compose_bound` iterates it exactly in mpmath (every step taken with equality), with
-eps_i from the learner; :func:`closed_form` gives the finite-sum closed forms that exist for
-learners whose error depends on N alone:
-
-* replace:     a_K = eps(n_real) + (K - 1) eps(n_synth);
-* mix (and schedule with constant lam, N):
-               a_K = (1 - lam)^(K-1) eps(n_real) + eps(N) (1 - (1 - lam)^(K-1)) / lam;
-* accumulate:  a_K = eps(N_K) + n_synth sum_{j=1}^{K-1} eps(N_j) / N_{j+1},
-               N_j = n_real + (j - 1) n_synth (with N_j = j n and constant eps: eps H_K).
-
-Each closed form is checked against the iteration in the tests and proved in
-``derivations/composition.md``.
+with ``w_ij`` the weight of p_j in the training law q_i (the scheme's plan).  Every step is the
+evaluation of theorem S1 of the catalogue (:func:`recursion_step`); :func:`compose_bound` iterates
+it exactly in mpmath (every step taken with equality), with eps_i from the learner.
+:func:`closed_form` takes the finite-sum closed forms from the theorem objects S2 (replace),
+S3 (mix, and schedule with constant lam, N) and S4 (accumulate), with the learner's rate
+substituted for ``varepsilon(N)``.  Each closed form is checked against the iteration in the tests
+and proved in ``derivations/S2.md`` .. ``S4.md``.
 """
 
 from __future__ import annotations
@@ -26,37 +20,54 @@ import sympy as sp
 from sympy.utilities.lambdify import implemented_function
 
 from boundcalc.theory import notation as S
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.theorems import closed_form_template, with_rate
 from boundcalc._checks import check_positive_int, check_probability
 from boundcalc.bounds.learners import Learner
 from boundcalc.bounds.result import BoundResult, ClosedForm
 from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule, Scheme
 
-_j = sp.Symbol("j", positive=True, integer=True)
+
+def recursion_step(eps_i, weights, previous):
+    """One step of theorem S1: ``eps_i + sum_{j >= 1} weights[j] * previous[j-1]``.
+
+    ``weights`` is a plan's weight list indexed by source (index 0, the real data, carries no
+    earlier bound and is ignored); ``previous`` the bounds a_1..a_{i-1}.  For the validators.
+    """
+    pairs = [(mpmath.mpmathify(w), previous[j - 1]) for j, w in enumerate(weights) if j > 0 and w]
+    return get_lemma("S1").evaluate(epsilon=eps_i, weights=[w for w, _ in pairs], previous=[a for _, a in pairs])
 
 
 def recursion(eps: list, scheme: Scheme) -> list:
-    """a_1..a_K from eps_1..eps_K by the recursion of docs/theory.md section 4.1, every step with equality."""
+    """a_1..a_K from eps_1..eps_K by theorem S1, every step with equality."""
     state = _Recursion(scheme)
     return [state.step(e) for e in eps]
 
 
 class _Recursion:
-    """a_i = eps_i + sum_j w_ij a_j, one generation per :meth:`step` (a running sum for accumulate)."""
+    """a_i = eps_i + sum_j w_ij a_j (theorem S1), one generation per :meth:`step`.
+
+    For accumulate every earlier a_j has the same weight n_synth / N_i, so the weighted sum is
+    that weight times the running total (one term of S1's sum instead of i - 1)."""
 
     def __init__(self, scheme: Scheme):
         self.scheme, self.a, self.total = scheme, [], mpmath.mpf(0)
+        self.theorem = get_lemma("S1")
 
     def step(self, e):
         i = len(self.a) + 1
         if i == 1:
-            value = e
+            weights, previous = (), ()
         elif isinstance(self.scheme, Accumulate):  # uniform weights n_synth / N_i on every earlier a_j
-            value = e + mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)) * self.total
+            weights = (mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),)
+            previous = (self.total,)
         else:  # the plan's synthetic blocks (one, p_{i-1}, for replace / mix / schedule)
             plan = self.scheme.plan(i)
             n_i = mpmath.mpf(plan.n_total)
-            value = e + mpmath.fsum(mpmath.mpf(b.count) / n_i * self.a[b.source - 1]
-                                    for b in plan.blocks if b.source)
+            sources = [b for b in plan.blocks if b.source]
+            weights = [mpmath.mpf(b.count) / n_i for b in sources]
+            previous = [self.a[b.source - 1] for b in sources]
+        value = self.theorem.evaluate(epsilon=e, weights=weights, previous=previous)
         self.a.append(value)
         self.total += value
         return value
@@ -86,11 +97,9 @@ def _eps_latex(learner: Learner):
     return lambda arg: f"\\varepsilon({arg})"
 
 
-_NR, _NS = r"n_{\mathrm{real}}", r"n_{\mathrm{synth}}"
-
-
 def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedForm | None:
-    """The closed form of a_K for this scheme and learner, or None where none is derived."""
+    """The closed form of a_K for this scheme and learner (theorems S2, S3, S4 with the learner's
+    rate substituted), or None where none is derived."""
     if not learner.rate_only:
         return None
     eps = _eps_function(learner)
@@ -98,10 +107,10 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
     K = S.K
     values = {S.K: generations, S.n_real: scheme.n_real, **learner.parameters}
     if isinstance(scheme, Replace):
-        expr = eps(S.n_real) + (K - 1) * eps(S.n_synth)
         values[S.n_synth] = scheme.n_synth
-        return ClosedForm(expr, values, "replace: sum of the per-generation errors", ("T2",),
-                          f"{tex(_NR)} + (K-1)\\,{tex(_NS)}")
+        template, _ = closed_form_template("S2", tex)
+        return ClosedForm(with_rate(get_lemma("S2").rhs, eps), values,
+                          "replace: sum of the per-generation errors", ("S2", "T2"), template)
     if isinstance(scheme, Schedule):
         if len(set(scheme.real_fractions)) > 1 or len(set(scheme.sizes)) > 1:
             return None
@@ -110,28 +119,28 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
         size = scheme.n_real + scheme.n_synth
         lam_value = scheme.n_real / size
     elif isinstance(scheme, Accumulate):
-        term = eps(S.n_real + (_j - 1) * S.n_synth) / (S.n_real + _j * S.n_synth)
-        expr = eps(S.n_real + (K - 1) * S.n_synth) + S.n_synth * sp.Sum(term, (_j, 1, K - 1))
         values[S.n_synth] = scheme.n_synth
-        return ClosedForm(expr, values, "accumulate: telescoped prefix sums", ("T2", "T1"),
-                          f"{tex('N_K')} + {_NS} \\sum_{{j=1}}^{{K-1}} \\frac{{{tex('N_j')}}}{{N_{{j+1}}}}",
-                          f"N_j = {_NR} + (j-1)\\, {_NS}")
+        template, where = closed_form_template("S4", tex)
+        return ClosedForm(with_rate(get_lemma("S4").rhs, eps), values,
+                          "accumulate: telescoped prefix sums", ("S4", "T2", "T1"), template, where)
     else:
         return None
+    mix = get_lemma("S3")
     if lam_value == 1:
-        expr = sp.Piecewise((eps(S.n_real), sp.Eq(K, 1)), (eps(S.N), True))
-        template = f"{tex('N')} \\ (K \\ge 2)"
-    elif lam_value == 0:  # the limit lam -> 0 of the geometric series: K - 1 fully synthetic generations
+        expr = sp.Piecewise((with_rate(mix.rhs.subs(K, 1), eps), sp.Eq(K, 1)),
+                            (with_rate(mix.parts["lambda = 1, K >= 2"], eps), True))
+        template, _ = closed_form_template("S3 lambda = 1", tex)
+    elif lam_value == 0:  # the limit lam -> 0 of S3: K - 1 fully synthetic generations of size N (S2)
         values[S.N] = size
-        return ClosedForm(eps(S.n_real) + (K - 1) * eps(S.N), values,
+        template = tex(r"n_{\mathrm{real}}") + r" + (K-1)\," + tex("N")
+        return ClosedForm(with_rate(get_lemma("S2").rhs.subs(S.n_synth, S.N), eps), values,
                           "schedule with no real data after generation 1: sum of the per-generation errors",
-                          ("T2",), f"{tex(_NR)} + (K-1)\\,{tex('N')}")
+                          ("S2", "T2"), template)
     else:
-        expr = (1 - S.lam) ** (K - 1) * eps(S.n_real) + eps(S.N) * (1 - (1 - S.lam) ** (K - 1)) / S.lam
-        template = (f"(1-\\lambda)^{{K-1}}\\, {tex(_NR)} + "
-                    f"\\frac{{1-(1-\\lambda)^{{K-1}}}}{{\\lambda}}\\, {tex('N')}")
+        expr = with_rate(mix.rhs, eps)
+        template, _ = closed_form_template("S3", tex)
     values.update({S.lam: lam_value, S.N: size})
-    return ClosedForm(expr, values, "mix: geometric series in (1 - lambda)", ("T2", "T1"), template)
+    return ClosedForm(expr, values, "mix: geometric series in (1 - lambda)", ("S3", "T2", "T1"), template)
 
 
 def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05,
@@ -148,8 +157,12 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     errors = learner.errors(scheme, K, delta)
     eps = [e.eps for e in errors]
     bound = recursion(eps, scheme)
-    provenance = sorted(set(learner.lemma_ids) | {"T1", "T2"} | ({"C3"} if learner.uses_delta else set()),
-                        key=_lemma_order)
+    form = closed_form(scheme, learner, K) if with_closed_form else None
+    used = set(learner.lemma_ids) | {"T1", "T2", "S1"} | ({"C3"} if learner.uses_delta else set())
+    used |= {lemma_id for lemma_id in (form.lemma_ids if form is not None else ()) if lemma_id.startswith("S")}
+    if learner.name == "kde":
+        used.add("L1")  # the per-generation error of the KDE loop
+    provenance = sorted(used, key=_lemma_order)
     notes = []
     if bound[-1] > 1:
         notes.append("the bound exceeds 1 and is vacuous there (TV <= 1 always)")
@@ -160,7 +173,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         inputs={"scheme": scheme.to_dict(), "learner": learner.to_dict(), "generations": K, "delta": delta},
         assumptions=_scheme_assumptions(scheme) + learner.assumptions(scheme),
         provenance=provenance,
-        closed_form=closed_form(scheme, learner, K) if with_closed_form else None,
+        closed_form=form,
         terms=[{"generation": e.generation, "n_total": e.n_total, **e.terms} for e in errors],
         notes=notes)
 
@@ -173,7 +186,8 @@ def _scheme_assumptions(scheme: Scheme) -> list[str]:
     return items
 
 
-_ORDER = ["T1", "T2", "T3", "T4", "T4p", "GTV", "C1", "C2", "C3", "K1", "K1p", "K2", "K3", "K4", "D1", "D2", "D3"]
+_ORDER = ["T1", "T2", "T3", "T4", "T4p", "GTV", "C1", "C2", "C3", "K1", "K1p", "K2", "K3", "K4", "D1", "D2", "D3",
+          "S1", "S2", "S3", "S4", "S5", "S6", "S7", "L1", "P1", "E1"]
 
 
 def _lemma_order(lemma_id: str) -> int:

@@ -1,7 +1,8 @@
-"""The explicit per-generation terms of a Gaussian-KDE loop (docs/theory.md section 5), in TV.
+"""The explicit per-generation terms of a Gaussian-KDE loop (theorem L1), in TV.
 
 Shared by the a-priori KDE learner (:mod:`boundcalc.bounds.learners`) and the a-posteriori bound of the
-KDE validator, so that both use one formula.
+KDE validator, so that both use one formula.  Every term is the evaluation of the catalogue object
+that states it (looked up in the catalogue at call time, compiled once per object):
 
 * bias, lemma K1 halved:  ``b(h) = (h^2 / 4) ||Laplacian p0||_1``;
 * stochastic term, lemmas K2 + C2 halved:
@@ -22,6 +23,8 @@ import mpmath
 
 from boundcalc._checks import check_positive, check_probability
 from boundcalc.model.schemes import Scheme
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.concentration import union_per_event_delta
 
 
 def _mp(x):
@@ -30,16 +33,26 @@ def _mp(x):
 
 def kde_bias_tv(bandwidth, laplacian_l1):
     """``(h^2/4) ||Laplacian p0||_1``: half of the K1 bound [derived]."""
-    h = _mp(bandwidth)
-    return h * h / 4 * _mp(laplacian_l1)
+    return get_lemma("K1").evaluate(check=False, h=bandwidth, Lambda=laplacian_l1) / 2
+
+
+def kde_expectation_tv(n, bandwidth, dim, k2_integral):
+    """Half of the K2 bound ``(4 pi)^(-d/4) (n h^d)^(-1/2) J`` (expected L1 error, in TV) [derived]."""
+    with mpmath.workdps(30):
+        return get_lemma("K2").evaluate(check=False, N=n, h=bandwidth, d=dim, J=k2_integral) / 2
+
+
+def kde_deviation_tv(n, delta):
+    """Half of the C2 deviation ``sqrt(2 ln(1/delta) / n)`` (in TV) [classical]."""
+    with mpmath.workdps(30):
+        return get_lemma("C2").evaluate(check=False, N=n, delta=delta) / 2
 
 
 def kde_stochastic_tv(n, bandwidth, dim, k2_integral, delta):
     """Half of (K2 expectation term + C2 deviation term) for n independent samples [derived, classical]."""
     with mpmath.workdps(30):
-        n, h, j, dl = _mp(n), _mp(bandwidth), _mp(k2_integral), _mp(delta)
-        expectation = (4 * mpmath.pi) ** (-_mp(dim) / 4) * (n * h ** dim) ** mpmath.mpf(-0.5) * j
-        deviation = mpmath.sqrt(2 * mpmath.log(1 / dl) / n)
+        expectation = get_lemma("K2").evaluate(check=False, N=n, h=bandwidth, d=dim, J=k2_integral)
+        deviation = get_lemma("C2").evaluate(check=False, N=n, delta=delta)
         return (expectation + deviation) / 2
 
 
@@ -59,18 +72,18 @@ def kde_failure_split(scheme: Scheme, generations: int, delta) -> FailureSplit:
     check_probability("delta", delta)
     plans = scheme.plans(generations)
     if all(p.all_fresh for p in plans):
-        return FailureSplit("joint", generations, _mp(delta) / generations)
+        return FailureSplit("joint", generations, union_per_event_delta(delta, generations))
     keys = {b.key for p in plans for b in p.blocks}
-    return FailureSplit("blockwise", len(keys), _mp(delta) / len(keys))
+    return FailureSplit("blockwise", len(keys), union_per_event_delta(delta, len(keys)))
 
 
 def k3_bandwidth(n, dim, laplacian_l1, k2_integral):
-    """Lemma K3 with A = ||Laplacian p0||_1 / 4, beta = 2, B = (1/2)(4 pi)^(-d/4) J:
-    ``h* = (d B / (4 A))^(2/(4+d)) n^(-1/(4+d))`` [classical]."""
-    from boundcalc.theory.catalogue import get_lemma
+    """Lemma K3 with the coefficients of the TV bound ``A h^2 + B (n h^d)^(-1/2)``:
+    ``A = ||Laplacian p0||_1 / 4`` (K1 halved at h = 1), beta = 2, ``B = (1/2)(4 pi)^(-d/4) J``
+    (K2 halved at N = h = 1): ``h* = (d B / (4 A))^(2/(4+d)) n^(-1/(4+d))`` [classical]."""
     check_positive("n", n)
-    a = _mp(laplacian_l1) / 4
-    b = (4 * mpmath.pi) ** (-_mp(dim) / 4) * _mp(k2_integral) / 2
+    a = kde_bias_tv(1, laplacian_l1)
+    b = kde_expectation_tv(1, 1, dim, k2_integral)
     return get_lemma("K3").evaluate(A=a, B=b, beta=2, d=dim, N=n)
 
 

@@ -36,6 +36,7 @@ from boundcalc.theory import notation as S
 from boundcalc._checks import BoundcalcError, check, check_optional, check_probability
 from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
 from boundcalc.model.schemes import Scheme
+from boundcalc.theory.catalogue import get_lemma
 
 LEARNERS = ("power", "kde", "diffusion")
 
@@ -250,9 +251,9 @@ class KDE(Learner):
         return auto_bandwidth(self.target, n_real) if self.bandwidth == "auto" else float(self.bandwidth)
 
     def bias(self, h):
-        if self.holder_L is not None:
-            return mpf(self.holder_L) / 2 * mpf(h) ** mpf(self.holder_beta) * mpf(
-                gaussian_abs_moment(self.holder_beta, self.dim))
+        if self.holder_L is not None:  # lemma K1' halved, kappa = E|Z|^beta of the Gaussian kernel
+            return get_lemma("K1p").evaluate(L=self.holder_L, h=h, beta=self.holder_beta,
+                                             kappa=gaussian_abs_moment(self.holder_beta, self.dim)) / 2
         return kde_bias_tv(h, self._lap)
 
     def _k2(self, law, h):
@@ -329,11 +330,15 @@ DIFFUSION_DEFAULTS = {"c_stat": 1.0, "c_width": 1.0, "c_opt": 1.0, "c_mc": 1.0,
 GaussianKDE = KDE
 
 
-@functools.lru_cache(maxsize=4096)
 def _optimal_tau(m, n, c_stat, c_width, c_opt):
-    """tau* of lemma D2: memoised as a pure function of all its inputs."""
-    from boundcalc.theory.diffusion import optimal_tau
-    return mpf(optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt))
+    """tau* of lemma D2, evaluated through the catalogue object; memoised as a pure function of
+    all its inputs and of the object itself (a replaced object is never answered from the cache)."""
+    return _optimal_tau_of(id(get_lemma("D2")), m, n, c_stat, c_width, c_opt)
+
+
+@functools.lru_cache(maxsize=4096)
+def _optimal_tau_of(d2_id, m, n, c_stat, c_width, c_opt):
+    return mpf(get_lemma("D2").evaluate(m=m, n=n, c_stat=c_stat, c_width=c_width, c_opt=c_opt))
 
 
 @dataclass(frozen=True, repr=False)
@@ -395,12 +400,10 @@ class Diffusion(Learner):
         return _optimal_tau(self.width_for(n), mpf(n), self.c_stat, self.c_width, self.c_opt)
 
     def kl_of_n(self, n):
-        from boundcalc.theory.catalogue import get_lemma
         c = self.constants
         return get_lemma("D1").evaluate(tau=self.tau_for(n), m=self.width_for(n), n=mpf(n), T=self.horizon, **c)
 
     def eps_of_n(self, n):
-        from boundcalc.theory.catalogue import get_lemma
         return get_lemma("D3").evaluate(KL=self.kl_of_n(n))
 
     def errors(self, scheme, generations, delta):

@@ -1,10 +1,11 @@
-"""Phase transition in the amount of synthetic data (docs/theory.md section 6) [derived, reproduces Fu24].
+"""Phase transition in the amount of synthetic data (theorem P1) [derived, reproduces Fu24].
 
 Generation I of ``mix`` with n_real real samples and s synthetic samples of p_{I-1}:
 
     f(s) = eps(n_real + s) + s / (n_real + s) * a_{I-1}.
 
-For the power law ``eps(N) = C N^(-alpha)`` with 0 < alpha < 1, ``f'(s) = 0`` iff
+For the power law ``eps(N) = C N^(-alpha)`` with 0 < alpha < 1 (theorem P1 of the catalogue, which
+this module evaluates), ``f'(s) = 0`` iff
 ``a_{I-1} n_real = alpha C N^(1 - alpha)``, so
 
     N* = (a_{I-1} n_real / (alpha C))^(1 / (1 - alpha)),    s* = N* - n_real,
@@ -26,6 +27,7 @@ from boundcalc.bounds.learners import Learner, PowerLaw
 from boundcalc.bounds.result import PhaseResult
 from boundcalc.model.schemes import Schedule
 from boundcalc.bounds.solve import bound_sequence
+from boundcalc.theory.catalogue import get_lemma
 
 #: n_synth / n_real at which the limit s -> infinity is evaluated for numeric learners
 LIMIT_RATIO = mpmath.mpf(10) ** 15
@@ -91,7 +93,9 @@ def _power_phase(learner, n_real, a_prev, f, inputs):
                            message=f"no transition: with alpha = {mpmath.nstr(alpha, 6)} >= 1 the bound has no "
                                    f"interior maximum in n_synth (it moves monotonically, or falls then rises, "
                                    f"from {mpmath.nstr(at_zero, 6)} towards {mpmath.nstr(a_prev, 6)})", curve=f)
-    condition = alpha * C * mpmath.mpf(n_real) ** (-alpha)
+    theorem = get_lemma("P1")  # the phase transition: threshold, critical size, existence condition
+    values = {"a_prev": a_prev, "n_real": n_real, "alpha": alpha, "C": C}
+    condition = theorem.evaluate_part("condition", check=False, alpha=alpha, C=C, n_real=n_real)
     closed = (r"s^* = \left(\frac{a_{I-1}\, n_{\mathrm{real}}}{\alpha C}\right)^{1/(1-\alpha)}"
               r" - n_{\mathrm{real}}, \quad \text{exists iff } a_{I-1} > \alpha C n_{\mathrm{real}}^{-\alpha}")
     if a_prev <= condition:
@@ -100,8 +104,7 @@ def _power_phase(learner, n_real, a_prev, f, inputs):
                                    f"{mpmath.nstr(condition, 6)}, so the bound decreases in n_synth from "
                                    f"{mpmath.nstr(at_zero, 6)} towards {mpmath.nstr(a_prev, 6)}",
                            checks={"condition": condition}, curve=f)
-    n_star = (a_prev * n_real / (alpha * C)) ** (1 / (1 - alpha))
-    s_star = n_star - n_real
+    s_star = theorem.evaluate(check=False, **values)  # a_prev may exceed 1 (a vacuous bound)
     peak = f(s_star)
     h = s_star * mpmath.mpf("1e-6")
     derivative = (f(s_star + h) - f(s_star - h)) / (2 * h)

@@ -99,20 +99,11 @@ def early_stopping_curves(learner, sample_sizes, n_points: int = 120, tau_max=No
     """For each n: KL bound of D1 on a geometric tau grid from 1, with tau* from lemma D2.
 
     ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule and horizon)."""
-    from boundcalc.theory.catalogue import get_lemma
-    from boundcalc.theory.diffusion import optimal_tau
-    d1, c = get_lemma("D1"), learner.constants
+    from boundcalc.bounds.early_stopping import early_stopping_curve  # D1, D2, E1 of the catalogue
     curves = []
     for n in sample_sizes:
-        m = float(learner.width_for(n))
-        tau_star = float(optimal_tau(m, n, c_stat=c["c_stat"], c_width=c["c_width"], c_opt=c["c_opt"]))
-        top = tau_max if tau_max is not None else max(10.0, 10 * tau_star)
-        tau = np.unique(np.append(np.geomspace(1.0, top, n_points), tau_star))
-        kl = np.array([float(d1.evaluate(tau=t, m=m, n=n, T=learner.horizon, **c)) for t in tau])
-        terms = {"statistical": c["c_stat"] * tau ** 4 / (m * n), "finite width": c["c_width"] * tau ** 3 / m ** 2,
-                 "optimisation": c["c_opt"] / tau}
-        kl_star = float(d1.evaluate(tau=tau_star, m=m, n=n, T=learner.horizon, **c))
-        curves.append(EarlyStoppingCurve(float(n), m, tau, kl, tau_star, kl_star, terms))
+        v = early_stopping_curve(learner, n, n_points=n_points, tau_max=tau_max)
+        curves.append(EarlyStoppingCurve(v.n, v.m, v.tau, v.kl, v.tau_star, v.kl_star, v.terms))
     return curves
 
 

@@ -32,6 +32,7 @@ from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
 from boundcalc.bounds.learners import Learner
 from boundcalc.bounds.result import OptimumResult, SolveResult
 from boundcalc.model.schemes import Mix, Scheme, make_scheme
+from boundcalc.theory.catalogue import get_lemma
 
 UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
 #: the largest sample size the solvers search (the numbers stay finite well beyond it)
@@ -39,9 +40,8 @@ MAX_SIZE = 10 ** 16
 
 
 def optimal_tau(m, n, c_stat=1.0, c_width=1.0, c_opt=1.0):
-    """Lemma D2: the early-stopping time tau* >= 1 (see :mod:`boundcalc.theory.diffusion`)."""
-    from boundcalc.theory.diffusion import optimal_tau as _tau
-    return _tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
+    """Lemma D2: the early-stopping time tau* >= 1, evaluated through the catalogue object."""
+    return get_lemma("D2").evaluate(m=m, n=n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
 
 
 def bound_sequence(scheme: Scheme, learner: Learner, generations: int, delta) -> list:
@@ -300,20 +300,20 @@ def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1
         objective = g_at(value)
         interior = value > 1
         checks = {"below_neighbours": bool(objective <= g_at(value * 1.01) and (not interior or objective <= g_at(value * 0.99))),
-                  "closed_form_without_width_term": (mpmath.mpf(c_opt) * m * n / (4 * mpmath.mpf(c_stat))) ** mpmath.mpf(0.2)}
+                  "closed_form_without_width_term": get_lemma("D2").evaluate_part(
+                      "closed form c_width = 0", m=m, n=n, c_stat=c_stat, c_opt=c_opt)}
         return OptimumResult("tau", value, objective,
                              {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
                              curve=g_at,
                              message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
                                      f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
-    from boundcalc.bounds.kde_terms import kde_bias_tv
+    from boundcalc.bounds.kde_terms import kde_bias_tv, kde_expectation_tv
     from boundcalc.model.targets import parse_target
     target = target if target is not None and not isinstance(target, str) else parse_target(target)
     lap = target.laplacian_l1()
 
-    def objective_at(h):  # the K3 objective in TV: bias + expected stochastic term
-        return kde_bias_tv(h, lap) + (4 * mpmath.pi) ** (-mpmath.mpf(target.dim) / 4) * (
-            mpmath.mpf(n) * mpmath.mpf(h) ** target.dim) ** mpmath.mpf(-0.5) * target.k2_integral(h) / 2
+    def objective_at(h):  # the K3 objective in TV: bias (K1 halved) + expected stochastic term (K2 halved)
+        return kde_bias_tv(h, lap) + kde_expectation_tv(n, h, target.dim, target.k2_integral(h))
 
     from boundcalc._numeric import minimize_scalar  # not scipy.optimize (0.25 s to import)
     k3 = optimal_bandwidth(target, n)  # lemma K3 with J(h) frozen: the choice of --bandwidth auto

@@ -23,9 +23,8 @@ import mpmath
 import sympy as sp
 
 from boundcalc._checks import check_positive_int, check_probability
-from boundcalc.theory.lemma import Lemma, register
+from boundcalc.theory.lemma import CATALOGUE, Lemma, register
 from boundcalc.theory.notation import K, N, c_diff, delta, t
-from boundcalc.theory.divergence import WORKING_DPS
 
 __all__ = ["C1", "C2", "C3", "union_per_event_delta", "kde_l1_deviation"]
 
@@ -98,7 +97,7 @@ C2 = register(Lemma(
 
 def kde_l1_deviation(n_samples, failure_probability) -> mpmath.mpf:
     """``sqrt(2 ln(1/delta) / N)``: the deviation term of C2 in L1 (halve it for TV) [classical]."""
-    return C2.evaluate(N=n_samples, delta=failure_probability)
+    return CATALOGUE["C2"].evaluate(N=n_samples, delta=failure_probability)
 
 
 # --- C3: union bound over K statements ------------------------------------------------------------
@@ -109,6 +108,7 @@ C3 = register(Lemma(
     lhs=Prob(sp.Symbol("E_1 or ... or E_K")),
     relation="<=",
     rhs=_C3_RHS,
+    parts={"per event": delta / K},
     hypotheses=(
         "E_1, ..., E_K are events (arbitrarily dependent), the failures of K statements.",
         "Each has probability at most delta / K (the per-event level; union_per_event_delta "
@@ -122,12 +122,13 @@ C3 = register(Lemma(
     source="Boole's inequality (countable subadditivity of a probability measure); e.g. "
            "Billingsley 1995, Probability and Measure, section 2.",
     quantities={"delta": "total failure probability of the K statements together, in (0, 1)"},
+    ranges={"K": (1, math.inf, True, False)},
     ))
 
 
 def union_per_event_delta(total_delta, events) -> mpmath.mpf:
-    """Per-event failure level ``delta / K`` of lemma C3 (``events`` = K >= 1) [classical]."""
+    """Per-event failure level ``delta / K`` of lemma C3 (``events`` = K >= 1) [classical]:
+    the part "per event" of C3's object, evaluated through the catalogue."""
     check_probability("delta", total_delta)
     k = check_positive_int("K", events)
-    with mpmath.workdps(WORKING_DPS):
-        return mpmath.mpmathify(total_delta) / k
+    return CATALOGUE["C3"].evaluate_part("per event", check=False, delta=total_delta, K=k)

@@ -1,26 +1,30 @@
-"""Diffusion-model lemmas D1, D2, D3 (docs/theory.md section 3.4).
+"""Diffusion-model lemmas D1, D2, D3.
 
-D1 is Li et al. (2023)'s generalization bound for a random-feature score model with every
-hidden factor made a named constant; D2 is its early-stopping optimum; D3 turns the KL bound
-of one generation into a TV bound (Pinsker or Bretagnolle-Huber, whichever is smaller).
+D1 is Li et al. (2023)'s generalization bound (KL from p0 to the law of the reverse-time SDE
+driven by the learned score) for a random-feature score model with every hidden factor made a
+named constant; D2 is its early-stopping optimum; D3 turns the KL bound of one generation into a
+TV bound (Pinsker or Bretagnolle-Huber, whichever is smaller).
 
-:func:`optimal_tau` is the numeric D2 optimum, computed robustly in mpmath.
+:func:`optimal_tau` is the numeric D2 optimum, computed robustly in mpmath; D2's statement is
+``tau* = max(1, tau_0)`` with ``tau_0`` the unique positive root of the stationarity equation,
+an implemented sympy function (:data:`stationary_root`) so that the statement lambdifies.
 """
 
 from __future__ import annotations
 
 import mpmath
 import sympy as sp
+from sympy.utilities.lambdify import implemented_function
 
 from boundcalc._checks import BoundcalcError, check_nonnegative, check_positive
 from boundcalc.theory.lemma import Lemma, register
 from boundcalc.theory.notation import (T, c_approx, c_mc, c_opt, c_prior, c_stat, c_width, kl, m, n, tau)
 
-__all__ = ["D1", "D2", "D3", "optimal_tau", "early_stopping_objective"]
+__all__ = ["D1", "D2", "D3", "optimal_tau", "early_stopping_objective", "stationary_root"]
 
 _KL = sp.Function("KL")
 _TV = sp.Function("TV")
-_p0, _ptau, _p, _q = sp.symbols("p0 p_tau p q")
+_p0, _ptau, _p, _q = sp.symbols("p0 p_tau_SDE p q")  # p_tau_SDE: law of the reverse-time SDE
 _argmin = sp.Function("argmin")
 
 
@@ -36,13 +40,27 @@ D1 = register(Lemma(
     relation="<=",
     rhs=(c_stat * tau ** 4 / (m * n) + c_width * tau ** 3 / m ** 2 + c_opt / tau + c_mc / m
          + c_approx + c_prior * sp.exp(-2 * T)),
+    parts={
+        "statistical": c_stat * tau ** 4 / (m * n),
+        "finite width": c_width * tau ** 3 / m ** 2,
+        "optimisation": c_opt / tau,
+        "monte carlo": c_mc / m,
+        "approximation": c_approx,
+        "prior": c_prior * sp.exp(-2 * T),
+    },
     hypotheses=(
-        "p0 has compact support in R^d; the score network is s(x, t) = (1/m) A relu(W x + U e(t)) "
-        "with W, U random and frozen and A trained by gradient flow for time tau on the empirical "
-        "denoising score-matching loss of n samples of p0.",
-        "The true score lies in the random-feature RKHS and the trained weights stay bounded; "
-        "p_tau is the density of the probability-flow ODE of the learned score started from the "
-        "prior pi at horizon T.",
+        "p0 has compact support in R^d and a continuously differentiable density (so that its score "
+        "exists and the forward process has a continuous score).",
+        "The score network is s(x, t) = (1/m) A relu(W x + U e(t)) with W, U random and frozen and A "
+        "trained by gradient flow for time tau on the empirical denoising score-matching loss of n "
+        "samples of p0, started from a bounded initialisation (bounded initial loss) and with a bounded "
+        "weighting function of the noise levels in that loss.",
+        "Realisable case (an assumption): the true score lies in the random-feature RKHS and the "
+        "trained weights stay bounded.",
+        "p_tau is the law at time 0 of the reverse-time SDE driven by the learned score "
+        "(dX = [X + 2 s(X, t)] dt + sqrt(2) dW backwards from the prior pi at horizon T); "
+        "Li et al.'s Theorem 1 is proved for this law, not for the output of the probability-flow "
+        "ODE, so a sampler that integrates the ODE is not covered by D1.",
         "tau >= 1; the statement holds with probability >= 1 - delta over the samples and the "
         "random features.",
         "The hidden factors of Li et al.'s bound (d log(d+1), polynomials of log(1/delta^2), RKHS "
@@ -51,12 +69,13 @@ D1 = register(Lemma(
         "they are unknown and default to 1 unless the user supplies or calibrates them.",
     ),
     provenance="[Li23]",
-    latex=(r"\mathrm{KL}(p_0 \,\|\, p_\tau) \le c_{\mathrm{stat}} \frac{\tau^4}{m n} + "
+    latex=(r"\mathrm{KL}(p_0 \,\|\, p_\tau^{\mathrm{SDE}}) \le c_{\mathrm{stat}} \frac{\tau^4}{m n} + "
            r"c_{\mathrm{width}} \frac{\tau^3}{m^2} + \frac{c_{\mathrm{opt}}}{\tau} + "
            r"\frac{c_{\mathrm{mc}}}{m} + c_{\mathrm{approx}} + c_{\mathrm{prior}} \, e^{-2T}"),
     derivation="derivations/D1.md",
     source=("Li, Li, Zhang, Bian, On the Generalization Properties of Diffusion Models, NeurIPS 2023 "
-            "(arXiv 2311.01797), Theorem 1; hidden constants made explicit here."),
+            "(arXiv 2311.01797), Theorem 1 (KL from p0 to the law of the reverse-time SDE driven "
+            "by the learned score); hidden constants made explicit here."),
     quantities={"tau": "training time of the gradient flow (tau >= 1)",
                 "m": "width (number of random features)",
                 "n": "number of training samples",
@@ -105,31 +124,48 @@ def optimal_tau(m, n, c_stat=1, c_width=1, c_opt=1):
         m_, n_ = _mp("m", m), _mp("n", n)
         cs, co = _mp("c_stat", c_stat), _mp("c_opt", c_opt)
         cw = _mp("c_width", c_width, positive=False)
-
-        def slope(x):  # tau^2 g'(tau)
-            return 4 * cs * x ** 5 / (m_ * n_) + 3 * cw * x ** 4 / m_ ** 2 - co
-
-        if slope(mpmath.mpf(1)) >= 0:
+        if 4 * cs / (m_ * n_) + 3 * cw / m_ ** 2 - co >= 0:  # tau^2 g'(tau) >= 0 at tau = 1
             return mpmath.mpf(1)
-        upper = (co * m_ * n_ / (4 * cs)) ** (mpmath.mpf(1) / 5)
-        if cw > 0:
-            upper = min(upper, (co * m_ ** 2 / (3 * cw)) ** (mpmath.mpf(1) / 4))
-        # Newton from the right: tau^2 g' is increasing and convex on tau > 0, and nonnegative at
-        # `upper`, so the iterates decrease monotonically to the root (no overshoot).
-        root = upper
-        for _ in range(200):
-            derivative = 20 * cs * root ** 4 / (m_ * n_) + 12 * cw * root ** 3 / m_ ** 2
-            step = slope(root) / derivative
-            root -= step
-            if abs(step) <= mpmath.mpf(10) ** -34 * root:
-                break
-        else:  # pragma: no cover - cannot happen for a convex increasing function
-            raise BoundcalcError("optimal_tau: Newton's method did not converge")
-        # substitute back: the residual of tau^2 g'(tau) = 0 relative to its terms
-        scale = co + 4 * cs * root ** 5 / (m_ * n_) + 3 * cw * root ** 4 / m_ ** 2
-        if abs(slope(root)) > mpmath.mpf(10) ** -25 * scale:
-            raise BoundcalcError("optimal_tau: root of g'(tau) did not verify")
+        root = _newton_root(m_, n_, cs, cw, co)
     return +root
+
+
+def _newton_root(m_, n_, cs, cw, co):
+    """The unique positive root of ``S(tau) = 4 cs tau^5/(m n) + 3 cw tau^4/m^2 - co`` (40 digits)."""
+    def slope(x):  # tau^2 g'(tau)
+        return 4 * cs * x ** 5 / (m_ * n_) + 3 * cw * x ** 4 / m_ ** 2 - co
+
+    upper = (co * m_ * n_ / (4 * cs)) ** (mpmath.mpf(1) / 5)
+    if cw > 0:
+        upper = min(upper, (co * m_ ** 2 / (3 * cw)) ** (mpmath.mpf(1) / 4))
+    # Newton from the right: tau^2 g' is increasing and convex on tau > 0, and nonnegative at
+    # `upper`, so the iterates decrease monotonically to the root (no overshoot).
+    root = upper
+    for _ in range(400):
+        derivative = 20 * cs * root ** 4 / (m_ * n_) + 12 * cw * root ** 3 / m_ ** 2
+        step = slope(root) / derivative
+        root -= step
+        if abs(step) <= mpmath.mpf(10) ** -34 * root:
+            break
+    else:  # pragma: no cover - cannot happen for a convex increasing function
+        raise BoundcalcError("optimal_tau: Newton's method did not converge")
+    # substitute back: the residual of tau^2 g'(tau) = 0 relative to its terms
+    scale = co + 4 * cs * root ** 5 / (m_ * n_) + 3 * cw * root ** 4 / m_ ** 2
+    if abs(slope(root)) > mpmath.mpf(10) ** -25 * scale:
+        raise BoundcalcError("optimal_tau: root of g'(tau) did not verify")
+    return root
+
+
+def _stationary_root(c_opt, c_stat, c_width, m, n):
+    with mpmath.workdps(40):
+        root = _newton_root(_mp("m", m), _mp("n", n), _mp("c_stat", c_stat),
+                            _mp("c_width", c_width, positive=False), _mp("c_opt", c_opt))
+    return +root
+
+
+#: tau_0(c_opt, c_stat, c_width, m, n): the unique positive root of
+#: 4 c_stat tau^5/(m n) + 3 c_width tau^4/m^2 = c_opt (Newton's method in mpmath when lambdified)
+stationary_root = implemented_function("tau_0", _stationary_root)
 
 
 def _optimal_tau_numeric(m=None, n=None, c_stat=1, c_width=1, c_opt=1, **_unused):
@@ -139,26 +175,34 @@ def _optimal_tau_numeric(m=None, n=None, c_stat=1, c_width=1, c_opt=1, **_unused
     return optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
 
 
+_U1 = (c_opt * m * n / (4 * c_stat)) ** sp.Rational(1, 5)  # the root when c_width = 0
+
 D2 = register(Lemma(
     id="D2",
     title="Early stopping of the random-feature diffusion model",
     lhs=_argmin(early_stopping_objective()),
     relation="=",
-    rhs=(c_opt * m * n / (4 * c_stat)) ** sp.Rational(1, 5),
+    rhs=sp.Max(1, stationary_root(c_opt, c_stat, c_width, m, n)),
+    parts={
+        "closed form c_width = 0": _U1,
+        "stationarity": 4 * c_stat * tau ** 5 / (m * n) + 3 * c_width * tau ** 4 / m ** 2 - c_opt,
+    },
     hypotheses=(
         "The tau-dependent part of D1, g(tau) = c_stat tau^4/(m n) + c_width tau^3/m^2 + c_opt/tau, "
-        "is minimised over tau >= 1.",
+        "is minimised over tau >= 1, with c_stat, c_opt > 0, c_width >= 0, m, n > 0.",
         "g'(tau) = 0 iff 4 c_stat tau^5/(m n) + 3 c_width tau^4/m^2 = c_opt; the left side is "
-        "strictly increasing, so the root is unique and the minimiser is max(1, root).",
-        "The closed form (the symbolic rhs) is the case c_width = 0 with root >= 1; the numeric "
-        "evaluation (optimal_tau) solves the general case, default c_stat = c_width = c_opt = 1.",
+        "strictly increasing, so the root tau_0 is unique and the minimiser is max(1, tau_0).",
+        "The statement is the general case (any c_width >= 0; default c_stat = c_width = c_opt = 1), "
+        "evaluated by Newton's method in mpmath (optimal_tau); for c_width = 0 the root has the closed "
+        "form tau_0 = (c_opt m n / (4 c_stat))^(1/5) (the part 'closed form c_width = 0').",
         "With m proportional to n: tau* = Theta(n^(2/5)) and the optimal bound is of order "
         "n^(-2/5) + m^(-4/5) (Li et al. 2023, eq. 16).",
     ),
     provenance="[Li23, derived]",
     latex=(r"\tau^* = \arg\min_{\tau \ge 1} \Big[ c_{\mathrm{stat}} \frac{\tau^4}{m n} + "
-           r"c_{\mathrm{width}} \frac{\tau^3}{m^2} + \frac{c_{\mathrm{opt}}}{\tau} \Big], \quad "
-           r"c_{\mathrm{width}} = 0: \ \tau^* = \Big( \frac{c_{\mathrm{opt}} \, m n}{4 c_{\mathrm{stat}}} \Big)^{1/5}; "
+           r"c_{\mathrm{width}} \frac{\tau^3}{m^2} + \frac{c_{\mathrm{opt}}}{\tau} \Big] = \max(1, \tau_0), \quad "
+           r"\frac{4 c_{\mathrm{stat}} \tau_0^5}{m n} + \frac{3 c_{\mathrm{width}} \tau_0^4}{m^2} = c_{\mathrm{opt}}; \quad "
+           r"c_{\mathrm{width}} = 0: \ \tau_0 = \Big( \frac{c_{\mathrm{opt}} \, m n}{4 c_{\mathrm{stat}}} \Big)^{1/5}; "
            r"\quad m \propto n: \ \tau^* = \Theta(n^{2/5}), \ "
            r"\min_{\tau} \mathrm{KL} \lesssim n^{-2/5} + m^{-4/5}"),
     derivation="derivations/D2.md",
@@ -166,6 +210,7 @@ D2 = register(Lemma(
             "the stationarity condition and its unique root are derived here."),
     quantities={"c_opt": "constant of the optimisation term 1/tau",
                 "c_stat": "constant of the statistical term tau^4/(m n)",
+                "c_width": "constant of the finite-width term tau^3/m^2 (default 1)",
                 "m": "width (number of random features)",
                 "n": "number of training samples"},
     numeric=_optimal_tau_numeric,

@@ -135,6 +135,10 @@ c_prior = _row("c_prior", dict(nonnegative=True), 'c_{\\mathrm{prior}}', "cprior
 c_diff = _row("c", dict(positive=True), 'c', "cdiff",
               "common bounded difference of McDiarmid's inequality (lemma C1)", (0, INF, False, False))
 
+# --- composition theorems -------------------------------------------
+k_growth = _row("k", dict(positive=True), 'k', "kgrow",
+                'growth exponent of the sample sizes $N_i = N_1 i^k$ (theorem S7)', (0, INF, False, False))
+
 
 # --- KDE loop: bounds in expectation (KE1-KE4) and on the realised K2 integral (KR1-KR5) ---------
 S_stoch = _row("S_stoch", dict(nonnegative=True), 'S_i', "Sstoch",

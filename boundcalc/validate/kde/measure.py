@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 import boundcalc.validate.grid as gridlib
-from boundcalc.bounds.compose import recursion
+from boundcalc.bounds.compose import recursion, recursion_step
 from boundcalc.validate.checks import VACUOUS_BOUND
 from boundcalc.validate.generators import GaussianKDE
 from boundcalc.validate.kde.context import RunContext
@@ -93,7 +93,7 @@ def _measure(ctx: RunContext, index, make_generator, rng, record, statuses, boun
         record["a"][i - 1] = a_i
         record["eps"][i - 1] = gridlib.tv_on_grid(p_i, q_i, ctx.grid)
         record["tv_q_p0"][i - 1] = tv_q
-        record["coefficient_sum"][i - 1] = float(sum(w * previous[j - 1] for j, w in enumerate(weights) if j > 0))
+        record["coefficient_sum"][i - 1] = float(recursion_step(0, weights, previous))  # theorem S1 with eps_i = 0
         record["stochastic"][i - 1] = s_i
         record["one_step_bound"][i - 1] = ctx.bias[i - 1] + s_i + tv_q
         record["train_variance"][i - 1] = training_variance(step.training_set)

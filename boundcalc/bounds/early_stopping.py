@@ -1,0 +1,96 @@
+"""Early stopping of the diffusion learner: lemma D1 along the training time, tau* of D2 (theorem E1).
+
+Every number is an evaluation of a catalogue object: the KL bound of D1 (and its named terms,
+``D1.parts``), the optimum of D2 and the early-stopped bound E1.  The figure code
+(:mod:`boundcalc.bounds.plots`) and the diffusion validator's calibration call these functions
+instead of writing the terms again.
+
+* :func:`d1_term_basis` -- the coefficient of each named constant in D1's right-hand side
+  (D1 is linear in its constants: the coefficient is the partial derivative), vectorised in numpy;
+* :func:`d1_kl` -- D1's right-hand side, vectorised in numpy;
+* :func:`early_stopping_curve` -- D1 on a geometric grid of tau from 1, with tau* (D2) and the
+  early-stopped bound (E1) [Li23, derived].
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from boundcalc.theory import notation as S
+from boundcalc.theory.catalogue import get_lemma
+
+__all__ = ["D1_CONSTANTS", "d1_term_basis", "d1_kl", "EarlyStoppingValues", "early_stopping_curve"]
+
+#: the named constants of lemma D1, in the order of its statement
+D1_CONSTANTS = ("c_stat", "c_width", "c_opt", "c_mc", "c_approx", "c_prior")
+
+#: names of the tau-dependent terms of D1 drawn beside the curve (keys of ``D1.parts``)
+TAU_TERMS = ("statistical", "finite width", "optimisation")
+
+
+@functools.lru_cache(maxsize=8)
+def _basis_functions(d1_rhs: sp.Expr):
+    """Per constant c: the numpy function of (tau, m, n, T) that is dD1/dc (cached per statement)."""
+    args = (S.tau, S.m, S.n, S.T)
+    out = {}
+    for name in D1_CONSTANTS:
+        coefficient = sp.diff(d1_rhs, getattr(S, name))
+        out[name] = sp.lambdify(args, coefficient, modules="numpy")
+    return out
+
+
+def d1_term_basis(tau, m, n, T=10.0) -> dict:
+    """The coefficient of each named constant in lemma D1's right-hand side, at arrays of
+    (tau, m, n, T) [Li23]: ``tau^4/(m n)``, ``tau^3/m^2``, ``1/tau``, ``1/m``, ``1``, ``e^(-2T)``.
+
+    D1 is linear in its constants, so ``KL bound = sum_c c * basis[c]``; the calibration of the
+    constants is a linear least-squares fit on these columns.
+
+    >>> b = d1_term_basis(2.0, 10.0, 10.0, T=1.0)
+    >>> round(float(b["c_stat"]), 6), round(float(b["c_opt"]), 6)
+    (0.16, 0.5)
+    """
+    tau, m, n, T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (tau, m, n, T)))
+    return {name: np.broadcast_to(np.asarray(f(tau, m, n, T), dtype=float), tau.shape).copy()
+            for name, f in _basis_functions(get_lemma("D1").rhs).items()}
+
+
+def d1_kl(tau, m, n, T, constants: dict):
+    """Lemma D1's KL bound at arrays of (tau, m, n, T) in double precision (numpy), constants by name."""
+    return get_lemma("D1").evaluate_numpy(tau=tau, m=m, n=n, T=T, **{k: constants[k] for k in D1_CONSTANTS})
+
+
+@dataclass(frozen=True)
+class EarlyStoppingValues:
+    """D1 along tau for one sample size: ``tau``, ``kl`` (arrays), tau* and the bound there, and the
+    tau-dependent terms of D1 (arrays, by name)."""
+    n: float
+    m: float
+    tau: np.ndarray
+    kl: np.ndarray
+    tau_star: float
+    kl_star: float
+    terms: dict
+
+
+def early_stopping_curve(learner, n, n_points: int = 120, tau_max=None) -> EarlyStoppingValues:
+    """D1's KL bound on a geometric tau grid from 1 to ``tau_max`` (default max(10, 10 tau*)), with
+    tau* from lemma D2 and the bound there from theorem E1 [Li23, derived].
+
+    ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule, horizon).
+    """
+    d1, c = get_lemma("D1"), learner.constants
+    m = float(learner.width_for(n))
+    tau_star = float(get_lemma("D2").evaluate(m=m, n=n, c_stat=c["c_stat"], c_width=c["c_width"],
+                                              c_opt=c["c_opt"]))
+    top = tau_max if tau_max is not None else max(10.0, 10 * tau_star)
+    tau = np.unique(np.append(np.geomspace(1.0, top, n_points), tau_star))
+    kl = np.array([float(d1.evaluate(tau=t, m=m, n=n, T=learner.horizon, **c)) for t in tau])
+    values = {"tau": tau, "m": m, "n": n, **{k: c[k] for k in D1_CONSTANTS}}
+    terms = {name: d1.evaluate_numpy(part=name, **values) for name in TAU_TERMS}
+    kl_star = float(get_lemma("E1").evaluate(m=m, n=n, T=learner.horizon, **c))
+    return EarlyStoppingValues(float(n), m, tau, kl, tau_star, kl_star, terms)
