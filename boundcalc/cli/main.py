@@ -21,7 +21,7 @@ import os
 import sys
 
 from boundcalc._checks import BoundcalcError
-from boundcalc.cli import export, validate_diffusion, validate_kde
+from boundcalc.cli import export, sweep, validate_diffusion, validate_kde
 from boundcalc.cli.options import (Parser, _emit, _fmt, add_learner_options, add_phase_options,
                                    add_scheme_options, compute_bound, learner_from_args,
                                    scheme_from_args)
@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate_kde.register(vsub)
     validate_diffusion.register(vsub)
     export.register(sub)
+    sweep.register(sub)
     return parser
 
 
