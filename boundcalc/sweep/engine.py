@@ -11,7 +11,9 @@ through one of
   client the caller made (and does not close it),
 
 and writes the rows as they finish (one part file per flushed batch, then a compaction into
-``results.parquet``).  A failing task becomes a row with status "failed" and its error; it
+``results.parquet``): on Dask a batch is written whenever the engine is about to wait for more
+results, and at least every ``flush_seconds`` while results keep coming; serially, at least
+every ``flush_seconds`` (a killed serial sweep loses at most that much finished work).  A failing task becomes a row with status "failed" and its error; it
 does not stop the others.  Interrupted (Ctrl-C), the finished rows are kept and compacted and
 the interrupt propagates; ``resume=True`` then runs only the missing rows.
 """
@@ -49,7 +51,6 @@ class SweepResult:
     skipped: int
     ran: int
     failed: int
-    interrupted: bool
     seconds: float
     executor: str
     workers: int | None
@@ -57,7 +58,7 @@ class SweepResult:
     def to_dict(self) -> dict:
         return {"out": str(self.out), "table": None if self.table is None else str(self.table),
                 "tasks": self.total, "already_done": self.skipped, "ran": self.ran, "failed": self.failed,
-                "interrupted": self.interrupted, "seconds": round(self.seconds, 3), "executor": self.executor,
+                "seconds": round(self.seconds, 3), "executor": self.executor,
                 "workers": self.workers}
 
 
@@ -139,7 +140,6 @@ def run(spec, commands: dict, out, *, executor: str = "dask", client=None, sched
             state["pending"] = []
         state["flushed"] = time.monotonic()
 
-    interrupted = False
     n_workers = None
     try:
         if executor == "serial":
@@ -147,25 +147,21 @@ def run(spec, commands: dict, out, *, executor: str = "dask", client=None, sched
             for task in todo:
                 finished(execute(command, task))
         elif todo:
-            n_workers = _run_dask(command, todo, finished, client, scheduler, workers)
-    except KeyboardInterrupt:
-        interrupted = True
-        raise
-    finally:
+            n_workers = _run_dask(command, todo, finished, flush, client, scheduler, workers)
+    finally:  # interrupted or not: the finished rows are written and compacted
         bar.close()
         flush()
         table = store.compact()
-        if interrupted:
-            # a caller that catches the interrupt can read these from the exception
-            pass
     return SweepResult(out=Path(out), table=table, total=len(tasks), skipped=len(tasks) - len(todo),
-                       ran=state["ran"], failed=state["failed"], interrupted=False,
+                       ran=state["ran"], failed=state["failed"],
                        seconds=time.perf_counter() - t0, executor=executor, workers=n_workers)
 
 
-def _run_dask(command: Command, todo: list, finished: Callable, client, scheduler, workers) -> int:
-    """Submit every task to Dask and hand each row to ``finished`` as it comes back; returns the
-    number of workers."""
+def _run_dask(command: Command, todo: list, finished: Callable, idle: Callable, client, scheduler,
+              workers) -> int:
+    """Submit every task to Dask and hand each row to ``finished`` as it comes back (``idle()`` is
+    called before waiting for the next one, so nothing finished stays unwritten while the sweep
+    waits); returns the number of workers."""
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:  # pragma: no cover - depends on the installation
@@ -199,7 +195,8 @@ def _run_dask(command: Command, todo: list, finished: Callable, client, schedule
             futures.append(fut)
         n_workers = len(client.scheduler_info().get("workers", {}))
         try:
-            for batch in as_completed(futures).batches():
+            pending = as_completed(futures)
+            for batch in pending.batches():
                 for fut in batch:
                     task = by_key.pop(fut.key)
                     if fut.status == "finished":
@@ -209,6 +206,8 @@ def _run_dask(command: Command, todo: list, finished: Callable, client, schedule
                                          else f"task {fut.status} by the cluster")
                     fut.release()
                     finished(row)
+                if not pending.has_ready():
+                    idle()
         except BaseException:
             client.cancel(futures)
             raise
