@@ -1,8 +1,9 @@
 """Figures of a sweep report (matplotlib, imported lazily, Agg back end; files written atomically).
 
 * :func:`draw_phase_diagram`: heat maps over two axes, side by side: the measured final TV
-  (mean over seeds), the bound's final value, and their ratio; other axes are held at their
-  first value (said in the title);
+  (mean over seeds), the bound's final value, and their ratio, each on its own colour scale
+  with the values written in the cells; other axes are held at their first value (said in
+  the title);
 * :func:`draw_curves`: the summary metrics against one axis, one line per value of the other
   axes, with the 95% intervals of the means as bands.
 """
@@ -58,7 +59,8 @@ def _slice(report, fixed_axes):
 
 
 def draw_phase_diagram(report, x: str, y: str, path) -> Path | None:
-    """Heat maps of the measured TV, the bound and their ratio over axes ``x`` and ``y``."""
+    """Heat maps of the measured TV, the bound and their ratio over axes ``x`` and ``y`` (each on
+    its own colour scale, values written in the cells)."""
     metrics = [m for m in (MEASURED, BOUND, RATIO) if any(m in c["metrics"] for c in report.configurations)]
     if not metrics:
         metrics = _shown(report)[:1]
@@ -78,11 +80,6 @@ def draw_phase_diagram(report, x: str, y: str, path) -> Path | None:
         finite = grid[np.isfinite(grid)]
         vmax = float(finite.max()) if finite.size else 1.0
         vmin = float(finite.min()) if finite.size else 0.0
-        if metric in (MEASURED, BOUND):  # the measured and the bound's diagrams on one colour scale
-            both = [c["metrics"][m]["mean"] for c in configs for m in (MEASURED, BOUND)
-                    if m in c["metrics"] and math.isfinite(c["metrics"][m]["mean"])]
-            if both:
-                vmin, vmax = min(both), max(both)
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
         for (i, j), v in np.ndenumerate(grid):
             if np.isfinite(v):
@@ -95,7 +92,7 @@ def draw_phase_diagram(report, x: str, y: str, path) -> Path | None:
         ax.set_ylabel(y)
         ax.set_title(TITLES.get(metric, metric), fontsize=10)
         fig.colorbar(image, ax=ax, shrink=0.85)
-    title = f"sweep {report.command}" + (f" ({note})" if note else "")
+    title = f"{report.name or 'sweep'}: {report.command}" + (f" ({note})" if note else "")
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     return _save(fig, Path(path))
@@ -138,6 +135,6 @@ def draw_curves(report, axis: str, path) -> Path | None:
     if others and keys:
         axes[0][-1].legend(fontsize=7, loc="best")
     suffix = f" (first {MAX_CURVES} of {len(groups)} lines)" if len(groups) > MAX_CURVES else ""
-    fig.suptitle(f"sweep {report.command}: against {axis}; bands: 95% intervals over seeds{suffix}", fontsize=10)
+    fig.suptitle(f"{report.name or 'sweep'}: {report.command} against {axis}; bands: 95% intervals over seeds{suffix}", fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))

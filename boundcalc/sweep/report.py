@@ -71,9 +71,10 @@ class SweepReport:
     configurations: list
     files: list = field(default_factory=list)
     text: str = ""
+    name: str = ""
 
     def to_dict(self) -> dict:
-        return {"command": self.command, "axes": self.axes, "configurations": self.configurations,
+        return {"name": self.name, "command": self.command, "axes": self.axes, "configurations": self.configurations,
                 "files": [str(f) for f in self.files]}
 
 
@@ -128,7 +129,7 @@ def aggregate(table, spec: dict | None = None) -> SweepReport:
                     ratios.append(m / b)
             entry["metrics"][RATIO] = summarize(ratios)
         configs.append(entry)
-    report = SweepReport(command=rows[0]["command"], axes=axes, configurations=configs)
+    report = SweepReport(command=rows[0]["command"], axes=axes, configurations=configs, name=spec.get("name", ""))
     report.text = _text(report)
     return report
 
