@@ -12,11 +12,11 @@ Neither dask nor pyarrow is imported until a sweep runs or a table is read.
 """
 
 from boundcalc.sweep.commands import bound_commands
-from boundcalc.sweep.engine import SweepResult, run
+from boundcalc.sweep.engine import SweepResult, local_cluster, run
 from boundcalc.sweep.report import write_report
 from boundcalc.sweep.spec import SweepSpec, Task, load_spec
 from boundcalc.sweep.table import read_results
 from boundcalc.sweep.tasks import Command, TaskOutput, derived_seed, seed_sequence
 
 __all__ = ["Command", "SweepResult", "SweepSpec", "Task", "TaskOutput", "bound_commands", "derived_seed",
-           "load_spec", "read_results", "run", "seed_sequence", "write_report"]
+           "load_spec", "local_cluster", "read_results", "run", "seed_sequence", "write_report"]

@@ -33,7 +33,7 @@ SPEC_FILE = "sweep.json"
 PARTS_DIR = "parts"
 ID_COLUMNS = ("task_key", "config_index", "seed_index", "base_seed", "command", "config_hash", "config")
 TAIL_COLUMNS = ("status", "error", "checks_passed", "checks", "device", "result", "versions",
-                "started", "seconds", "host", "worker", "traceback")
+                "started", "seconds", "cpu_seconds", "host", "worker", "traceback")
 
 
 def _pa():
@@ -105,7 +105,7 @@ def rows_to_table(rows: list[dict], in_types: dict):
         arrays[f"out_{name}"] = _column(values, infer_type(values))
     for name in TAIL_COLUMNS:
         values = [r.get(name) for r in rows]
-        typ = {"checks_passed": pa.bool_(), "seconds": pa.float64()}.get(name, pa.string())
+        typ = {"checks_passed": pa.bool_(), "seconds": pa.float64(), "cpu_seconds": pa.float64()}.get(name, pa.string())
         arrays[name] = _column(values, typ)
     return pa.table(arrays)
 

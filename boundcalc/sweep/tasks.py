@@ -30,7 +30,7 @@ from boundcalc.sweep.spec import Task
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 #: columns that depend on where and when a task ran (left out when two runs are compared)
-RUN_COLUMNS = ("started", "seconds", "host", "worker", "traceback")
+RUN_COLUMNS = ("started", "seconds", "cpu_seconds", "host", "worker", "traceback")
 
 
 def seed_sequence(base_seed: int, seed_index: int) -> np.random.SeedSequence:
@@ -132,7 +132,7 @@ def _clean_metric(value):
 def execute(command: Command, task: Task) -> dict:
     """Run one task; return its row (inputs, outputs, status, error, timing, versions, device)."""
     started = datetime.now(timezone.utc)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     row = _identity(task)
     try:
         out = command.function(dict(task.options), task.base_seed, task.seed_index)
@@ -148,14 +148,14 @@ def execute(command: Command, task: Task) -> dict:
                    result=None, metrics={}, traceback="".join(traceback.format_exception(exc))[-4000:])
     row.update(versions=compact_json(_versions()),
                started=started.isoformat(timespec="milliseconds"),
-               seconds=time.perf_counter() - t0, host=socket.gethostname(), worker=str(os.getpid()))
+               seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - c0, host=socket.gethostname(), worker=str(os.getpid()))
     return row
 
 
 def failed_row(task: Task, error: str) -> dict:
     """The row of a task that did not come back (its worker died, the cluster refused it)."""
     return {**_identity(task), "status": STATUS_FAILED, "error": error, "device": None, "checks": None, "checks_passed": None,
-            "result": None, "metrics": {}, "versions": None, "started": None, "seconds": math.nan,
+            "result": None, "metrics": {}, "versions": None, "started": None, "seconds": math.nan, "cpu_seconds": math.nan,
             "host": None, "worker": None, "traceback": None}
 
 
