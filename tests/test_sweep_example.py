@@ -30,10 +30,14 @@ def test_the_readme_example_runs_and_reports(tmp_path, capsys):
     # one cell against the validator run on its own (2 seeds of base seed 2024)
     assert main(["validate", "kde", "--scheme", "mix", "--generations", "3", "--n-real", "400", "--n-synth", "800",
                  "--seeds", "2", "--seed", "2024", "--json"]) in (0, 1)
-    direct = json.loads(capsys.readouterr().out)
+    raw = capsys.readouterr().out
+    direct = json.loads(raw)
     cell = next(c for c in report["configurations"] if c["axes"] == {"n_synth": 800, "n_real": 400})
     assert cell["metrics"]["a_final"]["mean"] == pytest.approx(direct["summary"]["a"]["mean"][-1], rel=1e-12)
     assert cell["metrics"]["a_final"]["ci95_low"] == pytest.approx(direct["summary"]["a"]["ci95_low"][-1], rel=1e-12)
+    # the report's merged JSON of that configuration is the validator's own output, byte for byte
+    merged = out / "report" / "merged" / f"config-{cell['config_index']:04d}.json"
+    assert merged.read_text() == raw
     rows = [r for r in read_results(out).to_pylist() if r["in_n_real"] == 400 and r["in_n_synth"] == 800]
     assert [r["out_bound_final"] for r in rows] == [run["composed_bound"][-1] for run in direct["runs"]]
 

@@ -104,6 +104,20 @@ def run_validate_kde(options: dict, base_seed: int, seed_index: int):
     return TaskOutput(metrics=metrics, checks=data["checks"], result=data, device="cpu")
 
 
+def merge_validate_kde(options: dict, base_seed: int, seeds: int, results: list) -> str:
+    """The JSON of ``boundcalc validate kde --seeds S --seed base_seed`` from the rows of one
+    configuration (their runs are seeds 0..S-1 of the same streams; with missing seeds the
+    status is "incomplete").  Adapter over the current validator API (summarize_runs); the
+    unit API's merge(config, records) takes its place."""
+    from boundcalc._io import dumps
+    from boundcalc.cli.validate_kde import config_from_args
+    from boundcalc.validate.kde import build_context, summarize_runs
+
+    ctx = build_context(config_from_args(_namespace(("kde",), options, seeds, base_seed)))
+    runs = [result["runs"][0] for result in results]
+    return dumps(summarize_runs(ctx, runs, "complete" if len(runs) == seeds else "incomplete"))
+
+
 def diffusion_options(experiment: str, options: dict, seed: int):
     """The :class:`ExperimentOptions` of one configuration of ``validate diffusion <experiment>``."""
     from boundcalc.cli.validate_diffusion import options_from_args
@@ -171,7 +185,8 @@ def validator_commands() -> dict:
 
     return {
         "validate kde": Command("validate kde", run_validate_kde, _option_names("kde"), check=kde_config,
-                                description="one seeded self-consuming KDE loop against the explicit bounds"),
+                                description="one seeded self-consuming KDE loop against the explicit bounds",
+                                merge=merge_validate_kde),
         **{f"validate diffusion {name}": Command(f"validate diffusion {name}", fn, _option_names("diffusion", name),
                                                  check=functools.partial(check_diffusion, name),
                                                  description=f"validate diffusion {name} with one seed (torch)")
@@ -268,7 +283,7 @@ def _report(args) -> int:
         raise BoundcalcError("sweep report needs --out DIR (the folder of the report)")
     from boundcalc.sweep import write_report
 
-    report = write_report(args.results, args.out)
+    report = write_report(args.results, args.out, commands())
     if args.json:
         from boundcalc._io import dumps
 

@@ -171,15 +171,41 @@ def _text(report: SweepReport) -> str:
     return "\n".join(out)
 
 
-def write_report(results, out) -> SweepReport:
+def merged_outputs(table, spec: dict, commands: dict) -> dict:
+    """config_index -> the JSON text of the command run once over all seeds of that
+    configuration, for commands that have a ``merge`` (from the ``result`` of the ok rows)."""
+    rows = table.to_pylist()
+    if not rows:
+        return {}
+    command = commands.get(rows[0]["command"]) if commands else None
+    if command is None or command.merge is None:
+        return {}
+    out = {}
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r["config_index"], []).append(r)
+    for index, group in sorted(groups.items()):
+        ok = sorted((r for r in group if r["status"] == "ok"), key=lambda r: r["seed_index"])
+        if not ok:
+            continue
+        options = json.loads(ok[0]["config"])
+        seeds = spec.get("seeds", max(r["seed_index"] for r in group) + 1)
+        out[index] = command.merge(options, ok[0]["base_seed"], seeds, [json.loads(r["result"]) for r in ok])
+    return out
+
+
+def write_report(results, out, commands: dict | None = None) -> SweepReport:
     """Aggregate the sweep in ``results`` (folder or results.parquet) and write ``report.json``
-    and the figures into ``out``; returns the :class:`SweepReport`."""
+    and the figures into ``out``; with ``commands`` (the registry the sweep ran with), a
+    command's ``merge`` also writes ``merged/config-<index>.json`` per configuration (the
+    command's own JSON over all seeds).  Returns the :class:`SweepReport`."""
     from boundcalc._io import dumps, write_atomic
     from boundcalc.sweep.plots import draw_curves, draw_phase_diagram
     from boundcalc.sweep.table import read_results
 
     spec = _spec_of(results)
-    report = aggregate(read_results(results), spec)
+    table = read_results(results)
+    report = aggregate(table, spec)
     folder = Path(out)
     if folder.exists() and not folder.is_dir():
         raise BoundcalcError(f"--out {out}: exists and is not a folder")
@@ -200,6 +226,8 @@ def write_report(results, out) -> SweepReport:
             path = draw_curves(report, axis, folder / f"curves_{axis}.png")
             if path is not None:
                 files.append(path)
+        for index, text in merged_outputs(table, spec, commands or {}).items():
+            files.append(write_atomic(folder / "merged" / f"config-{index:04d}.json", text))
         report.files = files + [folder / "report.json"]
         write_atomic(folder / "report.json", dumps(report.to_dict()))
     except OSError as exc:

@@ -67,7 +67,10 @@ class Command:
     module-level function) so that it can be sent to worker processes; ``options`` lists the
     option names it accepts; ``check(options)``, if given, validates one configuration in the
     calling process before anything is submitted (raises BoundcalcError); ``seeded`` is False
-    for deterministic commands (their seeds repeat the same numbers).
+    for deterministic commands (their seeds repeat the same numbers); ``merge(options,
+    base_seed, seeds, results) -> str``, if given, turns the ``result`` objects of one
+    configuration's rows (in seed order) into the JSON of the same command run once over all
+    its seeds (the report writes it per configuration).
     """
 
     name: str
@@ -76,6 +79,7 @@ class Command:
     check: Callable | None = None
     seeded: bool = True
     description: str = ""
+    merge: Callable | None = None
 
     def validate_options(self, options: dict) -> None:
         if self.options:
