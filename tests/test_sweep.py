@@ -206,6 +206,8 @@ def test_bad_configurations_are_refused_before_anything_runs(tmp_path):
         run({"command": "validate kde", "fixed": {"colour": 1}}, commands(), tmp_path / "y", executor="serial")
     with pytest.raises(BoundcalcError, match="is not one of"):
         run({"command": "validate nothing"}, commands(), tmp_path / "z", executor="serial")
+    with pytest.raises(BoundcalcError, match="deterministic"):
+        run({"command": "bound", "seeds": 2}, commands(), tmp_path / "w", executor="serial")
     assert not (tmp_path / "x").exists()
 
 

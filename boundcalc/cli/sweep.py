@@ -33,7 +33,12 @@ _NOT_TASK_OPTIONS = {"json", "out", "resume", "seeds", "seed", "no_plots", "hand
 # -- the validator adapters ------------------------------------------------------------------------
 def _validator_defaults(*path: str) -> argparse.Namespace:
     """The parsed defaults of ``boundcalc validate <path>`` (so a task's options are read exactly as
-    the command line reads them)."""
+    the command line reads them); a fresh copy each call."""
+    return argparse.Namespace(**vars(_parsed_defaults(path)))
+
+
+@functools.lru_cache(maxsize=None)
+def _parsed_defaults(path: tuple) -> argparse.Namespace:
     from boundcalc.cli import validate_diffusion, validate_kde
     from boundcalc.cli.options import Parser
 
@@ -44,6 +49,7 @@ def _validator_defaults(*path: str) -> argparse.Namespace:
     return parser.parse_args(list(path))
 
 
+@functools.lru_cache(maxsize=None)
 def _option_names(*path: str) -> tuple:
     return tuple(k for k in vars(_validator_defaults(*path)) if k not in _NOT_TASK_OPTIONS)
 

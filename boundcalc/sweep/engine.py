@@ -66,6 +66,9 @@ def _check_command(spec: SweepSpec, commands: dict) -> Command:
     if spec.command not in commands:
         raise BoundcalcError(f"spec: command {spec.command!r} is not one of: {', '.join(sorted(commands))}")
     command = commands[spec.command]
+    if not command.seeded and spec.seeds > 1:
+        raise BoundcalcError(f"spec: {spec.command} is deterministic, so seeds = {spec.seeds} would repeat the "
+                             "same numbers; set seeds = 1")
     for options in ({**spec.fixed, **c} for c in spec.configurations):
         command.validate_options(options)
     return command
