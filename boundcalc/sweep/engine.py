@@ -125,14 +125,13 @@ def run(spec, commands: dict, out, *, executor: str = "dask", client=None, sched
     bar = SweepProgress(len(todo), f"sweep {spec.command}", enabled=progress)
     state = {"ran": 0, "failed": 0, "pending": [], "flushed": time.monotonic()}
 
-    def finished(row: dict, force_flush: bool = False):
+    def finished(row: dict):
         state["ran"] += 1
         failed = row["status"] == STATUS_FAILED
         state["failed"] += failed
         state["pending"].append(row)
         bar.update(1, int(failed))
-        if (force_flush or len(state["pending"]) >= MAX_BATCH
-                or time.monotonic() - state["flushed"] >= flush_seconds):
+        if (len(state["pending"]) >= MAX_BATCH or time.monotonic() - state["flushed"] >= flush_seconds):
             flush()
         if on_row is not None:
             on_row(row)

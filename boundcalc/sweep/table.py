@@ -201,14 +201,17 @@ class ResultStore:
             raise
         return path
 
-    def read(self):
+    def read(self, columns: list | None = None):
         """Every stored row (results file and parts; the latest row of a task key wins), in
-        canonical order; None when nothing is stored."""
+        canonical order; None when nothing is stored.  ``columns``: read only these (the
+        identity and order columns are added)."""
         pa, pq = _pa()
+        if columns is not None:
+            columns = list(dict.fromkeys(["task_key", "config_index", "seed_index", *columns]))
         tables = []
         if self.results.exists():
-            tables.append(pq.read_table(self.results))
-        tables += [pq.read_table(p) for p in self.part_files()]
+            tables.append(pq.read_table(self.results, columns=columns))
+        tables += [pq.read_table(p, columns=columns) for p in self.part_files()]
         if not tables:
             return None
         table = _unify(tables)
@@ -220,7 +223,7 @@ class ResultStore:
 
     def done(self) -> dict:
         """task_key -> status of every stored row."""
-        table = self.read()
+        table = self.read(columns=["status"])
         if table is None:
             return {}
         return dict(zip(table.column("task_key").to_pylist(), table.column("status").to_pylist()))
