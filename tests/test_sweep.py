@@ -123,6 +123,7 @@ def test_unit_k_is_seed_k_of_the_validator_common_random_numbers(tmp_path):
         assert row["status"] == "ok" and row["checks_passed"] in (True, False)
         assert json.loads(row["result"])["runs"][0]["seed_index"] == row["seed_index"]
         assert row["device"] == "cpu" and json.loads(row["versions"])["numpy"] == np.__version__
+        assert "torch" not in json.loads(row["versions"])  # whatever this process imported before
     # the real samples of seed k are the same in every configuration: generation 1 of mix trains
     # on the n_real real samples only, so a_1 does not depend on n_synth up to the grid (which is
     # chosen for all bandwidths of the run: ~1e-5 here), while two seeds differ by ~1e-2

@@ -61,3 +61,4 @@ def test_diffusion_loop_adapter_runs_seed_k_as_the_command_line(tmp_path, capsys
     direct = json.loads(capsys.readouterr().out)
     assert rows[1]["out_a"] == [g["a"] for g in direct["schemes"][0]["runs"][0]]
     assert rows[0]["out_a"] != rows[1]["out_a"] and rows[1]["device"] == "cpu"
+    assert "torch" in json.loads(rows[1]["versions"])

@@ -165,7 +165,9 @@ def _run_diffusion(experiment: str, options: dict, base_seed: int, seed_index: i
         metrics.update(n=[int(n) for n in ns], tau_star=[rows[n][0]["tau_star"] for n in ns],
                        kl_star=[rows[n][0]["kl_star"] for n in ns])
     checks = [{"name": c.get("name", f"check{i}"), "passed": c["passed"]} for i, c in enumerate(data["checks"])]
-    return TaskOutput(metrics=metrics, checks=checks, result=data, device="cpu")
+    import torch
+
+    return TaskOutput(metrics=metrics, checks=checks, result=data, device="cpu", versions={"torch": torch.__version__})
 
 
 def run_diffusion_loop(options, base_seed, seed_index):

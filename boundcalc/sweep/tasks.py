@@ -50,13 +50,15 @@ class TaskOutput:
 
     ``metrics``: flat name -> number, string, boolean or list of numbers (one column each,
     ``out_<name>``); ``checks``: list of {"name", "passed"}; ``result``: the full JSON-ready
-    output; ``device``: where the numbers were computed ("cpu", "cuda:0").
+    output; ``device``: where the numbers were computed ("cpu", "cuda:0"); ``versions``: the
+    versions of libraries the command used beyond python, numpy and boundcalc (e.g. torch).
     """
 
     metrics: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     result: object = None
     device: str = "cpu"
+    versions: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def one_line(exc: BaseException) -> str:
 
 
 def _versions() -> dict:
+    """The versions every row records (never those of whatever else happens to be imported, so
+    that a row does not depend on the process it ran in)."""
     from importlib import metadata
 
     out = {"python": ".".join(map(str, sys.version_info[:3])), "numpy": np.__version__}
@@ -115,9 +119,6 @@ def _versions() -> dict:
         out["boundcalc"] = metadata.version("boundcalc")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
         out["boundcalc"] = "unknown"
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        out["torch"] = getattr(torch, "__version__", "unknown")
     return out
 
 
@@ -146,11 +147,12 @@ def execute(command: Command, task: Task) -> dict:
         checks = [{"name": str(c["name"]), "passed": bool(c["passed"])} for c in out.checks]
         row.update(status=STATUS_OK, error=None, device=out.device,
                    checks=compact_json(checks), checks_passed=all(c["passed"] for c in checks) if checks else None,
-                   result=compact_json(out.result), metrics=metrics, traceback=None)
+                   result=compact_json(out.result), metrics=metrics, traceback=None,
+                   extra_versions={str(k): str(v) for k, v in out.versions.items()})
     except Exception as exc:  # noqa: BLE001 - a failed task is a row, not a stopped sweep
         row.update(status=STATUS_FAILED, error=one_line(exc), device=None, checks=None, checks_passed=None,
                    result=None, metrics={}, traceback="".join(traceback.format_exception(exc))[-4000:])
-    row.update(versions=compact_json(_versions()),
+    row.update(versions=compact_json({**_versions(), **(row.pop("extra_versions", None) or {})}),
                started=started.isoformat(timespec="milliseconds"),
                seconds=time.perf_counter() - t0, cpu_seconds=time.thread_time() - c0, host=socket.gethostname(), worker=str(os.getpid()))
     return row
