@@ -1,10 +1,10 @@
 """Benchmarks of the sweep engine (issue 12). Prints measurements; asserts nothing.
 
-    python bench/bench_sweep.py [--repeats 3] [--tasks 16]
+    python bench/bench_sweep.py [--repeats 3] [--tasks 12]
 
 1. speed-up of the Dask LocalCluster (one single-threaded worker process per core) over the
    serial executor on an embarrassingly parallel sweep of real ``validate kde`` tasks (mix,
-   K = 8, n_real = 1e5, n_synth = 4e5: ~0.8 s each here): wall times, min and median over repetitions, with a
+   K = 8, n_real = 5e5, n_synth = 2e6: ~0.7 s of CPU each here): wall times, min and median over repetitions, with a
    cluster started beforehand and warmed up ("warm") and with the cluster's start-up counted
    ("cold"); goal on 2 cores: >= 1.7x warm; the CPU seconds of the tasks (their threads) are
    printed too, so that a lost speed-up can be told apart from tasks that cost more in a worker;
@@ -40,7 +40,7 @@ from boundcalc.sweep import Command, TaskOutput, local_cluster, run  # noqa: E40
 def kde_spec(tasks: int) -> dict:
     """``tasks`` independent validate-kde tasks (one configuration, ``tasks`` seeds)."""
     return {"command": "validate kde", "seeds": tasks, "base_seed": 1,
-            "fixed": {"scheme": "mix", "generations": 8, "n_real": 100_000, "n_synth": 400_000}}
+            "fixed": {"scheme": "mix", "generations": 8, "n_real": 500_000, "n_synth": 2_000_000}}
 
 
 def sleep_one_second(options, base_seed, seed_index):
@@ -88,7 +88,7 @@ def speedup(repeats: int, tasks: int):
     from distributed import Client
 
     spec, registry = kde_spec(tasks), commands()
-    print(f"1. speed-up: {tasks} validate-kde tasks (mix, K = 8, n_real 1e5, n_synth 4e5)")
+    print(f"1. speed-up: {tasks} validate-kde tasks (mix, K = 8, n_real 5e5, n_synth 2e6)")
     print(f"   before: {load()}")
     timed(lambda d: run(kde_spec(2), registry, d, executor="serial"), 1)  # imports, caches
     serial = timed(lambda d: run(spec, registry, d, executor="serial"), repeats)
@@ -133,7 +133,7 @@ def overhead(repeats: int, n: int = 6):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tasks", type=int, default=16)
+    parser.add_argument("--tasks", type=int, default=12)
     args = parser.parse_args()
     speedup(args.repeats, args.tasks)
     overhead(args.repeats)
