@@ -4,8 +4,8 @@
 
 1. speed-up of the Dask LocalCluster (one single-threaded worker process per core) over the
    serial executor on an embarrassingly parallel sweep of real ``validate kde`` tasks (mix,
-   K = 8, n_real = 5e5, n_synth = 2e6: ~0.7 s of CPU each here): wall times, min and median over repetitions, with a
-   cluster started beforehand and warmed up ("warm") and with the cluster's start-up counted
+   K = 8, n_real = 5e5, n_synth = 2e6: ~0.7 s of CPU each here): wall times, min and median
+   over repetitions, with a cluster started beforehand and warmed up ("warm") and with the cluster's start-up counted
    ("cold"); goal on 2 cores: >= 1.7x warm; the CPU seconds of the tasks (their threads) are
    printed too, so that a lost speed-up can be told apart from tasks that cost more in a worker;
 2. per-task overhead of the engine on 1-second tasks (``time.sleep(1)``, so that the task's own
