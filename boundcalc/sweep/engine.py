@@ -116,7 +116,21 @@ def run(spec, commands: dict, out, *, executor: str = "dask", client=None, sched
         raise BoundcalcError(f"workers must be an integer >= 1, got {workers!r}")
     if executor == "serial" and (client is not None or scheduler):
         raise BoundcalcError("executor serial takes neither a client nor a scheduler")
+    if client is not None and scheduler:
+        raise BoundcalcError("give either a client or a scheduler address, not both")
     command = _check_command(spec, commands)
+    # connect before the folder is touched: an unreachable cluster leaves nothing behind
+    owned_client = _connect(scheduler) if executor == "dask" and scheduler else None
+    try:
+        return _sweep(spec, command, out, executor, owned_client or client, workers, resume, retry_failed, progress,
+                      flush_seconds, on_row, t0)
+    finally:
+        if owned_client is not None:
+            owned_client.close()
+
+
+def _sweep(spec, command, out, executor, client, workers, resume, retry_failed, progress, flush_seconds, on_row,
+           t0) -> SweepResult:
     tasks = spec.tasks()
     store = ResultStore(out, input_types(tasks))
     _prepare_folder(spec, store, resume)
@@ -149,7 +163,7 @@ def run(spec, commands: dict, out, *, executor: str = "dask", client=None, sched
             for task in todo:
                 finished(execute(command, task))
         elif todo:
-            n_workers = _run_dask(command, todo, finished, flush, client, scheduler, workers)
+            n_workers = _run_dask(command, todo, finished, flush, client, workers)
     finally:  # interrupted or not: the finished rows are written and compacted
         bar.close()
         flush()
@@ -178,8 +192,19 @@ def local_cluster(n_workers: int | None = None):
                             silence_logs=logging.ERROR)
 
 
-def _run_dask(command: Command, todo: list, finished: Callable, idle: Callable, client, scheduler,
-              workers) -> int:
+def _connect(scheduler: str):
+    """A client of the running scheduler at ``scheduler`` (one-line error when unreachable)."""
+    try:
+        from distributed import Client
+    except ImportError:  # pragma: no cover - depends on the installation
+        raise BoundcalcError("--scheduler needs dask.distributed: pip install 'boundcalc[sweep]'") from None
+    try:
+        return Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise BoundcalcError(f"--scheduler {scheduler}: cannot connect ({one_line(exc)})") from None
+
+
+def _run_dask(command: Command, todo: list, finished: Callable, idle: Callable, client, workers) -> int:
     """Submit every task to Dask and hand each row to ``finished`` as it comes back (``idle()`` is
     called before waiting for the next one, so nothing finished stays unwritten while the sweep
     waits); returns the number of workers."""
@@ -191,19 +216,10 @@ def _run_dask(command: Command, todo: list, finished: Callable, idle: Callable, 
     owned = []
     try:
         if client is None:
-            if scheduler:
-                try:
-                    client = Client(scheduler, timeout="20s")
-                except (OSError, TimeoutError) as exc:
-                    raise BoundcalcError(f"--scheduler {scheduler}: cannot connect ({one_line(exc)})") from None
-                owned.append(client)
-            else:
-                cluster = local_cluster(workers)
-                owned.append(cluster)
-                client = Client(cluster)
-                owned.insert(0, client)
-        elif scheduler:
-            raise BoundcalcError("give either a client or a scheduler address, not both")
+            cluster = local_cluster(workers)
+            owned.append(cluster)
+            client = Client(cluster)
+            owned.insert(0, client)
         token = uuid.uuid4().hex[:12]
         by_key = {}
         futures = []
