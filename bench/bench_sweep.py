@@ -8,6 +8,8 @@
    over repetitions, with a cluster started beforehand and warmed up ("warm") and with the cluster's start-up counted
    ("cold"); goal on 2 cores: >= 1.7x warm; the CPU seconds of the tasks (their threads) are
    printed too, so that a lost speed-up can be told apart from tasks that cost more in a worker;
+   and the same tasks through ``concurrent.futures.ProcessPoolExecutor`` (the peer: what plain
+   worker processes get from the machine at that moment);
 2. per-task overhead of the engine on 1-second tasks (``time.sleep(1)``, so that the task's own
    time does not depend on the machine's load): (wall - tasks x 1 s) / tasks, for the serial
    executor and for a one-worker LocalCluster (scheduling, pickling, result transfer, Parquet
@@ -100,10 +102,36 @@ def speedup(repeats: int, tasks: int):
     print(f"   LocalCluster, warm ({cores} workers): {describe(warm)}   [{load()}]")
     cold = timed(lambda d: run(spec, registry, d, executor="dask", workers=cores), repeats)
     print(f"   LocalCluster, cold (start-up counted): {describe(cold)}   [{load()}]")
+    pool = peer_pool(spec, registry, cores, repeats)
+    print(f"   peer: ProcessPoolExecutor({cores}), warm, same tasks, no table: {describe(pool)}   [{load()}]")
     print(f"   speed-up warm: {min(serial) / min(warm):.2f}x (min/min), "
           f"{statistics.median(serial) / statistics.median(warm):.2f}x (median/median); goal >= 1.7x on 2 cores")
     print(f"   speed-up cold: {min(serial) / min(cold):.2f}x (min/min), "
           f"{statistics.median(serial) / statistics.median(cold):.2f}x (median/median)")
+    print(f"   speed-up of the peer (what {cores} processes get from this machine now): "
+          f"{min(serial) / min(pool):.2f}x (min/min), {statistics.median(serial) / statistics.median(pool):.2f}x "
+          f"(median/median)")
+
+
+def peer_pool(spec, registry, cores, repeats) -> list[float]:
+    """The same tasks through concurrent.futures.ProcessPoolExecutor (warm), rows discarded: what
+    plain worker processes get from the machine, without Dask or the table."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from boundcalc.sweep import load_spec
+    from boundcalc.sweep.tasks import execute
+
+    parsed = load_spec(spec)
+    tasks = parsed.tasks()
+    command = registry[parsed.command]
+    times = []
+    with ProcessPoolExecutor(cores) as pool:
+        list(pool.map(execute, [command] * cores, tasks[:cores]))  # imports in every process
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            list(pool.map(execute, [command] * len(tasks), tasks))
+            times.append(time.perf_counter() - t0)
+    return times
 
 
 def overhead(repeats: int, n: int = 6):

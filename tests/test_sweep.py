@@ -106,14 +106,21 @@ def test_derived_seed_is_drawn_from_seed_sequence_of_base_and_index():
 
 
 # -- running, seeds, failures, resume ---------------------------------------------------------------
-def test_unit_k_is_seed_k_of_the_validator_common_random_numbers(tmp_path):
+@pytest.fixture(scope="module")
+def kde_sweep(tmp_path_factory):
+    """The folder of KDE_SPEC run serially once (shared by the tests that only read it)."""
+    folder = tmp_path_factory.mktemp("kde") / "s"
+    result = run(KDE_SPEC, commands(), folder, executor="serial", progress=False)
+    assert (result.total, result.ran, result.failed) == (18, 18, 0)
+    return folder
+
+
+def test_unit_k_is_seed_k_of_the_validator_common_random_numbers(kde_sweep):
     """Row (configuration, k) of a validate-kde sweep holds the same loop as seed k of
     `boundcalc validate kde --seed BASE`: SeedSequence([BASE, k]) whatever the configuration."""
     from boundcalc.validate.kde import KDEValidationConfig, validate_kde
 
-    result = run(KDE_SPEC, commands(), tmp_path / "s", executor="serial", progress=False)
-    assert (result.total, result.ran, result.failed) == (18, 18, 0)
-    rows = [r for r in read_results(tmp_path / "s").to_pylist() if r["in_n_real"] == 200 and r["in_n_synth"] == 200]
+    rows = [r for r in read_results(kde_sweep).to_pylist() if r["in_n_real"] == 200 and r["in_n_synth"] == 200]
     direct = validate_kde(KDEValidationConfig(scheme="mix", generations=2, n_real=200, n_synth=200, seeds=3, seed=11),
                           progress=False).data
     assert [r["seed_index"] for r in rows] == [0, 1, 2]
@@ -127,7 +134,7 @@ def test_unit_k_is_seed_k_of_the_validator_common_random_numbers(tmp_path):
     # the real samples of seed k are the same in every configuration: generation 1 of mix trains
     # on the n_real real samples only, so a_1 does not depend on n_synth up to the grid (which is
     # chosen for all bandwidths of the run: ~1e-5 here), while two seeds differ by ~1e-2
-    same_n = [r for r in read_results(tmp_path / "s").to_pylist() if r["in_n_real"] == 300]
+    same_n = [r for r in read_results(kde_sweep).to_pylist() if r["in_n_real"] == 300]
     by_seed = {}
     for r in same_n:
         by_seed.setdefault(r["seed_index"], []).append(r["out_a"][0])
@@ -170,9 +177,7 @@ def test_a_failing_task_is_a_row_with_its_error_and_the_others_run(tmp_path):
     assert read_results(tmp_path / "f").num_rows == 6
 
 
-def test_interrupted_sweep_keeps_its_rows_and_resume_runs_only_the_missing(tmp_path):
-    full = tmp_path / "full"
-    run(KDE_SPEC, commands(), full, executor="serial")
+def test_interrupted_sweep_keeps_its_rows_and_resume_runs_only_the_missing(kde_sweep, tmp_path):
     seen = []
 
     def stop_after_five(row):
@@ -189,7 +194,7 @@ def test_interrupted_sweep_keeps_its_rows_and_resume_runs_only_the_missing(tmp_p
     ran = []
     resumed = run(KDE_SPEC, commands(), cut, executor="serial", resume=True, on_row=lambda r: ran.append(r["task_key"]))
     assert (resumed.skipped, resumed.ran) == (5, 13) and not set(ran) & set(seen)
-    assert_same_results(read_results(cut), read_results(full))
+    assert_same_results(read_results(cut), read_results(kde_sweep))
 
 
 def test_resume_refuses_another_spec_and_a_used_folder_needs_resume(tmp_path):
