@@ -298,6 +298,11 @@ def _report(args) -> int:
         sys.stdout.write(dumps(report.to_dict()))
     else:
         print(report.text)
+        merged = [p for p in report.files if p.parent.name == "merged"]
         for path in report.files:
-            print(f"wrote {path}")
+            if path not in merged:
+                print(f"wrote {path}")
+        if merged:
+            print(f"wrote {len(merged)} merged results (the command's own JSON over all seeds of a "
+                  f"configuration) in {merged[0].parent}")
     return 0
