@@ -1,8 +1,9 @@
 """Sweeps: many (configuration, seed) tasks -> Dask (or this process) -> one Parquet table -> reports.
 
 * :func:`load_spec` / :class:`SweepSpec`: the TOML spec (command, fixed options, axes, seeds);
-* :func:`run`: the engine (``executor="dask"`` with a LocalCluster, a scheduler address or a
-  client; ``executor="serial"``), with resume and per-task failures recorded;
+* :func:`run`: the engine (``executor="dask"`` with a LocalCluster (:func:`local_cluster`), a
+  scheduler address or a client; ``executor="serial"``), with resume and per-task failures
+  recorded;
 * :func:`bound_commands`: the calculator's commands ``bound``, ``solve``, ``phase``; the
   validator commands are passed in by the caller (the command line builds them), so this
   package does not import :mod:`boundcalc.validate`;
