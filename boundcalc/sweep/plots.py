@@ -20,6 +20,14 @@ import numpy as np
 from boundcalc.sweep.metrics import BOUND, MAX_CURVES, MEASURED, PREFERRED, RATIO, TITLES
 
 
+def _title(report, metric) -> str:
+    """The panel title; "mean over seeds" only when there are several seeds."""
+    title = TITLES.get(metric, metric)
+    if max(c["seeds"] for c in report.configurations) <= 1:
+        title = title.replace(", mean over seeds", "")
+    return title
+
+
 def _plt():
     import matplotlib
 
@@ -70,7 +78,10 @@ def draw_phase_diagram(report, x: str, y: str, path) -> Path | None:
     configs, note = _slice(report, (x, y))
     xs = sorted({c["axes"][x] for c in configs})
     ys = sorted({c["axes"][y] for c in configs})
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 4.0), squeeze=False)
+    panel = max(4.6, 0.8 * len(xs) + 1.6)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(panel * len(metrics), max(4.0, 0.45 * len(ys) + 1.8)),
+                             squeeze=False)
+    annotate = len(xs) <= 12 and len(ys) <= 16
     for ax, metric in zip(axes[0], metrics):
         grid = np.full((len(ys), len(xs)), np.nan)
         for c in configs:
@@ -82,15 +93,15 @@ def draw_phase_diagram(report, x: str, y: str, path) -> Path | None:
         vmin = float(finite.min()) if finite.size else 0.0
         image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
         for (i, j), v in np.ndenumerate(grid):
-            if np.isfinite(v):
+            if annotate and np.isfinite(v):
                 shade = (v - vmin) / (vmax - vmin) if vmax > vmin else 0.5
-                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=7.5,
                         color="black" if shade > 0.6 else "white")
         ax.set_xticks(range(len(xs)), [_label(v) for v in xs], rotation=45 if len(xs) > 6 else 0)
         ax.set_yticks(range(len(ys)), [_label(v) for v in ys])
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(TITLES.get(metric, metric), fontsize=10)
+        ax.set_title(_title(report, metric), fontsize=10)
         fig.colorbar(image, ax=ax, shrink=0.85)
     title = f"{report.name or 'sweep'}: {report.command}" + (f" ({note})" if note else "")
     fig.suptitle(title, fontsize=11)
@@ -128,13 +139,14 @@ def draw_curves(report, axis: str, path) -> Path | None:
         if log_x:
             ax.set_xscale("log")
         ax.set_xlabel(axis)
-        ax.set_title(TITLES.get(metric, metric), fontsize=10)
+        ax.set_title(_title(report, metric), fontsize=10)
         ax.grid(alpha=0.3)
         if metric == RATIO:
             ax.axhline(1.0, color="grey", lw=0.8, ls="--")
     if others and keys:
         axes[0][-1].legend(fontsize=7, loc="best")
     suffix = f" (first {MAX_CURVES} of {len(groups)} lines)" if len(groups) > MAX_CURVES else ""
-    fig.suptitle(f"{report.name or 'sweep'}: {report.command} against {axis}; bands: 95% intervals over seeds{suffix}", fontsize=10)
+    bands = "; bands: 95% intervals over seeds" if max(c["seeds"] for c in report.configurations) > 1 else ""
+    fig.suptitle(f"{report.name or 'sweep'}: {report.command} against {axis}{bands}{suffix}", fontsize=10)
     fig.tight_layout()
     return _save(fig, Path(path))
