@@ -314,3 +314,20 @@ def test_bc_sweep_is_the_subpackage_and_the_function(tmp_path):
     assert bc.sweep.load_spec is load_spec
     result = bc.sweep({"command": "bound", "axes": {"n_real": [1000]}}, out=tmp_path / "o", executor="serial")
     assert result.ran == 1 and math.isfinite(read_results(tmp_path / "o").column("out_bound_final")[0].as_py())
+
+
+def test_phase_and_solve_commands_against_closed_forms(tmp_path):
+    """Power law eps(N) = C N^-alpha, generation 2 of mix with a_1 = C n^-alpha: the threshold is
+    s* = (a_1 n / (alpha C))^(1 / (1 - alpha)) - n; solving a_K <= t for n_real with no synthetic
+    data gives n = (C / t)^(1 / alpha)."""
+    spec = {"command": "phase", "fixed": {"learner": "power", "C": 1.0},
+            "axes": {"alpha": [0.25, 0.5], "n_real": [100, 1000]}}
+    run(spec, commands(), tmp_path / "p", executor="serial")
+    for r in read_results(tmp_path / "p").to_pylist():
+        a, n = r["in_alpha"], r["in_n_real"]
+        expected = (n ** -a * n / a) ** (1 / (1 - a)) - n
+        assert r["out_exists"] is True and r["out_threshold"] == pytest.approx(expected, rel=1e-9)
+    spec = {"command": "solve", "fixed": {"learner": "power", "C": 1.0, "alpha": 0.5, "unknown": "n-real",
+                                          "n_synth": 0}, "axes": {"target": [0.05, 0.01]}}
+    run(spec, commands(), tmp_path / "s", executor="serial")
+    assert read_results(tmp_path / "s").column("out_value").to_pylist() == [400.0, 10000.0]
