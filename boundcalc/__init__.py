@@ -17,6 +17,9 @@ The symbolic path never imports torch; the empirical validators live in
 :mod:`boundcalc.validate` and import torch only when a diffusion loop is run.
 """
 
+import types as _types
+
+import boundcalc.sweep as _sweep_package
 from boundcalc._checks import PARAMETERS, BoundcalcError
 from boundcalc.bounds.api import bound, lemma, lemmas, optimum, phase, solve
 from boundcalc.bounds.compose import closed_form, compose_bound
@@ -30,8 +33,40 @@ from boundcalc.model.schemes import (Accumulate, Block, GenerationPlan, Mix, Rep
 from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
 from boundcalc.theory.lemma import Lemma
+from boundcalc.validate import Generator, validate_diffusion, validate_kde
 
 __version__ = package_version()
+
+
+def _run_sweep(spec, out, *, client=None, scheduler=None, workers=None, executor="dask", resume=False,
+               retry_failed=False, progress=None, commands=None):
+    """Run a sweep (``boundcalc sweep SPEC --out DIR``): every (configuration, seed) of ``spec`` (a TOML
+    file, TOML text, a dict or a :class:`boundcalc.sweep.SweepSpec`) as one task, on a Dask
+    ``LocalCluster`` (default; ``workers`` processes), an existing cluster (``client=Client(...)`` or
+    ``scheduler="tcp://HOST:8786"``) or in this process (``executor="serial"``); one row per task in
+    ``out/results.parquet``.  ``commands`` (name -> :class:`boundcalc.sweep.Command`) defaults to the
+    calculator's and the validators' commands.  Returns a :class:`boundcalc.sweep.SweepResult`.
+    dask and pyarrow are imported only when it runs."""
+    from boundcalc.cli.sweep import commands as default_commands
+
+    return _sweep_package.run(spec, default_commands() if commands is None else commands, out, executor=executor,
+                              client=client, scheduler=scheduler, workers=workers, resume=resume,
+                              retry_failed=retry_failed, progress=progress)
+
+
+class _CallableSweep(_types.ModuleType):
+    """``boundcalc.sweep`` is both the subpackage (``bc.sweep.load_spec``, ``bc.sweep.run``, ...) and
+    the function ``bc.sweep(spec, out=DIR, ...)`` of the public API (a package attribute named like
+    a subpackage would be replaced by the subpackage on its first import; a callable module is not)."""
+
+    def __call__(self, spec, out, **options):
+        return _run_sweep(spec, out, **options)
+
+    __call__.__doc__ = _run_sweep.__doc__
+
+
+_sweep_package.__class__ = _CallableSweep
+sweep = _sweep_package
 
 __all__ = [
     # the functions of a session
@@ -46,4 +81,6 @@ __all__ = [
     # lower-level pieces
     "Lemma", "all_lemmas", "get_lemma", "closed_form", "compose_bound", "phase_transition",
     "optimal_bandwidth", "optimal_tau", "PARAMETERS", "BoundcalcError", "__version__",
+    # real loops and sweeps
+    "validate_kde", "validate_diffusion", "Generator", "sweep",
 ]
