@@ -580,33 +580,6 @@ def _fake_theorem(tmp_path, theorem_id="S1", proof="Split $a_i$ at $q_i$ with [[
                            provenance="[derived]", source="Derived for the test.", derivation=str(path))
 
 
-def test_a_catalogue_theorem_replaces_the_prose_of_its_place(tmp_path, monkeypatch):
-    from boundcalc.theory.lemma import CATALOGUE
-    if "S1" in CATALOGUE:
-        pytest.skip("the catalogue holds S1 itself (see test_no_prose_fallback_once_the_catalogue_has_theorems)")
-    assert "thm:recursion" in content.fallbacks_in_use()  # before: the place is prose
-    monkeypatch.setitem(CATALOGUE, "S1", _fake_theorem(tmp_path))
-    assert "thm:recursion" not in content.fallbacks_in_use()
-    assert content.theorem_aliases()["thm:recursion"] == "thm:S1"
-    tex = render.build_latex()
-    assert r"\label{thm:S1}" in tex and r"\label{thm:recursion}" not in tex
-    block = tex.split(r"\label{thm:S1}", 1)[1].split(r"\end{proof}", 1)[0]
-    assert tex.split(r"\label{thm:S1}", 1)[0].endswith("\\renewcommand{\\thetheorem}{S1}\n\\begin{theorem}[{A stand-in recursion}]")
-    assert macros.use_macros(r"a_i \le \varepsilon_i + a_{i-1}").strip() in block and r"\textbf{Provenance:} [derived]." in block
-    assert r"Split $a_i$ at $q_i$ with Lemma~\ref{lem:T2}" in block and "Unique-marker-4711" in block
-    assert r"Theorem~\ref{thm:S1}" in tex  # the prose's references to the place now point at the object
-    refs, labels = set(re.findall(r"\\ref\{([^}]+)\}", tex)), set(re.findall(r"\\label\{([^}]+)\}", tex))
-    assert refs <= labels, refs - labels
-    # the provenance table lists the theorem with the lemmas
-    assert r"Theorem~\ref{thm:S1} & [derived]" in tex
-    md = render.build_markdown()
-    assert "### Theorem S1: A stand-in recursion\n<a id=\"theorem-S1\"></a>" in md
-    assert "[theorem S1](#theorem-S1)" in md and "### Theorem (Recursion)" not in md
-    if pdflatex.pdflatex_path() is not None:
-        result = pdflatex.compile_pdf(tex, tmp_path / "with-theorem.pdf")
-        assert result.ok, (result.errors, result.undefined_references)
-
-
 def test_a_theorem_without_a_place_is_still_shown(tmp_path, monkeypatch):
     from boundcalc.theory.lemma import CATALOGUE
     monkeypatch.setitem(CATALOGUE, "Z9", _fake_theorem(tmp_path, "Z9"))
@@ -629,10 +602,10 @@ def test_a_theorem_whose_proof_is_not_installed_is_an_error(tmp_path, monkeypatc
     assert len(lines) == 1 and "proof of Z8 is missing" in lines[0]
 
 
-def test_no_prose_fallback_once_the_catalogue_has_theorems():
-    if not content.catalogue_theorems():
-        pytest.skip("the catalogue holds no theorem object yet: the document uses the marked prose fallback")
-    assert content.fallbacks_in_use() == []
+def test_every_place_of_the_document_is_filled_by_a_catalogue_theorem():
+    assert content.theorem_aliases()["thm:recursion"] == "thm:S1"
+    tex = render.build_latex()
+    assert r"\label{thm:S1}" in tex and r"\label{thm:recursion}" not in tex
     ids = {t.id for t in content.catalogue_theorems()}
     placed = {tid for slots in content.THEOREM_SLOTS.values() for _, tid in slots}
     assert placed <= ids, placed - ids  # every place of the document is filled by an object

@@ -22,7 +22,6 @@ import re
 from boundcalc.document.derivations import proof_of
 from boundcalc.document.macros import symbol_table, sympy_latex
 from boundcalc.document.nodes import Node
-from boundcalc.document.prose_theorems import fallback_theorem
 
 _OBJECTS = [  # (LaTeX, meaning): the objects of the loop, not sympy symbols
     (r"p_0", "the real data distribution (with density $p_0$)"),
@@ -219,10 +218,8 @@ def entry_node(entry) -> Node:
 # Theorems: each place of the document is filled by the catalogue object with that id
 # ------------------------------------------------------------------------------------------------
 
-#: (document place, catalogue id) of every theorem, by section, in reading order.  The place names
-#: the prose fallback (:mod:`boundcalc.document.prose_theorems`) used only while the catalogue
-#: has no object with that id; a place without fallback prose (``thm:accumulate-prefix``) stays
-#: empty until its object exists.
+#: (document place, catalogue id) of every theorem, by section, in reading order.  A place name
+#: (``thm:recursion``) is what the document's prose cites; it resolves to the object's label.
 THEOREM_SLOTS = {
     "composition": [("thm:recursion", "S1"), ("thm:replace", "S2"), ("thm:mix", "S3"),
                     ("thm:accumulate-prefix", "S4"), ("thm:accumulate", "S5"), ("thm:rescue", "S6"),
@@ -240,25 +237,15 @@ def theorem_aliases() -> dict:
     return {place: f"thm:{tid}" for slots in THEOREM_SLOTS.values() for place, tid in slots if tid in present}
 
 
-def fallbacks_in_use() -> list[str]:
-    """The places rendered from prose because the catalogue lacks their object (empty once it holds
-    every theorem of :data:`THEOREM_SLOTS`)."""
-    present = {t.id for t in catalogue_theorems()}
-    return [place for slots in THEOREM_SLOTS.values() for place, tid in slots
-            if tid not in present and fallback_theorem(place) is not None]
-
-
 def _theorems(section: str, add, placed: set) -> None:
     from boundcalc.theory.lemma import CATALOGUE
     for place, theorem_id in THEOREM_SLOTS[section]:
         entry = CATALOGUE.get(theorem_id)
-        if entry is not None and kind_of(entry) == "theorem":
-            add(entry_node(entry))
-            placed.add(theorem_id)
-        else:  # FALLBACK: prose, only while the catalogue has no such object
-            node = fallback_theorem(place)
-            if node is not None:
-                add(node)
+        if entry is None or kind_of(entry) != "theorem":
+            raise LookupError(f"the document places theorem {theorem_id} at {place}, but the catalogue "
+                              "holds no such theorem")
+        add(entry_node(entry))
+        placed.add(theorem_id)
 
 
 def _composition_nodes(add, placed):
