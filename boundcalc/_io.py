@@ -51,11 +51,13 @@ def _temporary(folder: Path, name: str) -> tuple[int, Path]:
     raise FileExistsError(f"no free temporary name next to {folder / name}")  # pragma: no cover
 
 
-def write_atomic(path, data: str | bytes) -> Path:
+def write_atomic(path, data: str | bytes, fsync: bool = True) -> Path:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``).
 
     Text is written as UTF-8 with ``\\n`` line ends on every platform.  The parent folder is
-    created if needed.  The new file's mode follows the umask (``0o666 & ~umask``).
+    created if needed.  The new file's mode follows the umask (``0o666 & ~umask``).  With
+    ``fsync=False`` the data is not forced to disk before the rename (still atomic for readers;
+    for many small files whose loss in a machine crash is harmless, such as a validator's units).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,8 +66,9 @@ def write_atomic(path, data: str | bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

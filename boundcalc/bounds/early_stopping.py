@@ -15,11 +15,11 @@ instead of writing the terms again.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
+from boundcalc._figures import EarlyStoppingCurve
 from boundcalc.theory import notation as S
 from boundcalc.theory.catalogue import get_lemma
 
@@ -64,17 +64,8 @@ def d1_kl(tau, m, n, T, constants: dict):
     return get_lemma("D1").evaluate_numpy(tau=tau, m=m, n=n, T=T, **{k: constants[k] for k in D1_CONSTANTS})
 
 
-@dataclass(frozen=True)
-class EarlyStoppingValues:
-    """D1 along tau for one sample size: ``tau``, ``kl`` (arrays), tau* and the bound there, and the
-    tau-dependent terms of D1 (arrays, by name)."""
-    n: float
-    m: float
-    tau: np.ndarray
-    kl: np.ndarray
-    tau_star: float
-    kl_star: float
-    terms: dict
+#: D1 along tau for one sample size (the figure leaf's record, filled here with the catalogue's numbers)
+EarlyStoppingValues = EarlyStoppingCurve
 
 
 def early_stopping_curve(learner, n, n_points: int = 120, tau_max=None) -> EarlyStoppingValues:

@@ -100,11 +100,7 @@ def early_stopping_curves(learner, sample_sizes, n_points: int = 120, tau_max=No
 
     ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule and horizon)."""
     from boundcalc.bounds.early_stopping import early_stopping_curve  # D1, D2, E1 of the catalogue
-    curves = []
-    for n in sample_sizes:
-        v = early_stopping_curve(learner, n, n_points=n_points, tau_max=tau_max)
-        curves.append(EarlyStoppingCurve(v.n, v.m, v.tau, v.kl, v.tau_star, v.kl_star, v.terms))
-    return curves
+    return [early_stopping_curve(learner, n, n_points=n_points, tau_max=tau_max) for n in sample_sizes]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -140,22 +140,6 @@ class ProgressBar:
         return False
 
 
-def _replace_file(path: Path, text: str):
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path`` (atomic for
-    readers; not fsynced: see the module text)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 class UnitStore:
     """The per-unit record files of one experiment in ``out_dir`` (or nothing, without it).
 
@@ -237,7 +221,7 @@ class UnitStore:
             for path, text in items:
                 if self._error is None:
                     try:
-                        _replace_file(path, text)
+                        write_atomic(path, text, fsync=False)
                     except OSError as exc:
                         self._error = (path, exc)
             if stopped:
