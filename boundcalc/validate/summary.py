@@ -1,8 +1,9 @@
 """Summaries over seeds and the plain-text table shared by the validators.
 
-* :func:`summarize_over_seeds`: per-generation mean, standard error, a 95% Student-t interval
-  for the mean and the 2.5%-97.5% spread of the seeds (NaN entries, i.e. runs that stopped on
-  degenerate data, are left out and counted);
+* :func:`summarize_over_seeds`: per-generation mean, standard error, a 95% interval for the
+  mean (Student t; or, for a quantity with a range such as a TV in [0, 1] or a KL >= 0, the
+  bootstrap percentile interval, which stays in the range) and the 2.5%-97.5% spread of the
+  seeds (NaN entries, i.e. runs that stopped on degenerate data, are left out and counted);
 * :func:`format_table`: the readable plain-text table printed by default;
 * :func:`nan_to_none` / :func:`none_to_nan`: arrays with missing entries to and from JSON.
 """
@@ -15,12 +16,41 @@ import numpy as np
 from scipy import stats
 
 
-def summarize_over_seeds(values) -> dict:
+#: resamples of the bootstrap percentile interval (fixed generator: same values, same bytes)
+BOOTSTRAP_RESAMPLES = 2000
+T_INTERVAL = "Student t on the mean (mean -+ t_{0.975,S-1} se)"
+BOOTSTRAP_INTERVAL = (f"bootstrap percentile over seeds ({BOOTSTRAP_RESAMPLES} resamples, fixed seed; "
+                      "2.5% and 97.5% quantiles of the resampled means: stays in the range of the values)")
+
+
+def bootstrap_mean_interval(values, resamples: int = BOOTSTRAP_RESAMPLES) -> tuple[float, float]:
+    """95% bootstrap percentile interval of the mean of ``values`` (finite, at least two).
+
+    Every resampled mean is an average of the values, so the interval lies in
+    ``[min(values), max(values)]``: a TV interval stays in [0, 1], a KL or tau interval stays
+    non-negative [classical: Efron's percentile interval].  The resampling generator is seeded
+    from the values' count only, so equal inputs give equal bytes.
+
+    >>> lo, hi = bootstrap_mean_interval([0.0, 0.0, 0.0, 1.0])
+    >>> 0.0 <= lo <= 0.25 <= hi <= 1.0
+    True
+    """
+    x = np.asarray(values, dtype=float)
+    rng = np.random.default_rng([20240601, x.size])
+    means = x[rng.integers(x.size, size=(resamples, x.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return float(max(lo, x.min())), float(min(hi, x.max()))
+
+
+def summarize_over_seeds(values, ranged: bool = False) -> dict:
     """Per-column summary of a (seeds, generations) array; NaN means "no value".
 
     Returns lists (one entry per generation): ``mean``, ``se`` (standard error of the mean),
-    ``ci95_low``/``ci95_high`` (mean -+ t_{0.975, S-1} se), ``q025``/``q975`` (empirical
-    quantiles of the seeds, linear interpolation) and ``count`` (seeds with a value).
+    ``ci95_low``/``ci95_high`` (mean -+ t_{0.975, S-1} se; with ``ranged=True``, for a
+    quantity with a range such as a TV or a KL, the bootstrap percentile interval of
+    :func:`bootstrap_mean_interval`, which never leaves the range of the values),
+    ``q025``/``q975`` (empirical quantiles of the seeds, linear interpolation) and ``count``
+    (seeds with a value), and ``interval`` (a string naming the interval used).
     A column with one value has se and interval NaN; a column with none is all NaN.
 
     >>> s = summarize_over_seeds([[1.0], [3.0]])
@@ -29,6 +59,7 @@ def summarize_over_seeds(values) -> dict:
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     out = {key: [] for key in ("mean", "se", "ci95_low", "ci95_high", "q025", "q975", "count")}
+    out["interval"] = BOOTSTRAP_INTERVAL if ranged else T_INTERVAL
     for column in values.T:
         finite = column[np.isfinite(column)]
         k = finite.size
@@ -47,8 +78,12 @@ def summarize_over_seeds(values) -> dict:
         else:
             se = half = math.nan
         out["se"].append(se)
-        out["ci95_low"].append(mean - half)
-        out["ci95_high"].append(mean + half)
+        if ranged and k > 1:
+            low, high = bootstrap_mean_interval(finite)
+        else:
+            low, high = mean - half, mean + half
+        out["ci95_low"].append(low)
+        out["ci95_high"].append(high)
     return out
 
 

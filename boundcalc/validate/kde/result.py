@@ -56,6 +56,8 @@ def summary_table(data: dict) -> str:
              f"means over seeds")
     table = format_table(["gen", "h", "a_i", "a_i 95% CI", "eps_i", "TV(q,p0)", "TV(r,p0)",
                           "1-step bnd", "composed", "B_i<1 runs"], rows, title)
+    if s and s["a"].get("interval"):
+        table += "\na_i 95% CI: " + s["a"]["interval"]
     verdict = "all checks passed" if data["all_checks_passed"] else "SOME CHECKS FAILED"
     if data.get("vacuous_checks"):
         verdict += (f"; VACUOUS: {', '.join(data['vacuous_checks'])} (every bound >= 1, TV <= 1 always: "
