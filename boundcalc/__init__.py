@@ -47,3 +47,14 @@ __all__ = [
     "Lemma", "all_lemmas", "get_lemma", "closed_form", "compose_bound", "phase_transition",
     "optimal_bandwidth", "optimal_tau", "PARAMETERS", "BoundcalcError", "__version__",
 ]
+
+#: the validators, imported on first use (importing boundcalc imports neither scipy nor torch)
+_VALIDATORS = ("validate_kde", "validate_diffusion", "validate_gaussian")
+
+
+def __getattr__(name):
+    if name in _VALIDATORS:
+        import boundcalc.validate as _validate
+
+        return getattr(_validate, name)
+    raise AttributeError(f"module 'boundcalc' has no attribute {name!r}")

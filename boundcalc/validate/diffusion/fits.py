@@ -58,8 +58,8 @@ def merged_cells(p, q, tolerance: float = KL_MERGE_TOLERANCE) -> tuple[np.ndarra
     first resolved cell).  Returns the merged ``(p, q)`` (both still sum as before).
 
     >>> P, Q = merged_cells([0.1, 0.2, 0.3, 0.4], [0.0, 0.5, 0.0, 0.5])
-    >>> [round(v, 12) for v in P], [round(v, 12) for v in Q]
-    ([0.3, 0.7], [0.5, 0.5])
+    >>> [round(float(v), 12) for v in P], [round(float(v), 12) for v in Q]
+    ([0.6, 0.4], [0.5, 0.5])
     """
     p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
     resolved = q > tolerance
@@ -77,7 +77,7 @@ def _kl(p, q) -> float:
     bound of the continuous KL, it is finite (every merged cell has q > 0) and non-negative
     (Gibbs) [classical].
 
-    >>> _kl([0.5, 0.5, 1e-12], [0.5, 0.5, 0.0])
+    >>> round(_kl([0.5, 0.5, 1e-12], [0.5, 0.5, 0.0]), 9)
     0.0
     """
     p, q = merged_cells(p, q)
