@@ -359,13 +359,14 @@ class RefitValidation(ValidationResult):
         for k, gen in enumerate(d["generations"]):
             lo, hi = s["tv"]["ci95_low"][k], s["tv"]["ci95_high"][k]
             exp = d["law"].get("log_sigma2", {}).get("expected_mean")
-            rows.append([gen, d["training_set_sizes"][k], s["sigma2"]["mean"][k], s["log_sigma2"]["mean"][k],
-                         None if exp is None else exp[k], s["tv"]["mean"][k],
+            exp2 = d["law"].get("sigma2_mean", {}).get("expected_mean")
+            rows.append([gen, d["training_set_sizes"][k], s["sigma2"]["mean"][k], None if exp2 is None else exp2[k],
+                         s["log_sigma2"]["mean"][k], None if exp is None else exp[k], s["tv"]["mean"][k],
                          "-" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]", s["nll"]["mean"][k]])
         inp = d["inputs"]
         title = (f"Gaussian refit loop: scheme {inp['scheme']}, n_real {inp['n_real']}, n_synth {inp['n_synth']}, "
                  f"target N(0, 1), {d['seeds_finished']}/{inp['seeds']} seeds; means over seeds")
-        table = format_table(["gen", "N_i", "sigma^2", "log sigma^2", "exact E log", "TV(p_t,p0)", "TV 95% CI",
+        table = format_table(["gen", "N_i", "sigma^2", "exact E", "log sigma^2", "exact E log", "TV(p_t,p0)", "TV 95% CI",
                               "held-out NLL"], rows, title)
         verdict = "all checks passed" if d["all_checks_passed"] else "SOME CHECKS FAILED"
         return (f"{table}\nTV 95% CI: {s['tv']['interval']}\nchecks ({verdict}):\n"
