@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 #: the validators, imported on first use (importing boundcalc imports neither scipy nor torch)
-_VALIDATORS = ("validate_kde", "validate_diffusion", "validate_gaussian")
+_VALIDATORS = ("validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy")
 
 
 def __getattr__(name):

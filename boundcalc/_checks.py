@@ -423,7 +423,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
                                                               "validate gaussian": 1000}),
     _p("seed", "int", "base seed", 0, defaults={"validate kde": 0, "validate diffusion": 0, "validate gaussian": 0}),
     _p("held_out", "size", "held-out real samples of p0 per run, for the negative log-likelihood metric", 2,
-       defaults={"validate gaussian": 1000}),
+       defaults={"validate gaussian": 1000, "validate toy": 1000}),
     _p("grid_size", "size", "grid nodes per axis", 2,
        defaults={"validate kde": "4096 (1-D), 256 (2-D)", "validate diffusion": 1024}),
 ]}

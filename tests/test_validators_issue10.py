@@ -270,3 +270,65 @@ def test_kde_phase_small_diagram_and_cli(tmp_path, capsys):
     assert "verdict" in v.data and isinstance(v.data["verdict"]["rise_resolved"], bool)
     assert main(["validate", "phase", "--n-reals", "80", "--ratios", "1", "--seeds", "3"]) == 2
     assert "include 0" in capsys.readouterr().err
+
+
+# -- 2-D toy data, data-driven bandwidths, held-out NLL ----------------------------------------------------
+@pytest.mark.parametrize("rule", ["scott", "silverman"])
+@pytest.mark.parametrize("dim", [1, 2, 3])
+def test_data_driven_kde_matches_scipy_gaussian_kde(rule, dim):
+    """Second implementation: scipy.stats.gaussian_kde with the same rule (its logpdf and factor)."""
+    from boundcalc.validate.toy import DataDrivenKDE
+
+    rng = np.random.default_rng(dim)
+    x = rng.standard_normal((300, dim)) @ (np.eye(dim) + 0.3)
+    y = rng.standard_normal((50, dim))
+    ours = DataDrivenKDE(rule).fit(x)
+    ref = stats.gaussian_kde(x.T, bw_method=rule)
+    assert ours.factor_ == pytest.approx(ref.factor, rel=1e-12)
+    assert ours.covariance_ == pytest.approx(ref.covariance, rel=1e-10)
+    assert ours.log_density(y) == pytest.approx(ref.logpdf(y.T), rel=1e-9, abs=1e-9)
+    # samples have the KDE's covariance: Cov(X) (ddof=0) + kernel covariance
+    draws = ours.sample(np.random.default_rng(9), 200_000)
+    expected = np.atleast_2d(np.cov(x, rowvar=False, ddof=0)) + ours.covariance_
+    assert np.atleast_2d(np.cov(draws, rowvar=False)) == pytest.approx(expected, abs=0.02)
+
+
+def test_toy_data_sets_lie_on_their_curves_without_noise():
+    from boundcalc.validate.toy import toy_data
+
+    rng = np.random.default_rng(0)
+    m = toy_data("moons", 0.0).sample(rng, 2000)
+    upper = np.hypot(m[:, 0], m[:, 1])
+    lower = np.hypot(m[:, 0] - 1, m[:, 1] - 0.5)
+    assert np.all(np.minimum(abs(upper - 1), abs(lower - 1)) < 1e-12)
+    c = toy_data("circles", 0.0).sample(rng, 2000)
+    r = np.hypot(c[:, 0], c[:, 1])
+    assert np.all(np.minimum(abs(r - 1), abs(r - 0.5)) < 1e-12) and 0.45 < np.mean(r > 0.75) < 0.55
+    s = toy_data("swiss-roll", 0.0).sample(rng, 2000)
+    t = np.hypot(s[:, 0], s[:, 1])  # the radius is the parameter t in [1.5 pi, 4.5 pi]
+    assert t.min() >= 1.5 * np.pi - 1e-9 and t.max() <= 4.5 * np.pi + 1e-9
+    assert np.allclose(s[:, 0], t * np.cos(t)) and np.allclose(s[:, 1], t * np.sin(t))
+    with pytest.raises(BoundcalcError, match="data"):
+        toy_data("spirals")
+
+
+def test_toy_validator_nll_and_units_and_cli(capsys):
+    import boundcalc as bc
+    import boundcalc.validate as bv
+    from boundcalc.cli.main import main
+    from boundcalc.validate.toy import toy_config
+
+    cfg = toy_config(data="moons", n_real=80, generations=3, seeds=3, held_out=60)
+    v = bc.validate_toy(cfg)
+    assert v.passed and all(math.isfinite(x) for x in v.data["summary"]["nll"]["mean"])
+    assert bv.merge(cfg, [bv.run_unit(u) for u in reversed(bv.units(cfg))]).to_json() == v.to_json()
+    # a data-driven bandwidth adds the kernel covariance every generation: the kernel grows (variance
+    # explosion of refitting with Scott's rule), while a fixed h keeps it
+    det = v.data["summary"]["kernel_det"]["mean"]
+    assert det[0] < det[1] < det[2]
+    fixed = bc.validate_toy(data="moons", n_real=80, generations=2, seeds=2, held_out=30, bandwidth=0.1)
+    assert fixed.data["summary"]["kernel_det"]["mean"] == pytest.approx([1e-4, 1e-4])
+    assert main(["validate", "toy", "--data", "circles", "--n-real", "50", "--generations", "2", "--seeds", "2",
+                 "--held-out", "20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inputs"]["data"] == "circles"
+    assert main(["validate", "toy", "--bandwidth", "-1"]) == 2

@@ -27,13 +27,20 @@ from boundcalc.validate.protocol import Generator
 from boundcalc.validate.runner import Unit
 
 __all__ = ["Generator", "Unit", "diffusion_config", "kde_config", "merge", "refit_config", "run_unit", "units",
-           "validate_diffusion", "validate_gaussian", "validate_kde"]
+           "validate_diffusion", "validate_gaussian", "validate_kde", "validate_toy"]
 
 
 def validate_gaussian(config=None, **options):
     """Seeded Gaussian refit loops against their exact laws (:func:`boundcalc.validate.refit.validate_gaussian`);
     returns a :class:`~boundcalc.validate.refit.RefitValidation`."""
     from boundcalc.validate.refit import validate_gaussian as run
+
+    return run(config, **options)
+
+
+def validate_toy(config=None, **options):
+    """KDE loops on 2-D toy data measured by held-out NLL (:func:`boundcalc.validate.toy.validate_toy`)."""
+    from boundcalc.validate.toy import validate_toy as run
 
     return run(config, **options)
 
@@ -78,7 +85,7 @@ def diffusion_config(experiment: str, **options):
 
 def _family(config) -> str:
     family = getattr(config, "validator", None)
-    if family not in ("kde", "diffusion", "refit"):
+    if family not in ("kde", "diffusion", "refit", "toy"):
         from boundcalc._checks import BoundcalcError
 
         raise BoundcalcError(f"config must be a KDE, diffusion or Gaussian refit validation configuration "
@@ -92,10 +99,10 @@ def units(config) -> list:
         from boundcalc.validate.kde import units as kde_units
 
         return kde_units(config)
-    if _family(config) == "refit":
-        from boundcalc.validate.refit import units as refit_units
+    if _family(config) in ("refit", "toy"):
+        from boundcalc.validate import refit, toy
 
-        return refit_units(config)
+        return (refit if _family(config) == "refit" else toy).units(config)
     from boundcalc.validate.diffusion.experiments import units as diffusion_units
 
     return diffusion_units(config)
@@ -107,10 +114,10 @@ def run_unit(unit: Unit) -> dict:
         from boundcalc.validate.kde import run_unit as run
 
         return run(unit)
-    if unit.experiment == "gaussian-refit":
-        from boundcalc.validate.refit import run_unit as run
+    if unit.experiment in ("gaussian-refit", "toy-kde"):
+        from boundcalc.validate import refit, toy
 
-        return run(unit)
+        return (refit if unit.experiment == "gaussian-refit" else toy).run_unit(unit)
     from boundcalc.validate.diffusion.experiments import run_unit as run
 
     return run(unit)
@@ -122,10 +129,10 @@ def merge(config, records):
         from boundcalc.validate.kde import merge as kde_merge
 
         return kde_merge(config, records)
-    if _family(config) == "refit":
-        from boundcalc.validate.refit import merge as refit_merge
+    if _family(config) in ("refit", "toy"):
+        from boundcalc.validate import refit, toy
 
-        return refit_merge(config, records)
+        return (refit if _family(config) == "refit" else toy).merge(config, records)
     from boundcalc.validate.diffusion.experiments import merge as diffusion_merge
 
     return diffusion_merge(config, records)
