@@ -332,3 +332,20 @@ def test_toy_validator_nll_and_units_and_cli(capsys):
                  "--held-out", "20", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["inputs"]["data"] == "circles"
     assert main(["validate", "toy", "--bandwidth", "-1"]) == 2
+
+
+def test_kde_held_out_nll_exact_and_near_the_entropy():
+    """Exact KDE log density against scipy.stats.gaussian_kde (same bandwidth), and the validator's
+    first-generation NLL close to the entropy of p0 = N(0, 1) (a KDE of 2000 points, h = 0.1)."""
+    from boundcalc.validate.kde import validate_kde
+    from boundcalc.validate.kde.measure import kde_log_density
+
+    rng = np.random.default_rng(4)
+    x, y = rng.standard_normal(500), rng.standard_normal(40) * 3
+    ref = stats.gaussian_kde(x, bw_method=0.3 / x.std(ddof=1))
+    assert kde_log_density(x, 0.3, y) == pytest.approx(ref.logpdf(y), rel=1e-9)
+    assert math.isfinite(kde_log_density(x, 0.05, [40.0])[0])  # far from the data: finite
+    v = validate_kde(scheme="replace", target="normal", n_real=2000, bandwidth=0.1, generations=1, seeds=4)
+    entropy = 0.5 * math.log(2 * math.pi * math.e)
+    assert v.data["summary"]["held_out_nll"]["mean"][0] == pytest.approx(entropy, abs=0.05)
+    assert {c["name"]: c["passed"] for c in v.checks}["held_out_nll_finite"]
