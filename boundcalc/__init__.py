@@ -25,7 +25,7 @@ from boundcalc.bounds.phase import phase_transition
 from boundcalc.bounds.result import (SCHEMA_VERSION, BoundResult, OptimumResult, PhaseResult, SolveResult,
                                      package_version)
 from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau
-from boundcalc.model.schemes import (Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
+from boundcalc.model.schemes import (Accumulate, AccumulateSubsample, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
                                      make_scheme, round_size)
 from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
@@ -37,7 +37,7 @@ __all__ = [
     # the functions of a session
     "bound", "solve", "phase", "optimum", "lemma", "lemmas",
     # schemes (what each generation trains on)
-    "Replace", "Mix", "Accumulate", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
+    "Replace", "Mix", "Accumulate", "AccumulateSubsample", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
     # learners (the per-generation error) and targets
     "PowerLaw", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
     "GaussianMixture", "normal", "bimodal", "parse_target",

@@ -349,3 +349,27 @@ def test_kde_held_out_nll_exact_and_near_the_entropy():
     entropy = 0.5 * math.log(2 * math.pi * math.e)
     assert v.data["summary"]["held_out_nll"]["mean"][0] == pytest.approx(entropy, abs=0.05)
     assert {c["name"]: c["passed"] for c in v.checks}["held_out_nll_finite"]
+
+
+# -- accumulate-subsample -----------------------------------------------------------------------------------
+def test_accumulate_subsample_plan_weights_and_loop_subsamples_the_pool():
+    from boundcalc.model.schemes import AccumulateSubsample
+    from boundcalc.validate.generators import GaussianRefit
+    from boundcalc.validate.loop import iterate_loop
+    from boundcalc.model.targets import normal
+
+    sc = AccumulateSubsample(60, 30, 50)
+    for i in range(2, 6):
+        pool = 60 + (i - 1) * 30
+        assert sc.plan(i).weights() == pytest.approx([60 / pool] + [30 / pool] * (i - 1), rel=1e-12)
+        assert sc.n_total(i) == pytest.approx(50)
+    with pytest.raises(BoundcalcError, match="subsample must be at most"):
+        AccumulateSubsample(60, 30, 91)
+    steps = list(iterate_loop(sc, normal(), 4, lambda i, n: GaussianRefit(), np.random.default_rng(0)))
+    real = steps[0].training_set  # generation 1: the n_real real samples, kept in the pool
+    for step in steps[1:]:
+        used_real = [s for b, s in step.blocks if b.source == 0][0]
+        assert used_real.shape[0] == round(50 * 60 / (60 + (step.generation - 1) * 30))
+        assert np.all(np.isin(used_real, real))  # a subsample of the stored real block
+        assert len(np.unique(used_real)) == used_real.shape[0]  # without replacement
+        assert abs(step.n_train - 50) <= step.generation  # rounding of the stratified counts

@@ -20,8 +20,8 @@ def register(subparsers):
     command = "validate gaussian"
     p = subparsers.add_parser("gaussian", help="Gaussian refit loops against their exact laws",
                               description=DESCRIPTION)
-    add_option(p, "scheme", command, choices=("replace", "mix", "accumulate"))
-    for name in ("generations", "n_real", "n_synth", "real_data", "seeds", "seed", "held_out"):
+    add_option(p, "scheme", command, choices=("replace", "mix", "accumulate", "accumulate-subsample"))
+    for name in ("generations", "n_real", "n_synth", "subsample", "real_data", "seeds", "seed", "held_out"):
         add_option(p, name, command, flags=("--generations",) if name == "generations" else None)
     add_flag(p, "--json", help="print the result as one JSON object")
     p.add_argument("--out", default=None, help="folder for the JSON and the figure")
@@ -37,7 +37,7 @@ def run(args) -> int:
 
     config = refit_config(scheme=args.scheme, n_real=args.n_real, n_synth=args.n_synth,
                           generations=args.generations, seeds=args.seeds, seed=args.seed,
-                          real_data=args.real_data, held_out=args.held_out)
+                          real_data=args.real_data, held_out=args.held_out, subsample=args.subsample)
     written = []
     if not args.out:
         return validate_gaussian(config).emit(args.json, written)

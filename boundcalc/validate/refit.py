@@ -40,7 +40,7 @@ from boundcalc.validate.result import ValidationResult
 from boundcalc.validate.runner import Unit, seed_rng, to_record
 
 EXPERIMENT = "gaussian-refit"
-REFIT_SCHEMES = ("replace", "mix", "accumulate")
+REFIT_SCHEMES = ("replace", "mix", "accumulate", "accumulate-subsample")
 #: family-wise level of the z-tests (Bonferroni over the generations tested)
 Z_ALPHA = 1e-3
 #: the mean law of sigma_t^2 is tested where the exact relative sd of sigma_t^2 is at most this
@@ -94,12 +94,12 @@ class RefitConfig:
         if self.scheme == "accumulate-subsample":
             from boundcalc.model.schemes import AccumulateSubsample
 
-            return AccumulateSubsample(self.n_real, self.n_synth, self.subsample, real_data=self.real_data)
+            return AccumulateSubsample(self.n_real, self.n_synth, self.subsample)
         return make_scheme(self.scheme, self.n_real, self.n_synth, self.real_data)
 
     def sizes(self) -> list[int]:
         scheme = self.make_scheme()
-        return [int(round(scheme.plan(i).n_total)) for i in range(1, self.generations + 1)]
+        return [sum(b.size for b in scheme.plan(i).blocks) for i in range(1, self.generations + 1)]
 
     def to_dict(self) -> dict:
         return asdict(self)
