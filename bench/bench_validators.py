@@ -23,6 +23,8 @@ COMMANDS = {
     "kde": ["validate", "kde"],
     "gaussian": ["validate", "gaussian"],
     "gaussian n=10 t=100": ["validate", "gaussian", "--n-real", "10", "--generations", "100"],
+    "phase (KDE diagram)": ["validate", "phase"],
+    "toy (moons, scott)": ["validate", "toy"],
     "diffusion loop": ["validate", "diffusion", "loop"],
     "diffusion phase": ["validate", "diffusion", "phase"],
     "diffusion early-stopping": ["validate", "diffusion", "early-stopping"],
