@@ -28,12 +28,11 @@ from boundcalc.bounds.phase import phase_transition
 from boundcalc.bounds.result import (SCHEMA_VERSION, BoundResult, OptimumResult, PhaseResult, SolveResult,
                                      package_version)
 from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau
-from boundcalc.model.schemes import (Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
+from boundcalc.model.schemes import (Accumulate, AccumulateSubsample, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
                                      make_scheme, round_size)
 from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
 from boundcalc.theory.catalogue import all_lemmas, get_lemma
 from boundcalc.theory.lemma import Lemma
-from boundcalc.validate import Generator, validate_diffusion, validate_kde
 
 __version__ = package_version()
 
@@ -72,7 +71,7 @@ __all__ = [
     # the functions of a session
     "bound", "solve", "phase", "optimum", "lemma", "lemmas",
     # schemes (what each generation trains on)
-    "Replace", "Mix", "Accumulate", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
+    "Replace", "Mix", "Accumulate", "AccumulateSubsample", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
     # learners (the per-generation error) and targets
     "PowerLaw", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
     "GaussianMixture", "normal", "bimodal", "parse_target",
@@ -82,5 +81,16 @@ __all__ = [
     "Lemma", "all_lemmas", "get_lemma", "closed_form", "compose_bound", "phase_transition",
     "optimal_bandwidth", "optimal_tau", "PARAMETERS", "BoundcalcError", "__version__",
     # real loops and sweeps
-    "validate_kde", "validate_diffusion", "Generator", "sweep",
+    "validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator", "sweep",
 ]
+
+#: the validators, imported on first use (importing boundcalc imports neither scipy nor torch)
+_VALIDATORS = ("validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator")
+
+
+def __getattr__(name):
+    if name in _VALIDATORS:
+        import boundcalc.validate as _validate
+
+        return getattr(_validate, name)
+    raise AttributeError(f"module 'boundcalc' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "boundcalc"
 
-RANK = {"_checks": 0, "_numeric": 0.05, "_io": 0.1, "_figures": 0.2, "theory": 1, "model": 2, "bounds": 3,
+RANK = {"_checks": 0, "_numeric": 0.05, "_stats": 0.05, "_io": 0.1, "_figures": 0.2, "theory": 1, "model": 2, "bounds": 3,
         "document": 4, "validate": 4, "sweep": 4, "cli": 5, "__init__": 6, "__main__": 6}
 
 

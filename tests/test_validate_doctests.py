@@ -9,7 +9,8 @@ import pytest
 
 MODULES = ["boundcalc.validate.protocol", "boundcalc.validate.generators", "boundcalc.validate.summary",
            "boundcalc.validate.kde.experiment", "boundcalc.validate.diffusion.options",
-           "boundcalc.validate.diffusion.fits", "boundcalc.model.kde_law"]
+           "boundcalc.validate.diffusion.fits", "boundcalc.model.kde_law", "boundcalc.validate.refit",
+           "boundcalc.model.schemes"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -287,7 +287,7 @@ def test_default_configuration_passes_every_check_and_bound_terms_are_wired():
     cfg = V.KDEValidationConfig(seeds=10, generations=5, n_real=1000, seed=0)
     res = V.validate_kde(cfg)
     names = [c["name"] for c in res.data["checks"]]
-    assert names == ["recursion_step", "scheme_coefficients", "grid_mass", "composed_bound", "one_step_bound",
+    assert names == ["recursion_step", "scheme_coefficients", "grid_mass", "held_out_nll_finite", "composed_bound", "one_step_bound",
                      "above_lower_reference"]
     assert res.passed, V.summary_table(res.data)
     d = res.data

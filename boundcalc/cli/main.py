@@ -24,7 +24,8 @@ import os
 import sys
 
 from boundcalc._checks import BoundcalcError
-from boundcalc.cli import export, sweep, validate_diffusion, validate_kde
+from boundcalc.cli import (export, sweep, validate_diffusion, validate_gaussian, validate_kde, validate_phase,
+                           validate_toy)
 from boundcalc._checks import param
 from boundcalc.bounds.result import header
 from boundcalc.cli.options import (Parser, _emit, add_flag, add_learner_options, add_option, add_phase_options,
@@ -186,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.set_defaults(handler=lambda a: _missing(validate))
     validate_kde.register(vsub)
     validate_diffusion.register(vsub)
+    validate_gaussian.register(vsub)
+    validate_phase.register(vsub)
+    validate_toy.register(vsub)
     export.register(sub)
     sweep.register(sub)
     return parser

@@ -79,6 +79,9 @@ class Block:
     source: int
     count: float
     drawn_at: int
+    #: when set, the samples of this key are a stored block of ``pool`` samples and this generation
+    #: uses ``count`` of them, chosen uniformly without replacement (accumulate-subsample)
+    pool: float | None = None
 
     @property
     def size(self) -> int:
@@ -377,6 +380,56 @@ class Accumulate(Scheme):
 
     def to_dict(self):
         return {**super().to_dict(), "n_synth": self.n_synth}
+
+
+@dataclass(frozen=True, repr=False)
+class AccumulateSubsample(Scheme):
+    """Accumulate, then subsample to a fixed size: the pool of generation i >= 2 holds the ``n_real``
+    real samples (kept) and ``n_synth`` samples of each p_j, j < i (kept from when they were drawn),
+    P_i = n_real + (i-1) n_synth of them; generation i trains on ``subsample`` = N of them, a
+    stratified uniform subsample (N n_real / P_i real points, N n_synth / P_i of each p_j, each chosen
+    without replacement from its stored block).  Generation 1 trains on the n_real real samples.
+
+    The plan's weights are the pool shares, ``w_i0 = n_real / P_i`` and ``w_ij = n_synth / P_i``, so
+    the recursion TV(q_i, p0) <= sum_j w_ij a_j uses them (an inequality, as for accumulate).
+
+    >>> AccumulateSubsample(100, 50, 120).plan(3).weights()
+    [0.5, 0.25, 0.25]
+    >>> AccumulateSubsample(100, 50, 120).n_total(3)
+    120.0
+    """
+
+    n_real: int | None
+    n_synth: int | None
+    subsample: int | None
+
+    name: ClassVar[str] = "accumulate-subsample"
+    real_data: ClassVar[str] = "reused"
+    exact_recursion: ClassVar[bool] = False
+    size_fields: ClassVar[tuple[str, ...]] = ("n_real", "n_synth", "subsample")
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_real", _check_size("n_real", self.n_real))
+        object.__setattr__(self, "n_synth", _check_size("n_synth", self.n_synth, 1))
+        object.__setattr__(self, "subsample", _check_size("subsample", self.subsample, 1))
+        known = [getattr(self, f) for f in self.size_fields]
+        if all(isinstance(v, int) for v in known) and self.subsample > self.n_real + self.n_synth:
+            raise BoundcalcError(f"subsample must be at most n_real + n_synth = {self.n_real + self.n_synth} (the "
+                                 f"smallest pool, at generation 2), got {self.subsample}")
+
+    def _later_blocks(self, i):
+        pool = self.n_real + (i - 1) * self.n_synth
+        share = self.subsample / pool
+        yield Block(0, self.n_real * share, 1, pool=self.n_real)
+        for j in range(1, i):
+            yield Block(j, self.n_synth * share, j + 1, pool=self.n_synth)
+
+    def n_total(self, i):
+        self._require_complete()
+        return self.n_real if i == 1 else float(sum(b.count for b in self._later_blocks(i)))
+
+    def to_dict(self):
+        return {**super().to_dict(), "n_synth": self.n_synth, "subsample": self.subsample}
 
 
 @dataclass(frozen=True, repr=False)

@@ -24,14 +24,15 @@ from pathlib import Path
 import numpy as np
 
 from boundcalc._checks import BoundcalcError
+from boundcalc._stats import bootstrap_mean_interval
 
 from boundcalc.sweep.metrics import BOUND, MEASURED, PREFERRED, RATIO
 
 
 def summarize(values) -> dict:
-    """mean, se, 95% t-interval and count of the finite values (NaN where undefined)."""
-    from scipy import stats
-
+    """mean, se, 95% bootstrap percentile interval of the mean (the validators' interval: it stays in
+    the range of the values, so a TV interval stays in [0, 1]) and count of the finite values (NaN
+    where undefined)."""
     x = np.asarray([v for v in values if v is not None], dtype=float)
     x = x[np.isfinite(x)]
     k = int(x.size)
@@ -40,10 +41,10 @@ def summarize(values) -> dict:
     mean = float(x.mean())
     if k > 1:
         se = float(x.std(ddof=1) / math.sqrt(k))
-        half = float(stats.t.ppf(0.975, k - 1)) * se
+        low, high = bootstrap_mean_interval(x)
     else:
-        se = half = math.nan
-    return {"mean": mean, "se": se, "ci95_low": mean - half, "ci95_high": mean + half, "count": k}
+        se = low = high = math.nan
+    return {"mean": mean, "se": se, "ci95_low": low, "ci95_high": high, "count": k}
 
 
 def _elementwise_mean(lists) -> list:

@@ -26,8 +26,30 @@ from __future__ import annotations
 from boundcalc.validate.protocol import Generator
 from boundcalc.validate.runner import Unit
 
-__all__ = ["Generator", "Unit", "diffusion_config", "kde_config", "merge", "run_unit", "units",
-           "validate_diffusion", "validate_kde"]
+__all__ = ["Generator", "Unit", "diffusion_config", "kde_config", "merge", "refit_config", "run_unit", "units",
+           "validate_diffusion", "validate_gaussian", "validate_kde", "validate_toy"]
+
+
+def validate_gaussian(config=None, **options):
+    """Seeded Gaussian refit loops against their exact laws (:func:`boundcalc.validate.refit.validate_gaussian`);
+    returns a :class:`~boundcalc.validate.refit.RefitValidation`."""
+    from boundcalc.validate.refit import validate_gaussian as run
+
+    return run(config, **options)
+
+
+def validate_toy(config=None, **options):
+    """KDE loops on 2-D toy data measured by held-out NLL (:func:`boundcalc.validate.toy.validate_toy`)."""
+    from boundcalc.validate.toy import validate_toy as run
+
+    return run(config, **options)
+
+
+def refit_config(**options):
+    """A checked :class:`~boundcalc.validate.refit.RefitConfig` (options of ``validate gaussian``)."""
+    from boundcalc.validate.refit import refit_config as make
+
+    return make(**options)
 
 
 def validate_kde(config=None, out_dir=None, resume: bool = False, **options):
@@ -63,11 +85,11 @@ def diffusion_config(experiment: str, **options):
 
 def _family(config) -> str:
     family = getattr(config, "validator", None)
-    if family not in ("kde", "diffusion"):
+    if family not in ("kde", "diffusion", "refit", "toy"):
         from boundcalc._checks import BoundcalcError
 
-        raise BoundcalcError(f"config must be a KDE or diffusion validation configuration "
-                             f"(kde_config(...) or diffusion_config(...)), got {type(config).__name__}")
+        raise BoundcalcError(f"config must be a KDE, diffusion or Gaussian refit validation configuration "
+                             f"(kde_config(...), diffusion_config(...) or refit_config(...)), got {type(config).__name__}")
     return family
 
 
@@ -77,6 +99,10 @@ def units(config) -> list:
         from boundcalc.validate.kde import units as kde_units
 
         return kde_units(config)
+    if _family(config) in ("refit", "toy"):
+        from boundcalc.validate import refit, toy
+
+        return (refit if _family(config) == "refit" else toy).units(config)
     from boundcalc.validate.diffusion.experiments import units as diffusion_units
 
     return diffusion_units(config)
@@ -88,6 +114,10 @@ def run_unit(unit: Unit) -> dict:
         from boundcalc.validate.kde import run_unit as run
 
         return run(unit)
+    if unit.experiment in ("gaussian-refit", "toy-kde"):
+        from boundcalc.validate import refit, toy
+
+        return (refit if unit.experiment == "gaussian-refit" else toy).run_unit(unit)
     from boundcalc.validate.diffusion.experiments import run_unit as run
 
     return run(unit)
@@ -99,6 +129,10 @@ def merge(config, records):
         from boundcalc.validate.kde import merge as kde_merge
 
         return kde_merge(config, records)
+    if _family(config) in ("refit", "toy"):
+        from boundcalc.validate import refit, toy
+
+        return (refit if _family(config) == "refit" else toy).merge(config, records)
     from boundcalc.validate.diffusion.experiments import merge as diffusion_merge
 
     return diffusion_merge(config, records)

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Union
 import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_positive_int
-from boundcalc.model.schemes import Block, GenerationPlan, Scheme
+from boundcalc.model.schemes import Block, GenerationPlan, Scheme, round_size
 from boundcalc.validate.protocol import FATAL_STATUSES, STATUS_OK
 
 #: a random source for the blocks: one stream (drawn in plan order) or one stream per block
@@ -87,9 +87,14 @@ def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Calla
                 continue
             if block.key not in cache:
                 source = target if block.source == 0 else models[block.source]
-                cache[block.key] = source.sample(block_rng(block), block.size)
+                drawn = block.size if block.pool is None else round_size(block.pool)
+                cache[block.key] = source.sample(block_rng(block), drawn)
                 new.append(block)
-            blocks.append((block, cache[block.key]))
+            samples = cache[block.key]
+            if block.pool is not None and block.size < samples.shape[0]:
+                # a uniform subsample of the stored block, without replacement (accumulate-subsample)
+                samples = samples[np.sort(block_rng(block).choice(samples.shape[0], block.size, replace=False))]
+            blocks.append((block, samples))
         if not blocks:
             raise BoundcalcError(f"generation {i} has an empty training set; raise --n-real or --sizes")
         training_set = np.concatenate([samples for _, samples in blocks], axis=0)

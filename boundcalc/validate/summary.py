@@ -1,8 +1,9 @@
 """Summaries over seeds and the plain-text table shared by the validators.
 
-* :func:`summarize_over_seeds`: per-generation mean, standard error, a 95% Student-t interval
-  for the mean and the 2.5%-97.5% spread of the seeds (NaN entries, i.e. runs that stopped on
-  degenerate data, are left out and counted);
+* :func:`summarize_over_seeds`: per-generation mean, standard error, a 95% interval for the
+  mean (Student t; or, for a quantity with a range such as a TV in [0, 1] or a KL >= 0, the
+  bootstrap percentile interval, which stays in the range) and the 2.5%-97.5% spread of the
+  seeds (NaN entries, i.e. runs that stopped on degenerate data, are left out and counted);
 * :func:`format_table`: the readable plain-text table printed by default;
 * :func:`nan_to_none` / :func:`none_to_nan`: arrays with missing entries to and from JSON.
 """
@@ -14,12 +15,20 @@ import math
 import numpy as np
 
 
-def summarize_over_seeds(values) -> dict:
+from boundcalc._stats import BOOTSTRAP_INTERVAL, BOOTSTRAP_RESAMPLES, bootstrap_mean_interval  # noqa: F401
+
+T_INTERVAL = "Student t on the mean (mean -+ t_{0.975,S-1} se)"
+
+
+def summarize_over_seeds(values, ranged: bool = False) -> dict:
     """Per-column summary of a (seeds, generations) array; NaN means "no value".
 
     Returns lists (one entry per generation): ``mean``, ``se`` (standard error of the mean),
-    ``ci95_low``/``ci95_high`` (mean -+ t_{0.975, S-1} se), ``q025``/``q975`` (empirical
-    quantiles of the seeds, linear interpolation) and ``count`` (seeds with a value).
+    ``ci95_low``/``ci95_high`` (mean -+ t_{0.975, S-1} se; with ``ranged=True``, for a
+    quantity with a range such as a TV or a KL, the bootstrap percentile interval of
+    :func:`bootstrap_mean_interval`, which never leaves the range of the values),
+    ``q025``/``q975`` (empirical quantiles of the seeds, linear interpolation) and ``count``
+    (seeds with a value), and ``interval`` (a string naming the interval used).
     A column with one value has se and interval NaN; a column with none is all NaN.
 
     >>> s = summarize_over_seeds([[1.0], [3.0]])
@@ -28,6 +37,7 @@ def summarize_over_seeds(values) -> dict:
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     out = {key: [] for key in ("mean", "se", "ci95_low", "ci95_high", "q025", "q975", "count")}
+    out["interval"] = BOOTSTRAP_INTERVAL if ranged else T_INTERVAL
     for column in values.T:
         finite = column[np.isfinite(column)]
         k = finite.size
@@ -47,8 +57,12 @@ def summarize_over_seeds(values) -> dict:
         else:
             se = half = math.nan
         out["se"].append(se)
-        out["ci95_low"].append(mean - half)
-        out["ci95_high"].append(mean + half)
+        if ranged and k > 1:
+            low, high = bootstrap_mean_interval(finite)
+        else:
+            low, high = mean - half, mean + half
+        out["ci95_low"].append(low)
+        out["ci95_high"].append(high)
     return out
 
 

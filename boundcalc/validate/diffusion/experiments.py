@@ -31,6 +31,7 @@ from boundcalc.validate.runner import ProgressBar, Unit, UnitStore, run_units, t
 from boundcalc.validate.summary import summarize_over_seeds
 from boundcalc.validate.diffusion.checks import RESOLUTION_TOLERANCE, _checks, _notes
 from boundcalc.validate.diffusion.fits import (_geometric, _kl, _power_learner, _refine_minimum, _slope, _stat,
+                                               interior_minimum,
                                                composed_bound, fit_d1_constants, fit_power_law)
 from boundcalc.validate.diffusion.loop import _rng, run_loop, validity
 from boundcalc.validate.diffusion.options import EXPERIMENTS, ExperimentOptions, diffusion_config
@@ -85,10 +86,10 @@ def experiment_loop(options, units_factory) -> dict:
         all_records.extend((f"{label}/seed{k}", rec) for k, rec in enumerate(recs))
         out.append({"scheme": label, "definition": scheme.to_dict(),
                     "n_train": [r["n_train"] for r in recs[0]],
-                    "a": summarize_over_seeds(_series(recs, "a")),
-                    "eps": summarize_over_seeds(_series(recs, "eps")),
-                    "tv_q_p0": summarize_over_seeds(_series(recs, "tv_q_p0")),
-                    "tau": summarize_over_seeds(_series(recs, "tau")) if recs[0][0]["tau"] is not None else None,
+                    "a": summarize_over_seeds(_series(recs, "a"), ranged=True),
+                    "eps": summarize_over_seeds(_series(recs, "eps"), ranged=True),
+                    "tv_q_p0": summarize_over_seeds(_series(recs, "tv_q_p0"), ranged=True),
+                    "tau": summarize_over_seeds(_series(recs, "tau"), ranged=True) if recs[0][0]["tau"] is not None else None,
                     "runs": recs})
     units.close()
     return {"schemes": out, "checks": _checks(all_records), "notes": _notes(all_records, options.config.tau_grid),
@@ -110,9 +111,9 @@ def experiment_phase(options, units_factory) -> dict:
             for g in rec:
                 sizes.append(g["n_train"])
                 errors.append(g["eps"])
-        rows.append({"n_synth": s, "a1": _stat([rec[0]["a"] for rec in recs]),
-                     "a2": _stat([rec[1]["a"] for rec in recs]),
-                     "eps2": _stat([rec[1]["eps"] for rec in recs]), "runs": recs})
+        rows.append({"n_synth": s, "a1": _stat([rec[0]["a"] for rec in recs], ranged=True),
+                     "a2": _stat([rec[1]["a"] for rec in recs], ranged=True),
+                     "eps2": _stat([rec[1]["eps"] for rec in recs], ranged=True), "runs": recs})
     units.close()
     fit = fit_power_law(sizes, errors)
     learner = _power_learner(fit)
@@ -174,12 +175,7 @@ def early_stopping_unit(options, n, k):
         gates.append(gate)
         kl.append(_kl(p0, cells.probabilities) if gate["measured"] else math.nan)
         tv.append(tv_of_probabilities(cells.probabilities, p0) if gate["measured"] else math.nan)
-    values = np.asarray(kl, dtype=float)
-    finite = np.isfinite(values)
-    if finite.any():
-        tau_star, kl_star = _refine_minimum(np.log(np.asarray(taus)[finite]), values[finite])
-    else:
-        tau_star, kl_star = math.nan, math.nan
+    tau_star, kl_star = _refine_minimum(np.log(np.asarray(taus, dtype=float)), np.asarray(kl, dtype=float))
     return {"n": n, "width": m, "taus": taus, "kl": kl, "tv": tv,
             "measured": [g["measured"] for g in gates], "reasons": [g["reason"] for g in gates],
             "outside_grid_mass": [g["outside_grid_mass"] for g in gates],
@@ -201,13 +197,17 @@ def experiment_early_stopping(options, units_factory) -> dict:
     for n in ns:
         rs = runs[n]
         rows.append({"n": n, "width": rs[0]["width"], "taus": rs[0]["taus"],
-                     "kl": summarize_over_seeds([[float(v) for v in r["kl"]] for r in rs]),
-                     "tv": summarize_over_seeds([[float(v) for v in r["tv"]] for r in rs]),
-                     "tau_star": _geometric([r["tau_star"] for r in rs]), "kl_star": _stat([r["kl_star"] for r in rs])})
+                     "kl": summarize_over_seeds([[float(v) for v in r["kl"]] for r in rs], ranged=True),
+                     "tv": summarize_over_seeds([[float(v) for v in r["tv"]] for r in rs], ranged=True),
+                     "tau_star": _geometric([r["tau_star"] for r in rs]), "kl_star": _stat([r["kl_star"] for r in rs], ranged=True)})
     per_seed_tau = [_slope(ns, [runs[n][k]["tau_star"] for n in ns]) for k in range(S)]
     per_seed_kl = [_slope(ns, [runs[n][k]["kl_star"] for n in ns]) for k in range(S)]
-    slopes = {"log_tau_star_vs_log_n": {**_stat(per_seed_tau), "per_seed": per_seed_tau, "li_theory": LI_TAU_SLOPE},
-              "log_best_kl_vs_log_n": {**_stat(per_seed_kl), "per_seed": per_seed_kl, "li_theory": LI_KL_SLOPE},
+    slopes = {"log_tau_star_vs_log_n": {**_slope_interval(ns, per_seed_tau, [[runs[n][k]["tau_star"] for n in ns]
+                                                                             for k in range(S)]),
+                                        "per_seed": per_seed_tau, "li_theory": LI_TAU_SLOPE},
+              "log_best_kl_vs_log_n": {**_slope_interval(ns, per_seed_kl, [[runs[n][k]["kl_star"] for n in ns]
+                                                                           for k in range(S)]),
+                                       "per_seed": per_seed_kl, "li_theory": LI_KL_SLOPE},
               "label": "measured (slopes of least-squares lines over n, one per seed)",
               "width_rule": ("m = width fixed" if options.width_ratio is None
                              else f"m = {options.width_ratio:g} n (Li's 2/5 assumes m proportional to n)")}
@@ -216,8 +216,8 @@ def experiment_early_stopping(options, units_factory) -> dict:
         from boundcalc.theory.diffusion import optimal_tau
 
         for row in rows:
-            if d1["c_opt"] > 0 and (d1["c_stat"] > 0 or d1["c_width"] > 0):
-                row["d2_tau_star_calibrated"] = float(optimal_tau(row["width"], row["n"], max(d1["c_stat"], 1e-300),
+            if d1["fitted"]:
+                row["d2_tau_star_calibrated"] = float(optimal_tau(row["width"], row["n"], d1["c_stat"],
                                                                   d1["c_width"], d1["c_opt"]))
     except ImportError as exc:
         d1["d2_error"] = f"optimal_tau unavailable: {exc}"
@@ -238,8 +238,72 @@ def experiment_early_stopping(options, units_factory) -> dict:
             "statement": f"{len(flat) - len(bad)} of {len(flat)} models of the tau sweeps measured (increasing "
                          "sampler map, certified inversion, cell probabilities summing to 1)"
                          + ("; unmeasured: " + "; ".join(bad[:5]) if bad else ""), "unmeasured": bad}
-    return {"rows": rows, "slopes": slopes, "d1_fit": d1, "checks": [gate], "notes": notes,
+    checks = [gate] + early_stopping_checks(ns, runs, slopes, d1)
+    return {"rows": rows, "slopes": slopes, "d1_fit": d1, "checks": checks, "notes": notes,
             "runs": {str(n): runs[n] for n in ns}, "label": "measured"}
+
+
+def _slope_interval(ns, per_seed, values) -> dict:
+    """Mean slope over seeds with its 95% Student t interval; with one seed (no spread over seeds),
+    the slope of that seed with the least-squares interval (t with len(ns) - 2 degrees of freedom)."""
+    st = _stat(per_seed)
+    if len(per_seed) > 1 or len(ns) < 3:
+        return st
+    x = np.log(np.asarray(ns, dtype=float))
+    y = np.asarray([float(v) for v in values[0]], dtype=float)
+    ok = np.isfinite(y) & (y > 0)
+    if ok.sum() < 3:
+        return st
+    x, y = x[ok], np.log(y[ok])
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (intercept + slope * x)
+    se = math.sqrt(float(np.sum(resid ** 2)) / (x.size - 2) / float(np.sum((x - x.mean()) ** 2)))
+    from scipy import stats
+
+    half = float(stats.t.ppf(0.975, x.size - 2)) * se
+    return {**st, "se": se, "ci95_low": float(slope - half), "ci95_high": float(slope + half),
+            "interval": f"least-squares slope interval (one seed, t with {x.size - 2} degrees of freedom)"}
+
+
+def early_stopping_checks(ns, runs, slopes, d1) -> list[dict]:
+    """Checks that can fail: every measured KL finite and >= 0 and every TV in [0, 1]; an interior
+    minimum of the mean KL curve at every n; both rate slopes with a finite interval (with two or
+    more n).  (Whether the D1 fit gives a calibrated D2 tau* is reported beside, with its reason.)"""
+    bad_kl, bad_tv = [], []
+    for n in ns:
+        for k, r in enumerate(runs[n]):
+            for t, kl, tv, ok in zip(r["taus"], r["kl"], r["tv"], r["measured"]):
+                if ok and not (math.isfinite(float(kl)) and float(kl) >= 0):
+                    bad_kl.append(f"n={n}/seed{k} tau={t:g}: KL {kl}")
+                if ok and not (0 <= float(tv) <= 1):
+                    bad_tv.append(f"n={n}/seed{k} tau={t:g}: TV {tv}")
+            if not (math.isfinite(float(r["kl_star"])) and float(r["kl_star"]) >= 0):
+                bad_kl.append(f"n={n}/seed{k}: best KL {r['kl_star']}")
+    out = [{"name": "KL finite and non-negative, TV in [0, 1]", "passed": not (bad_kl or bad_tv),
+            "statement": ("every measured cell KL(p0 || p_tau) (after merging unresolved cells) and every refined "
+                          "best KL is finite and >= 0, every TV in [0, 1]" if not (bad_kl or bad_tv) else
+                          "; ".join((bad_kl + bad_tv)[:5]))}]
+    no_interior = []
+    for n in ns:
+        mean = np.nanmean(np.asarray([[float(v) for v in r["kl"]] for r in runs[n]], dtype=float), axis=0)
+        if not interior_minimum(mean):
+            no_interior.append(n)
+    per_seed = sum(interior_minimum(r["kl"]) for n in ns for r in runs[n])
+    total = sum(len(runs[n]) for n in ns)
+    out.append({"name": "interior minimum", "passed": not no_interior,
+                "statement": (f"the seed-mean KL curve has its minimum inside the tau grid at every n "
+                              f"({per_seed} of {total} single-seed curves too)" if not no_interior else
+                              f"the seed-mean KL curve has its minimum at an end of the tau grid at n = {no_interior}: "
+                              "no early-stopping time is measured there (widen the tau grid)")})
+    if len(ns) < 2:
+        return out
+    missing = [name for name, sl in slopes.items() if isinstance(sl, dict)
+               and not (math.isfinite(float(sl["ci95_low"])) and math.isfinite(float(sl["ci95_high"])))]
+    out.append({"name": "rate slopes with intervals", "passed": not missing,
+                "statement": ("both slopes (log tau* and log best KL against log n) have finite 95% intervals"
+                              if not missing else f"no finite interval for {', '.join(missing)} (needs two seeds, "
+                              "or three or more n)")})
+    return out
 
 
 def _held_out_schemes(options):
@@ -263,8 +327,8 @@ def experiment_calibrate(options, units_factory) -> dict:
         recs = [units.get(f"held-out/{label}/seed{k}", _loop_unit(scheme, K, options.config, (options.seed, k, 8)))
                 for k in range(S)]
         all_records.extend((f"held-out/{label}/seed{k}", rec) for k, rec in enumerate(recs))
-        a = summarize_over_seeds(_series(recs, "a"))
-        eps = summarize_over_seeds(_series(recs, "eps"))
+        a = summarize_over_seeds(_series(recs, "a"), ranged=True)
+        eps = summarize_over_seeds(_series(recs, "eps"), ranged=True)
         row = {"scheme": label, "definition": scheme.to_dict(), "a": a, "eps": eps,
                "n_train": [r["n_train"] for r in recs[0]], "runs": recs}
         if learner is not None:
@@ -283,7 +347,7 @@ def experiment_calibrate(options, units_factory) -> dict:
                        "statement": f"the composed bound with the fitted rate is >= the measured mean a_i on "
                                     f"{sum(covered)} of {len(covered)} held-out (scheme, generation) cells "
                                     "(calibrated, not proved)", "label": "calibrated"})
-    return {"calibration": {"ns": list(ns), "eps": {str(n): _stat([r["eps"] for r in calib[n]]) for n in ns},
+    return {"calibration": {"ns": list(ns), "eps": {str(n): _stat([r["eps"] for r in calib[n]], ranged=True) for n in ns},
                             "fit": fit, "runs": {str(n): calib[n] for n in ns}},
             "held_out": out_rows, "checks": checks, "notes": _notes(calib_units + all_records, options.config.tau_grid),
             "label": "calibrated"}

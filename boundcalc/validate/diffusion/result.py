@@ -63,6 +63,8 @@ def summary_text(data: dict) -> str:
             lines.append(format_table(["gen", "N_i", "a_i = TV(p_i,p0) [95% CI]", "eps_i = TV(p_i,q_i)",
                                        "TV(q_i,p0)", "samples fed: min chi2 p", "measured"], rows,
                                       title=f"{sc['scheme']} (measured; TVs on cells, lower bounds)"))
+        if data["schemes"]:
+            lines.append("intervals: " + data["schemes"][0]["a"].get("interval", ""))
     elif kind == "phase":
         rows = [[r["n_synth"], _ci(r["a2"]), _ci(r["eps2"]), r.get("bound_a2")] for r in data["rows"]]
         lines.append(format_table(["n_synth", "a_2 measured [95% CI]", "eps_2", "bound a_2 (calibrated)"], rows,
@@ -77,6 +79,7 @@ def summary_text(data: dict) -> str:
         elif "error" in p:
             lines.append(p["error"])
         lines.append(data["peak"]["statement"])
+        lines.append("intervals: " + data["rows"][0]["a2"].get("interval", ""))
     elif kind == "early-stopping":
         rows = [[r["n"], r["width"], _ci(r["tau_star"]), _ci(r["kl_star"]), r.get("d2_tau_star_calibrated")]
                 for r in data["rows"]]
@@ -86,8 +89,15 @@ def summary_text(data: dict) -> str:
         lines.append(f"slope of log tau* vs log n: {_ci(sl['log_tau_star_vs_log_n'])} (Li: 2/5); "
                      f"slope of log best KL vs log n: {_ci(sl['log_best_kl_vs_log_n'])} (Li: -2/5); {sl['width_rule']}")
         d1 = data["d1_fit"]
-        lines.append(f"D1 constants (calibrated, {d1['window']}): c_stat {d1['c_stat']:.3g}, c_width {d1['c_width']:.3g}, "
-                     f"c_opt {d1['c_opt']:.3g}, floor {d1['floor']:.3g} (rms relative residual {d1['rms_relative_residual']:.3g})")
+        if d1.get("fitted", True):
+            lines.append(f"D1 constants (calibrated, {d1['window']}; {d1.get('form')}): c_stat {d1['c_stat']:.3g}, "
+                         f"c_width {d1['c_width']:.3g}, c_opt {d1['c_opt']:.3g}, floor {d1['floor']:.3g} "
+                         f"(rms relative residual {d1['rms_relative_residual']:.3g})")
+        else:
+            lines.append(f"no calibrated D2 tau*: {d1['reason']}")
+        lines.append("intervals: tau* " + data["rows"][0]["tau_star"].get("interval", "") + "; best KL "
+                     + data["rows"][0]["kl_star"].get("interval", "") + "; slopes " + sl["log_tau_star_vs_log_n"].get(
+                         "interval", ""))
     else:
         cal = data["calibration"]
         fit = cal["fit"]

@@ -103,6 +103,15 @@ def build_checks(ctx: RunContext, runs: list, summary: dict, kde_learner: bool =
          "worst_reference_mass_error": acc["worst_reference_mass_error"],
          "smallest_scale_in_spacings": acc["smallest_scale_in_spacings"]}))
 
+    if runs and "held_out_nll" in runs[0]:
+        nll = matrix(runs, "held_out_nll")
+        bad = int(np.sum(finite & ~np.isfinite(nll)))
+        checks.append(Check(
+            "held_out_nll_finite", bad == 0,
+            f"the held-out NLL (1000 samples of p0 per seed, apart from the training data) is "
+            f"finite at every measured generation ({bad} not)",
+            {"kind": KIND_NUMERICAL, "not_finite": bad}))
+
     for name, words in (("composed_bound", "a_i <= B_i = b(h_i) + s_i + sum_j w_ij B_j for all i"),
                         ("one_step_bound", "a_i <= b(h_i) + s_i + TV(q_i, p0) for all i")):
         ev = bound_evidence(a, matrix(runs, name), ctx.config.delta)

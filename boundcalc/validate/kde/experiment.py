@@ -30,6 +30,9 @@ from boundcalc.validate.runner import ProgressBar, Unit, UnitStore, run_units, t
 from boundcalc.validate.summary import nan_to_none, summarize_over_seeds
 
 EXPERIMENT = "kde"
+#: summaries whose interval must respect a range (TVs in [0, 1], non-negative bounds and variances):
+#: bootstrap percentile intervals (the others: Student t)
+RANGED_FIELDS = ("a", "eps", "tv_q_p0", "one_step_bound", "composed_bound", "train_variance", "outside_fraction")
 RESULT_FILE = "kde_validation.json"
 #: the folder (inside ``--out``) holding one record file per seed
 UNITS_DIR = f"units/{EXPERIMENT}"
@@ -90,11 +93,12 @@ def summarize_runs(ctx: RunContext, runs: list, status: str, learner: str | None
     ``learner`` names a user's generator (None: the Gaussian KDE); it is then recorded as
     ``"learner"`` and the checks are those of :func:`build_checks` with ``kde_learner=False``."""
     runs = sorted(runs, key=lambda r: r["seed_index"])
-    summary = {key: summarize_over_seeds(matrix(runs, key)) for key in RUN_FIELDS} if runs else {}
+    summary = {key: summarize_over_seeds(matrix(runs, key), ranged=key in RANGED_FIELDS)
+               for key in RUN_FIELDS} if runs else {}
     checks = [c.to_dict() for c in build_checks(ctx, runs, summary, learner is None)] if runs else []
     for block in summary.values():
         for key in list(block):
-            if key != "count":
+            if key not in ("count", "interval"):
                 block[key] = nan_to_none(block[key])
     for key in BOUND_FIELDS if runs else ():
         # per generation: runs whose bound is vacuous (>= 1) there

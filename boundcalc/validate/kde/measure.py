@@ -10,7 +10,12 @@ For generation i (training set from ``scheme.plan(i)``, :func:`boundcalc.validat
   ``B_i = b(h_i) + s_i + sum_j w_ij B_j`` [derived]: the recursion of the bounds
   (:func:`boundcalc.bounds.compose.recursion`) with eps_j = b(h_j) + s_j, on the scheme object
   that defined the loop;
-* the training-set variance, the mass of the KDE outside the grid.
+* the training-set variance, the mass of the KDE outside the grid;
+* the held-out negative log-likelihood ``-(1/M) sum_m log p_i(y_m)`` on ``HELD_OUT`` samples y_m of
+  p0 drawn once per seed from their own stream (``seed_rng(seed, k, 1)``, so every other number of
+  the seed is unchanged): for the Gaussian KDE the exact kernel sum (log-sum-exp) while training
+  x held-out points <= ``EXACT_NLL_WORK``, otherwise (and for other generators) p_i read off the grid by
+  linear interpolation (the density the TVs use).
 """
 
 from __future__ import annotations
@@ -31,7 +36,45 @@ from boundcalc.validate.runner import seed_rng
 from boundcalc.validate.summary import nan_to_none
 
 RUN_FIELDS = ("a", "eps", "tv_q_p0", "coefficient_sum", "stochastic", "one_step_bound",
-              "composed_bound", "train_variance", "outside_fraction", "kde_mass_lost")
+              "composed_bound", "train_variance", "outside_fraction", "kde_mass_lost", "held_out_nll")
+#: held-out samples of p0 per seed for the NLL metric
+HELD_OUT = 1000
+
+
+#: above this many kernel evaluations (training points x held-out points) the NLL is read off the grid
+EXACT_NLL_WORK = 2 * 10 ** 8
+
+
+def kde_log_density(samples, bandwidth: float, points) -> np.ndarray:
+    """Exact ``log (1/N) sum_j phi_h(y - X_j)`` of a Gaussian KDE (log-sum-exp over chunks, so a point far
+    from every training point still gets its finite log density)."""
+    from scipy.special import logsumexp
+
+    x = np.asarray(samples, dtype=float)
+    d = 1 if x.ndim == 1 else x.shape[1]
+    x = x.reshape(-1, d) / bandwidth
+    y = np.asarray(points, dtype=float).reshape(-1, d) / bandwidth
+    out = np.empty(y.shape[0])
+    step = max(1, int(4_000_000 // max(x.shape[0], 1)))
+    for start in range(0, y.shape[0], step):
+        d2 = np.sum((y[start:start + step, None, :] - x[None, :, :]) ** 2, axis=2)
+        out[start:start + step] = logsumexp(-0.5 * d2, axis=1)
+    return out - math.log(x.shape[0]) - d * (0.5 * math.log(2 * math.pi) + math.log(bandwidth))
+
+
+def grid_log_density(values, grid, points) -> np.ndarray:
+    """``log p(y)`` at ``points`` from density values on the grid nodes (linear / bilinear
+    interpolation; -inf outside the grid or where the interpolated density is 0)."""
+    pts = np.asarray(points, dtype=float).reshape(-1, grid.dim)
+    if grid.dim == 1:
+        dens = np.interp(pts[:, 0], grid.axes[0], np.asarray(values).reshape(-1), left=0.0, right=0.0)
+    else:
+        from scipy.interpolate import RegularGridInterpolator
+
+        dens = RegularGridInterpolator(tuple(grid.axes), np.asarray(values).reshape(grid.shape),
+                                       bounds_error=False, fill_value=0.0)(pts)
+    with np.errstate(divide="ignore"):
+        return np.log(np.maximum(dens, 0.0))
 #: the two bounds held against a_i
 BOUND_FIELDS = ("one_step_bound", "composed_bound")
 
@@ -68,6 +111,7 @@ def _measure(ctx: RunContext, index, make_generator, rng, record, statuses, boun
     """The generations of one seed, measured into ``record`` (composed bounds filled after)."""
     K = ctx.config.generations
     densities = {0: ctx.p0_grid}
+    held_out = ctx.target.sample(seed_rng(ctx.config.seed, index, 1), HELD_OUT)
     k2_cache: dict = {}
     for step in iterate_loop(ctx.scheme, ctx.target, K, make_generator, rng):
         i, h = step.generation, ctx.bandwidths[step.generation - 1]
@@ -101,6 +145,12 @@ def _measure(ctx: RunContext, index, make_generator, rng, record, statuses, boun
         # mass of the KDE missing from the grid (samples outside it, kernel tails beyond it): the
         # grid TV differs from the TV on the whole space by at most half of it plus p0's (< 1e-6)
         record["kde_mass_lost"][i - 1] = 1.0 - gridlib.integral_on_grid(p_i, ctx.grid)
+        model = step.model
+        if isinstance(model, GaussianKDE) and model.n_ * HELD_OUT <= EXACT_NLL_WORK:
+            nll = -float(np.mean(kde_log_density(model.samples_, model.bandwidth, held_out)))
+        else:
+            nll = -float(np.mean(grid_log_density(p_i, ctx.grid, held_out)))
+        record["held_out_nll"][i - 1] = nll if math.isfinite(nll) else math.inf
         densities[i] = p_i
         densities = {j: d for j, d in densities.items() if j == 0 or ctx.last_source_use.get(j, 0) > i}
         if partial is not None:

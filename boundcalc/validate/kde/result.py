@@ -48,14 +48,16 @@ def summary_table(data: dict) -> str:
         useful = counted - s["composed_bound"]["vacuous_runs"][k]
         rows.append([gen, data["bandwidth"]["per_generation"][k], m("a"), interval, m("eps"), m("tv_q_p0"),
                      data["lower_reference"]["tv_r_p0"][k], m("one_step_bound"), m("composed_bound"),
-                     f"{useful}/{counted}"])
+                     f"{useful}/{counted}", m("held_out_nll") if "held_out_nll" in s else None])
     inp = data["inputs"]
     title = (f"KDE loop: scheme {inp['scheme']}, target {inp['target']}, n_real {inp['n_real']}, "
              f"{data['seeds_finished']}/{inp['seeds']} seeds, delta {inp['delta']} "
              f"({data['failure_split']['mode']} failure split over {data['failure_split']['events']} events); "
              f"means over seeds")
     table = format_table(["gen", "h", "a_i", "a_i 95% CI", "eps_i", "TV(q,p0)", "TV(r,p0)",
-                          "1-step bnd", "composed", "B_i<1 runs"], rows, title)
+                          "1-step bnd", "composed", "B_i<1 runs", "held-out NLL"], rows, title)
+    if s and s["a"].get("interval"):
+        table += "\na_i 95% CI: " + s["a"]["interval"]
     verdict = "all checks passed" if data["all_checks_passed"] else "SOME CHECKS FAILED"
     if data.get("vacuous_checks"):
         verdict += (f"; VACUOUS: {', '.join(data['vacuous_checks'])} (every bound >= 1, TV <= 1 always: "
