@@ -58,7 +58,7 @@ def _common_options() -> argparse.ArgumentParser:
     command = "validate diffusion"
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("scheme and sizes")
-    add_option(g, "scheme", command, choices=("all", "replace", "mix", "accumulate", "schedule"),
+    add_option(g, "scheme", command, choices=("all", "replace", "mix", "accumulate", "schedule"), default="all",
                help="loop: all (replace, mix at each --mix-fractions, accumulate) | replace | mix | accumulate | schedule")
     add_option(g, "n_real", command)
     add_option(g, "n_synth", command)
