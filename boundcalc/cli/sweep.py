@@ -149,7 +149,7 @@ def _run_diffusion(experiment: str, options: dict, base_seed: int, seed_index: i
     config = diffusion_config(experiment, options, base_seed, seed_index + 1)
     records = [run_unit(u) for u in units(config) if u.seed_index == seed_index]
     return TaskOutput(metrics=_diffusion_metrics(experiment, records), result={"records": records},
-                      device="cpu", versions={"torch": torch.__version__})
+                      device=config.config.device, versions={"torch": torch.__version__})
 
 
 def _merge_diffusion(experiment: str, options: dict, base_seed: int, seeds: int, results: list) -> str:
