@@ -9,8 +9,11 @@
 line builds the registry: the calculator's commands from :func:`boundcalc.sweep.bound_commands`
 and one adapter per validator command below (``validate kde``, ``validate diffusion loop``,
 ``validate diffusion phase``, ``validate diffusion early-stopping``).  Every adapter takes the
-options of its command line (underscores for dashes; the same defaults, read from the
-sub-command's own parser) and runs one unit of randomness: seed index k of base seed b.
+keywords of :func:`boundcalc.validate.kde_config` / :func:`boundcalc.validate.diffusion_config`
+(the command line's options with underscores, the same defaults) and runs the validator's own
+units of seed index k (:func:`boundcalc.validate.units`, randomness ``SeedSequence([b, k, ...])``
+for base seed b); its ``merge`` (:func:`boundcalc.validate.merge`) turns the rows of one
+configuration into the validator's ``--json`` output, byte for byte.
 
 Exit status: 0 when every task succeeded, 1 when some task failed (recorded in the table),
 2 on bad input, 130 when interrupted (the finished rows are kept; continue with --resume).
@@ -110,6 +113,8 @@ def diffusion_config(experiment: str, options: dict, base_seed: int = 0, seeds: 
     from boundcalc.validate import diffusion_config as make
 
     options = _checked_options("diffusion", f"validate diffusion {experiment}", options)
+    if options.get("tau") == "held-out":  # the command line's spelling of "auto"
+        options["tau"] = "auto"
     return make(experiment, **options, seeds=seeds, seed=base_seed)
 
 
