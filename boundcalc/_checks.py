@@ -419,6 +419,8 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        defaults={"validate diffusion": 8}),
     _p("sampler", "choice", "validate diffusion: ode (the measured law is the law of the samples) or sde",
        choices=("ode", "sde"), defaults={"validate diffusion": "ode"}),
+    _p("device", "choice", "validate diffusion: torch device of the score network (cuda: --model mlp, "
+       "a CUDA build of torch and a GPU)", choices=("cpu", "cuda"), defaults={"validate diffusion": "cpu"}),
     _p("seeds", "size", "number of seeded runs", 1, defaults={"validate kde": 10, "validate diffusion": 3,
                                                               "validate gaussian": 1000}),
     _p("seed", "int", "base seed", 0, defaults={"validate kde": 0, "validate diffusion": 0, "validate gaussian": 0}),

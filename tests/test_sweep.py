@@ -18,7 +18,7 @@ from boundcalc.cli.sweep import commands
 from boundcalc.sweep import Command, TaskOutput, load_spec, read_results, run, write_report
 from boundcalc.sweep.progress import SweepProgress
 from boundcalc.sweep.spec import expand_axis
-from boundcalc.sweep.tasks import RUN_COLUMNS, derived_seed
+from boundcalc.sweep.tasks import RUN_COLUMNS, seed_sequence
 
 KDE_SPEC = """
 command = "validate kde"
@@ -99,10 +99,8 @@ def test_tasks_are_configurations_times_seeds_in_row_major_order():
     assert len({t.key for t in tasks}) == len(tasks)
 
 
-def test_derived_seed_is_drawn_from_seed_sequence_of_base_and_index():
-    expected = np.random.SeedSequence([11, 4]).generate_state(1, np.uint32)[0]
-    assert derived_seed(11, 4) == int(expected)
-    assert derived_seed(11, 4) != derived_seed(11, 5) != derived_seed(12, 4)
+def test_seed_sequence_is_base_and_index():
+    assert list(seed_sequence(11, 4).generate_state(4)) == list(np.random.SeedSequence([11, 4]).generate_state(4))
 
 
 # -- running, seeds, failures, resume ---------------------------------------------------------------
@@ -128,7 +126,8 @@ def test_unit_k_is_seed_k_of_the_validator_common_random_numbers(kde_sweep):
         assert row["out_a"] == run_["a"] and row["out_composed_bound"] == run_["composed_bound"]
         assert row["out_a_final"] == run_["a"][-1]
         assert row["status"] == "ok" and row["checks_passed"] in (True, False)
-        assert json.loads(row["result"])["runs"][0]["seed_index"] == row["seed_index"]
+        record = json.loads(row["result"])["record"]  # the validator's own unit record
+        assert record["unit"] == f"seed{row['seed_index']}" and record["a"] == run_["a"]
         assert row["device"] == "cpu" and json.loads(row["versions"])["numpy"] == np.__version__
         assert "torch" not in json.loads(row["versions"])  # whatever this process imported before
     # the real samples of seed k are the same in every configuration: generation 1 of mix trains

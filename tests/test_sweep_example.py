@@ -42,23 +42,40 @@ def test_the_readme_example_runs_and_reports(tmp_path, capsys):
     assert [r["out_bound_final"] for r in rows] == [run["composed_bound"][-1] for run in direct["runs"]]
 
 
-@pytest.mark.torch
-def test_diffusion_loop_adapter_runs_seed_k_as_the_command_line(tmp_path, capsys):
-    pytest.importorskip("torch")
-    from boundcalc.sweep import derived_seed
+#: tiny settings of each diffusion experiment (TOML lines of [fixed], command-line options)
+DIFFUSION = {
+    "loop": ('scheme = "replace"\nn_real = 64\ngenerations = 2\nwidth = 16\nsteps = 5\ngrid_size = 128\ntau = 50\n',
+             ["--scheme", "replace", "--n-real", "64", "--generations", "2", "--width", "16", "--steps", "5",
+              "--grid-size", "128", "--tau", "50"]),
+    "phase": ('n_real = 48\nn_synth_ratios = [0.0, 1.0]\nwidth = 16\nsteps = 5\ngrid_size = 128\ntau = 50\n',
+              ["--n-real", "48", "--n-synth-ratios", "0,1", "--width", "16", "--steps", "5", "--grid-size", "128",
+               "--tau", "50"]),
+    "early-stopping": ('ns = [16, 32]\nsteps = 5\ngrid_size = 128\n',
+                       ["--ns", "16,32", "--steps", "5", "--grid-size", "128"]),
+}
 
-    options = ["--scheme", "replace", "--n-real", "64", "--generations", "2", "--width", "16", "--steps", "5",
-               "--grid-size", "128", "--tau", "50"]
+
+@pytest.mark.torch
+@pytest.mark.parametrize("experiment", sorted(DIFFUSION))
+def test_diffusion_rows_are_the_validators_units_and_merge_to_its_output(tmp_path, capsys, experiment):
+    """Row k of a `validate diffusion <experiment>` sweep holds the validator's own units of seed
+    index k (base seed 3), and the report's merged file of the configuration is, byte for byte,
+    `boundcalc validate diffusion <experiment> --seeds 2 --seed 3 --json`."""
+    pytest.importorskip("torch")
+    fixed, options = DIFFUSION[experiment]
     spec = tmp_path / "d.toml"
-    spec.write_text('command = "validate diffusion loop"\nseeds = 2\nbase_seed = 3\n'
-                    '[fixed]\nscheme = "replace"\nn_real = 64\ngenerations = 2\nwidth = 16\nsteps = 5\n'
-                    'grid_size = 128\ntau = 50\n')
-    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--executor", "serial", "--json"]) == 0
+    spec.write_text(f'command = "validate diffusion {experiment}"\nseeds = 2\nbase_seed = 3\n[fixed]\n{fixed}')
+    out = tmp_path / "o"
+    assert main(["sweep", str(spec), "--out", str(out), "--executor", "serial", "--json"]) == 0
+    assert main(["sweep", "report", str(out), "--out", str(out / "report"), "--json"]) == 0
     capsys.readouterr()
-    rows = read_results(tmp_path / "o").to_pylist()
-    assert main(["validate", "diffusion", "loop", *options, "--seeds", "1", "--seed", str(derived_seed(3, 1)),
-                 "--json"]) in (0, 1)
-    direct = json.loads(capsys.readouterr().out)
-    assert rows[1]["out_a"] == [g["a"] for g in direct["schemes"][0]["runs"][0]]
-    assert rows[0]["out_a"] != rows[1]["out_a"] and rows[1]["device"] == "cpu"
-    assert "torch" in json.loads(rows[1]["versions"])
+    rows = read_results(out).to_pylist()
+    assert main(["validate", "diffusion", experiment, *options, "--seeds", "2", "--seed", "3", "--json"]) in (0, 1)
+    raw = capsys.readouterr().out
+    assert (out / "report" / "merged" / "config-0000.json").read_text() == raw
+    direct = json.loads(raw)
+    if experiment == "loop":
+        assert rows[1]["out_a"] == [g["a"] for g in direct["schemes"][0]["runs"][1]]
+        assert rows[0]["out_a"] != rows[1]["out_a"]
+    assert [r["seed_index"] for r in rows] == [0, 1]
+    assert all(r["device"] == "cpu" and "torch" in json.loads(r["versions"]) for r in rows)

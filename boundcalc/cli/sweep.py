@@ -9,8 +9,11 @@
 line builds the registry: the calculator's commands from :func:`boundcalc.sweep.bound_commands`
 and one adapter per validator command below (``validate kde``, ``validate diffusion loop``,
 ``validate diffusion phase``, ``validate diffusion early-stopping``).  Every adapter takes the
-options of its command line (underscores for dashes; the same defaults, read from the
-sub-command's own parser) and runs one unit of randomness: seed index k of base seed b.
+keywords of :func:`boundcalc.validate.kde_config` / :func:`boundcalc.validate.diffusion_config`
+(the command line's options with underscores, the same defaults) and runs the validator's own
+units of seed index k (:func:`boundcalc.validate.units`, randomness ``SeedSequence([b, k, ...])``
+for base seed b); its ``merge`` (:func:`boundcalc.validate.merge`) turns the rows of one
+configuration into the validator's ``--json`` output, byte for byte.
 
 Exit status: 0 when every task succeeded, 1 when some task failed (recorded in the table),
 2 on bad input, 130 when interrupted (the finished rows are kept; continue with --resume).
@@ -18,60 +21,44 @@ Exit status: 0 when every task succeeded, 1 when some task failed (recorded in t
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import sys
 
 from boundcalc._checks import BoundcalcError
 
-#: options of the validators' command lines that are not options of one task
-_NOT_TASK_OPTIONS = {"json", "out", "resume", "seeds", "seed", "no_plots", "handler", "validator", "experiment",
-                     "command"}
+#: fields of the validators' configurations that are not options of one task (the spec's seeds
+#: and base_seed give them)
+_NOT_TASK_OPTIONS = {"seeds", "seed"}
 
 
-# -- the validator adapters ------------------------------------------------------------------------
-def _validator_defaults(*path: str) -> argparse.Namespace:
-    """The parsed defaults of ``boundcalc validate <path>`` (so a task's options are read exactly as
-    the command line reads them); a fresh copy each call."""
-    return argparse.Namespace(**vars(_parsed_defaults(path)))
-
-
+# -- the validator adapters (over the unit API of boundcalc.validate) --------------------------------
 @functools.lru_cache(maxsize=None)
-def _parsed_defaults(path: tuple) -> argparse.Namespace:
-    from boundcalc.cli import validate_diffusion, validate_kde
-    from boundcalc.cli.options import Parser
+def _option_names(family: str) -> tuple:
+    """The options a task of ``validate kde`` / ``validate diffusion *`` takes: the keywords of
+    :func:`boundcalc.validate.kde_config` / :func:`boundcalc.validate.diffusion_config` (the
+    command line's options with underscores), without seeds and seed."""
+    from dataclasses import fields
 
-    parser = Parser(prog="boundcalc validate")
-    sub = parser.add_subparsers(dest="validator", parser_class=Parser)
-    validate_kde.register(sub)
-    validate_diffusion.register(sub)
-    return parser.parse_args(list(path))
+    if family == "kde":
+        from boundcalc.validate.kde.config import KDEValidationConfig as own
 
+        names = [f.name for f in fields(own)]
+    else:
+        from boundcalc.validate.diffusion.loop import DiffusionConfig
+        from boundcalc.validate.diffusion.options import ExperimentOptions
 
-@functools.lru_cache(maxsize=None)
-def _option_names(*path: str) -> tuple:
-    return tuple(k for k in vars(_validator_defaults(*path)) if k not in _NOT_TASK_OPTIONS)
-
-
-def _as_text(value):
-    """An option value as the command line would receive it."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (list, tuple)):
-        return ",".join(repr(float(v)) if isinstance(v, float) else str(v) for v in value)
-    return repr(value) if isinstance(value, float) else str(value)
+        names = [f.name for f in fields(ExperimentOptions) if f.name not in ("experiment", "config")]
+        names += [f.name for f in fields(DiffusionConfig)]
+    return tuple(n for n in names if n not in _NOT_TASK_OPTIONS)
 
 
-def _namespace(path: tuple, options: dict, seeds: int, seed: int) -> argparse.Namespace:
-    ns = _validator_defaults(*path)
-    allowed = _option_names(*path)
-    for key, value in options.items():
+def _checked_options(family: str, label: str, options: dict) -> dict:
+    allowed = _option_names(family)
+    for key in options:
         if key not in allowed:
-            raise BoundcalcError(f"validate {' '.join(path)}: unknown option {key} (valid: {', '.join(allowed)})")
-        setattr(ns, key, _as_text(value))
-    ns.seeds, ns.seed = str(seeds), str(seed)
-    return ns
+            raise BoundcalcError(f"{label}: unknown option {key} (valid: {', '.join(allowed)})")
+    return dict(options)
 
 
 def _last(values):
@@ -79,27 +66,26 @@ def _last(values):
     return math.nan if v is None else float(v)
 
 
-def kde_config(options: dict, base_seed: int = 0):
-    """The validated :class:`~boundcalc.validate.kde.KDEValidationConfig` of one configuration."""
-    from boundcalc.cli.validate_kde import config_from_args
+def kde_config(options: dict, base_seed: int = 0, seeds: int = 1):
+    """The checked :class:`~boundcalc.validate.kde.KDEValidationConfig` of one configuration
+    (``validate kde`` with these options, ``--seeds seeds --seed base_seed``)."""
+    from boundcalc.validate import kde_config as make
 
-    return config_from_args(_namespace(("kde",), options, 1, base_seed))
+    return make(**_checked_options("kde", "validate kde", options), seeds=seeds, seed=base_seed)
 
 
 def run_validate_kde(options: dict, base_seed: int, seed_index: int):
-    """Unit k of ``validate kde``: one seeded loop with ``SeedSequence([base_seed, k])`` (the
-    same stream as seed k of ``boundcalc validate kde --seed base_seed``), summarised and checked
-    on its own.
-
-    Adapter over the current validator API (build_context, run_seed, summarize_runs); to be
-    switched to the validator's unit API (units / run_unit / merge) when it lands.
-    """
+    """Unit k of ``validate kde``: the validator's own unit of seed index k (randomness
+    ``SeedSequence([base_seed, k])``, the same as seed k of ``boundcalc validate kde --seed
+    base_seed``), run by :func:`boundcalc.validate.run_unit`; the row keeps its record."""
     from boundcalc.sweep import TaskOutput
-    from boundcalc.validate.kde import build_context, run_seed, summarize_runs
+    from boundcalc.validate import merge, run_unit, units
+    from boundcalc.validate.kde.context import context_for
 
-    ctx = build_context(kde_config(options, base_seed))
-    record = run_seed(ctx, seed_index)
-    data = summarize_runs(ctx, [record], "complete")
+    config = kde_config(options, base_seed, seed_index + 1)
+    unit = next(u for u in units(config) if u.seed_index == seed_index)
+    record = run_unit(unit)
+    ctx = context_for(config)
     metrics = {key: record[key] for key in ("a", "eps", "tv_q_p0", "one_step_bound", "composed_bound",
                                             "stochastic", "train_variance")}
     metrics.update(a_final=_last(record["a"]), bound_final=_last(record["composed_bound"]),
@@ -107,67 +93,77 @@ def run_validate_kde(options: dict, base_seed: int, seed_index: int):
                    lower_reference=list(ctx.lower_reference), lower_reference_final=float(ctx.lower_reference[-1]),
                    bandwidth=list(ctx.bandwidths), generations_finished=record["generations_finished"],
                    run_status=record["status"])
-    return TaskOutput(metrics=metrics, checks=data["checks"], result=data, device="cpu")
+    # the validator's checks over this one seed (merge of one record: status "incomplete")
+    checks = merge(config, [record]).data["checks"]
+    return TaskOutput(metrics=metrics, checks=checks, result={"record": record}, device="cpu")
 
 
 def merge_validate_kde(options: dict, base_seed: int, seeds: int, results: list) -> str:
-    """The JSON of ``boundcalc validate kde --seeds S --seed base_seed`` from the rows of one
-    configuration (their runs are seeds 0..S-1 of the same streams; with missing seeds the
-    status is "incomplete").  Adapter over the current validator API (summarize_runs); the
-    unit API's merge(config, records) takes its place."""
-    from boundcalc._io import dumps
-    from boundcalc.cli.validate_kde import config_from_args
-    from boundcalc.validate.kde import build_context, summarize_runs
+    """The JSON of ``boundcalc validate kde --seeds S --seed base_seed --json`` from the rows of one
+    configuration: :func:`boundcalc.validate.merge` of their records (with missing seeds the
+    status is "incomplete")."""
+    from boundcalc.validate import merge
 
-    ctx = build_context(config_from_args(_namespace(("kde",), options, seeds, base_seed)))
-    runs = [result["runs"][0] for result in results]
-    return dumps(summarize_runs(ctx, runs, "complete" if len(runs) == seeds else "incomplete"))
+    return merge(kde_config(options, base_seed, seeds), [r["record"] for r in results]).to_json()
 
 
-def diffusion_options(experiment: str, options: dict, seed: int):
-    """The :class:`ExperimentOptions` of one configuration of ``validate diffusion <experiment>``."""
-    from boundcalc.cli.validate_diffusion import options_from_args
+def diffusion_config(experiment: str, options: dict, base_seed: int = 0, seeds: int = 1):
+    """The checked :class:`ExperimentOptions` of one configuration of ``validate diffusion
+    <experiment>`` (``--seeds seeds --seed base_seed``)."""
+    from boundcalc.validate import diffusion_config as make
 
-    return options_from_args(_namespace(("diffusion", experiment), options, 1, seed), experiment)
+    options = _checked_options("diffusion", f"validate diffusion {experiment}", options)
+    if options.get("tau") == "held-out":  # the command line's spelling of "auto"
+        options["tau"] = "auto"
+    return make(experiment, **options, seeds=seeds, seed=base_seed)
 
 
-def _run_diffusion(experiment: str, options: dict, base_seed: int, seed_index: int):
-    """Unit k of ``validate diffusion <experiment>``: the experiment with one seed, whose base
-    seed is drawn from ``SeedSequence([base_seed, k])`` (:func:`~boundcalc.sweep.derived_seed`).
-
-    Adapter over the current validator API (run_experiment with seeds = 1); to be switched to
-    the validator's unit API when it lands.
-    """
-    from boundcalc.sweep import TaskOutput, derived_seed
-    from boundcalc.validate.diffusion.experiments import run_experiment
-
-    result = run_experiment(diffusion_options(experiment, options, derived_seed(base_seed, seed_index)),
-                            progress=False)
-    data = result.data
+def _diffusion_metrics(experiment: str, records: list) -> dict:
+    """Per-row metrics from the records of one seed index (all settings of that seed)."""
     metrics: dict = {}
     if experiment == "loop":
-        several = len(data["schemes"]) > 1
-        for entry in data["schemes"]:
-            gens = entry["runs"][0]
-            suffix = f"[{entry['scheme']}]" if several else ""
+        several = len(records) > 1
+        for record in records:
+            label = record["unit"].rsplit("/", 1)[0]
+            gens = record["result"]
+            suffix = f"[{label}]" if several else ""
             for key in ("a", "eps", "tv_q_p0"):
                 metrics[key + suffix] = [g[key] for g in gens]
             metrics["a_final" + suffix] = _last([g["a"] for g in gens])
     elif experiment == "phase":
-        rows = data["rows"]
-        metrics.update(n_synth=[r["n_synth"] for r in rows], a2=[r["a2"]["mean"] for r in rows],
-                       a1=[r["a1"]["mean"] for r in rows], bound_a2=[r.get("bound_a2") for r in rows])
-        pred = data["prediction"]
-        metrics.update(threshold_calibrated=pred.get("threshold"), alpha_calibrated=pred["rate"].get("alpha"))
+        metrics["n_synth"] = [int(r["unit"].split("/")[0].split("=")[1]) for r in records]
+        for i in (1, 2):
+            metrics[f"a{i}"] = [r["result"][i - 1]["a"] for r in records]
     else:
-        rows = data["runs"]
-        ns = sorted(rows, key=int)
-        metrics.update(n=[int(n) for n in ns], tau_star=[rows[n][0]["tau_star"] for n in ns],
-                       kl_star=[rows[n][0]["kl_star"] for n in ns])
-    checks = [{"name": c.get("name", f"check{i}"), "passed": c["passed"]} for i, c in enumerate(data["checks"])]
+        metrics.update(n=[r["result"]["n"] for r in records],
+                       tau_star=[r["result"]["tau_star"] for r in records],
+                       kl_star=[r["result"]["kl_star"] for r in records])
+    return {k: (math.nan if v == "nan" else v) if not isinstance(v, list) else
+            [math.nan if x == "nan" else x for x in v] for k, v in metrics.items()}
+
+
+def _run_diffusion(experiment: str, options: dict, base_seed: int, seed_index: int):
+    """Unit k of ``validate diffusion <experiment>``: every unit of the validator with seed index
+    k (all schemes, ratios or sizes of that seed; randomness ``SeedSequence([base_seed, k, ...])``),
+    run by :func:`boundcalc.validate.run_unit`; the row keeps their records."""
     import torch
 
-    return TaskOutput(metrics=metrics, checks=checks, result=data, device="cpu", versions={"torch": torch.__version__})
+    from boundcalc.sweep import TaskOutput
+    from boundcalc.validate import run_unit, units
+
+    config = diffusion_config(experiment, options, base_seed, seed_index + 1)
+    records = [run_unit(u) for u in units(config) if u.seed_index == seed_index]
+    return TaskOutput(metrics=_diffusion_metrics(experiment, records), result={"records": records},
+                      device=config.config.device, versions={"torch": torch.__version__})
+
+
+def _merge_diffusion(experiment: str, options: dict, base_seed: int, seeds: int, results: list) -> str:
+    """The JSON of ``boundcalc validate diffusion <experiment> --seeds S --seed base_seed --json``
+    from the rows of one configuration (every row is needed: the merge fits over all settings)."""
+    from boundcalc.validate import merge
+
+    records = [record for r in results for record in r["records"]]
+    return merge(diffusion_config(experiment, options, base_seed, seeds), records).to_json()
 
 
 def run_diffusion_loop(options, base_seed, seed_index):
@@ -184,7 +180,9 @@ def run_diffusion_early_stopping(options, base_seed, seed_index):
 
 def check_diffusion(experiment: str, options: dict) -> None:
     """Validate one configuration of ``validate diffusion <experiment>`` (raises BoundcalcError)."""
-    diffusion_options(experiment, options, 0)
+    from boundcalc.validate import units
+
+    units(diffusion_config(experiment, options))
 
 
 def validator_commands() -> dict:
@@ -195,9 +193,10 @@ def validator_commands() -> dict:
         "validate kde": Command("validate kde", run_validate_kde, _option_names("kde"), check=kde_config,
                                 description="one seeded self-consuming KDE loop against the explicit bounds",
                                 merge=merge_validate_kde),
-        **{f"validate diffusion {name}": Command(f"validate diffusion {name}", fn, _option_names("diffusion", name),
+        **{f"validate diffusion {name}": Command(f"validate diffusion {name}", fn, _option_names("diffusion"),
                                                  check=functools.partial(check_diffusion, name),
-                                                 description=f"validate diffusion {name} with one seed (torch)")
+                                                 description=f"validate diffusion {name}: every unit of one seed (torch)",
+                                                 merge=functools.partial(_merge_diffusion, name))
            for name, fn in (("loop", run_diffusion_loop), ("phase", run_diffusion_phase),
                             ("early-stopping", run_diffusion_early_stopping))},
     }

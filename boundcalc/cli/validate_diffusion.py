@@ -76,7 +76,7 @@ def _common_options() -> argparse.ArgumentParser:
     add_option(g, "width_ratio", command, default=0.5,
                help="early-stopping: m = ratio * n when --width is not given")
     add_option(g, "train_time", command, dest="tau")
-    for name in ("steps", "draws_per_point", "grid_size", "sampler"):
+    for name in ("steps", "draws_per_point", "grid_size", "sampler", "device"):
         add_option(g, name, command)
     g = p.add_argument_group("runs and output")
     add_option(g, "seeds", command)
@@ -124,6 +124,7 @@ def options_from_args(args, experiment: str):
     options = dict(target=args.target, model=args.model,
                    tau="auto" if args.tau in ("held-out", "auto") else args.tau, steps=args.steps,
                    draws_per_point=args.draws_per_point, grid_size=args.grid_size, sampler=args.sampler,
+                   device=args.device,
                    scheme=args.scheme, n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
                    real_fractions=tuple(args.real_fractions),
                    seeds=args.seeds, seed=args.seed, ns=tuple(args.ns or ()),

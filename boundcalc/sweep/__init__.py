@@ -17,7 +17,7 @@ from boundcalc.sweep.engine import SweepResult, local_cluster, run
 from boundcalc.sweep.report import write_report
 from boundcalc.sweep.spec import SweepSpec, Task, load_spec
 from boundcalc.sweep.table import read_results
-from boundcalc.sweep.tasks import Command, TaskOutput, derived_seed, seed_sequence
+from boundcalc.sweep.tasks import Command, TaskOutput, seed_sequence
 
-__all__ = ["Command", "SweepResult", "SweepSpec", "Task", "TaskOutput", "bound_commands", "derived_seed",
+__all__ = ["Command", "SweepResult", "SweepSpec", "Task", "TaskOutput", "bound_commands",
            "load_spec", "local_cluster", "read_results", "run", "seed_sequence", "write_report"]

@@ -38,12 +38,6 @@ def seed_sequence(base_seed: int, seed_index: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(base_seed), int(seed_index)])
 
 
-def derived_seed(base_seed: int, seed_index: int) -> int:
-    """One non-negative 32-bit integer drawn from :func:`seed_sequence` (``generate_state``), for
-    code that takes an integer seed."""
-    return int(seed_sequence(base_seed, seed_index).generate_state(1, np.uint32)[0])
-
-
 @dataclass
 class TaskOutput:
     """What a command returns for one task.

@@ -42,6 +42,9 @@ from boundcalc.validate.diffusion import ode
 from boundcalc.validate.diffusion.score_models import MLPScore, RandomFeatureScore
 
 MODELS = ("random-features", "mlp")
+#: torch devices of the score network (cuda: the mlp model only; the random-features model's
+#: closed-form fit is computed on the CPU)
+DEVICES = ("cpu", "cuda")
 SAMPLERS = ("ode", "sde")
 #: |sum of a model's cell probabilities - 1| allowed by the validity gate
 MASS_TOLERANCE = 1e-9
@@ -51,6 +54,21 @@ MIN_EXPECTED = 5.0
 MAX_BINS = 50
 #: tau grid searched by --tau auto (held-out denoising loss) and by the early-stopping sweep
 TAU_GRID = tuple(float(v) for v in np.logspace(0, 6, 25))
+
+
+def check_device(device: str, model: str) -> str:
+    """``device`` if the score network can run there; one-line BoundcalcError otherwise."""
+    check_choice("device", device, DEVICES)
+    if device == "cuda":
+        if model != "mlp":
+            raise BoundcalcError(f"device cuda applies to --model mlp (the {model} model is fitted in closed form "
+                                 "on the CPU); use --device cpu")
+        from boundcalc.validate.diffusion._torch import torch_module
+
+        if not torch_module().cuda.is_available():
+            raise BoundcalcError("device cuda was asked for but torch finds no CUDA device here "
+                                 "(torch.cuda.is_available() is False); use --device cpu")
+    return device
 
 
 @dataclass
@@ -72,6 +90,7 @@ class DiffusionConfig:
     mlp_hidden: int = 64
     mlp_steps: int = 1500
     tau_grid: tuple = field(default=TAU_GRID)
+    device: str = "cpu"             # torch device of the mlp score network: cpu | cuda
 
     def checked(self) -> "DiffusionConfig":
         self.target_mixture()
@@ -96,6 +115,7 @@ class DiffusionConfig:
         self.mlp_hidden = check_positive_int("mlp_hidden", self.mlp_hidden)
         self.mlp_steps = check_positive_int("mlp_steps", self.mlp_steps)
         self.tau_grid = tuple(float(v) for v in self.tau_grid)
+        check_device(self.device, self.model)
         return self
 
     def target_mixture(self) -> GaussianMixture:
@@ -169,7 +189,7 @@ def train(x, config: DiffusionConfig, grid: Grid, seed_keys: tuple) -> TrainedMo
     info = {"n_train_points": int(x.size)}
     if config.model == "mlp":
         model = MLPScore(hidden=config.mlp_hidden, steps=config.mlp_steps, horizon=config.horizon,
-                         t_min=config.t_min, rng=_rng(*seed_keys, 0)).fit(x, _rng(*seed_keys, 1))
+                         t_min=config.t_min, rng=_rng(*seed_keys, 0), device=config.device).fit(x, _rng(*seed_keys, 1))
         score, tau = model.score_function(), None
         info["final_loss"] = model.final_loss_
     else:

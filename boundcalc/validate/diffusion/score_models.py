@@ -328,29 +328,32 @@ class RandomFeatureScore:
 class MLPScoreFunction(ScoreFunction):
     """A trained MLP score; ds/dx by automatic differentiation (exact, not a trace estimate)."""
 
-    def __init__(self, net):
+    def __init__(self, net, device: str = "cpu"):
         self.net = net
+        self.device = device
 
     def evaluate(self, x, t: float):
         torch = torch_module()
-        emb = torch.as_tensor(time_embedding(t)[0], dtype=torch.float64)
+        emb = torch.as_tensor(time_embedding(t)[0], dtype=torch.float64, device=self.device)
         with torch.enable_grad():
-            xg = x.detach().clone().requires_grad_(True)
+            xg = x.detach().to(self.device).clone().requires_grad_(True)
             inp = torch.cat([xg[:, None], emb.expand(x.shape[0], -1)], dim=1)
             s = self.net(inp)[:, 0]
             (ds,) = torch.autograd.grad(s.sum(), xg)
-        return s.detach(), ds.detach()
+        return s.detach().to(x.device), ds.detach().to(x.device)
 
 
 class MLPScore:
     """A small MLP score network ``s(x, e(t))`` trained with Adam on the weighted denoising loss.
 
     Two hidden layers of ``hidden`` SiLU units; float64; ``steps`` Adam steps on mini-batches
-    of ``batch`` training points with fresh (t, z) draws per step (seeded by ``rng``).
+    of ``batch`` training points with fresh (t, z) draws per step (seeded by ``rng``), on the
+    torch ``device`` (network, data and generator; "cpu" or "cuda").
     """
 
     def __init__(self, hidden: int = 64, steps: int = 1500, batch: int = 256, learning_rate: float = 3e-3,
-                 horizon: float = 5.0, t_min: float = 1e-3, rng: np.random.Generator | None = None):
+                 horizon: float = 5.0, t_min: float = 1e-3, rng: np.random.Generator | None = None,
+                 device: str = "cpu"):
         self.hidden = check_positive_int("hidden", hidden)
         self.steps = check_positive_int("steps", steps)
         self.batch = check_positive_int("batch", batch)
@@ -358,24 +361,27 @@ class MLPScore:
         self.horizon = check_positive("horizon", horizon)
         self.t_min = check_positive("t_min", t_min)
         self._seed = int((np.random.default_rng(0) if rng is None else rng).integers(2 ** 62))
+        self.device = device
 
     def fit(self, x, rng: np.random.Generator) -> "MLPScore":
         torch = torch_module()
-        gen = torch.Generator().manual_seed(self._seed)
+        device = self.device
+        gen = torch.Generator(device=device).manual_seed(self._seed)
         torch_state = torch.random.get_rng_state()
         torch.manual_seed(self._seed)  # parameter initialisation is seeded, then restored
         net = torch.nn.Sequential(
             torch.nn.Linear(1 + EMBED_DIM, self.hidden), torch.nn.SiLU(),
             torch.nn.Linear(self.hidden, self.hidden), torch.nn.SiLU(),
-            torch.nn.Linear(self.hidden, 1)).to(torch.float64)
+            torch.nn.Linear(self.hidden, 1)).to(torch.float64).to(device)
         torch.random.set_rng_state(torch_state)
-        data = torch.as_tensor(np.asarray(x, dtype=float).ravel())
+        data = torch.as_tensor(np.asarray(x, dtype=float).ravel(), device=device)
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
         losses = []
         for _ in range(self.steps):
-            idx = torch.randint(0, data.shape[0], (self.batch,), generator=gen)
-            t = self.t_min + (self.horizon - self.t_min) * torch.rand(self.batch, generator=gen, dtype=torch.float64)
-            z = torch.randn(self.batch, generator=gen, dtype=torch.float64)
+            idx = torch.randint(0, data.shape[0], (self.batch,), generator=gen, device=device)
+            t = self.t_min + (self.horizon - self.t_min) * torch.rand(self.batch, generator=gen, dtype=torch.float64,
+                                                                      device=device)
+            z = torch.randn(self.batch, generator=gen, dtype=torch.float64, device=device)
             sig = torch.sqrt(-torch.expm1(-2 * t))
             xt = torch.exp(-t) * data[idx] + sig * z
             emb = torch.stack([torch.ones_like(t), torch.exp(-t), sig], dim=1)
@@ -390,4 +396,4 @@ class MLPScore:
         return self
 
     def score_function(self, tau=None) -> MLPScoreFunction:
-        return MLPScoreFunction(self.net_)
+        return MLPScoreFunction(self.net_, self.device)
