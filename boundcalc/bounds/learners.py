@@ -6,9 +6,9 @@ that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (the composition theore
 
 * :class:`PowerLaw`: ``eps(N) = C N^(-alpha)``, taken as exact.
 * :class:`KDE` (alias :class:`GaussianKDE`): explicit constants, lemmas K1 (or K1'), K2, C2, C3; bandwidth given
-  or chosen by K3.  For ``i >= 2`` the K2 integral needs the law of the (random) training set;
-  the calculator uses the exact *expected* training law of lemma K4.  This is an assumption,
-  listed on every result (the a-posteriori bound of the validator is the checked one).
+  or chosen by K3, for generation 1; for ``K >= 2`` (d <= 2, p0 a Gaussian mixture) the bound on
+  a_i is lemma KE5 (probability >= 1 - delta, every scheme) with the KE3 bound on E a_i beside it;
+  elsewhere a run of more than one generation is refused.
 * :class:`Diffusion`: lemma D1 with named constants, training time given or optimal (D2), width
   given or proportional to N, KL turned into TV by the better of T4 / T4' (lemma D3).
 
@@ -245,6 +245,8 @@ class KDE(Learner):
     @property
     def lemma_ids(self) -> tuple[str, ...]:
         ids = ("K1p" if self.holder_L is not None else "K1", "K2", "C2", "C3", "K4", "T1", "T2", "T3")
+        if self.proven_loop():
+            ids += ("KE1", "KE2", "KE3", "KE4", "KE5")
         return ids + (("K3",) if self.bandwidth == "auto" else ())
 
     def resolved_bandwidth(self, n_real) -> float:
@@ -261,7 +263,74 @@ class KDE(Learner):
             return self.k2_integral
         return law.k2_integral(h) if self.dim <= 2 else law.k2_moment_bound(h)
 
+    def proven_loop(self) -> bool:
+        """True when the a-priori bound of every generation is lemma KE5 (d <= 2, p0 given as a
+        Gaussian mixture, no user-supplied K2 integral)."""
+        return self.target is not None and self.k2_integral is None and self.dim <= 2
+
     def errors(self, scheme, generations, delta):
+        """eps_1..eps_K.  Generation 1 (and every generation of a one-generation run) uses K1 + K2 + C2
+        at p0.  For K >= 2 the bound on a_i is lemma KE5 (probability >= 1 - delta for all i <= K at
+        once, every scheme) and eps_i is the increment that makes theorem S1's recursion reproduce it:
+        ``eps_i = max(0, B_i - sum_j w_ij A_j)`` with A_j the recursed values (so A_i >= B_i, A_i = B_i
+        whenever the increment is >= 0).  The KE3 bound on E a_i is returned beside it as the term
+        ``expected`` (in expectation, no failure probability).  Where KE5 does not apply (d > 2, no
+        target, a user-supplied K2 integral) a run of more than one generation is refused."""
+        h = self.resolved_bandwidth(scheme.n_real)
+        if generations >= 2:
+            if not self.proven_loop():
+                raise BoundcalcError(
+                    "kde learner: the a-priori bound for generations >= 2 is proven (lemma KE5) for d <= 2 "
+                    "with --target and no --k2-integral; got "
+                    + (f"dim = {self.dim}" if self.dim > 2 else
+                       "no --target" if self.target is None else f"--k2-integral {self.k2_integral:g}")
+                    + " (use --generations 1, or validate kde for an a-posteriori bound)")
+            return self._loop_errors(scheme, generations, delta, h)
+        return self._first_generation(scheme, delta, h)
+
+    def _first_generation(self, scheme, delta, h):
+        """K1 (or K1') + K2 + C2 at p0 for generation 1, all blocks drawn from p0 (no realised law)."""
+        split = kde_failure_split(scheme, 1, delta)
+        bias = self.bias(h)
+        plan = scheme.plans(1)[0]
+        j = self._k2(self.target, h) if self.k2_integral is None else self.k2_integral
+        if split.mode == "joint":
+            stoch = kde_stochastic_tv(plan.n_total, h, self.dim, j, split.per_event_delta)
+        else:
+            stoch = mpf(0)
+            for b in plan.blocks:
+                stoch += mpf(b.count) / mpf(plan.n_total) * kde_stochastic_tv(
+                    b.count, h, self.dim, j, split.per_event_delta)
+        terms = {"bias": bias, "stochastic": stoch, "bandwidth": h}
+        if self.proven_loop():
+            from boundcalc.bounds.kde_expected import expected_bound
+            terms["in_expectation"] = mpf(expected_bound(scheme, self.target, [h], 1).best[0])
+        return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
+
+    def _loop_errors(self, scheme, generations, delta, h):
+        from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
+        hs = [float(h)] * generations
+        expected = expected_bound(scheme, self.target, hs, generations)
+        loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
+        out, recursed = [], []
+        for plan in scheme.plans(generations):
+            i = plan.generation
+            w = plan.weights()
+            previous = sum((mpf(w[j]) * recursed[j - 1] for j in range(1, len(w)) if w[j]), mpf(0))
+            target_value = mpf(loop.bound[i - 1])
+            eps = max(target_value - previous, mpf(0))
+            recursed.append(eps + previous)
+            out.append(GenerationError(i, mpf(plan.n_total), eps, {
+                "loop_bound": target_value, "in_expectation": mpf(expected.best[i - 1]),
+                "bias_tv": mpf(expected.bias_tv[i - 1]), "deviation": mpf(loop.deviation[i - 1]),
+                "bandwidth": h}))
+        return out
+
+    def conditional_errors(self, scheme, generations, delta):
+        """The per-generation composition of lemma L1 (K1 + K2 + C2 split by C3) with the K2 integral of
+        generation i's training law taken as the integral at its exact expected law (lemma K4) or the
+        user's ``k2_integral``: a theorem only *conditional* on the realised K2 integrals being at most
+        these values (not printed as the a-priori bound for K >= 2; kept for the L1 comparisons)."""
         from boundcalc.model.kde_law import expected_training_mixtures  # lemma K4
         h = self.resolved_bandwidth(scheme.n_real)
         split = kde_failure_split(scheme, generations, delta)
@@ -296,18 +365,18 @@ class KDE(Learner):
         return out
 
     def assumptions(self, scheme):
-        items = ["Gaussian kernel; the samples of each training set are independent given the past "
-                 "(blocks reused across generations are bounded once each, lemma C3)"]
+        items = ["Gaussian kernel, pick-a-point-and-jitter sampler; the samples of each training block are "
+                 "independent given the past (blocks reused across generations are the same samples)"]
         if self.holder_L is not None:
-            items.append(f"p0 lies in the L1-Hoelder class with L = {self.holder_L:g}, beta = {self.holder_beta:g} (lemma K1')")
+            items.append(f"p0 lies in the L1-Hoelder class with L = {self.holder_L:g}, beta = {self.holder_beta:g} (lemma K1', generation 1)")
         else:
-            items.append("p0 has an integrable Laplacian (lemma K1)")
+            items.append("p0 has an integrable Laplacian (lemma K1, generation 1)")
+        if self.proven_loop():
+            items.append("for K >= 2: p0 is the given Gaussian mixture (d <= 2); a_i <= the KE5 bound for every "
+                         "i <= K at once with probability >= 1 - delta (lemma KE5; E a_i <= the KE3 bound, "
+                         "term 'expected', in expectation)")
         if self.k2_integral is not None:
-            items.append(f"the K2 integral of every generation's training law is at most {self.k2_integral:g} (user-supplied)")
-        else:
-            items.append("for generations i >= 2 the K2 integral is evaluated at the exact expected training "
-                         "law of lemma K4 rather than the realised one: an assumption about the realised "
-                         "laws, not a high-probability fact (the validator's a-posteriori bound is the checked one)")
+            items.append(f"the K2 integral of p0 is at most {self.k2_integral:g} (user-supplied; one generation only)")
         if self.dim > 2 and self.k2_integral is None:
             items.append("dim > 2: the K2 integral is replaced by its moment bound sqrt(pi^d E prod(1 + X_k^2))")
         if self.bandwidth == "auto":

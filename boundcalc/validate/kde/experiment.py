@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 from boundcalc._checks import BoundcalcError
 from boundcalc._io import dumps, write_atomic
+from boundcalc.bounds.kde_expected import expected_bound
 from boundcalc.validate.kde.checks import build_checks, matrix
 from boundcalc.validate.kde.config import KDEValidationConfig
 from boundcalc.validate.kde.context import RunContext, build_context, context_for
@@ -96,6 +97,11 @@ def summarize_runs(ctx: RunContext, runs: list, status: str, learner: str | None
         for key in list(block):
             if key != "count":
                 block[key] = nan_to_none(block[key])
+    if runs and learner is None:  # the KE2/KE3 bound on E a_i (deterministic: the same number in every run)
+        expected = expected_bound(ctx.scheme, ctx.target, ctx.bandwidths, ctx.config.generations).best
+        for r in runs:
+            r["expected_bound"] = list(expected)
+        summary["expected_bound"] = {"mean": list(expected), "statement": "E a_i <= mean[i-1] (in expectation)"}
     for key in BOUND_FIELDS if runs else ():
         # per generation: runs whose bound is vacuous (>= 1) there
         summary[key]["vacuous_runs"] = [sum(1 for r in runs if g in r["vacuous_generations"][key])
