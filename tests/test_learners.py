@@ -143,3 +143,17 @@ def test_kde_loop_without_a_theorem_is_refused():
     with pytest.raises(BoundcalcError, match="no --target"):
         GaussianKDE(bandwidth=0.2, dim=1, laplacian_l1=0.8, k2_integral=2.1).errors(
             make_scheme("replace", 1000, 1000), 2, 0.05)
+
+
+def test_auto_bandwidth_with_hoelder_class_minimises_the_hoelder_bound():
+    """--holder-L 2 --holder-beta 1 --bandwidth auto: h minimises (L/2) h E|Z| + (1/2)(4 pi)^(-1/4) J (n h)^(-1/2)
+    (scipy's minimiser at the returned h's J), not the beta = 2 choice."""
+    from scipy import optimize
+    n, L = 10000, 2.0
+    learner = GaussianKDE(normal(), bandwidth="auto", holder_L=L, holder_beta=1.0)
+    h = learner.resolved_bandwidth(n)
+    J = normal().k2_integral(h)
+    f = lambda t: L / 2 * t * math.sqrt(2 / math.pi) + 0.5 * (4 * math.pi) ** -0.25 * J / math.sqrt(n * t)  # noqa: E731
+    best = optimize.minimize_scalar(f, bounds=(1e-4, 2), method="bounded", options={"xatol": 1e-10})
+    assert h == pytest.approx(best.x, rel=1e-4)
+    assert abs(h - GaussianKDE(normal(), bandwidth="auto").resolved_bandwidth(n)) > 0.1 * h

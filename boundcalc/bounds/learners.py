@@ -34,7 +34,8 @@ import sympy as sp
 
 from boundcalc.theory import notation as S
 from boundcalc._checks import BoundcalcError, check, check_optional, check_probability
-from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
+from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_expectation_tv, kde_failure_split,
+                                        kde_stochastic_tv)
 from boundcalc.model.schemes import Scheme
 from boundcalc.theory.catalogue import get_lemma
 
@@ -250,7 +251,21 @@ class KDE(Learner):
         return ids + (("K3",) if self.bandwidth == "auto" else ())
 
     def resolved_bandwidth(self, n_real) -> float:
-        return auto_bandwidth(self.target, n_real) if self.bandwidth == "auto" else float(self.bandwidth)
+        """The number given, or for ``"auto"`` lemma K3 for n_real samples of the target: with beta = 2 and
+        ``A = ||Laplacian p0||_1 / 4`` (K1 halved), or in the Hoelder version with beta = holder_beta and
+        ``A = (L/2) E|Z|^beta`` (K1' halved at h = 1); ``B = (1/2)(4 pi)^(-d/4) J`` with J the K2 integral
+        of the target at h (a short fixed-point iteration, as for beta = 2)."""
+        if self.bandwidth != "auto":
+            return float(self.bandwidth)
+        if self.holder_L is None:
+            return auto_bandwidth(self.target, n_real)
+        a = self.bias(1)
+        k3 = get_lemma("K3")
+        h = float(auto_bandwidth(self.target, n_real))
+        for _ in range(4):
+            b = kde_expectation_tv(1, 1, self.dim, self.target.k2_integral(h))
+            h = float(k3.evaluate(A=a, B=b, beta=self.holder_beta, d=self.dim, N=n_real))
+        return h
 
     def bias(self, h):
         if self.holder_L is not None:  # lemma K1' halved, kappa = E|Z|^beta of the Gaussian kernel
