@@ -22,6 +22,7 @@ import types as _types
 import boundcalc.sweep as _sweep_package
 from boundcalc._checks import PARAMETERS, BoundcalcError
 from boundcalc.bounds.api import bound, lemma, lemmas, optimum, phase, solve
+from boundcalc.bounds.growth import GrowthResult, growth
 from boundcalc.bounds.compose import closed_form, compose_bound
 from boundcalc.bounds.learners import KDE, Diffusion, GaussianKDE, Learner, PowerLaw, make_learner
 from boundcalc.bounds.phase import phase_transition
@@ -70,7 +71,7 @@ sweep = _sweep_package
 
 __all__ = [
     # the functions of a session
-    "bound", "solve", "phase", "optimum", "lemma", "lemmas",
+    "bound", "solve", "growth", "GrowthResult", "phase", "optimum", "lemma", "lemmas",
     # schemes (what each generation trains on)
     "Replace", "Mix", "Accumulate", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
     # learners (the per-generation error) and targets

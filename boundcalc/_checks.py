@@ -388,7 +388,9 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     # -- solve, phase, optimum -----------------------------------------------------------------
     _p("target", "fraction", "solve: the level the final bound a_K must meet", 0, 1, True, False),
     _p("unknown", "choice", "solve: the quantity solved for",
-       choices=("n-real", "n-synth", "real-fraction", "generations"), flag="--for"),
+       choices=("n-real", "n-synth", "real-fraction", "generations", "growth"), flag="--for"),
+    _p("growth_k", "float", "solve --for growth: the growth exponent k of N_i = N_1 i^k (N_1 = --n-real) "
+       "at which the limit of the bound is evaluated", 0, 1e100, True, True),
     _p("max_generations", "size", "solve --for generations: search limit", 1,
        defaults={"solve": "10000 (64 for kde)"}),
     _p("generation", "size", "phase: generation I at which n_synth varies", 2, symbol="I",
