@@ -349,9 +349,11 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        symbol="delta", defaults={"bound": 0.05, "solve": 0.05, "plot": 0.05, "phase": 0.05,
                                  "validate kde": 0.05}),
     # -- learners ------------------------------------------------------------------------------
-    _p("learner", "choice", "per-generation error model", choices=("power", "kde", "diffusion"),
+    _p("learner", "choice", "per-generation error model", choices=("power", "kde", "diffusion", "table"),
        defaults={"bound": "kde", "solve": "kde", "plot": "kde", "phase": "kde"}),
     _p("C", "float", "power: eps(N) = C N^-alpha", 0, INF, True, True, symbol="C"),
+    _p("table", "text", "table: a CSV file of N and eps(N) (two columns, optional header); eps between the "
+       "points is the non-increasing step envelope, N outside the table is refused"),
     _p("alpha", "float", "power: rate exponent alpha", 0, INF, True, True, symbol="alpha"),
     _p("dim", "size", "kde: dimension d (default: the target's)", 1, symbol="d"),
     _p("bandwidth", "number_or_word", "kde: bandwidth h, or 'auto' = lemma K3 for n_real samples of p0, "

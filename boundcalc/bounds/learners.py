@@ -39,7 +39,7 @@ from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_expecta
 from boundcalc.model.schemes import Scheme
 from boundcalc.theory.catalogue import get_lemma
 
-LEARNERS = ("power", "kde", "diffusion")
+LEARNERS = ("power", "kde", "diffusion", "table")
 
 
 def mpf(x):
@@ -515,6 +515,90 @@ class Diffusion(Learner):
                 "lemma_ids": list(self.lemma_ids)}
 
 
+@dataclass(frozen=True, repr=False)
+class Table(Learner):
+    """A learner given by a table of measured or calibrated one-generation errors eps(N_j).
+
+    Between the points the error is the conservative non-increasing step envelope
+    ``E(N) = max{eps_j : N_j >= N_floor}``, with ``N_floor`` the largest tabulated N_j <= N: it is never
+    below a tabulated value at a larger or equal N, equals eps_j at every point of a non-increasing table,
+    and it is a bound on eps(N) whenever the learner's error does not increase with N (an assumption,
+    listed).  N below the smallest or above the largest tabulated size is refused.
+
+    >>> t = Table(((100, 0.3), (1000, 0.1)))
+    >>> float(t.eps_of_n(500))
+    0.3
+    """
+
+    points: tuple
+    source: str = ""
+
+    name: ClassVar[str] = "table"
+    uses_delta: ClassVar[bool] = False
+
+    def __post_init__(self):
+        pts = sorted((float(n), float(e)) for n, e in self.points)
+        if len(pts) < 1:
+            raise BoundcalcError("table: needs at least one row of N and eps(N)")
+        for n, e in pts:
+            if not (n >= 1 and n < 1e300):
+                raise BoundcalcError(f"table: N must be a finite number >= 1, got {n:g}")
+            if not (0 <= e < 1e300):
+                raise BoundcalcError(f"table: eps(N) must be a finite number >= 0, got {e:g} at N = {n:g}")
+        if len({n for n, _ in pts}) != len(pts):
+            raise BoundcalcError("table: each N may appear once")
+        envelope, running = [], -1.0
+        for n, e in reversed(pts):
+            running = max(running, e)
+            envelope.append((n, running))
+        object.__setattr__(self, "points", tuple(pts))
+        object.__setattr__(self, "_envelope", tuple(reversed(envelope)))
+
+    @classmethod
+    def from_csv(cls, path) -> "Table":
+        """Read two columns N, eps(N) (comma-separated, an optional header line, '#' comments)."""
+        import csv
+        rows = []
+        try:
+            with open(path, newline="") as handle:
+                for line_no, row in enumerate(csv.reader(handle), start=1):
+                    if not row or row[0].strip().startswith("#"):
+                        continue
+                    try:
+                        rows.append((float(row[0]), float(row[1])))
+                    except (ValueError, IndexError):
+                        if rows or line_no > 1:
+                            raise BoundcalcError(f"table: line {line_no} of {path} is not 'N, eps': {row!r}")
+        except OSError as exc:
+            raise BoundcalcError(f"table: cannot read {path}: {exc.strerror}")
+        return cls(tuple(rows), str(path))
+
+    @property
+    def range(self) -> tuple:
+        return self.points[0][0], self.points[-1][0]
+
+    def eps_of_n(self, n):
+        import bisect
+        x = float(n)
+        lo, hi = self.range
+        if not lo <= x <= hi:
+            raise BoundcalcError(f"table learner: N = {x:g} is outside the tabulated range [{lo:g}, {hi:g}] "
+                                 "(no extrapolation)")
+        j = bisect.bisect_right([p[0] for p in self._envelope], x) - 1
+        return mpf(self._envelope[j][1])
+
+    def assumptions(self, scheme):
+        lo, hi = self.range
+        return [f"the learner's one-generation TV error at N samples of any training law is at most the tabulated "
+                f"eps(N_j) ({len(self.points)} points, N in [{lo:g}, {hi:g}]"
+                + (f", from {self.source}" if self.source else "") + "), and does not increase with N "
+                "(the step envelope between points); measured or calibrated values, not a theorem"]
+
+    def to_dict(self):
+        return {"learner": self.name, "points": [list(p) for p in self.points], "source": self.source,
+                "lemma_ids": []}
+
+
 def make_learner(name: str, **options) -> Learner:
     """Build a learner by name from keyword options (unused ``None`` options are ignored)."""
     from boundcalc._checks import check_choice
@@ -528,6 +612,10 @@ def make_learner(name: str, **options) -> Learner:
         return PowerLaw(opts["C"], opts["alpha"])
     if name == "kde":
         return KDE(**opts)
+    if name == "table":
+        if "table" not in opts:
+            raise BoundcalcError("learner table needs --table FILE (a CSV of N and eps(N))")
+        return Table.from_csv(opts["table"])
     unknown = set(opts) - {f.name for f in dataclasses.fields(Diffusion)}
     if unknown:
         raise BoundcalcError(f"unknown diffusion constants or options {sorted(unknown)}; valid: "
