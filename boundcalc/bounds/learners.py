@@ -453,6 +453,8 @@ class Diffusion(Learner):
 
     name: ClassVar[str] = "diffusion"
     lemma_ids: ClassVar[tuple[str, ...]] = ("D1", "D2", "D3", "T4", "T4p")
+    #: the polylog(1/delta) factor of D1 is not tracked, so no failure probability is claimed (issue 9)
+    uses_delta: ClassVar[bool] = False
 
     def __post_init__(self):
         if self.width is not None and self.width_ratio is not None:
@@ -500,10 +502,24 @@ class Diffusion(Learner):
         return out
 
     def assumptions(self, scheme):
-        return ["lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
+        items = []
+        if self.constants == DIFFUSION_DEFAULTS:
+            items.append("constants of 1 (c_approx = 0): the numbers show the SHAPE of the bound (its dependence "
+                         "on N, m, tau and T), not a value; give calibrated constants for a value")
+        try:
+            plans = scheme.plans(2)
+        except (BoundcalcError, ValueError, IndexError):  # a schedule given for one generation only
+            plans = scheme.plans(1)
+        blocks = [b for p in plans for b in p.blocks if b.count > 0]
+        if any(not p.all_fresh for p in plans) or len({b.source for b in blocks if b.drawn_at == 2}) > 1:
+            items.append("lemma D1 is applied with n = N_i as if generation i's training set were N_i i.i.d. draws "
+                         "from q_i; for stratified mix sets, reused real data and accumulate's kept blocks this is "
+                         "an assumption, not covered by D1 (the number is the same for fresh and reused real data)")
+        return items + ["lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
                 "(an idealisation: a diffusion model's output has Gaussian tails, not compact support)",
-                "the named constants absorb d log(d+1), RKHS norms, the T-dependent factors and the "
-                "polylog(1/delta) factor at the per-generation level delta/K (lemma C3); defaults "
+                "the named constants absorb d log(d+1), RKHS norms and the T-dependent factors; Li et al.'s hidden "
+                "factor also contains polylog(1/delta), which is not tracked: delta does not change this number, "
+                "so it is NOT a probability-(1 - delta) statement at a stated delta; constants "
                 + ", ".join(f"{k} = {v:g}" for k, v in self.constants.items()),
                 "training time " + ("tau* of lemma D2 for each N_i" if self.tau == "auto" else f"tau = {self.tau:g}")
                 + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.ratio:g} N_i")]
