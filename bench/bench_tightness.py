@@ -27,6 +27,8 @@ import time
 import numpy as np
 
 from boundcalc.bounds import kde_terms
+from boundcalc.bounds.compose import compose_bound
+from boundcalc.bounds.learners import KDE
 from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound, probability_bound
 from boundcalc.model.kde_blocks import expected_laws_per_generation
 from boundcalc.model.targets import mixture_of
@@ -129,6 +131,14 @@ def run_setting(name, spec, seeds, K, delta):
     print(f"   runs with a_i above E-var at some i: {int(np.sum(np.any(a > np.array(expected.variance), axis=1)))}"
           f"; above P-loop: {int(np.sum(np.any(a > np.array(loop.bound), axis=1)))}"
           f"; above P-new: {int(np.sum(np.any(a > np.array(prob.bound), axis=1)))}")
+    if len(set(hs)) == 1:  # the bound `boundcalc bound --learner kde` prints (fixed bandwidth)
+        printed = compose_bound(scheme, KDE(target, bandwidth=hs[0]), K, delta)
+        bound = [float(x) for x in printed.bound]
+        in_exp = [float(t["in_expectation"]) for t in printed.terms]
+        print("   printed by `bound` (learner kde): a_i <= " + " ".join(f"{x:.5f}" for x in bound)
+              + "  (/q: " + " ".join(f"{x / q:.2f}" for x, q in zip(bound, quantile)) + ")")
+        print("   printed in_expectation: E a_i <= " + " ".join(f"{x:.5f}" for x in in_exp)
+              + "  (/mean: " + " ".join(f"{x / m:.2f}" for x, m in zip(in_exp, mean)) + ")")
 
 
 def main():

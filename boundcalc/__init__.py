@@ -22,8 +22,9 @@ import types as _types
 import boundcalc.sweep as _sweep_package
 from boundcalc._checks import PARAMETERS, BoundcalcError
 from boundcalc.bounds.api import bound, lemma, lemmas, optimum, phase, solve
+from boundcalc.bounds.growth import GrowthResult, growth
 from boundcalc.bounds.compose import closed_form, compose_bound
-from boundcalc.bounds.learners import KDE, Diffusion, GaussianKDE, Learner, PowerLaw, make_learner
+from boundcalc.bounds.learners import KDE, Diffusion, GaussianKDE, Learner, PowerLaw, Table, make_learner
 from boundcalc.bounds.phase import phase_transition
 from boundcalc.bounds.result import (SCHEMA_VERSION, BoundResult, OptimumResult, PhaseResult, SolveResult,
                                      package_version)
@@ -69,11 +70,11 @@ sweep = _sweep_package
 
 __all__ = [
     # the functions of a session
-    "bound", "solve", "phase", "optimum", "lemma", "lemmas",
+    "bound", "solve", "growth", "GrowthResult", "phase", "optimum", "lemma", "lemmas",
     # schemes (what each generation trains on)
     "Replace", "Mix", "Accumulate", "AccumulateSubsample", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
     # learners (the per-generation error) and targets
-    "PowerLaw", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
+    "PowerLaw", "Table", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
     "GaussianMixture", "normal", "bimodal", "parse_target",
     # results
     "BoundResult", "SolveResult", "PhaseResult", "OptimumResult", "SCHEMA_VERSION",

@@ -350,9 +350,11 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        symbol="delta", defaults={"bound": 0.05, "solve": 0.05, "plot": 0.05, "phase": 0.05,
                                  "validate kde": 0.05}),
     # -- learners ------------------------------------------------------------------------------
-    _p("learner", "choice", "per-generation error model", choices=("power", "kde", "diffusion"),
+    _p("learner", "choice", "per-generation error model", choices=("power", "kde", "diffusion", "table"),
        defaults={"bound": "kde", "solve": "kde", "plot": "kde", "phase": "kde"}),
     _p("C", "float", "power: eps(N) = C N^-alpha", 0, INF, True, True, symbol="C"),
+    _p("table", "text", "table: a CSV file of N and eps(N) (two columns, optional header); eps between the "
+       "points is the non-increasing step envelope, N outside the table is refused"),
     _p("alpha", "float", "power: rate exponent alpha", 0, INF, True, True, symbol="alpha"),
     _p("dim", "size", "kde: dimension d (default: the target's)", 1, symbol="d"),
     _p("bandwidth", "number_or_word", "kde: bandwidth h, or 'auto' = lemma K3 for n_real samples of p0, "
@@ -389,7 +391,9 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     # -- solve, phase, optimum -----------------------------------------------------------------
     _p("target", "fraction", "solve: the level the final bound a_K must meet", 0, 1, True, False),
     _p("unknown", "choice", "solve: the quantity solved for",
-       choices=("n-real", "n-synth", "real-fraction", "generations"), flag="--for"),
+       choices=("n-real", "n-synth", "real-fraction", "generations", "growth"), flag="--for"),
+    _p("growth_k", "float", "solve --for growth: the growth exponent k of N_i = N_1 i^k (N_1 = --n-real) "
+       "at which the limit of the bound is evaluated", 0, 1e100, True, True),
     _p("max_generations", "size", "solve --for generations: search limit", 1,
        defaults={"solve": "10000 (64 for kde)"}),
     _p("generation", "size", "phase: generation I at which n_synth varies", 2, symbol="I",

@@ -26,7 +26,7 @@ def test_power_law_is_exact():
 def test_kde_generation_one_and_two_replace_normal():
     h, N, delta, K = 0.2, 2000, 0.05, 2
     learner = GaussianKDE(normal(), bandwidth=h)
-    errs = learner.errors(make_scheme("replace", N, N), K, delta)
+    errs = learner.conditional_errors(make_scheme("replace", N, N), K, delta)  # the L1 composition
     lap = 4 * stats.norm.pdf(1)
     J1 = (8 * math.pi * (1 + h * h / 2)) ** 0.25            # q_1 = p0 = N(0, 1)
     J2 = (8 * math.pi * (1 + h * h + h * h / 2)) ** 0.25    # q_2 = E p_1 = N(0, 1 + h^2) (lemma K4)
@@ -38,7 +38,7 @@ def test_kde_reused_real_data_is_bounded_blockwise():
     h, n, delta, K = 0.3, 1000, 0.1, 3
     learner = GaussianKDE(normal(), bandwidth=h)
     scheme = make_scheme("mix", n, n, real_data="reused")
-    errs = learner.errors(scheme, K, delta)
+    errs = learner.conditional_errors(scheme, K, delta)
     # distinct blocks: the real set (drawn once) + one synthetic block per later generation = K events
     d_event = delta / 3
     lap = 4 * stats.norm.pdf(1)
@@ -115,3 +115,45 @@ def test_diffusion_auto_tau_uses_d2_and_proportional_width():
 def test_bad_learner_options(name, options, message):
     with pytest.raises(BoundcalcError, match=message):
         make_learner(name, **options)
+
+
+def test_kde_loop_bound_is_lemma_ke5_for_every_scheme():
+    """For K >= 2 the printed a_i is lemma KE5 (probability 1 - delta, all i) and the term in_expectation
+    the KE3 bound on E a_i; checked against the math helper's functions and the recursion S1."""
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
+    h, K, delta = 0.2, 3, 0.05
+    for scheme in (make_scheme("replace", 2000, 2000), make_scheme("mix", 1000, 1000, real_data="reused"),
+                   make_scheme("accumulate", 500, 500)):
+        result = compose_bound(scheme, GaussianKDE(normal(), bandwidth=h), K, delta)
+        ke5 = loop_probability_bound(scheme, normal(), h, K, delta).bound
+        ke3 = expected_bound(scheme, normal(), h, K).best
+        for i in range(K):
+            assert float(result.bound[i]) >= ke5[i] * (1 - 1e-12)
+            assert float(result.bound[i]) == pytest.approx(ke5[i], rel=1e-9)
+            assert float(result.terms[i]["in_expectation"]) == pytest.approx(ke3[i], rel=1e-12)
+            assert ke3[i] < ke5[i]
+        assert not any("expected training law" in a for a in result.assumptions)
+
+
+def test_kde_loop_without_a_theorem_is_refused():
+    from boundcalc._checks import BoundcalcError
+    with pytest.raises(BoundcalcError, match="dim = 3"):
+        GaussianKDE(normal(dim=3), bandwidth=0.5).errors(make_scheme("replace", 1000, 1000), 2, 0.05)
+    with pytest.raises(BoundcalcError, match="no --target"):
+        GaussianKDE(bandwidth=0.2, dim=1, laplacian_l1=0.8, k2_integral=2.1).errors(
+            make_scheme("replace", 1000, 1000), 2, 0.05)
+
+
+def test_auto_bandwidth_with_hoelder_class_minimises_the_hoelder_bound():
+    """--holder-L 2 --holder-beta 1 --bandwidth auto: h minimises (L/2) h E|Z| + (1/2)(4 pi)^(-1/4) J (n h)^(-1/2)
+    (scipy's minimiser at the returned h's J), not the beta = 2 choice."""
+    from scipy import optimize
+    n, L = 10000, 2.0
+    learner = GaussianKDE(normal(), bandwidth="auto", holder_L=L, holder_beta=1.0)
+    h = learner.resolved_bandwidth(n)
+    J = normal().k2_integral(h)
+    f = lambda t: L / 2 * t * math.sqrt(2 / math.pi) + 0.5 * (4 * math.pi) ** -0.25 * J / math.sqrt(n * t)  # noqa: E731
+    best = optimize.minimize_scalar(f, bounds=(1e-4, 2), method="bounded", options={"xatol": 1e-10})
+    assert h == pytest.approx(best.x, rel=1e-4)
+    assert abs(h - GaussianKDE(normal(), bandwidth="auto").resolved_bandwidth(n)) > 0.1 * h

@@ -178,7 +178,7 @@ def test_l1_matches_the_kde_learner():
     from boundcalc.model.schemes import Mix
     learner = GaussianKDE(bandwidth=0.2, dim=1, laplacian_l1=0.8, k2_integral=2.1)
     K, delta = 4, 0.05
-    errors = learner.errors(Mix(1000, 3000, "fresh"), K, delta)
+    errors = learner.conditional_errors(Mix(1000, 3000, "fresh"), K, delta)
     l1 = get_lemma("L1")
     for e in errors:
         value = l1.evaluate(Lambda=0.8, h=0.2, d=1, N=e.n_total, J=2.1, delta=delta, K=K)
@@ -284,9 +284,12 @@ def test_results_name_the_theorems_they_use():
     for scheme, theorem in ((Replace(100, 100), "S2"), (Mix(100, 300, "fresh"), "S3"), (Accumulate(100, 100), "S4")):
         provenance = compose_bound(scheme, PowerLaw(1, 0.5), 3).provenance
         assert {"S1", theorem, "T1", "T2"} <= set(provenance)
-    kde = compose_bound(Mix(100, 100, "fresh"), GaussianKDE(bandwidth=0.3, dim=1, laplacian_l1=1, k2_integral=2), 2)
+    kde = compose_bound(Mix(100, 100, "fresh"), GaussianKDE(bandwidth=0.3, dim=1, laplacian_l1=1, k2_integral=2), 1)
     assert {"S1", "L1", "K1", "K2", "C2", "C3"} <= set(kde.provenance)
     assert all(get_lemma(x) for x in kde.provenance)
+    loop = compose_bound(Mix(100, 100, "fresh"), GaussianKDE("normal", bandwidth=0.3), 2)
+    assert {"S1", "KE3", "KE5"} <= set(loop.provenance)
+    assert all(get_lemma(x) for x in loop.provenance)
 
 
 @pytest.mark.parametrize("theorem_id", ["S5", "S6", "S7", "L1", "P1", "E1"])

@@ -715,3 +715,17 @@ def test_binning_error_estimate_bounds_the_fft_kde_error(h_in_spacings):
     estimate = V.BINNING_TV_COEFFICIENT * (dx / h) ** 2
     assert V.BINNING_TV_COEFFICIENT == pytest.approx(stats.norm.pdf(1) / 4)
     assert G.tv_on_grid(dens, exact, grid) <= estimate
+
+
+@pytest.mark.parametrize("scheme", ["replace", "accumulate"])
+def test_expected_bound_is_reported_and_above_the_measured_mean(scheme):
+    """summary.expected_bound.mean (KE3 / KE2 on E a_i) is reported per run, equal in every run, and is
+    not below the measured mean a_i minus four standard errors (20 seeds)."""
+    res = V.validate_kde(small_config(scheme=scheme, seeds=20, bandwidth=0.3))
+    summary = res.data["summary"]
+    bound = np.array(summary["expected_bound"]["mean"])
+    per_run = summary["expected_bound"]["per_run"]
+    assert len(per_run) == 20 and all(v == list(bound) for v in per_run.values())
+    mean, se = np.array(summary["a"]["mean"]), np.array(summary["a"]["se"])
+    assert np.all(mean - 4 * se <= bound)
+    assert np.all(bound < 3 * mean)  # not vacuous: within 3x of the measured mean

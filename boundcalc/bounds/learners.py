@@ -6,9 +6,9 @@ that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (the composition theore
 
 * :class:`PowerLaw`: ``eps(N) = C N^(-alpha)``, taken as exact.
 * :class:`KDE` (alias :class:`GaussianKDE`): explicit constants, lemmas K1 (or K1'), K2, C2, C3; bandwidth given
-  or chosen by K3.  For ``i >= 2`` the K2 integral needs the law of the (random) training set;
-  the calculator uses the exact *expected* training law of lemma K4.  This is an assumption,
-  listed on every result (the a-posteriori bound of the validator is the checked one).
+  or chosen by K3, for generation 1; for ``K >= 2`` (d <= 2, p0 a Gaussian mixture) the bound on
+  a_i is lemma KE5 (probability >= 1 - delta, every scheme) with the KE3 bound on E a_i beside it;
+  elsewhere a run of more than one generation is refused.
 * :class:`Diffusion`: lemma D1 with named constants, training time given or optimal (D2), width
   given or proportional to N, KL turned into TV by the better of T4 / T4' (lemma D3).
 
@@ -34,11 +34,12 @@ import sympy as sp
 
 from boundcalc.theory import notation as S
 from boundcalc._checks import BoundcalcError, check, check_optional, check_probability
-from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_failure_split, kde_stochastic_tv)
+from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_expectation_tv, kde_failure_split,
+                                        kde_stochastic_tv)
 from boundcalc.model.schemes import Scheme
 from boundcalc.theory.catalogue import get_lemma
 
-LEARNERS = ("power", "kde", "diffusion")
+LEARNERS = ("power", "kde", "diffusion", "table")
 
 
 def mpf(x):
@@ -245,10 +246,26 @@ class KDE(Learner):
     @property
     def lemma_ids(self) -> tuple[str, ...]:
         ids = ("K1p" if self.holder_L is not None else "K1", "K2", "C2", "C3", "K4", "T1", "T2", "T3")
+        if self.proven_loop():
+            ids += ("KE1", "KE2", "KE3", "KE4", "KE5")
         return ids + (("K3",) if self.bandwidth == "auto" else ())
 
     def resolved_bandwidth(self, n_real) -> float:
-        return auto_bandwidth(self.target, n_real) if self.bandwidth == "auto" else float(self.bandwidth)
+        """The number given, or for ``"auto"`` lemma K3 for n_real samples of the target: with beta = 2 and
+        ``A = ||Laplacian p0||_1 / 4`` (K1 halved), or in the Hoelder version with beta = holder_beta and
+        ``A = (L/2) E|Z|^beta`` (K1' halved at h = 1); ``B = (1/2)(4 pi)^(-d/4) J`` with J the K2 integral
+        of the target at h (a short fixed-point iteration, as for beta = 2)."""
+        if self.bandwidth != "auto":
+            return float(self.bandwidth)
+        if self.holder_L is None:
+            return auto_bandwidth(self.target, n_real)
+        a = self.bias(1)
+        k3 = get_lemma("K3")
+        h = float(auto_bandwidth(self.target, n_real))
+        for _ in range(4):
+            b = kde_expectation_tv(1, 1, self.dim, self.target.k2_integral(h))
+            h = float(k3.evaluate(A=a, B=b, beta=self.holder_beta, d=self.dim, N=n_real))
+        return h
 
     def bias(self, h):
         if self.holder_L is not None:  # lemma K1' halved, kappa = E|Z|^beta of the Gaussian kernel
@@ -261,7 +278,74 @@ class KDE(Learner):
             return self.k2_integral
         return law.k2_integral(h) if self.dim <= 2 else law.k2_moment_bound(h)
 
+    def proven_loop(self) -> bool:
+        """True when the a-priori bound of every generation is lemma KE5 (d <= 2, p0 given as a
+        Gaussian mixture, no user-supplied K2 integral)."""
+        return self.target is not None and self.k2_integral is None and self.dim <= 2
+
     def errors(self, scheme, generations, delta):
+        """eps_1..eps_K.  Generation 1 (and every generation of a one-generation run) uses K1 + K2 + C2
+        at p0.  For K >= 2 the bound on a_i is lemma KE5 (probability >= 1 - delta for all i <= K at
+        once, every scheme) and eps_i is the increment that makes theorem S1's recursion reproduce it:
+        ``eps_i = max(0, B_i - sum_j w_ij A_j)`` with A_j the recursed values (so A_i >= B_i, A_i = B_i
+        whenever the increment is >= 0).  The KE3 bound on E a_i is returned beside it as the term
+        ``expected`` (in expectation, no failure probability).  Where KE5 does not apply (d > 2, no
+        target, a user-supplied K2 integral) a run of more than one generation is refused."""
+        h = self.resolved_bandwidth(scheme.n_real)
+        if generations >= 2:
+            if not self.proven_loop():
+                raise BoundcalcError(
+                    "kde learner: the a-priori bound for generations >= 2 is proven (lemma KE5) for d <= 2 "
+                    "with --target and no --k2-integral; got "
+                    + (f"dim = {self.dim}" if self.dim > 2 else
+                       "no --target" if self.target is None else f"--k2-integral {self.k2_integral:g}")
+                    + " (use --generations 1, or validate kde for an a-posteriori bound)")
+            return self._loop_errors(scheme, generations, delta, h)
+        return self._first_generation(scheme, delta, h)
+
+    def _first_generation(self, scheme, delta, h):
+        """K1 (or K1') + K2 + C2 at p0 for generation 1, all blocks drawn from p0 (no realised law)."""
+        split = kde_failure_split(scheme, 1, delta)
+        bias = self.bias(h)
+        plan = scheme.plans(1)[0]
+        j = self._k2(self.target, h) if self.k2_integral is None else self.k2_integral
+        if split.mode == "joint":
+            stoch = kde_stochastic_tv(plan.n_total, h, self.dim, j, split.per_event_delta)
+        else:
+            stoch = mpf(0)
+            for b in plan.blocks:
+                stoch += mpf(b.count) / mpf(plan.n_total) * kde_stochastic_tv(
+                    b.count, h, self.dim, j, split.per_event_delta)
+        terms = {"bias": bias, "stochastic": stoch, "bandwidth": h}
+        if self.proven_loop():
+            from boundcalc.bounds.kde_expected import expected_bound
+            terms["in_expectation"] = mpf(expected_bound(scheme, self.target, [h], 1).best[0])
+        return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
+
+    def _loop_errors(self, scheme, generations, delta, h):
+        from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
+        hs = [float(h)] * generations
+        expected = expected_bound(scheme, self.target, hs, generations)
+        loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
+        out, recursed = [], []
+        for plan in scheme.plans(generations):
+            i = plan.generation
+            w = plan.weights()
+            previous = sum((mpf(w[j]) * recursed[j - 1] for j in range(1, len(w)) if w[j]), mpf(0))
+            target_value = mpf(loop.bound[i - 1])
+            eps = max(target_value - previous, mpf(0))
+            recursed.append(eps + previous)
+            out.append(GenerationError(i, mpf(plan.n_total), eps, {
+                "loop_bound": target_value, "in_expectation": mpf(expected.best[i - 1]),
+                "bias_tv": mpf(expected.bias_tv[i - 1]), "deviation": mpf(loop.deviation[i - 1]),
+                "bandwidth": h}))
+        return out
+
+    def conditional_errors(self, scheme, generations, delta):
+        """The per-generation composition of lemma L1 (K1 + K2 + C2 split by C3) with the K2 integral of
+        generation i's training law taken as the integral at its exact expected law (lemma K4) or the
+        user's ``k2_integral``: a theorem only *conditional* on the realised K2 integrals being at most
+        these values (not printed as the a-priori bound for K >= 2; kept for the L1 comparisons)."""
         from boundcalc.model.kde_law import expected_training_mixtures  # lemma K4
         h = self.resolved_bandwidth(scheme.n_real)
         split = kde_failure_split(scheme, generations, delta)
@@ -296,18 +380,18 @@ class KDE(Learner):
         return out
 
     def assumptions(self, scheme):
-        items = ["Gaussian kernel; the samples of each training set are independent given the past "
-                 "(blocks reused across generations are bounded once each, lemma C3)"]
+        items = ["Gaussian kernel, pick-a-point-and-jitter sampler; the samples of each training block are "
+                 "independent given the past (blocks reused across generations are the same samples)"]
         if self.holder_L is not None:
-            items.append(f"p0 lies in the L1-Hoelder class with L = {self.holder_L:g}, beta = {self.holder_beta:g} (lemma K1')")
+            items.append(f"p0 lies in the L1-Hoelder class with L = {self.holder_L:g}, beta = {self.holder_beta:g} (lemma K1', generation 1)")
         else:
-            items.append("p0 has an integrable Laplacian (lemma K1)")
+            items.append("p0 has an integrable Laplacian (lemma K1, generation 1)")
+        if self.proven_loop():
+            items.append("for K >= 2: p0 is the given Gaussian mixture (d <= 2); a_i <= the KE5 bound for every "
+                         "i <= K at once with probability >= 1 - delta (lemma KE5; E a_i <= the KE3 bound, "
+                         "term 'expected', in expectation)")
         if self.k2_integral is not None:
-            items.append(f"the K2 integral of every generation's training law is at most {self.k2_integral:g} (user-supplied)")
-        else:
-            items.append("for generations i >= 2 the K2 integral is evaluated at the exact expected training "
-                         "law of lemma K4 rather than the realised one: an assumption about the realised "
-                         "laws, not a high-probability fact (the validator's a-posteriori bound is the checked one)")
+            items.append(f"the K2 integral of p0 is at most {self.k2_integral:g} (user-supplied; one generation only)")
         if self.dim > 2 and self.k2_integral is None:
             items.append("dim > 2: the K2 integral is replaced by its moment bound sqrt(pi^d E prod(1 + X_k^2))")
         if self.bandwidth == "auto":
@@ -369,6 +453,8 @@ class Diffusion(Learner):
 
     name: ClassVar[str] = "diffusion"
     lemma_ids: ClassVar[tuple[str, ...]] = ("D1", "D2", "D3", "T4", "T4p")
+    #: the polylog(1/delta) factor of D1 is not tracked, so no failure probability is claimed (issue 9)
+    uses_delta: ClassVar[bool] = False
 
     def __post_init__(self):
         if self.width is not None and self.width_ratio is not None:
@@ -416,10 +502,24 @@ class Diffusion(Learner):
         return out
 
     def assumptions(self, scheme):
-        return ["lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
+        items = []
+        if self.constants == DIFFUSION_DEFAULTS:
+            items.append("constants of 1 (c_approx = 0): the numbers show the SHAPE of the bound (its dependence "
+                         "on N, m, tau and T), not a value; give calibrated constants for a value")
+        try:
+            plans = scheme.plans(2)
+        except (BoundcalcError, ValueError, IndexError):  # a schedule given for one generation only
+            plans = scheme.plans(1)
+        blocks = [b for p in plans for b in p.blocks if b.count > 0]
+        if any(not p.all_fresh for p in plans) or len({b.source for b in blocks if b.drawn_at == 2}) > 1:
+            items.append("lemma D1 is applied with n = N_i as if generation i's training set were N_i i.i.d. draws "
+                         "from q_i; for stratified mix sets, reused real data and accumulate's kept blocks this is "
+                         "an assumption, not covered by D1 (the number is the same for fresh and reused real data)")
+        return items + ["lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
                 "(an idealisation: a diffusion model's output has Gaussian tails, not compact support)",
-                "the named constants absorb d log(d+1), RKHS norms, the T-dependent factors and the "
-                "polylog(1/delta) factor at the per-generation level delta/K (lemma C3); defaults "
+                "the named constants absorb d log(d+1), RKHS norms and the T-dependent factors; Li et al.'s hidden "
+                "factor also contains polylog(1/delta), which is not tracked: delta does not change this number, "
+                "so it is NOT a probability-(1 - delta) statement at a stated delta; constants "
                 + ", ".join(f"{k} = {v:g}" for k, v in self.constants.items()),
                 "training time " + ("tau* of lemma D2 for each N_i" if self.tau == "auto" else f"tau = {self.tau:g}")
                 + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.ratio:g} N_i")]
@@ -429,6 +529,90 @@ class Diffusion(Learner):
                 "width_ratio": None if self.width is not None else self.ratio,
                 "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
                 "lemma_ids": list(self.lemma_ids)}
+
+
+@dataclass(frozen=True, repr=False)
+class Table(Learner):
+    """A learner given by a table of measured or calibrated one-generation errors eps(N_j).
+
+    Between the points the error is the conservative non-increasing step envelope
+    ``E(N) = max{eps_j : N_j >= N_floor}``, with ``N_floor`` the largest tabulated N_j <= N: it is never
+    below a tabulated value at a larger or equal N, equals eps_j at every point of a non-increasing table,
+    and it is a bound on eps(N) whenever the learner's error does not increase with N (an assumption,
+    listed).  N below the smallest or above the largest tabulated size is refused.
+
+    >>> t = Table(((100, 0.3), (1000, 0.1)))
+    >>> float(t.eps_of_n(500))
+    0.3
+    """
+
+    points: tuple
+    source: str = ""
+
+    name: ClassVar[str] = "table"
+    uses_delta: ClassVar[bool] = False
+
+    def __post_init__(self):
+        pts = sorted((float(n), float(e)) for n, e in self.points)
+        if len(pts) < 1:
+            raise BoundcalcError("table: needs at least one row of N and eps(N)")
+        for n, e in pts:
+            if not (n >= 1 and n < 1e300):
+                raise BoundcalcError(f"table: N must be a finite number >= 1, got {n:g}")
+            if not (0 <= e < 1e300):
+                raise BoundcalcError(f"table: eps(N) must be a finite number >= 0, got {e:g} at N = {n:g}")
+        if len({n for n, _ in pts}) != len(pts):
+            raise BoundcalcError("table: each N may appear once")
+        envelope, running = [], -1.0
+        for n, e in reversed(pts):
+            running = max(running, e)
+            envelope.append((n, running))
+        object.__setattr__(self, "points", tuple(pts))
+        object.__setattr__(self, "_envelope", tuple(reversed(envelope)))
+
+    @classmethod
+    def from_csv(cls, path) -> "Table":
+        """Read two columns N, eps(N) (comma-separated, an optional header line, '#' comments)."""
+        import csv
+        rows = []
+        try:
+            with open(path, newline="") as handle:
+                for line_no, row in enumerate(csv.reader(handle), start=1):
+                    if not row or row[0].strip().startswith("#"):
+                        continue
+                    try:
+                        rows.append((float(row[0]), float(row[1])))
+                    except (ValueError, IndexError):
+                        if rows or line_no > 1:
+                            raise BoundcalcError(f"table: line {line_no} of {path} is not 'N, eps': {row!r}")
+        except OSError as exc:
+            raise BoundcalcError(f"table: cannot read {path}: {exc.strerror}")
+        return cls(tuple(rows), str(path))
+
+    @property
+    def range(self) -> tuple:
+        return self.points[0][0], self.points[-1][0]
+
+    def eps_of_n(self, n):
+        import bisect
+        x = float(n)
+        lo, hi = self.range
+        if not lo <= x <= hi:
+            raise BoundcalcError(f"table learner: N = {x:g} is outside the tabulated range [{lo:g}, {hi:g}] "
+                                 "(no extrapolation)")
+        j = bisect.bisect_right([p[0] for p in self._envelope], x) - 1
+        return mpf(self._envelope[j][1])
+
+    def assumptions(self, scheme):
+        lo, hi = self.range
+        return [f"the learner's one-generation TV error at N samples of any training law is at most the tabulated "
+                f"eps(N_j) ({len(self.points)} points, N in [{lo:g}, {hi:g}]"
+                + (f", from {self.source}" if self.source else "") + "), and does not increase with N "
+                "(the step envelope between points); measured or calibrated values, not a theorem"]
+
+    def to_dict(self):
+        return {"learner": self.name, "points": [list(p) for p in self.points], "source": self.source,
+                "lemma_ids": []}
 
 
 def make_learner(name: str, **options) -> Learner:
@@ -444,6 +628,10 @@ def make_learner(name: str, **options) -> Learner:
         return PowerLaw(opts["C"], opts["alpha"])
     if name == "kde":
         return KDE(**opts)
+    if name == "table":
+        if "table" not in opts:
+            raise BoundcalcError("learner table needs --table FILE (a CSV of N and eps(N))")
+        return Table.from_csv(opts["table"])
     unknown = set(opts) - {f.name for f in dataclasses.fields(Diffusion)}
     if unknown:
         raise BoundcalcError(f"unknown diffusion constants or options {sorted(unknown)}; valid: "

@@ -93,7 +93,7 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
 
     if unknown == "n-real":
         f = lambda x: final(build(n_real=x))  # noqa: E731
-        return _integer_solve("n-real", f, target, 1, inputs, lambda x: build(n_real=x), generations, learner,
+        return _integer_solve("n-real", f, target, int(getattr(learner, "range", (1,))[0]), inputs, lambda x: build(n_real=x), generations, learner,
                               "more real data does not bring this bound under the target")
     if unknown == "n-synth":
         if scheme == "schedule":

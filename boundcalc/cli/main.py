@@ -5,6 +5,7 @@
     boundcalc bound [--scheme S] [--generations K] [--n-real N] [--n-synth M] [--real-data fresh|reused]
                     [--delta D] [--learner power|kde|diffusion] [learner options] [--json] [--latex]
     boundcalc solve --for {n-real,n-synth,real-fraction,generations} --target EPS [bound options] [--json]
+    boundcalc solve --for growth [--growth-k K --n-real N_1] [learner options] [--json]
     boundcalc phase [--generation I] [--n-real N] [learner options] [--json]
     boundcalc optimum {tau,bandwidth} [--n N] [...] [--json]
     boundcalc validate {kde,diffusion} ...
@@ -81,11 +82,21 @@ def cmd_bound(args):
 
 #: the options that state the unknown of ``solve --for X`` (giving them is refused)
 SOLVE_UNKNOWN_OPTIONS = {"n-real": ("n_real",), "n-synth": ("n_synth", "real_fraction"),
-                         "real-fraction": ("real_fraction", "schedule_fractions"), "generations": ("generations",)}
+                         "real-fraction": ("real_fraction", "schedule_fractions"), "generations": ("generations",),
+                         "growth": ()}
 
 
 def cmd_solve(args):
     from boundcalc.bounds.solve import solve
+    if args.unknown == "growth":  # a replace loop with N_i = N_1 i^k (N_1 = --n-real): the critical exponent k*
+        from boundcalc.bounds.growth import growth
+        if given(args, "target"):
+            raise BoundcalcError("--target does not apply to --for growth (k* does not depend on a target)")
+        _emit(args, growth(learner_from_args(args), k=args.growth_k,
+                           n_first=args.n_real if given(args, "n_real") else None))
+        return 0
+    if args.target is None:
+        raise BoundcalcError(f"solve --for {args.unknown} needs --target (the level a_K must meet, in (0, 1])")
     for dest in SOLVE_UNKNOWN_OPTIONS[args.unknown]:
         if given(args, dest):
             raise BoundcalcError(f"{spelled(args, dest)} gives a value to the unknown of --for {args.unknown}; "
@@ -155,7 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("solve", help="solve for one unknown so that a_K meets a target")
     add_option(p, "unknown", flags=("--for",), required=True)
-    add_option(p, "target", required=True, help="the level the final bound a_K must meet")
+    add_option(p, "target", help="the level the final bound a_K must meet (not with --for growth)")
+    add_option(p, "growth_k", "solve")
     add_option(p, "max_generations", "solve")
     add_scheme_options(p, command="solve")
     add_learner_options(p, target_flag=False)

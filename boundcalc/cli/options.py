@@ -144,7 +144,7 @@ def add_learner_options(p, target_flag=True):
     distribution is given by --p0 only."""
     g = p.add_argument_group("learner")
     add_option(g, "learner", "bound")
-    for name in POWER_OPTIONS + ("dim", "bandwidth"):
+    for name in POWER_OPTIONS + ("dim", "bandwidth", "table"):
         add_option(g, name, default=None)
     add_option(g, "p0", flags=("--p0", "--target") if target_flag else ("--p0",), dest="target_distribution",
                default=None, help="kde: p0 = bimodal (default), normal[:mu=..,sigma=..,dim=..] or "
@@ -160,9 +160,9 @@ def _flag(dest: str) -> str:
 
 def learner_from_args(args):
     from boundcalc.bounds.learners import make_learner
-    given_options = {k: getattr(args, k) for k in POWER_OPTIONS + KDE_OPTIONS + DIFFUSION_OPTIONS
+    given_options = {k: getattr(args, k) for k in POWER_OPTIONS + KDE_OPTIONS + DIFFUSION_OPTIONS + ("table",)
                      if getattr(args, k, None) is not None}
-    own = {"power": POWER_OPTIONS, "kde": KDE_OPTIONS, "diffusion": DIFFUSION_OPTIONS}[args.learner]
+    own = {"power": POWER_OPTIONS, "kde": KDE_OPTIONS, "diffusion": DIFFUSION_OPTIONS, "table": ("table",)}[args.learner]
     stray = [k for k in given_options if k not in own]
     if stray:
         flags = ", ".join(_flag(k) for k in stray)

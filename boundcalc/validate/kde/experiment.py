@@ -19,6 +19,7 @@ from typing import Callable, Iterable
 
 from boundcalc._checks import BoundcalcError
 from boundcalc._io import dumps, write_atomic
+from boundcalc.bounds.kde_expected import expected_bound
 from boundcalc.validate.kde.checks import build_checks, matrix
 from boundcalc.validate.kde.config import KDEValidationConfig
 from boundcalc.validate.kde.context import RunContext, build_context, context_for
@@ -63,6 +64,18 @@ def _run(unit: Unit, ctx: RunContext, make_generator=None, on_generation=None, p
     return {"unit": unit.key, **record}
 
 
+_EXPECTED: dict = {}
+
+
+def _expected_bound(ctx: RunContext) -> list:
+    """``expected_bound(...).best`` for the run's scheme, target and bandwidths (memoised per configuration)."""
+    key = dumps(ctx.config.to_dict())
+    if key not in _EXPECTED:
+        _EXPECTED[key] = [float(x) for x in expected_bound(ctx.scheme, ctx.target, ctx.bandwidths,
+                                                           ctx.config.generations).best]
+    return list(_EXPECTED[key])
+
+
 def merge(config: KDEValidationConfig, records: Iterable[dict], status: str | None = None) -> KDEValidation:
     """The :class:`KDEValidation` of the records of ``units(config)`` (any order).
 
@@ -100,6 +113,10 @@ def summarize_runs(ctx: RunContext, runs: list, status: str, learner: str | None
         for key in list(block):
             if key not in ("count", "interval"):
                 block[key] = nan_to_none(block[key])
+    if runs and learner is None:  # the KE2/KE3 bound on E a_i (deterministic: the same number in every run)
+        expected = _expected_bound(ctx)
+        summary["expected_bound"] = {"mean": expected, "per_run": {str(r["seed_index"]): expected for r in runs},
+                                     "statement": "E a_i <= mean[i-1] (in expectation; the same number in every run)"}
     for key in BOUND_FIELDS if runs else ():
         # per generation: runs whose bound is vacuous (>= 1) there
         summary[key]["vacuous_runs"] = [sum(1 for r in runs if g in r["vacuous_generations"][key])
