@@ -271,7 +271,7 @@ def _propagated_variance(structure, i, x, dim, exact_terms: int = EXACT_SQUARE_T
     for key, kernel in structure.kernels[i].items():
         block = structure.blocks[key]
         law = structure.laws[block.source]
-        items = sorted(kernel.items())
+        items = sorted((var, float(c)) for var, c in kernel.items())  # counts may be mpf (continuous schedules)
         mass = sum(c for _, c in items)
         mean_part = np.zeros_like(v)
         square_part = np.zeros_like(v)

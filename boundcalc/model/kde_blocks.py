@@ -94,13 +94,13 @@ def block_structure(target: GaussianMixture, scheme: Scheme, bandwidths, generat
     kernels: list = [{}]
     for plan, h in zip(scheme.plans(count), hs):
         h2 = h * h
-        n_i = plan.n_total
+        n_i = float(plan.n_total)  # counts may be mpf (the continuous schedules of the phase curve)
         table: dict = {}
         for b in plan.blocks:
             if b.count <= 0:
                 continue
             w = b.count / n_i
-            blocks.setdefault(b.key, LoopBlock(b.source, b.count, b.drawn_at))
+            blocks.setdefault(b.key, LoopBlock(b.source, float(b.count), b.drawn_at))
             own = table.setdefault(b.key, {})
             own[_key(h2)] = own.get(_key(h2), 0.0) + w
             if b.source >= 1:
