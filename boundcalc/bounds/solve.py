@@ -35,8 +35,13 @@ from boundcalc.model.schemes import Mix, Scheme, make_scheme
 from boundcalc.theory.catalogue import get_lemma
 
 UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
-#: the largest sample size the solvers search (the numbers stay finite well beyond it)
+#: the end of the first (double-precision) scan of the solvers
 MAX_SIZE = 10 ** 16
+#: the end of the extended scan in mpmath (sizes are exact Python integers there)
+SEARCH_LIMIT = 10 ** 300
+#: the extended scan stops when the bound changed by less than this (relative) over ``_FLAT_STEPS`` doublings
+_FLAT_TOL = mpmath.mpf("1e-12")
+_FLAT_STEPS = 10
 
 
 def optimal_tau(m, n, c_stat=1.0, c_width=1.0, c_opt=1.0):
@@ -94,7 +99,8 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
     if unknown == "n-real":
         f = lambda x: final(build(n_real=x))  # noqa: E731
         return _integer_solve("n-real", f, target, 1, inputs, lambda x: build(n_real=x), generations, learner,
-                              "more real data does not bring this bound under the target")
+                              "more real data does not bring this bound under the target",
+                              floor=_floor_over_n_real(learner))
     if unknown == "n-synth":
         if scheme == "schedule":
             raise BoundcalcError("--for n-synth applies to replace, mix and accumulate")
@@ -110,7 +116,42 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
     return _generations_solve(target, learner, build(), delta, max_generations, inputs)
 
 
-def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0):
+def _floor_over_n_real(learner):
+    """A proven lower bound on a_K over every n_real (other inputs fixed), or None.
+
+    Every scheme's recursion reads ``a_K = eps_K + (non-negative weights) . (a_1, ..., a_(K-1))``
+    (theorem S1), so ``a_K >= eps_K >= inf_N eps(N)``; the infimum over N of the learner's error is:
+
+    * power: ``C N^(-alpha) -> 0``: 0;
+    * kde: ``eps = bias(h) + stochastic >= bias(h)`` for a given bandwidth h (K1 or K1'); with
+      ``--bandwidth auto`` h follows n_real to 0: 0;
+    * diffusion: lemma D1's KL is a sum of non-negative terms; those that cannot vanish as N grows
+      (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a given tau, ``c_mc / m`` and
+      ``c_width tau^3 / m^2`` for a given width) bound it below; D3 is increasing in KL.
+    """
+    from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
+    if isinstance(learner, PowerLaw):
+        return mpmath.mpf(0)
+    if isinstance(learner, KDE):
+        return mpmath.mpf(0) if learner.bandwidth == "auto" else mpmath.mpf(learner.bias(float(learner.bandwidth)))
+    if isinstance(learner, Diffusion):
+        c = dict(learner.constants)
+        c["c_stat"] = 0.0  # c_stat tau^4 / (m N): dropped (it may vanish)
+        tau_given, width_given = learner.tau != "auto", learner.width is not None
+        if not tau_given:
+            c["c_opt"] = 0.0
+        if not (tau_given and width_given):
+            c["c_width"] = 0.0
+        if not width_given:
+            c["c_mc"] = 0.0
+        kl = get_lemma("D1").evaluate(check=False, tau=learner.tau if tau_given else 1, n=1,
+                                      m=learner.width if width_given else 1, T=learner.horizon, **c)
+        return mpmath.mpf(get_lemma("D3").evaluate(KL=kl))
+    return None
+
+
+def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0,
+                   floor=None):
     """Smallest integer x >= lowest with f(x) <= target.
 
     A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
@@ -123,7 +164,11 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
 
     def F(x):
         if x not in seen:
-            seen[x] = f(x)
+            if x < 2 ** 53:
+                seen[x] = f(x)
+            else:  # beyond double precision: enough digits to tell x from x - 1
+                with mpmath.workdps(30 + len(str(x))):
+                    seen[x] = f(x)
         return seen[x]
 
     scanned = False
@@ -139,12 +184,28 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
             prev, x = x, max(x + 1, int(math.ceil(x * ratio)))
         if hit is None:
             prev, hit = _refine_dip(F, seen, target)
+        if hit is None and floor is not None and not floor > target:
+            prev, hit = _extended_scan(F, seen, target, ratio)
+            if hit is None:  # neither found nor proved unreachable: say so, never "verified"
+                x_min = min(seen, key=seen.get)
+                return SolveResult(name, None, seen[x_min], target, False, False, inputs, floor=floor,
+                                   message=f"not found: no {name} up to {max(seen):.3e} brings a_K under "
+                                           f"{target:g} (smallest a_K = {mpmath.nstr(seen[x_min], 8)} at {name} = "
+                                           f"{x_min}; the bound stopped improving), but the proven floor "
+                                           f"{mpmath.nstr(floor, 8)} does not exclude it: unreachability is not "
+                                           "proved", checks={"argmin": x_min, "proven_floor": floor})
         if hit is None:
             x_min = min(seen, key=seen.get)
-            floor = seen[x_min]
-            return SolveResult(name, None, floor, target, False, True, inputs, floor=floor,
+            smallest = seen[x_min]
+            if floor is not None:  # proved: a_K >= floor > target for every value
+                return SolveResult(name, None, smallest, target, False, True, inputs, floor=floor,
+                                   message=f"unreachable: a_K >= {mpmath.nstr(floor, 8)} > {target:g} for every "
+                                           f"{name} (the learner's error floor); the smallest bound found is "
+                                           f"a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}); " + reason,
+                                   checks={"argmin": x_min, "proven_floor": floor})
+            return SolveResult(name, None, smallest, target, False, True, inputs, floor=smallest,
                                message=f"unreachable: the smallest bound found for {name} in [{lowest}, "
-                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(floor, 8)} (at {name} = {x_min}); "
+                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}); "
                                        + reason, checks={"argmin": x_min})
         value = _smallest_integer(F, target, prev, hit)
     achieved = F(value)
@@ -160,6 +221,23 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
     verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)
     return SolveResult(name, value, achieved, target, True, verified, inputs, message=msg, checks=checks)
+
+
+def _extended_scan(F, seen, target, ratio):
+    """Continue the geometric scan past :data:`MAX_SIZE` with exact integer sizes, in mpmath, up to
+    :data:`SEARCH_LIMIT`; stop at the first point under the target, or when the bound has changed by
+    less than ``_FLAT_TOL`` (relative) over ``_FLAT_STEPS`` steps.  Returns (below, hit) or (None, None)."""
+    x = max(seen)
+    history = [F(x)]
+    while x < SEARCH_LIMIT:
+        prev, x = x, max(x + 1, int(mpmath.ceil(mpmath.mpf(x) * ratio)))
+        value = F(x)
+        if value <= target:
+            return prev, x
+        history.append(value)
+        if len(history) > _FLAT_STEPS and abs(history[-1 - _FLAT_STEPS] - value) <= _FLAT_TOL * abs(value):
+            break
+    return None, None
 
 
 def _refine_dip(F, seen, target):
