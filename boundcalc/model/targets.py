@@ -309,6 +309,23 @@ def mixture_of(parts) -> GaussianMixture:
     doubling with each accumulated generation.
     """
     parts = [(float(w), g) for w, g in parts if w > 0]
+    # a converged loop mixes the same objects with the same weights every generation: memoised on
+    # (weight, object) pairs; the cache holds the objects, so an id is never reused while cached
+    key = tuple((w, id(g)) for w, g in parts)
+    hit = _MIX_CACHE.get(key)
+    if hit is not None:
+        return hit[0]
+    result = _mixture_of(parts)
+    if len(_MIX_CACHE) >= 64:
+        _MIX_CACHE.pop(next(iter(_MIX_CACHE)))
+    _MIX_CACHE[key] = (result, [g for _, g in parts])
+    return result
+
+
+_MIX_CACHE: dict = {}
+
+
+def _mixture_of(parts) -> GaussianMixture:
     weights = np.concatenate([w * g.weights for w, g in parts])
     rows = np.concatenate([np.concatenate([g.means, g.scales], axis=1) for _, g in parts])
     # merge on values rounded to 1e-12: sqrt(sqrt(s^2 + h^2)^2 + h^2) and sqrt(s^2 + 2 h^2) differ in the last bit
