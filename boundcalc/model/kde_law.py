@@ -66,16 +66,16 @@ def expected_training_mixtures(target: GaussianMixture, scheme: Scheme, bandwidt
             # every earlier p_j (j >= 1) has weight n_synth / N_i: a running sum instead of i - 1 terms
             parts = [(b.count / n_i, tables[0]) for b in plan.blocks if b.source == 0]
             parts.append((scheme.n_synth / n_i, running))
-            lost = scheme.n_synth / n_i * running_dropped
+            lost = float(scheme.n_synth / n_i * running_dropped)
         else:
             parts = [(b.count / n_i, tables[b.source]) for b in plan.blocks]
-            lost = sum(b.count / n_i * dropped[b.source] for b in plan.blocks)
+            lost = float(sum(b.count / n_i * dropped[b.source] for b in plan.blocks))
         k0 = min(t[0] for _, t in parts)
         k1 = max(t[0] + t[1].shape[1] for _, t in parts)
         mixed = np.zeros((n_comp, k1 - k0))
         for w, (start, arr) in parts:
             if w > 0:
-                mixed[:, start - k0:start - k0 + arr.shape[1]] += w * arr
+                mixed[:, start - k0:start - k0 + arr.shape[1]] += float(w) * arr
         k0 += 1  # convolution with phi_h: k -> k + 1
         keep = mixed >= PRUNE_WEIGHT
         lost += float(mixed[~keep].sum())
