@@ -182,7 +182,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     check_probability("delta", delta)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    errors = _errors(learner, scheme, K, delta)
+    errors = learner_errors(learner, scheme, K, delta)
     eps = [e.eps for e in errors]
     bound = recursion(eps, scheme)
     form = closed_form(scheme, learner, K) if with_closed_form else None
@@ -206,7 +206,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         notes=notes)
 
 
-def _errors(learner: Learner, scheme: Scheme, generations: int, delta):
+def learner_errors(learner: Learner, scheme: Scheme, generations: int, delta):
     """The learner's eps_1..eps_K; for a learner with the plain rate-only ``errors`` (eps a function
     of N alone) eps(N) is evaluated once per distinct N and the sizes come from :func:`n_totals`."""
     if learner.rate_only and type(learner).errors is Learner.errors:

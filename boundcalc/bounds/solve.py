@@ -25,7 +25,7 @@ import math
 
 import mpmath
 
-from boundcalc.bounds.compose import closed_form, iter_bounds, recursion
+from boundcalc.bounds.compose import closed_form, iter_bounds, learner_errors, recursion
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
                                check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
@@ -53,12 +53,30 @@ def bound_sequence(scheme: Scheme, learner: Learner, generations: int, delta) ->
     """a_1..a_K (no closed form, no result object): the inner loop of every solver."""
     if hasattr(scheme, "check_generations"):
         scheme.check_generations(generations)
-    return recursion([e.eps for e in learner.errors(scheme, generations, delta)], scheme)
+    return recursion([e.eps for e in learner_errors(learner, scheme, generations, delta)], scheme)
 
 
 def _smallest_integer(f, target, low, high):
     """Smallest integer x in [low, high] with f(x) <= target, assuming f(low) > target >= f(high)
-    and one crossing in between."""
+    and one crossing in between.
+
+    The bracket is narrowed by the secant through (log x, f(x)) (a few steps for a smooth bound),
+    each guess kept only when it lies strictly inside the bracket; bisection finishes."""
+    for _ in range(8):
+        if high - low <= 2:
+            break
+        f_lo, f_hi = f(low), f(high)
+        if not (f_lo > target >= f_hi) or f_lo == f_hi:
+            break
+        u_lo, u_hi = mpmath.log(low) if low > 0 else mpmath.mpf(-1), mpmath.log(high)
+        u = u_lo + (u_hi - u_lo) * (f_lo - target) / (f_lo - f_hi)
+        guess = int(mpmath.nint(mpmath.exp(u)))
+        for x in (guess - 1, guess + 1):  # two probes one apart usually bracket the crossing
+            if low < x < high:
+                if f(x) <= target:
+                    high = x
+                else:
+                    low = x
     while high - low > 1:
         mid = (low + high) // 2
         if f(mid) <= target:
