@@ -47,3 +47,18 @@ def test_small_real_fraction_many_generations_has_no_underflow():
     assert np.all(np.diff(k[order]) == 1) and k[order][0] == 1
     np.testing.assert_allclose(last.weights[order][:10], 0.9 * 0.1 ** np.arange(10), rtol=1e-9)
     assert last.weights.min() >= 1e-41 and last.dropped < 1e-38
+
+
+def test_auto_bandwidth_cache_is_a_pure_function_of_its_inputs(monkeypatch):
+    from boundcalc.bounds import kde_terms
+    from boundcalc.theory.catalogue import get_lemma
+    from boundcalc.theory.lemma import CATALOGUE
+    import dataclasses
+    target = parse_target("bimodal")
+    first = kde_terms.auto_bandwidth(target, 1000)
+    assert kde_terms.auto_bandwidth(target, 1000) == first == kde_terms._auto_bandwidth(target, 1000)
+    assert kde_terms.auto_bandwidth(target, 4000) < first  # another n, another value
+    assert kde_terms.auto_bandwidth(parse_target("normal"), 1000) != first  # another target
+    k3 = get_lemma("K3")  # a changed lemma object is a new key: no stale value
+    monkeypatch.setitem(CATALOGUE, "K3", dataclasses.replace(k3, rhs=2 * k3.rhs))
+    assert kde_terms.auto_bandwidth(target, 1000) == pytest.approx(2 * first, rel=0.2)
