@@ -197,3 +197,15 @@ def test_n_real_not_found_is_never_verified():
     # a_K = O(n^-1/4): 1e-300 needs n ~ 1e1200, past the search limit; the floor 0 proves nothing
     assert r.value is None and not r.reachable and not r.verified
     assert "not proved" in r.message and solve_module.SEARCH_LIMIT < 10 ** 1200
+
+
+@pytest.mark.parametrize("scheme,target", [("mix", 1e-3), ("replace", 0.5), ("accumulate", 0.05), ("mix", 0.2)])
+def test_float_guided_n_real_equals_the_mpmath_scan(monkeypatch, scheme, target):
+    """The double-precision guide (closed forms in numpy) only brackets; the answer is the mpmath
+    scan-and-bisect answer exactly (the guide switched off as the second implementation)."""
+    from boundcalc.bounds import solve as solve_module
+    learner = PowerLaw(1.5, 0.3)
+    guided = solve("n-real", target, learner, scheme=scheme, generations=6, n_synth=500)
+    monkeypatch.setattr(solve_module, "_float_scan", lambda *a, **k: None)
+    plain = solve("n-real", target, learner, scheme=scheme, generations=6, n_synth=500)
+    assert guided.value == plain.value and guided.verified and plain.verified

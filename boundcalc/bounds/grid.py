@@ -71,8 +71,10 @@ def _compiled(scheme_type: type, learner: Learner, lam_one: bool):
     return sp.lambdify(symbols, expr, modules="numpy"), tuple(s.name for s in symbols), form.lemma_ids
 
 
-def grid_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05) -> GridBoundResult:
-    """a_1..a_K over the broadcast grid of the scheme's size arrays (closed forms S2-S4 in numpy)."""
+def grid_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05,
+               final_only: bool = False) -> GridBoundResult:
+    """a_1..a_K over the broadcast grid of the scheme's size arrays (closed forms S2-S4 in numpy);
+    ``final_only``: a_K alone (``bound`` then holds one array)."""
     if not (learner.rate_only and learner.eps_expr is not None):
         raise BoundcalcError(f"the grid path (array-valued sizes) is implemented for the power learner; "
                              f"got {learner.name}: evaluate one loop at a time")
@@ -90,7 +92,7 @@ def grid_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05) -
     f, names, lemma_ids = _compiled(type(scheme), learner, False)
     f1 = _compiled(Mix, learner, True)[:2] if isinstance(scheme, Mix) and np.any(n_synth == 0) else None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for k in range(1, generations + 1):
+        for k in (range(generations, generations + 1) if final_only else range(1, generations + 1)):
             values["K"] = k
             a = np.broadcast_to(np.asarray(f(*[values[n] for n in names]), dtype=float), n_real.shape)
             if f1 is not None and k >= 2:  # lambda = 1 (no synthetic data): its own form
@@ -98,4 +100,5 @@ def grid_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05) -
                 a = np.where(n_synth == 0, a1, a)
             out.append(np.array(a))
     return GridBoundResult(out, {"scheme": repr(scheme), "learner": learner.to_dict(), "generations": generations,
-                                 "delta": delta}, "+".join(i for i in lemma_ids if i.startswith("S")))
+                                 "delta": delta, "final_only": final_only},
+                           "+".join(i for i in lemma_ids if i.startswith("S")))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import mpmath
+import numpy as np
 
 from boundcalc.bounds.compose import closed_form, iter_bounds, learner_errors, recursion
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
@@ -118,7 +119,8 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         f = lambda x: final(build(n_real=x))  # noqa: E731
         return _integer_solve("n-real", f, target, 1, inputs, lambda x: build(n_real=x), generations, learner,
                               "more real data does not bring this bound under the target",
-                              floor=_floor_over_n_real(learner))
+                              floor=_floor_over_n_real(learner),
+                              float_scan=_float_scan(scheme, learner, generations, n_synth, real_data, real_fraction))
     if unknown == "n-synth":
         if scheme == "schedule":
             raise BoundcalcError("--for n-synth applies to replace, mix and accumulate")
@@ -168,8 +170,61 @@ def _floor_over_n_real(learner):
     return None
 
 
+def _float_scan(scheme, learner, generations, n_synth, real_data, real_fraction):
+    """For the power learner under replace, mix or accumulate with fresh real data and a given n_synth:
+    x -> a_K(n_real = x) over an integer array, in double precision through the closed forms
+    (:mod:`boundcalc.bounds.grid`); None otherwise.  Only a guide: every answer is re-checked in mpmath."""
+    from boundcalc.bounds.grid import grid_bound
+    if (scheme not in ("replace", "mix", "accumulate") or real_data != "fresh" or real_fraction is not None
+            or not (learner.rate_only and learner.eps_expr is not None)):
+        return None
+    from boundcalc.model.schemes import make_scheme as _make
+
+    def scan(xs):
+        synth = np.asarray(xs) if n_synth is None else n_synth
+        return grid_bound(_make(scheme, n_real=np.asarray(xs), n_synth=synth), learner, generations,
+                          final_only=True).final
+    return scan
+
+
+#: the double-precision guide scans n = 1 .. 4e18 on this many log-spaced integers
+_GUIDE_POINTS = 2000
+
+
+_GUIDE_SIZES = np.unique(np.round(np.logspace(0, 18.6, _GUIDE_POINTS)).astype(np.int64))
+
+
+def _guided_bracket(F, float_scan, target, lowest):
+    """(below, hit) with F(below) > target >= F(hit), found from the float guide and confirmed in
+    mpmath, or None when the guide cannot be trusted (not monotone, no crossing, or disagreement)."""
+    xs = _GUIDE_SIZES[_GUIDE_SIZES >= max(lowest, 1)]
+    values = float_scan(xs)
+    if not np.all(np.isfinite(values)) or np.any(np.diff(values) > 0):
+        return None
+    under = np.nonzero(values <= target)[0]
+    if under.size == 0 or under[0] == 0:
+        return None
+    below, hit = int(xs[under[0] - 1]), int(xs[under[0]])
+    for _ in range(8):  # narrow the bracket in double precision (integers, linearly spaced)
+        if hit - below <= 1:
+            break
+        fine = np.unique(np.round(np.linspace(below, hit, 1025)).astype(np.int64))
+        values = float_scan(fine)
+        under = np.nonzero(values <= target)[0]
+        if under.size == 0 or under[0] == 0 or np.any(np.diff(values) > 0):
+            break
+        below, hit = int(fine[under[0] - 1]), int(fine[under[0]])
+    xs = np.unique(np.concatenate([xs, [below, hit]]))
+    for _ in range(4):  # rounding at the target: widen by one guide step until mpmath confirms
+        if F(below) > target and F(hit) <= target:
+            return below, hit
+        k = int(np.searchsorted(xs, below))
+        below, hit = int(xs[max(k - 1, 0)]), int(xs[min(int(np.searchsorted(xs, hit)) + 1, xs.size - 1)])
+    return None
+
+
 def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0,
-                   floor=None):
+                   floor=None, float_scan=None):
     """Smallest integer x >= lowest with f(x) <= target.
 
     A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
@@ -190,8 +245,14 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
         return seen[x]
 
     scanned = False
+    guided = None
+    if F(lowest) > target and float_scan is not None:
+        guided = _guided_bracket(F, float_scan, target, lowest)
     if F(lowest) <= target:
         value = lowest
+    elif guided is not None:  # the float guide brackets the crossing; bisection in mpmath decides it
+        scanned = True
+        value = _smallest_integer(F, target, *guided)
     else:
         scanned = True
         prev, x, hit = lowest, max(lowest, 1), None
@@ -233,7 +294,10 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
               "monotone_on_scan": bool(all(b <= a for a, b in zip(ordered, ordered[1:])))}
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
-    if scanned:
+    if guided is not None:
+        checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone
+        msg += " (closed form scanned in double precision, the crossing bisected in mpmath)"
+    elif scanned:
         msg += f" (geometric scan of ratio {ratio:g}, then bisection)"
     if not checks["monotone_on_scan"]:
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
