@@ -32,7 +32,7 @@ from boundcalc._checks import (BoundcalcError, check, check_choice, check_positi
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
 from boundcalc.bounds.learners import Learner
 from boundcalc.bounds.result import OptimumResult, SolveResult
-from boundcalc.model.schemes import Mix, Scheme, make_scheme
+from boundcalc.model.schemes import Mix, Replace, Scheme, make_scheme
 from boundcalc.theory.catalogue import get_lemma
 
 UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
@@ -119,7 +119,7 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         f = lambda x: final(build(n_real=x))  # noqa: E731
         return _integer_solve("n-real", f, target, 1, inputs, lambda x: build(n_real=x), generations, learner,
                               "more real data does not bring this bound under the target",
-                              floor=_floor_over_n_real(learner),
+                              floor=_floor_over_n_real(learner, build, generations, delta),
                               float_scan=_float_scan(scheme, learner, generations, n_synth, real_data, real_fraction))
     if unknown == "n-synth":
         if scheme == "schedule":
@@ -136,7 +136,7 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
     return _generations_solve(target, learner, build(), delta, max_generations, inputs)
 
 
-def _floor_over_n_real(learner):
+def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
     """A proven lower bound on a_K over every n_real (other inputs fixed), or None.
 
     Every scheme's recursion reads ``a_K = eps_K + (non-negative weights) . (a_1, ..., a_(K-1))``
@@ -148,7 +148,25 @@ def _floor_over_n_real(learner):
     * diffusion: lemma D1's KL is a sum of non-negative terms; those that cannot vanish as N grows
       (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a given tau, ``c_mc / m`` and
       ``c_width tau^3 / m^2`` for a given width) bound it below; D3 is increasing in KL.
+
+    For replace and a rate-only learner the floor is sharper: generations 2..K do not depend on
+    n_real, so the recursion with eps_1 set to the floor above bounds a_K below (its limit).
     """
+    from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
+    base = _floor_of_eps(learner)
+    if base is None or build is None or not learner.rate_only:
+        return base
+    sch = build(n_real=1)
+    if isinstance(sch, Replace) and generations >= 2:
+        # replace: generations 2..K train on n_synth samples whatever n_real is, so the recursion with
+        # eps_1 lowered to the floor bounds a_K below for every n_real (S1's weights are non-negative)
+        eps = [e.eps for e in learner_errors(learner, sch, generations, delta)]
+        return recursion([base] + eps[1:], sch)[-1]
+    return base
+
+
+def _floor_of_eps(learner):
+    """inf over N of the learner's eps(N) (see :func:`_floor_over_n_real`), or None."""
     from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
     if isinstance(learner, PowerLaw):
         return mpmath.mpf(0)
