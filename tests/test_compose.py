@@ -160,3 +160,23 @@ def test_lambdified_closed_form_matches_mpmath_on_many_points():
         one = {s: (v[k] if isinstance(v, np.ndarray) else v) for s, v in args.items()}
         ref = cf.expr.subs({s: sp.Float(float(v), 30) for s, v in one.items()}).evalf(30)
         assert values[k] == pytest.approx(float(ref), rel=1e-12)
+
+
+def test_long_mix_and_replace_runs_match_an_independent_recursion():
+    """K = 20000 generations (the O(1)-per-step path of replace and mix, eps evaluated once per N)
+    against a plain float recursion written here: a_1 = C n^-a, a_i = C N^-a + w a_(i-1)."""
+    from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.model.schemes import Mix, Replace
+    K = 20_000
+    for scheme, w in ((Mix(1000, 3000), 0.75), (Replace(1000, 3000), 1.0)):
+        r = compose_bound(scheme, PowerLaw(2, 0.3), K)
+        N = 4000 if w < 1 else 3000
+        a, ref = 2 * 1000 ** -0.3, []
+        ref.append(a)
+        for _ in range(K - 1):
+            a = 2 * N ** -0.3 + w * a
+            ref.append(a)
+        assert len(r.bound) == K
+        for i in (0, 1, 100, K - 1):
+            assert float(r.bound[i]) == pytest.approx(ref[i], rel=1e-9)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from boundcalc._checks import BoundcalcError
-from boundcalc.bounds.learners import Diffusion, PowerLaw
+from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
 from boundcalc.bounds.solve import solve
 
 
@@ -159,3 +159,57 @@ def test_n_real_dip_of_a_u_shaped_kde_bound_is_found():
     r = solve("n-real", target, learner, scheme="replace", generations=3, n_synth=1000)
     assert r.reachable and r.value <= 9859 and r.checks["meets_target"] and r.checks["smaller_value_fails"]
     assert not r.checks["monotone_on_scan"]
+
+
+def test_n_real_search_goes_past_double_precision():
+    """Regression (issue 11): target 1e-4, power C = 1, alpha = 1/4, mix with n_synth = n_real, K = 10.
+    The search used to stop at 2^53 and call the target unreachable; the answer is about 8.0e16.
+    Reference: the recursion a_1 = n^-alpha, a_k = (2n)^-alpha + a_(k-1) / 2, in mpmath at 60 digits."""
+    alpha, K, target = mpmath.mpf("0.25"), 10, mpmath.mpf("1e-4")
+
+    def a_K(n):
+        with mpmath.workdps(60):
+            n = mpmath.mpf(n)
+            a = n ** -alpha
+            for _ in range(K - 1):
+                a = (2 * n) ** -alpha + a / 2
+            return a
+    r = solve("n-real", 1e-4, PowerLaw(1, 0.25), scheme="mix", generations=K, n_real=10_000)
+    assert r.reachable and r.verified
+    assert 7.9e16 < r.value < 8.1e16
+    assert a_K(r.value) <= target < a_K(r.value - 1)
+
+
+def test_n_real_unreachable_only_with_a_proven_floor():
+    """A KDE with a given bandwidth h cannot go below its bias term (K1 halved): any target under it
+    is unreachable, and the floor reported is that bias term (an independent value: (h^2/4) ||Lap p0||_1
+    for the standard normal in 1-D, whose Laplacian has L1 norm 4 phi(1) = 4 e^(-1/2) / sqrt(2 pi))."""
+    h = 0.5
+    learner = KDE(target="normal", bandwidth=h)
+    lap = 4 * math.exp(-0.5) / math.sqrt(2 * math.pi)
+    bias = h ** 2 / 4 * lap
+    r = solve("n-real", bias * 0.9, learner, scheme="replace", generations=1)
+    assert not r.reachable and r.verified
+    assert float(r.floor) == pytest.approx(bias, rel=1e-9)
+    assert "unreachable" in r.message
+
+
+def test_n_real_not_found_is_never_verified():
+    """With no proof of a floor above the target the solver may not call it unreachable."""
+    from boundcalc.bounds import solve as solve_module
+    r = solve("n-real", 1e-300, PowerLaw(1, 0.25), scheme="mix", generations=2, n_real=10)
+    # a_K = O(n^-1/4): 1e-300 needs n ~ 1e1200, past the search limit; the floor 0 proves nothing
+    assert r.value is None and not r.reachable and not r.verified
+    assert "not proved" in r.message and solve_module.SEARCH_LIMIT < 10 ** 1200
+
+
+@pytest.mark.parametrize("scheme,target", [("mix", 1e-3), ("replace", 0.5), ("accumulate", 0.05), ("mix", 0.2)])
+def test_float_guided_n_real_equals_the_mpmath_scan(monkeypatch, scheme, target):
+    """The double-precision guide (closed forms in numpy) only brackets; the answer is the mpmath
+    scan-and-bisect answer exactly (the guide switched off as the second implementation)."""
+    from boundcalc.bounds import solve as solve_module
+    learner = PowerLaw(1.5, 0.3)
+    guided = solve("n-real", target, learner, scheme=scheme, generations=6, n_synth=500)
+    monkeypatch.setattr(solve_module, "_float_scan", lambda *a, **k: None)
+    plain = solve("n-real", target, learner, scheme=scheme, generations=6, n_synth=500)
+    assert guided.value == plain.value and guided.verified and plain.verified

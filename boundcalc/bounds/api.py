@@ -74,6 +74,9 @@ def bound(scheme: Scheme, learner: Learner, generations: int = DEFAULT_GENERATIO
     _need("scheme", scheme, Scheme)
     _need("learner", learner, Learner)
     from boundcalc.bounds.compose import compose_bound
+    from boundcalc.bounds.grid import grid_bound, is_grid
+    if not scheme.unknowns and is_grid(scheme):  # sizes as integer arrays: the grid path
+        return grid_bound(scheme, learner, check("generations", generations), check("delta", delta))
     if scheme.unknowns:
         raise BoundcalcError(f"{scheme!r} leaves {', '.join(scheme.unknowns)} unknown (None): give a value, "
                              "or use boundcalc.solve to solve for it")

@@ -44,15 +44,40 @@ def recursion(eps: list, scheme: Scheme) -> list:
     return [state.step(e) for e in eps]
 
 
-class _Recursion:
-    """a_i = eps_i + sum_j w_ij a_j (theorem S1), one generation per :meth:`step`.
+def _steady(scheme: Scheme) -> bool:
+    """True when every plan i >= 2 is plan 2 with its synthetic source moved to p_{i-1}: replace and
+    mix (fresh or reused real data), whose fields do not depend on i."""
+    return isinstance(scheme, (Replace, Mix))
 
-    For accumulate every earlier a_j has the same weight n_synth / N_i, so the weighted sum is
-    that weight times the running total (one term of S1's sum instead of i - 1)."""
+
+def n_totals(scheme: Scheme, generations: int) -> list:
+    """N_1..N_K in O(K) without building K plans (replace and mix repeat N_2; accumulate is
+    n_real + (i - 1) n_synth; a schedule reads its plans)."""
+    if _steady(scheme) and generations >= 2:
+        return [scheme.n_total(1)] + [scheme.n_total(2)] * (generations - 1)
+    return [scheme.n_total(i) for i in range(1, generations + 1)]
+
+
+class _Recursion:
+    """a_i = eps_i + sum_j w_ij a_j (theorem S1), one generation per :meth:`step`, in O(1) per step:
+
+    * accumulate: every earlier a_j has the same weight n_synth / N_i, so the weighted sum is
+      that weight times the running total (one term of S1's sum instead of i - 1);
+    * replace and mix: the plan of generation i >= 2 is that of generation 2 with its synthetic
+      source p_1 moved to p_{i-1}, so its weights are read once (no plan built per generation).
+    """
 
     def __init__(self, scheme: Scheme):
         self.scheme, self.a, self.total = scheme, [], mpmath.mpf(0)
         self.theorem = get_lemma("S1")
+        self._steady_weights = None
+        if _steady(scheme):
+            plan = scheme.plan(2) if scheme.n_real is not None else None
+            if plan is not None:
+                n_2 = mpmath.mpf(plan.n_total)
+                sources = [b for b in plan.blocks if b.source]
+                if all(b.source == 1 for b in sources):  # one synthetic source, the previous generation
+                    self._steady_weights = [mpmath.mpf(b.count) / n_2 for b in sources]
 
     def step(self, e):
         i = len(self.a) + 1
@@ -61,6 +86,9 @@ class _Recursion:
         elif isinstance(self.scheme, Accumulate):  # uniform weights n_synth / N_i on every earlier a_j
             weights = (mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),)
             previous = (self.total,)
+        elif self._steady_weights is not None:
+            weights = self._steady_weights
+            previous = [self.a[-1]] * len(weights)
         else:  # the plan's synthetic blocks (one, p_{i-1}, for replace / mix / schedule)
             plan = self.scheme.plan(i)
             n_i = mpmath.mpf(plan.n_total)
@@ -154,7 +182,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     check_probability("delta", delta)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    errors = learner.errors(scheme, K, delta)
+    errors = learner_errors(learner, scheme, K, delta)
     eps = [e.eps for e in errors]
     bound = recursion(eps, scheme)
     form = closed_form(scheme, learner, K) if with_closed_form else None
@@ -176,6 +204,21 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         closed_form=form,
         terms=[{"generation": e.generation, "n_total": e.n_total, **e.terms} for e in errors],
         notes=notes)
+
+
+def learner_errors(learner: Learner, scheme: Scheme, generations: int, delta):
+    """The learner's eps_1..eps_K; for a learner with the plain rate-only ``errors`` (eps a function
+    of N alone) eps(N) is evaluated once per distinct N and the sizes come from :func:`n_totals`."""
+    if learner.rate_only and type(learner).errors is Learner.errors:
+        from boundcalc.bounds.learners import GenerationError
+        memo = {}
+        out = []
+        for i, n in enumerate(n_totals(scheme, generations), start=1):
+            if n not in memo:
+                memo[n] = (mpmath.mpmathify(n), learner.eps_of_n(n))
+            out.append(GenerationError(i, *memo[n]))
+        return out
+    return learner.errors(scheme, generations, delta)
 
 
 def _scheme_assumptions(scheme: Scheme) -> list[str]:

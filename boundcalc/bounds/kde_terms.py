@@ -89,7 +89,27 @@ def k3_bandwidth(n, dim, laplacian_l1, k2_integral):
 
 def auto_bandwidth(target, n) -> float:
     """K3 bandwidth for ``n`` samples of ``target`` (a GaussianMixture); J evaluated at h itself
-    by a short fixed-point iteration (J depends on h only through a small smoothing)."""
+    by a short fixed-point iteration (J depends on h only through a small smoothing).
+
+    Memoised on the target's numbers and n (a pure function of them: the phase and solve searches
+    ask for the same bandwidth hundreds of times)."""
+    lemmas = tuple(get_lemma(i) for i in ("K1", "K2", "K3"))  # the catalogue objects it rests on
+    key = (target.weights.tobytes(), target.means.tobytes(), target.scales.tobytes(), target.means.shape,
+           str(n), type(target).__name__, tuple(id(obj) for obj in lemmas))
+    hit = _BANDWIDTHS.get(key)
+    if hit is None:
+        # the entry holds the lemma objects, so their ids cannot be reused while it is cached
+        hit = (_auto_bandwidth(target, n), lemmas)
+        if len(_BANDWIDTHS) >= 1024:
+            _BANDWIDTHS.pop(next(iter(_BANDWIDTHS)))
+        _BANDWIDTHS[key] = hit
+    return hit[0]
+
+
+_BANDWIDTHS: dict = {}
+
+
+def _auto_bandwidth(target, n) -> float:
     lap = target.laplacian_l1()
     h = float(k3_bandwidth(n, target.dim, lap, target.sqrt_integral()))
     for _ in range(3):

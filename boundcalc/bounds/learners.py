@@ -361,8 +361,8 @@ class KDE(Learner):
                     j = self.k2_integral
                 else:
                     from boundcalc.model.targets import mixture_of
-                    w = plan.weights()
-                    j = self._k2(mixture_of([(w[s], laws[s]) for s in range(len(w))]), h)
+                    n_i = plan.n_total  # the plan's blocks (O(1) for replace / mix / schedule), not all i sources
+                    j = self._k2(mixture_of([(b.count / n_i, laws[b.source]) for b in plan.blocks]), h)
                 stoch = kde_stochastic_tv(plan.n_total, h, self.dim, j, split.per_event_delta)
             else:
                 stoch = mpf(0)

@@ -24,19 +24,25 @@ from __future__ import annotations
 import math
 
 import mpmath
+import numpy as np
 
-from boundcalc.bounds.compose import closed_form, iter_bounds, recursion
+from boundcalc.bounds.compose import closed_form, iter_bounds, learner_errors, recursion
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
                                check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
 from boundcalc.bounds.learners import Learner
 from boundcalc.bounds.result import OptimumResult, SolveResult
-from boundcalc.model.schemes import Mix, Scheme, make_scheme
+from boundcalc.model.schemes import Mix, Replace, Scheme, make_scheme
 from boundcalc.theory.catalogue import get_lemma
 
 UNKNOWNS = ("n-real", "n-synth", "real-fraction", "generations")
-#: the largest sample size the solvers search (the numbers stay finite well beyond it)
+#: the end of the first (double-precision) scan of the solvers
 MAX_SIZE = 10 ** 16
+#: the end of the extended scan in mpmath (sizes are exact Python integers there)
+SEARCH_LIMIT = 10 ** 300
+#: the extended scan stops when the bound changed by less than this (relative) over ``_FLAT_STEPS`` doublings
+_FLAT_TOL = mpmath.mpf("1e-12")
+_FLAT_STEPS = 10
 
 
 def optimal_tau(m, n, c_stat=1.0, c_width=1.0, c_opt=1.0):
@@ -48,12 +54,30 @@ def bound_sequence(scheme: Scheme, learner: Learner, generations: int, delta) ->
     """a_1..a_K (no closed form, no result object): the inner loop of every solver."""
     if hasattr(scheme, "check_generations"):
         scheme.check_generations(generations)
-    return recursion([e.eps for e in learner.errors(scheme, generations, delta)], scheme)
+    return recursion([e.eps for e in learner_errors(learner, scheme, generations, delta)], scheme)
 
 
 def _smallest_integer(f, target, low, high):
     """Smallest integer x in [low, high] with f(x) <= target, assuming f(low) > target >= f(high)
-    and one crossing in between."""
+    and one crossing in between.
+
+    The bracket is narrowed by the secant through (log x, f(x)) (a few steps for a smooth bound),
+    each guess kept only when it lies strictly inside the bracket; bisection finishes."""
+    for _ in range(8):
+        if high - low <= 2:
+            break
+        f_lo, f_hi = f(low), f(high)
+        if not (f_lo > target >= f_hi) or f_lo == f_hi:
+            break
+        u_lo, u_hi = mpmath.log(low) if low > 0 else mpmath.mpf(-1), mpmath.log(high)
+        u = u_lo + (u_hi - u_lo) * (f_lo - target) / (f_lo - f_hi)
+        guess = int(mpmath.nint(mpmath.exp(u)))
+        for x in (guess - 1, guess + 1):  # two probes one apart usually bracket the crossing
+            if low < x < high:
+                if f(x) <= target:
+                    high = x
+                else:
+                    low = x
     while high - low > 1:
         mid = (low + high) // 2
         if f(mid) <= target:
@@ -93,8 +117,11 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
 
     if unknown == "n-real":
         f = lambda x: final(build(n_real=x))  # noqa: E731
-        return _integer_solve("n-real", f, target, int(getattr(learner, "range", (1,))[0]), inputs, lambda x: build(n_real=x), generations, learner,
-                              "more real data does not bring this bound under the target")
+        return _integer_solve("n-real", f, target, int(getattr(learner, "range", (1,))[0]), inputs,
+                              lambda x: build(n_real=x), generations, learner,
+                              "more real data does not bring this bound under the target",
+                              floor=_floor_over_n_real(learner, build, generations, delta),
+                              float_scan=_float_scan(scheme, learner, generations, n_synth, real_data, real_fraction))
     if unknown == "n-synth":
         if scheme == "schedule":
             raise BoundcalcError("--for n-synth applies to replace, mix and accumulate")
@@ -110,7 +137,113 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
     return _generations_solve(target, learner, build(), delta, max_generations, inputs)
 
 
-def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0):
+def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
+    """A proven lower bound on a_K over every n_real (other inputs fixed), or None.
+
+    Every scheme's recursion reads ``a_K = eps_K + (non-negative weights) . (a_1, ..., a_(K-1))``
+    (theorem S1), so ``a_K >= eps_K >= inf_N eps(N)``; the infimum over N of the learner's error is:
+
+    * power: ``C N^(-alpha) -> 0``: 0;
+    * kde: ``eps = bias(h) + stochastic >= bias(h)`` for a given bandwidth h (K1 or K1'); with
+      ``--bandwidth auto`` h follows n_real to 0: 0;
+    * diffusion: lemma D1's KL is a sum of non-negative terms; those that cannot vanish as N grows
+      (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a given tau, ``c_mc / m`` and
+      ``c_width tau^3 / m^2`` for a given width) bound it below; D3 is increasing in KL.
+
+    For replace and a rate-only learner the floor is sharper: generations 2..K do not depend on
+    n_real, so the recursion with eps_1 set to the floor above bounds a_K below (its limit).
+    """
+    from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
+    base = _floor_of_eps(learner)
+    if base is None or build is None or not learner.rate_only:
+        return base
+    sch = build(n_real=1)
+    if isinstance(sch, Replace) and generations >= 2:
+        # replace: generations 2..K train on n_synth samples whatever n_real is, so the recursion with
+        # eps_1 lowered to the floor bounds a_K below for every n_real (S1's weights are non-negative)
+        eps = [e.eps for e in learner_errors(learner, sch, generations, delta)]
+        return recursion([base] + eps[1:], sch)[-1]
+    return base
+
+
+def _floor_of_eps(learner):
+    """inf over N of the learner's eps(N) (see :func:`_floor_over_n_real`), or None."""
+    from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
+    if isinstance(learner, PowerLaw):
+        return mpmath.mpf(0)
+    if isinstance(learner, KDE):
+        return mpmath.mpf(0) if learner.bandwidth == "auto" else mpmath.mpf(learner.bias(float(learner.bandwidth)))
+    if isinstance(learner, Diffusion):
+        c = dict(learner.constants)
+        c["c_stat"] = 0.0  # c_stat tau^4 / (m N): dropped (it may vanish)
+        tau_given, width_given = learner.tau != "auto", learner.width is not None
+        if not tau_given:
+            c["c_opt"] = 0.0
+        if not (tau_given and width_given):
+            c["c_width"] = 0.0
+        if not width_given:
+            c["c_mc"] = 0.0
+        kl = get_lemma("D1").evaluate(check=False, tau=learner.tau if tau_given else 1, n=1,
+                                      m=learner.width if width_given else 1, T=learner.horizon, **c)
+        return mpmath.mpf(get_lemma("D3").evaluate(KL=kl))
+    return None
+
+
+def _float_scan(scheme, learner, generations, n_synth, real_data, real_fraction):
+    """For the power learner under replace, mix or accumulate with fresh real data and a given n_synth:
+    x -> a_K(n_real = x) over an integer array, in double precision through the closed forms
+    (:mod:`boundcalc.bounds.grid`); None otherwise.  Only a guide: every answer is re-checked in mpmath."""
+    from boundcalc.bounds.grid import grid_bound
+    if (scheme not in ("replace", "mix", "accumulate") or real_data != "fresh" or real_fraction is not None
+            or not (learner.rate_only and learner.eps_expr is not None)):
+        return None
+    from boundcalc.model.schemes import make_scheme as _make
+
+    def scan(xs):
+        synth = np.asarray(xs) if n_synth is None else n_synth
+        return grid_bound(_make(scheme, n_real=np.asarray(xs), n_synth=synth), learner, generations,
+                          final_only=True).final
+    return scan
+
+
+#: the double-precision guide scans n = 1 .. 4e18 on this many log-spaced integers
+_GUIDE_POINTS = 2000
+
+
+_GUIDE_SIZES = np.unique(np.round(np.logspace(0, 18.6, _GUIDE_POINTS)).astype(np.int64))
+
+
+def _guided_bracket(F, float_scan, target, lowest):
+    """(below, hit) with F(below) > target >= F(hit), found from the float guide and confirmed in
+    mpmath, or None when the guide cannot be trusted (not monotone, no crossing, or disagreement)."""
+    xs = _GUIDE_SIZES[_GUIDE_SIZES >= max(lowest, 1)]
+    values = float_scan(xs)
+    if not np.all(np.isfinite(values)) or np.any(np.diff(values) > 0):
+        return None
+    under = np.nonzero(values <= target)[0]
+    if under.size == 0 or under[0] == 0:
+        return None
+    below, hit = int(xs[under[0] - 1]), int(xs[under[0]])
+    for _ in range(8):  # narrow the bracket in double precision (integers, linearly spaced)
+        if hit - below <= 1:
+            break
+        fine = np.unique(np.round(np.linspace(below, hit, 1025)).astype(np.int64))
+        values = float_scan(fine)
+        under = np.nonzero(values <= target)[0]
+        if under.size == 0 or under[0] == 0 or np.any(np.diff(values) > 0):
+            break
+        below, hit = int(fine[under[0] - 1]), int(fine[under[0]])
+    xs = np.unique(np.concatenate([xs, [below, hit]]))
+    for _ in range(4):  # rounding at the target: widen by one guide step until mpmath confirms
+        if F(below) > target and F(hit) <= target:
+            return below, hit
+        k = int(np.searchsorted(xs, below))
+        below, hit = int(xs[max(k - 1, 0)]), int(xs[min(int(np.searchsorted(xs, hit)) + 1, xs.size - 1)])
+    return None
+
+
+def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0,
+                   floor=None, float_scan=None):
     """Smallest integer x >= lowest with f(x) <= target.
 
     A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
@@ -123,12 +256,22 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
 
     def F(x):
         if x not in seen:
-            seen[x] = f(x)
+            if x < 2 ** 53:
+                seen[x] = f(x)
+            else:  # beyond double precision: enough digits to tell x from x - 1
+                with mpmath.workdps(30 + len(str(x))):
+                    seen[x] = f(x)
         return seen[x]
 
     scanned = False
+    guided = None
+    if F(lowest) > target and float_scan is not None:
+        guided = _guided_bracket(F, float_scan, target, lowest)
     if F(lowest) <= target:
         value = lowest
+    elif guided is not None:  # the float guide brackets the crossing; bisection in mpmath decides it
+        scanned = True
+        value = _smallest_integer(F, target, *guided)
     else:
         scanned = True
         prev, x, hit = lowest, max(lowest, 1), None
@@ -139,12 +282,28 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
             prev, x = x, max(x + 1, int(math.ceil(x * ratio)))
         if hit is None:
             prev, hit = _refine_dip(F, seen, target)
+        if hit is None and floor is not None and not floor > target:
+            prev, hit = _extended_scan(F, seen, target, ratio)
+            if hit is None:  # neither found nor proved unreachable: say so, never "verified"
+                x_min = min(seen, key=seen.get)
+                return SolveResult(name, None, seen[x_min], target, False, False, inputs, floor=floor,
+                                   message=f"not found: no {name} up to {max(seen):.3e} brings a_K under "
+                                           f"{target:g} (smallest a_K = {mpmath.nstr(seen[x_min], 8)} at {name} = "
+                                           f"{x_min}; the bound stopped improving), but the proven floor "
+                                           f"{mpmath.nstr(floor, 8)} does not exclude it: unreachability is not "
+                                           "proved", checks={"argmin": x_min, "proven_floor": floor})
         if hit is None:
             x_min = min(seen, key=seen.get)
-            floor = seen[x_min]
-            return SolveResult(name, None, floor, target, False, True, inputs, floor=floor,
+            smallest = seen[x_min]
+            if floor is not None:  # proved: a_K >= floor > target for every value
+                return SolveResult(name, None, smallest, target, False, True, inputs, floor=floor,
+                                   message=f"unreachable: a_K >= {mpmath.nstr(floor, 8)} > {target:g} for every "
+                                           f"{name} (the learner's error floor); the smallest bound found is "
+                                           f"a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}); " + reason,
+                                   checks={"argmin": x_min, "proven_floor": floor})
+            return SolveResult(name, None, smallest, target, False, True, inputs, floor=smallest,
                                message=f"unreachable: the smallest bound found for {name} in [{lowest}, "
-                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(floor, 8)} (at {name} = {x_min}); "
+                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}); "
                                        + reason, checks={"argmin": x_min})
         value = _smallest_integer(F, target, prev, hit)
     achieved = F(value)
@@ -154,12 +313,32 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
               "monotone_on_scan": bool(all(b <= a for a, b in zip(ordered, ordered[1:])))}
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
-    if scanned:
+    if guided is not None:
+        checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone
+        msg += " (closed form scanned in double precision, the crossing bisected in mpmath)"
+    elif scanned:
         msg += f" (geometric scan of ratio {ratio:g}, then bisection)"
     if not checks["monotone_on_scan"]:
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
     verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)
     return SolveResult(name, value, achieved, target, True, verified, inputs, message=msg, checks=checks)
+
+
+def _extended_scan(F, seen, target, ratio):
+    """Continue the geometric scan past :data:`MAX_SIZE` with exact integer sizes, in mpmath, up to
+    :data:`SEARCH_LIMIT`; stop at the first point under the target, or when the bound has changed by
+    less than ``_FLAT_TOL`` (relative) over ``_FLAT_STEPS`` steps.  Returns (below, hit) or (None, None)."""
+    x = max(seen)
+    history = [F(x)]
+    while x < SEARCH_LIMIT:
+        prev, x = x, max(x + 1, int(mpmath.ceil(mpmath.mpf(x) * ratio)))
+        value = F(x)
+        if value <= target:
+            return prev, x
+        history.append(value)
+        if len(history) > _FLAT_STEPS and abs(history[-1 - _FLAT_STEPS] - value) <= _FLAT_TOL * abs(value):
+            break
+    return None, None
 
 
 def _refine_dip(F, seen, target):

@@ -9,7 +9,7 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_positive, check_positive_int
 from boundcalc.model.schemes import Scheme
-from boundcalc.model.targets import GaussianMixture, mixture_of
+from boundcalc.model.targets import GaussianMixture, PrunedMixture, mixture_of
 
 __all__ = ["expected_training_mixtures", "expected_laws_per_generation"]
 
@@ -52,27 +52,78 @@ def expected_training_mixtures(target: GaussianMixture, scheme: Scheme, bandwidt
     h_value = float(check_positive("bandwidth", bandwidth))
     count = check_positive_int("generations", generations)
     n_comp = target.n_components
-    # tables[j][c, k]: weight of component c of p0 convolved with phi_{h sqrt k} in r_j
-    p0_table = np.zeros((n_comp, count + 1))
-    p0_table[:, 0] = target.weights
-    tables = [p0_table]
-    laws = []
+    from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule
+    # tables[j][c, k - k0_j]: weight of component c of p0 convolved with phi_{h sqrt k} in r_j,
+    # over a window of k starting at k0_j (entries under PRUNE_WEIGHT are dropped, see below)
+    tables = {0: (0, np.asarray(target.weights, float)[:, None])}
+    dropped = {0: 0.0}  # mass dropped from r_j by pruning (its own and inherited)
+    running, running_dropped = None, 0.0  # accumulate: sum of the tables of r_1..r_(i-1)
+    laws, previous_key, previous_law = [], None, None
     for plan in scheme.plans(count):
-        weights = plan.weights()
-        mixed = sum(w * tables[j] for j, w in enumerate(weights) if w > 0)
-        smoothed = np.zeros_like(mixed)
-        smoothed[:, 1:] = mixed[:, :-1]  # convolution with phi_h: k -> k + 1
-        tables.append(smoothed)
-        laws.append(_table_to_mixture(smoothed, target, h_value))
+        i = plan.generation
+        n_i = float(plan.n_total)
+        if isinstance(scheme, Accumulate) and i >= 2:
+            # every earlier p_j (j >= 1) has weight n_synth / N_i: a running sum instead of i - 1 terms
+            parts = [(b.count / n_i, tables[0]) for b in plan.blocks if b.source == 0]
+            parts.append((scheme.n_synth / n_i, running))
+            lost = float(scheme.n_synth / n_i * running_dropped)
+        else:
+            parts = [(b.count / n_i, tables[b.source]) for b in plan.blocks]
+            lost = float(sum(b.count / n_i * dropped[b.source] for b in plan.blocks))
+        k0 = min(t[0] for _, t in parts)
+        k1 = max(t[0] + t[1].shape[1] for _, t in parts)
+        mixed = np.zeros((n_comp, k1 - k0))
+        for w, (start, arr) in parts:
+            if w > 0:
+                mixed[:, start - k0:start - k0 + arr.shape[1]] += float(w) * arr
+        k0 += 1  # convolution with phi_h: k -> k + 1
+        keep = mixed >= PRUNE_WEIGHT
+        lost += float(mixed[~keep].sum())
+        mixed[~keep] = 0.0
+        columns = np.nonzero(keep.any(axis=0))[0]
+        table = (k0 + int(columns[0]), mixed[:, columns[0]:columns[-1] + 1])
+        if isinstance(scheme, Accumulate):  # later plans read p0 and the running sum only
+            running, running_dropped = _add_tables(running, table), running_dropped + lost
+        else:
+            tables[i], dropped[i] = table, lost
+            if i >= 2 and isinstance(scheme, (Mix, Replace, Schedule)):  # they read p0 and p_{i-1} only
+                tables.pop(i - 1, None)
+        key = (table[0], table[1].tobytes(), lost)
+        if key != previous_key:  # a repeated law (a converged loop) is the same object: its K2 integral is reused
+            previous_law = _table_to_mixture(table, target, h_value, lost, count)
+            previous_key = key
+        laws.append(previous_law)
     return laws
 
 
-def _table_to_mixture(table, target, h_value) -> GaussianMixture:
-    comp, k = np.nonzero(table > 0)
-    weights = table[comp, k]
+#: a component of an expected law whose weight falls under this is dropped; the mass dropped is
+#: carried along and its contribution to the K2 integral bounded (and added) by :class:`PrunedMixture`
+PRUNE_WEIGHT = 1e-40
+
+
+def _add_tables(a, b):
+    if a is None:
+        return b
+    k0 = min(a[0], b[0])
+    k1 = max(a[0] + a[1].shape[1], b[0] + b[1].shape[1])
+    out = np.zeros((a[1].shape[0], k1 - k0))
+    for start, arr in (a, b):
+        out[:, start - k0:start - k0 + arr.shape[1]] += arr
+    return (k0, out)
+
+
+def _table_to_mixture(table, target, h_value, dropped=0.0, generations=1) -> GaussianMixture:
+    start, arr = table
+    comp, k = np.nonzero(arr > 0)
+    k = k + start
+    weights = arr[comp, k - start]
     means = target.means[comp]
     scales = np.sqrt(target.scales[comp] ** 2 + (k * h_value * h_value)[:, None])
-    return GaussianMixture(weights / weights.sum(), means, scales, target.name)
+    if dropped <= 0:
+        return GaussianMixture(weights / weights.sum(), means, scales, target.name)
+    bound_b = float(np.max(np.prod(1 + target.means ** 2 + target.scales ** 2
+                                   + (generations + 1) * h_value * h_value, axis=1)))
+    return PrunedMixture(weights / weights.sum(), means, scales, target.name, dropped, bound_b)
 
 
 def expected_laws_per_generation(target: GaussianMixture, scheme: Scheme, bandwidths) -> list[GaussianMixture]:

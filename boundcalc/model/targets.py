@@ -190,8 +190,18 @@ class GaussianMixture:
             factors.append((phi, phi * (z * z - 1) / sc[None] ** 2))
         return axes, factors
     def k2_integral(self, h: float) -> float:
-        """The K2 integral ``int sqrt(p * phi_{h/sqrt 2})`` (quadrature; a moment bound if dim > 2)."""
-        return self.convolve(h / np.sqrt(2.0)).sqrt_integral()
+        """The K2 integral ``int sqrt(p * phi_{h/sqrt 2})`` (quadrature; a moment bound if dim > 2).
+
+        Memoised on the mixture's numbers and h (a pure function of them): the laws of a converged
+        loop repeat, and their integral is computed once."""
+        key = (self.weights.tobytes(), self.means.tobytes(), self.scales.tobytes(), self.means.shape, float(h))
+        value = _K2_CACHE.get(key)
+        if value is None:
+            value = self.convolve(h / np.sqrt(2.0)).sqrt_integral()
+            if len(_K2_CACHE) >= _K2_CACHE_SIZE:
+                _K2_CACHE.pop(next(iter(_K2_CACHE)))
+            _K2_CACHE[key] = value
+        return value
 
     def k2_moment_bound(self, h: float) -> float:
         """Cauchy-Schwarz bound ``sqrt(pi^d E prod_k (1 + X_k^2))`` of the K2 integral."""
@@ -257,6 +267,40 @@ def _quad_1d(values, x, axis=-1):
     return total
 
 
+_K2_CACHE: dict = {}
+_K2_CACHE_SIZE = 4096
+
+
+class PrunedMixture(GaussianMixture):
+    """The kept components of an expected law (renormalised), with the mass ``dropped`` from it.
+
+    The K2 integral of the full law r = r_kept + r_dropped is bounded above by that of the kept
+    law renormalised plus ``k2_slack(h)`` [derived]: with g = r * phi_{h/sqrt 2},
+    ``int sqrt(g) <= int sqrt(g_kept) + int sqrt(g_dropped)`` (sqrt is subadditive),
+    ``int sqrt(g_kept) <= J(kept renormalised)`` (its mass is at most 1), and by Cauchy-Schwarz with
+    the weight prod_k 1 / (1 + x_k^2) (integral pi^d),
+    ``int sqrt(g_dropped) <= sqrt(pi^d m B)`` with m the dropped mass and
+    ``B = max_c prod_k (1 + mu_ck^2 + s_ck^2 + (K + 1) h^2)`` bounding the weighted second moment of
+    every component the loop can create (scales s^2 + k h^2, k <= K, convolved once more by h^2 / 2).
+    The same slack bounds the moment bound used when d > 2.  ``dropped = 0`` gives the law exactly.
+    """
+
+    def __init__(self, weights, means, scales, name, dropped, bound_b):
+        super().__init__(weights, means, scales, name)
+        object.__setattr__(self, "dropped", float(dropped))
+        object.__setattr__(self, "moment_b", float(bound_b))
+
+    def k2_slack(self) -> float:
+        return float(np.sqrt(np.pi ** self.dim * self.dropped * self.moment_b)) if self.dropped > 0 else 0.0
+
+    def k2_integral(self, h: float) -> float:
+        return super().k2_integral(h) + self.k2_slack()
+
+    def k2_moment_bound(self, h: float) -> float:
+        return super().k2_moment_bound(h) + self.k2_slack()
+
+
+
 def mixture_of(parts) -> GaussianMixture:
     """Flatten ``[(weight, GaussianMixture), ...]`` into one mixture (weights must sum to 1).
 
@@ -265,6 +309,23 @@ def mixture_of(parts) -> GaussianMixture:
     doubling with each accumulated generation.
     """
     parts = [(float(w), g) for w, g in parts if w > 0]
+    # a converged loop mixes the same objects with the same weights every generation: memoised on
+    # (weight, object) pairs; the cache holds the objects, so an id is never reused while cached
+    key = tuple((w, id(g)) for w, g in parts)
+    hit = _MIX_CACHE.get(key)
+    if hit is not None:
+        return hit[0]
+    result = _mixture_of(parts)
+    if len(_MIX_CACHE) >= 64:
+        _MIX_CACHE.pop(next(iter(_MIX_CACHE)))
+    _MIX_CACHE[key] = (result, [g for _, g in parts])
+    return result
+
+
+_MIX_CACHE: dict = {}
+
+
+def _mixture_of(parts) -> GaussianMixture:
     weights = np.concatenate([w * g.weights for w, g in parts])
     rows = np.concatenate([np.concatenate([g.means, g.scales], axis=1) for _, g in parts])
     # merge on values rounded to 1e-12: sqrt(sqrt(s^2 + h^2)^2 + h^2) and sqrt(s^2 + 2 h^2) differ in the last bit
@@ -272,6 +333,10 @@ def mixture_of(parts) -> GaussianMixture:
     unique = rows[first]
     merged = np.bincount(inverse.ravel(), weights=weights, minlength=unique.shape[0])
     dim = parts[0][1].dim
+    dropped = sum(w * getattr(g, "dropped", 0.0) for w, g in parts)
+    if dropped > 0:  # a part with pruned mass: carry it (and its moment bound) into the K2 slack
+        bound_b = max(getattr(g, "moment_b", 0.0) for _, g in parts)
+        return PrunedMixture(merged, unique[:, :dim], unique[:, dim:], parts[0][1].name, dropped, bound_b)
     return GaussianMixture(merged, unique[:, :dim], unique[:, dim:], parts[0][1].name)
 
 
