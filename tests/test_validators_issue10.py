@@ -235,6 +235,8 @@ def test_early_stopping_single_n_single_seed_reports_instead_of_failing():
     d1 = es.data["d1_fit"]
     assert d1["fitted"] or d1["reason"]
     assert "rate slopes with intervals" not in names  # one n: no slope is claimed
+    # D1 is a statement about the reverse-time SDE's law; the ODE-sampled models are labelled so
+    assert d1["sampler"].startswith("sampler not covered by D1") and d1["sampler"] in es.data["notes"]
 
 
 def test_early_stopping_two_n_checks_and_range_respecting_intervals():
