@@ -17,21 +17,48 @@ The symbolic path never imports torch; the empirical validators live in
 :mod:`boundcalc.validate` and import torch only when a diffusion loop is run.
 """
 
-from boundcalc._checks import PARAMETERS, BoundcalcError
-from boundcalc.bounds.api import bound, lemma, lemmas, optimum, phase, solve
-from boundcalc.bounds.compose import closed_form, compose_bound
-from boundcalc.bounds.learners import KDE, Diffusion, GaussianKDE, Learner, PowerLaw, make_learner
-from boundcalc.bounds.phase import phase_transition
-from boundcalc.bounds.result import (SCHEMA_VERSION, BoundResult, OptimumResult, PhaseResult, SolveResult,
-                                     package_version)
-from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau
-from boundcalc.model.schemes import (Accumulate, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
-                                     make_scheme, round_size)
-from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
-from boundcalc.theory.catalogue import all_lemmas, get_lemma
-from boundcalc.theory.lemma import Lemma
+# The names are loaded on first use (PEP 562): ``import boundcalc`` and the command line's entry
+# point (:mod:`boundcalc.cli.entry`, which must catch an interrupt during the heavy imports) stay
+# cheap.  Each group is one static import, so the import graph stays readable.
+def __getattr__(name):
+    if name in ("PARAMETERS", "BoundcalcError"):
+        from boundcalc import _checks as module
+    elif name in ("bound", "lemma", "lemmas", "optimum", "phase", "solve"):
+        from boundcalc.bounds import api as module
+    elif name in ("closed_form", "compose_bound"):
+        from boundcalc.bounds import compose as module
+    elif name in ("KDE", "Diffusion", "GaussianKDE", "Learner", "PowerLaw", "make_learner"):
+        from boundcalc.bounds import learners as module
+    elif name == "phase_transition":
+        from boundcalc.bounds import phase as module
+    elif name in ("SCHEMA_VERSION", "BoundResult", "OptimumResult", "PhaseResult", "SolveResult",
+                  "package_version"):
+        from boundcalc.bounds import result as module
+    elif name in ("optimal_bandwidth", "optimal_tau"):
+        from boundcalc.bounds import solve as module
+    elif name in ("Accumulate", "Block", "GenerationPlan", "Mix", "Replace", "Schedule", "Scheme",
+                  "make_scheme", "round_size"):
+        from boundcalc.model import schemes as module
+    elif name in ("GaussianMixture", "bimodal", "normal", "parse_target"):
+        from boundcalc.model import targets as module
+    elif name in ("all_lemmas", "get_lemma"):
+        from boundcalc.theory import catalogue as module
+    elif name == "Lemma":
+        from boundcalc.theory import lemma as module
+    elif name == "__version__":
+        from boundcalc.bounds.result import package_version
+        value = globals()["__version__"] = package_version()
+        return value
+    else:
+        raise AttributeError(f"module 'boundcalc' has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
 
-__version__ = package_version()
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     # the functions of a session

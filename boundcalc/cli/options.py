@@ -90,7 +90,7 @@ def add_option(parser, name: str, command: str | None = None, *, flags=None, des
     flags = tuple(flags) if flags else (p.flag, *p.aliases)
     if default is _UNSET:
         default = p.default(command) if command else None
-        if default is not None:
+        if default is not None and not (choices and default in choices):
             try:
                 default = p.check(default)
             except BoundcalcError:
