@@ -284,10 +284,13 @@ API_CALLS = {
     "normal.sigma": lambda v: bc.bound(bc.Mix(n_real=100, n_synth=100), bc.KDE(target=bc.normal(sigma=v)), generations=2),
     "Diffusion.width": lambda v: bc.bound(bc.Mix(n_real=100, n_synth=100), bc.Diffusion(width=v), generations=2),
     "Diffusion.tau": lambda v: bc.bound(bc.Mix(n_real=100, n_synth=100), bc.Diffusion(tau=v), generations=2),
-    "solve.target": lambda v: bc.solve(bc.Mix(n_real=None, n_synth=1000), bc.PowerLaw(C=1, alpha=0.25), target=v),
+    "solve.target": lambda v: bc.solve(v, bc.Mix(n_real=None, n_synth=1000), bc.PowerLaw(C=1, alpha=0.25)),
     "phase.generation": lambda v: bc.phase(bc.PowerLaw(C=1, alpha=0.2), n_real=1000, generation=v),
     "phase.n_real": lambda v: bc.phase(bc.PowerLaw(C=1, alpha=0.2), n_real=v),
     "optimum.n": lambda v: bc.optimum("tau", n=v),
+    "normal.dim": lambda v: bc.bound(bc.Mix(n_real=100, n_synth=100), bc.KDE(target=bc.normal(dim=v)), generations=2),
+    "parse_target": lambda v: bc.bound(bc.Mix(n_real=100, n_synth=100), bc.KDE(target=bc.parse_target(v)),
+                                       generations=2),
 }
 
 
