@@ -269,3 +269,19 @@ def test_a_non_number_names_the_range():
 def test_optimum_prints_no_python_repr():
     code, out, _ = run(["optimum", "tau"])
     assert code == 0 and "mpf(" not in out
+
+
+@pytest.mark.parametrize("argv", [
+    ["latex", "--markdown", "--out", "{long}.tex"],
+    ["plot", "generations", *POWER, "--out", "{long}"],
+    ["validate", "kde", "--seeds", "1", "--generations", "1", "--n-real", "50", "--out", "{long}"],
+    ["validate", "diffusion", "loop", "--out", "{long}"],
+    ["plot", "generations", *POWER, "--out", "{loop}"],
+])
+def test_out_paths_the_system_rejects_are_one_line(argv, tmp_path):
+    """Found by the property suite: a name longer than the file system allows, or a loop of symbolic
+    links, made Path.exists() raise (a traceback) instead of the one-line refusal."""
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    values = {"long": str(tmp_path / ("x" * 300)), "loop": str(loop / "figures")}
+    refused([a.format(**values) for a in argv], "--out", "choose another place")
