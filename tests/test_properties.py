@@ -9,7 +9,7 @@ The validators' results may hold NaN by design (a model that fails the validity 
 "unmeasured", and the run then fails its checks with exit 1); for them the JSON must parse and a
 run that passes (exit 0) must have finite numbers.
 
-CI runs a fixed seed and a small budget (``BOUNDCALC_HYPOTHESIS_EXAMPLES``, default 8 per test);
+CI runs a fixed seed and a small budget (``BOUNDCALC_HYPOTHESIS_EXAMPLES``, default 20 per test; about a minute);
 a longer run is ``BOUNDCALC_HYPOTHESIS_EXAMPLES=200 python -m pytest tests/test_properties.py``.
 Baselines are chosen so that a valid random value still answers in seconds (small n, one seed,
 one or two generations); a valid value that makes a run long is capped by the size guards.
@@ -32,7 +32,15 @@ import boundcalc as bc
 from boundcalc._checks import BoundcalcError
 from boundcalc.cli.main import main
 
-EXAMPLES = int(os.environ.get("BOUNDCALC_HYPOTHESIS_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("BOUNDCALC_HYPOTHESIS_EXAMPLES", "20"))
+#: a file to which every outcome is appended (exit code or API outcome), for the tallies of a long run
+TALLY = os.environ.get("BOUNDCALC_PROPERTY_TALLY")
+
+
+def _tally(kind: str, argv, outcome) -> None:
+    if TALLY:
+        with open(TALLY, "a", encoding="utf-8") as f:
+            f.write(json.dumps([kind, [str(a) for a in argv] if isinstance(argv, list) else str(argv), outcome]) + "\n")
 LIMIT_SECONDS = int(os.environ.get("BOUNDCALC_HYPOTHESIS_LIMIT", "60"))
 SEED = 20261201
 
@@ -115,6 +123,7 @@ def run_cli(argv, limit=LIMIT_SECONDS):
 
 def assert_clean(argv, allowed=(0, 2), finite_json=True, limit=LIMIT_SECONDS):
     code, out, err = run_cli(argv, limit)
+    _tally("cli", argv, "traceback" if "Traceback" in err else code)
     assert code in allowed, (argv, code, err[-2000:])
     assert "Traceback" not in err, (argv, err[-2000:])
     if code == 2:
@@ -263,8 +272,13 @@ def _api_outcome(call):
             result = call()
         except BoundcalcError as exc:
             message = str(exc)
+            _tally("api", call, "error")
             assert message and "\n" not in message, message
             return None
+        except Exception as exc:
+            _tally("api", call, "traceback " + type(exc).__name__)
+            raise
+    _tally("api", call, 0)
     data = json.loads(result.to_json()) if hasattr(result, "to_json") else result
     assert _finite(data), str(data)[:500]
     return result
