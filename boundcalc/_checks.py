@@ -367,8 +367,8 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        defaults={"bound": "kde", "solve": "kde", "plot": "kde", "phase": "kde"}),
     _p("C", "float", "power: eps(N) = C N^-alpha", 0, INF, True, True, symbol="C"),
     _p("alpha", "float", "power: rate exponent alpha", 0, INF, True, True, symbol="alpha"),
-    _p("dim", "size", "kde: dimension d (default: the target's)", 1, 10 ** 4, symbol="d",
-       why="a size guard: arrays of d numbers per component"),
+    _p("dim", "size", "kde: dimension d (default: the target's)", 1, 300, symbol="d",
+       why="the K3 objective leaves double precision beyond d = 300; the bound is vacuous far below it"),
     _p("bandwidth", "number_or_word", "kde: bandwidth h, or 'auto' = lemma K3 for n_real samples of p0, "
        "fixed over the generations", 0, INF, True, True, choices=("auto",), symbol="h",
        defaults={"bound": "auto", "solve": "auto", "plot": "auto", "phase": "auto"}),

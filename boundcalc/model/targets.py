@@ -325,9 +325,13 @@ def parse_target(spec: str | None) -> GaussianMixture:
         if unknown:
             raise BoundcalcError(f"target: normal takes mu, sigma, dim; got {sorted(unknown)}")
         try:
-            mu, sigma, dim = float(fields.get("mu", 0)), float(fields.get("sigma", 1)), int(fields.get("dim", 1))
+            mu, sigma = float(fields.get("mu", 0)), float(fields.get("sigma", 1))
         except (ValueError, OverflowError):
             raise BoundcalcError(f"target: cannot read {spec!r} (mu, sigma numbers, dim an integer)") from None
+        try:
+            dim = check("dim", fields.get("dim", "1"))
+        except BoundcalcError as exc:
+            raise BoundcalcError(f"target: {exc}") from None
         if dim < 1:
             raise BoundcalcError(f"target: dim must be an integer >= 1, got {dim}")
         return normal(mu, sigma, dim)
