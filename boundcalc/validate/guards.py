@@ -127,12 +127,14 @@ def estimate_kde(config) -> WorkEstimate:
     from boundcalc.model.targets import parse_target
 
     dim = parse_target(config.target).dim
+    if dim not in (1, 2):  # the same refusal as the run's own (boundcalc.validate.kde.context)
+        raise BoundcalcError(f"target: the KDE validator works in dimension 1 or 2, got {dim}")
     per_axis = int(config.grid_size) if config.grid_size else (4096 if dim == 1 else 256)
     nodes = float(per_axis) ** dim
     amounts = [
         Amount("draw blocks of", max(float(config.n_real), float(config.n_synth or 0)), "samples",
                MAX_BLOCK_SAMPLES, MEMORY, "lower --n-real or --n-synth"),
-        Amount("train on", _largest_size(scheme, K), "samples in one generation", MAX_TRAINING_SET, MEMORY,
+        Amount("train on", _largest_size(scheme, K), "samples in one training set", MAX_TRAINING_SET, MEMORY,
                "lower --n-real, --n-synth, --sizes or --generations"),
         Amount("fit", S * _sum_of_sizes(scheme, K, MAX_SAMPLE_WORK / max(S, 1)),
                "training samples in all (seeds x sum of N_i)", MAX_SAMPLE_WORK, TEN_MINUTES,
