@@ -40,6 +40,10 @@ MAX_GRID_WORK = 10 ** 9
 MAX_BYTES = 2 * 2 ** 30
 #: diffusion: floating-point operations of the whole run (about 10 minutes at 5e9 per second)
 MAX_FLOPS = 3 * 10 ** 12
+#: diffusion: the fixed cost of measuring one model's law (sampler set-up, certified inversion in Python),
+#: in operation-equivalents: about 0.04 s per measurement on small models (early-stopping, n = 16 and 32,
+#: m = 16, 4 steps, 64 grid nodes: 40 units of 17 measurements took 29 s under load)
+MEASUREMENT_OVERHEAD = 2 * 10 ** 8
 #: diffusion: random features m of one score model (its Gram matrix is m x m)
 MAX_WIDTH = 2 ** 14
 
@@ -149,8 +153,8 @@ def estimate_kde(config) -> WorkEstimate:
 
 
 def _diffusion_models(options):
-    """(training size N, width m, training times tried) of every model one seed fits, and the
-    largest block of samples drawn."""
+    """(training size N summed over generations, width m, training times tried, laws measured) of
+    every model set one seed fits, and the largest block of samples drawn."""
     from boundcalc.model.schemes import Accumulate, Mix, Replace, make_scheme
 
     config = options.config
@@ -183,7 +187,8 @@ def _diffusion_models(options):
         for n in options.ns or (128, 256, 512, 1024):
             width = m if options.width_ratio is None else max(16, round(options.width_ratio * n))
             blocks.append(n)
-            models.append((n, width, sum(1 for t in config.tau_grid if t >= 10), 1))
+            sweep = sum(1 for t in config.tau_grid if t >= 10)
+            models.append((n, width, 1, sweep))  # one fit, its law measured at every tau of the sweep
     else:
         K = _generations(options.generations)
         for n in options.ns or (250, 500, 1000, 2000):
@@ -211,7 +216,7 @@ def estimate_diffusion(options) -> WorkEstimate:
     models, largest_block = _diffusion_models(options)
     d, steps = int(config.draws_per_point), int(config.steps)
     flops, widest, sizes = 0.0, 0, []
-    for total_n, m, taus, generations in models:
+    for total_n, m, taus, generations in models:  # generations: the laws measured
         widest = max(widest, m)
         per_point = d * m * m + 4.0 * m * steps
         if config.model == "mlp":
@@ -220,7 +225,7 @@ def estimate_diffusion(options) -> WorkEstimate:
         else:
             fixed = taus * float(m) ** 3
         cells = 4.0 * m * steps * (config.u_points + config.grid_size)
-        flops += total_n * per_point + generations * (fixed + cells)
+        flops += total_n * per_point + generations * (fixed + cells + MEASUREMENT_OVERHEAD)
         sizes.append(total_n / max(generations, 1))
     model_bytes = 8.0 * (3 * widest * widest + 16384 * widest) if config.model != "mlp" else \
         8.0 * (16384 * config.mlp_hidden)
