@@ -144,7 +144,7 @@ def test_symbolic_path_never_imports_torch():
     ("mixture:weights=0.5,0.5;means=0,1;scales=1e-300,1", "target scales must be positive"),
     ("mixture:weights=0.5,0.5;means=0,1;means=0,2;scales=1,1", "means is given twice"),
     ("normal:sigma=0", "target scales must be positive"),
-    ("normal:dim=0", "dim must be an integer >= 1"),
+    ("normal:dim=0", "dim must be an integer in [1, 300]"),
 ])
 def test_bad_targets_one_line(capsys, target, needle):
     code = main(["bound", "--target", target, "-K", "2"])
