@@ -209,7 +209,8 @@ OUT_PATHS = st.sampled_from(["", " ", ".", "..", "/", "/proc/x/y.tex", "/sys/ker
 
 
 @pytest.mark.parametrize("command", ["latex", "plot"])
-def test_out_paths_answer_or_refuse_in_one_line(command, tmp_path):
+def test_out_paths_answer_or_refuse_in_one_line(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # "." and relative paths land in the test's folder
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
 
