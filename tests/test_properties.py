@@ -254,7 +254,7 @@ def test_validators_answer_or_refuse_in_one_line(validator):
     pytest.importorskip("torch") if validator.startswith("diffusion") else None
     base, options = VALIDATORS[validator]
 
-    @_property(option=st.sampled_from(options), value=VALIDATOR_NUMBERS)
+    @_property(examples=max(3, EXAMPLES // 4), option=st.sampled_from(options), value=VALIDATOR_NUMBERS)
     def check(option, value):
         assert_clean(base + [option, value], allowed=(0, 1, 2), finite_json=False, limit=2 * LIMIT_SECONDS)
     check()
