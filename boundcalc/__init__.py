@@ -19,23 +19,48 @@ The symbolic path never imports torch; the empirical validators live in
 
 import types as _types
 
-import boundcalc.sweep as _sweep_package
-from boundcalc._checks import PARAMETERS, BoundcalcError
-from boundcalc.bounds.api import bound, lemma, lemmas, optimum, phase, solve
-from boundcalc.bounds.growth import GrowthResult, growth
-from boundcalc.bounds.compose import closed_form, compose_bound
-from boundcalc.bounds.learners import KDE, Diffusion, GaussianKDE, Learner, PowerLaw, Table, make_learner
-from boundcalc.bounds.phase import phase_transition
-from boundcalc.bounds.result import (SCHEMA_VERSION, BoundResult, OptimumResult, PhaseResult, SolveResult,
-                                     package_version)
-from boundcalc.bounds.solve import optimal_bandwidth, optimal_tau
-from boundcalc.model.schemes import (Accumulate, AccumulateSubsample, Block, GenerationPlan, Mix, Replace, Schedule, Scheme,
-                                     make_scheme, round_size)
-from boundcalc.model.targets import GaussianMixture, bimodal, normal, parse_target
-from boundcalc.theory.catalogue import all_lemmas, get_lemma
-from boundcalc.theory.lemma import Lemma
-
-__version__ = package_version()
+# The names are loaded on first use (PEP 562): ``import boundcalc`` and the command line's entry
+# point (:mod:`boundcalc.cli.entry`, which must catch an interrupt during the heavy imports) stay
+# cheap.  Each group is one static import, so the import graph stays readable.
+def __getattr__(name):
+    if name in ("PARAMETERS", "BoundcalcError"):
+        from boundcalc import _checks as module
+    elif name in ("bound", "lemma", "lemmas", "optimum", "phase", "solve"):
+        from boundcalc.bounds import api as module
+    elif name in ("closed_form", "compose_bound"):
+        from boundcalc.bounds import compose as module
+    elif name in ("KDE", "Diffusion", "GaussianKDE", "Learner", "PowerLaw", "make_learner"):
+        from boundcalc.bounds import learners as module
+    elif name == "phase_transition":
+        from boundcalc.bounds import phase as module
+    elif name in ("SCHEMA_VERSION", "BoundResult", "OptimumResult", "PhaseResult", "SolveResult",
+                  "package_version"):
+        from boundcalc.bounds import result as module
+    elif name in ("optimal_bandwidth", "optimal_tau"):
+        from boundcalc.bounds import solve as module
+    elif name in ("Accumulate", "AccumulateSubsample", "Block", "GenerationPlan", "Mix", "Replace", "Schedule",
+                  "Scheme", "make_scheme", "round_size"):
+        from boundcalc.model import schemes as module
+    elif name in ("GaussianMixture", "bimodal", "normal", "parse_target"):
+        from boundcalc.model import targets as module
+    elif name in ("all_lemmas", "get_lemma"):
+        from boundcalc.theory import catalogue as module
+    elif name == "Lemma":
+        from boundcalc.theory import lemma as module
+    elif name in ("validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator"):
+        from boundcalc import validate as module
+    elif name == "sweep":  # the subpackage, callable as bc.sweep(spec, out=DIR) (see _CallableSweep)
+        import boundcalc.sweep
+        return boundcalc.sweep
+    elif name == "__version__":
+        from boundcalc.bounds.result import package_version
+        value = globals()["__version__"] = package_version()
+        return value
+    else:
+        raise AttributeError(f"module 'boundcalc' has no attribute {name!r}")
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
 
 
 def _run_sweep(spec, out, *, client=None, scheduler=None, workers=None, executor="dask", resume=False,
@@ -48,16 +73,18 @@ def _run_sweep(spec, out, *, client=None, scheduler=None, workers=None, executor
     calculator's and the validators' commands.  Returns a :class:`boundcalc.sweep.SweepResult`.
     dask and pyarrow are imported only when it runs."""
     from boundcalc.cli.sweep import commands as default_commands
+    from boundcalc.sweep import run
 
-    return _sweep_package.run(spec, default_commands() if commands is None else commands, out, executor=executor,
-                              client=client, scheduler=scheduler, workers=workers, resume=resume,
-                              retry_failed=retry_failed, progress=progress)
+    return run(spec, default_commands() if commands is None else commands, out, executor=executor,
+               client=client, scheduler=scheduler, workers=workers, resume=resume,
+               retry_failed=retry_failed, progress=progress)
 
 
 class _CallableSweep(_types.ModuleType):
-    """``boundcalc.sweep`` is both the subpackage (``bc.sweep.load_spec``, ``bc.sweep.run``, ...) and
-    the function ``bc.sweep(spec, out=DIR, ...)`` of the public API (a package attribute named like
-    a subpackage would be replaced by the subpackage on its first import; a callable module is not)."""
+    """The class of the module ``boundcalc.sweep`` (set by that module when it is imported): it is
+    both the subpackage (``bc.sweep.load_spec``, ``bc.sweep.run``, ...) and the function
+    ``bc.sweep(spec, out=DIR, ...)`` of the public API (a package attribute named like a
+    subpackage would be replaced by the subpackage on its first import; a callable module is not)."""
 
     def __call__(self, spec, out, **options):
         return _run_sweep(spec, out, **options)
@@ -65,16 +92,17 @@ class _CallableSweep(_types.ModuleType):
     __call__.__doc__ = _run_sweep.__doc__
 
 
-_sweep_package.__class__ = _CallableSweep
-sweep = _sweep_package
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     # the functions of a session
-    "bound", "solve", "growth", "GrowthResult", "phase", "optimum", "lemma", "lemmas",
+    "bound", "solve", "phase", "optimum", "lemma", "lemmas",
     # schemes (what each generation trains on)
-    "Replace", "Mix", "Accumulate", "AccumulateSubsample", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
+    "Replace", "Mix", "Accumulate", "Schedule", "Scheme", "Block", "GenerationPlan", "make_scheme", "round_size",
     # learners (the per-generation error) and targets
-    "PowerLaw", "Table", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
+    "PowerLaw", "KDE", "GaussianKDE", "Diffusion", "Learner", "make_learner",
     "GaussianMixture", "normal", "bimodal", "parse_target",
     # results
     "BoundResult", "SolveResult", "PhaseResult", "OptimumResult", "SCHEMA_VERSION",
@@ -83,15 +111,5 @@ __all__ = [
     "optimal_bandwidth", "optimal_tau", "PARAMETERS", "BoundcalcError", "__version__",
     # real loops and sweeps
     "validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator", "sweep",
+    "AccumulateSubsample",
 ]
-
-#: the validators, imported on first use (importing boundcalc imports neither scipy nor torch)
-_VALIDATORS = ("validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator")
-
-
-def __getattr__(name):
-    if name in _VALIDATORS:
-        import boundcalc.validate as _validate
-
-        return getattr(_validate, name)
-    raise AttributeError(f"module 'boundcalc' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 import sys
 
-from boundcalc.cli.main import main
+from boundcalc.cli.entry import run
 
-sys.exit(main())
+sys.exit(run())

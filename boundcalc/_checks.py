@@ -146,6 +146,7 @@ class Param:
     aliases: tuple = ()
     symbol: str = ""  # the symbol of the theory, for the README table
     label: str = ""  # the name the messages use (default: name)
+    why: str = ""  # why the range has the upper end it has (said in the message)
 
     def __post_init__(self):
         if self.kind not in KINDS:  # pragma: no cover - a programming error in the table
@@ -167,7 +168,8 @@ class Param:
         if k in ("size", "int", "sizes"):
             text = f"an integer >= {_fmt(self.low)}" if self.high == math.inf else \
                 f"an integer in [{_fmt(self.low)}, {_fmt(self.high)}]"
-            return ("comma-separated integers" + text[10:]) if k == "sizes" else text
+            text = ("comma-separated integers" + text[10:]) if k == "sizes" else text
+            return text + (f" ({self.why})" if self.why else "")
         if k == "choice":
             return "one of " + ", ".join(map(str, self.choices))
         if k == "numbers":
@@ -310,9 +312,21 @@ def _as_items(param: Param, value) -> tuple:
 
 
 def _p(name, kind, help, low=-math.inf, high=math.inf, low_open=False, high_open=False, *, choices=(),
-       defaults=None, flag="", aliases=(), symbol="", label=""):
+       defaults=None, flag="", aliases=(), symbol="", label="", why=""):
     return Param(name, kind, help, low, high, low_open, high_open, tuple(choices),
-                 tuple((defaults or {}).items()), flag, tuple(aliases), symbol, label)
+                 tuple((defaults or {}).items()), flag, tuple(aliases), symbol, label, why)
+
+
+#: the most generations a bound, a search or a phase diagram composes: the recursion is evaluated
+#: generation by generation, in exact arithmetic (a larger K is refused rather than left to run for hours
+#: or exhaust memory).  Measured: the power learner composes K = 1e5 in about 4 s (mix and accumulate),
+#: a solve repeats it; K = 1e6 ran out of memory in a solve.  Raise it with the cost of the composition.
+MAX_GENERATIONS = 10 ** 5
+_WHY_K = "a size guard: the bound is composed generation by generation"
+#: points of a plotted curve, and of each axis of a diagram (every point is one composed bound)
+MAX_POINTS = 10 ** 4
+MAX_DIAGRAM_GRID = 400
+_WHY_POINTS = "a size guard: every point is one composed bound"
 
 
 INF = math.inf
@@ -324,7 +338,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("scheme", "choice", "data-mixing scheme", choices=("replace", "mix", "accumulate", "schedule"),
        defaults={"bound": "mix", "solve": "mix", "plot": "mix", "validate kde": "replace",
                  "validate diffusion": "all", "validate gaussian": "replace"}),
-    _p("generations", "size", "number of generations K", 1, symbol="K",
+    _p("generations", "size", "number of generations K", 1, MAX_GENERATIONS, symbol="K", why=_WHY_K,
        defaults={"bound": 10, "solve": 10, "plot": 10, "validate kde": 5,
                  "validate diffusion": "5 (loop), 4 (calibrate)", "validate gaussian": 10}, aliases=("-K",)),
     _p("n_real", "size", "real samples per generation (generation 1 trains on them alone)", 1,
@@ -356,7 +370,8 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("table", "text", "table: a CSV file of N and eps(N) (two columns, optional header); eps between the "
        "points is the non-increasing step envelope, N outside the table is refused"),
     _p("alpha", "float", "power: rate exponent alpha", 0, INF, True, True, symbol="alpha"),
-    _p("dim", "size", "kde: dimension d (default: the target's)", 1, symbol="d"),
+    _p("dim", "size", "kde: dimension d (default: the target's)", 1, 300, symbol="d",
+       why="the K3 objective leaves double precision beyond d = 300; the bound is vacuous far below it"),
     _p("bandwidth", "number_or_word", "kde: bandwidth h, or 'auto' = lemma K3 for n_real samples of p0, "
        "fixed over the generations", 0, INF, True, True, choices=("auto",), symbol="h",
        defaults={"bound": "auto", "solve": "auto", "plot": "auto", "phase": "auto"}),
@@ -394,9 +409,9 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        choices=("n-real", "n-synth", "real-fraction", "generations", "growth"), flag="--for"),
     _p("growth_k", "float", "solve --for growth: the growth exponent k of N_i = N_1 i^k (N_1 = --n-real) "
        "at which the limit of the bound is evaluated", 0, 1e100, True, True),
-    _p("max_generations", "size", "solve --for generations: search limit", 1,
+    _p("max_generations", "size", "solve --for generations: search limit", 1, MAX_GENERATIONS, why=_WHY_K,
        defaults={"solve": "10000 (64 for kde)"}),
-    _p("generation", "size", "phase: generation I at which n_synth varies", 2, symbol="I",
+    _p("generation", "size", "phase: generation I at which n_synth varies", 2, MAX_GENERATIONS, symbol="I", why=_WHY_K,
        defaults={"phase": 2}),
     _p("n_synth_before", "size", "phase: synthetic samples in generations 2..I-1", 0,
        defaults={"phase": "n_real"}),
@@ -404,8 +419,8 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("n", "size", "optimum: training samples n", 1, symbol="n", defaults={"optimum": 10_000}),
     _p("quantity", "choice", "optimum: tau (lemma D2) or bandwidth (lemma K3)", choices=("tau", "bandwidth")),
     # -- plots -----------------------------------------------------------------------------------
-    _p("points", "size", "plot: points of the curve", 3),
-    _p("grid", "size", "plot diagram: points per axis", 2),
+    _p("points", "size", "plot: points of the curve", 3, MAX_POINTS, why=_WHY_POINTS),
+    _p("grid", "size", "plot diagram: points per axis", 2, MAX_DIAGRAM_GRID, why=_WHY_POINTS),
     _p("level", "fraction", "plot diagram: bound level whose contour is drawn", 0, 1, True, False),
     _p("tau_max", "float", "plot early-stopping: right end of the tau axis", 1, INF, False, True),
     _p("n_samples", "sizes", "plot early-stopping: training-set sizes n", 1),

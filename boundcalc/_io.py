@@ -113,7 +113,11 @@ def prepare_out_file(path, option: str = "--out") -> Path:
     """Check an output *file* before any work: a non-empty path, not an existing folder, whose
     folder can be created and written.  Returns the path; one-line error naming ``option`` otherwise."""
     path = check_out_path(path, option)
-    if path.is_dir():
+    try:
+        is_dir = path.is_dir()
+    except OSError as exc:  # a name too long, a loop of links: is_dir raises instead of saying False
+        raise BoundcalcError(f"{option} {path}: cannot write there ({_why(exc)}); choose another place") from None
+    if is_dir:
         raise BoundcalcError(f"{option} must be a file path, got the directory {path}")
     _writable_folder(path.parent if str(path.parent) else Path("."), option, str(path))
     return path
@@ -180,9 +184,13 @@ class OutDir:
     # -- entering ------------------------------------------------------------------------------
     def __enter__(self) -> Path:
         folder, shown = self.path, f"{self.option} {self.path}"
-        if folder.exists() and not folder.is_dir():
+        try:  # a name too long or a loop of links makes exists() raise instead of saying False
+            not_a_folder = folder.exists() and not folder.is_dir()
+            self._created = _missing_ancestors(folder)
+        except OSError as exc:
+            raise BoundcalcError(f"{shown}: cannot write there ({_why(exc)}); choose another place") from None
+        if not_a_folder:
             raise BoundcalcError(f"{shown}: exists and is not a folder; choose another place")
-        self._created = _missing_ancestors(folder)
         try:
             _writable_folder(folder, self.option, str(folder))
             outermost = self._lock(folder, shown)

@@ -24,7 +24,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from boundcalc._checks import BoundcalcError, check_positive, check_positive_int, check_range
+from boundcalc._checks import BoundcalcError, check, check_positive, check_positive_int, check_range
 
 DEFAULT_SCHEMES = ("replace", "mix", "accumulate")
 #: default grid points per axis of ``plot diagram``, by learner (the power law is cheap to evaluate)
@@ -251,8 +251,7 @@ def cmd_plot_phase(args):
     from boundcalc.cli.options import learner_from_args
     from boundcalc.bounds.phase import phase_transition
     from boundcalc.bounds.plots import phase_figure
-    points = check_positive_int("points", args.points if args.points is not None
-                                else PHASE_POINTS[args.learner], minimum=3)
+    points = check("points", args.points if args.points is not None else PHASE_POINTS[args.learner])
     result = phase_transition(learner_from_args(args), args.n_real, args.generation,
                               previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta)
     return phase_figure(result, n_points=points), [result.message]
@@ -267,10 +266,10 @@ def cmd_plot_diagram(args):
     from boundcalc.bounds.compose import compose_bound
     from boundcalc.bounds.plots import diagram_fraction_generations, diagram_sizes
     default_grid = DIAGRAM_GRID[args.learner] * (2 if args.axes == "fraction-generations" else 1)  # one run per column
-    grid = check_positive_int("grid", args.grid if args.grid is not None else default_grid, minimum=2)
+    grid = check("grid", args.grid if args.grid is not None else default_grid)
     if args.level is not None:
         check_range("level", args.level, 0, 1, False, True)
-    K = check_positive_int("generations", args.generations)
+    K = check("generations", args.generations)
     learner = learner_from_args(args)  # built once; each cell only changes the scheme
 
     def compute_bound(cell_args):
@@ -332,7 +331,7 @@ def cmd_plot_early_stopping(args):
         raise BoundcalcError(f"plot early-stopping needs --learner diffusion (lemma D1), got {args.learner}")
     learner = learner_from_args(args)
     sizes = [check_positive("n_samples", n) for n in args.n_samples]
-    points = check_positive_int("points", args.points, minimum=3)
+    points = check("points", args.points)
     if args.tau_max is not None:
         check_range("tau_max", args.tau_max, 1, float("inf"), False, False)
     curves = early_stopping_curves(learner, sizes, points, args.tau_max)

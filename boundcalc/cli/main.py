@@ -103,12 +103,14 @@ def cmd_solve(args):
                                  "drop it (the solver finds it)")
     if given(args, "max_generations") and args.unknown != "generations":
         raise BoundcalcError("--max-generations applies to --for generations only")
-    generations = None if args.unknown == "generations" else args.generations
+    from boundcalc._checks import check, check_optional  # the table's limits (K <= MAX_GENERATIONS) first
+    generations = None if args.unknown == "generations" else check("generations", args.generations)
+    max_generations = check_optional("max_generations", args.max_generations)
     result = solve(args.unknown, args.target, learner_from_args(args), scheme=args.scheme,
                    generations=generations, n_real=args.n_real, n_synth=args.n_synth,
                    real_data=args.real_data, real_fraction=args.real_fraction,
                    real_fractions=args.schedule_fractions, sizes=args.sizes, delta=args.delta,
-                   max_generations=args.max_generations)
+                   max_generations=max_generations)
     _emit(args, result)
     return 0
 

@@ -36,6 +36,8 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message):
+        # one line even when a typed value holds a newline or another control character
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -90,7 +92,7 @@ def add_option(parser, name: str, command: str | None = None, *, flags=None, des
     flags = tuple(flags) if flags else (p.flag, *p.aliases)
     if default is _UNSET:
         default = p.default(command) if command else None
-        if default is not None:
+        if default is not None and not (choices and default in choices):
             try:
                 default = p.check(default)
             except BoundcalcError:

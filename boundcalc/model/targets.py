@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from numbers import Real
+
 import numpy as np
-from boundcalc._checks import BoundcalcError
+from boundcalc._checks import BoundcalcError, check
 
 SQRT2PI = np.sqrt(2.0 * np.pi)
 
@@ -340,8 +342,17 @@ def _mixture_of(parts) -> GaussianMixture:
     return GaussianMixture(merged, unique[:, :dim], unique[:, dim:], parts[0][1].name)
 
 
+def _real(name: str, value) -> float:
+    """A real number (not a bool, a string or bytes) as a float; its range is checked by GaussianMixture."""
+    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
+        raise BoundcalcError(f"target {name} must be a real number, got {value!r}")
+    return float(value)
+
+
 def normal(mu: float = 0.0, sigma: float = 1.0, dim: int = 1) -> GaussianMixture:
-    return GaussianMixture([1.0], np.full((1, dim), float(mu)), np.full((1, dim), float(sigma)), "normal")
+    dim = check("dim", dim)
+    return GaussianMixture([1.0], np.full((1, dim), _real("mu", mu)), np.full((1, dim), _real("sigma", sigma)),
+                           "normal")
 
 
 def bimodal() -> GaussianMixture:
@@ -360,6 +371,9 @@ def parse_target(spec: str | None) -> GaussianMixture:
     """Parse a target specification (see the module docstring)."""
     if spec is None or spec == "bimodal":
         return bimodal()
+    if not isinstance(spec, str):
+        raise BoundcalcError(f"target must be a specification string (bimodal, normal:..., mixture:...), "
+                             f"got {spec!r}")
     kind, _, rest = spec.partition(":")
     fields = {}
     if kind not in ("normal", "mixture"):
@@ -376,9 +390,13 @@ def parse_target(spec: str | None) -> GaussianMixture:
         if unknown:
             raise BoundcalcError(f"target: normal takes mu, sigma, dim; got {sorted(unknown)}")
         try:
-            mu, sigma, dim = float(fields.get("mu", 0)), float(fields.get("sigma", 1)), int(fields.get("dim", 1))
+            mu, sigma = float(fields.get("mu", 0)), float(fields.get("sigma", 1))
         except (ValueError, OverflowError):
             raise BoundcalcError(f"target: cannot read {spec!r} (mu, sigma numbers, dim an integer)") from None
+        try:
+            dim = check("dim", fields.get("dim", "1"))
+        except BoundcalcError as exc:
+            raise BoundcalcError(f"target: {exc}") from None
         if dim < 1:
             raise BoundcalcError(f"target: dim must be an integer >= 1, got {dim}")
         return normal(mu, sigma, dim)

@@ -21,3 +21,16 @@ from boundcalc.sweep.tasks import Command, TaskOutput, seed_sequence
 
 __all__ = ["Command", "SweepResult", "SweepSpec", "Task", "TaskOutput", "bound_commands",
            "load_spec", "local_cluster", "read_results", "run", "seed_sequence", "write_report"]
+
+
+def _make_callable() -> None:
+    """``bc.sweep(spec, out=DIR)`` calls this package: its module class is the top package's
+    ``_CallableSweep`` (the top package is always imported before this one)."""
+    import sys
+
+    top = sys.modules.get("boundcalc")
+    if top is not None and hasattr(top, "_CallableSweep"):
+        sys.modules[__name__].__class__ = top._CallableSweep
+
+
+_make_callable()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 
 from boundcalc._checks import BoundcalcError, check_choice, check_fraction, check_positive_int
 from boundcalc.validate.diffusion.loop import DiffusionConfig
+from boundcalc.validate.guards import estimate_diffusion, refuse_if_too_large
 
 EXPERIMENTS = ("loop", "phase", "early-stopping", "calibrate")
 
@@ -54,6 +55,7 @@ class ExperimentOptions:
             self.width_ratio = float(self.width_ratio)
             if not (self.width_ratio > 0 and math.isfinite(self.width_ratio)):
                 raise BoundcalcError(f"width_ratio must be in (0, inf), got {self.width_ratio}")
+        refuse_if_too_large(estimate_diffusion(self))  # before anything is drawn or allocated
         return self
 
     def to_dict(self) -> dict:

@@ -7,17 +7,13 @@ from dataclasses import asdict, dataclass
 
 from boundcalc._checks import (BoundcalcError, check_choice, check_positive_int, check_probability)
 from boundcalc.model.schemes import REAL_DATA, SCHEMES, Scheme, make_scheme
+from boundcalc.validate.guards import estimate_kde, refuse_if_too_large
 
-#: size guards: samples per block (n_real, n_synth, a schedule's real or synthetic part), samples
-#: per training set, grid nodes in total, and samples drawn over all seeds and generations.  Measured
-#: cost: about 0.5 s per 1e6 training samples and 0.8 s per generation on a 2^20-node grid, so each
-#: of the two work limits is roughly 10 minutes
-MAX_BLOCK_SAMPLES = 10 ** 7
-MAX_TRAINING_SET = 2 * 10 ** 7
-MAX_GRID_NODES = 2 ** 20
-MAX_SAMPLE_WORK = 10 ** 9
-#: and grid work: nodes x generations x seeds (each generation costs a few FFTs of the grid)
-MAX_GRID_WORK = 10 ** 9
+#: size guards (one table for every validator, in :mod:`boundcalc.validate.guards`): samples per block,
+#: samples per training set, grid nodes in total, and samples and grid nodes over all seeds and
+#: generations
+from boundcalc.validate.guards import (MAX_BLOCK_SAMPLES, MAX_GRID_NODES, MAX_GRID_WORK,  # noqa: E402,F401
+                                       MAX_SAMPLE_WORK, MAX_TRAINING_SET)
 
 
 def _parse_bandwidth(value):
@@ -72,7 +68,7 @@ class KDEValidationConfig:
         _check_at_most("n_real (--n-real)", n_real, MAX_BLOCK_SAMPLES, "samples per block")
         if n_synth is not None:
             _check_at_most("n_synth (--n-synth)", n_synth, MAX_BLOCK_SAMPLES, "samples per block")
-        return KDEValidationConfig(
+        checked = KDEValidationConfig(
             scheme=self.scheme, generations=check_positive_int("generations", self.generations),
             n_real=n_real, n_synth=n_synth,
             real_data=self.real_data, bandwidth=_parse_bandwidth(self.bandwidth),
@@ -81,6 +77,8 @@ class KDEValidationConfig:
             grid_size=None if self.grid_size is None else int(self.grid_size),
             real_fractions=None if self.real_fractions is None else tuple(float(x) for x in self.real_fractions),
             sizes=None if self.sizes is None else tuple(float(x) for x in self.sizes))
+        refuse_if_too_large(estimate_kde(checked))  # before anything is drawn or allocated
+        return checked
 
     def to_dict(self) -> dict:
         d = asdict(self)
