@@ -11,10 +11,11 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+
+from conftest import HOLDER
 
 from boundcalc._checks import BoundcalcError
 from boundcalc._io import dumps, prepare_out_dir, prepare_out_file, safe_name, write_atomic
@@ -184,29 +185,6 @@ def test_nesting_in_one_process_is_allowed(tmp_path):
         with prepare_out_dir(tmp_path, results=("r.json",)):  # e.g. the runner inside the CLI handler
             pass
         assert (tmp_path / "r.json").exists()
-
-
-HOLDER = textwrap.dedent("""
-    import sys
-    from boundcalc._io import prepare_out_dir
-    with prepare_out_dir(sys.argv[1]):
-        print("locked", flush=True)
-        sys.stdin.readline()
-""")
-
-
-@pytest.fixture
-def locked_folder(tmp_path):
-    """A folder whose lock is held by another process until the test ends."""
-    folder = tmp_path / "busy"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        yield folder
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 def test_a_second_run_into_a_locked_folder_is_refused(locked_folder):

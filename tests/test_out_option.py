@@ -13,7 +13,6 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -85,32 +84,9 @@ def test_plot_out_that_is_a_file_is_refused(tmp_path, capsys):
     assert target.read_text() == "keep"
 
 
-HOLDER = textwrap.dedent("""
-    import sys
-    from boundcalc._io import prepare_out_dir
-    with prepare_out_dir(sys.argv[1]):
-        print("locked", flush=True)
-        sys.stdin.readline()
-""")
-
-
-@pytest.fixture
-def busy(tmp_path):
-    """A folder locked by another process (as a running ``boundcalc`` holds its --out)."""
-    folder = tmp_path / "busy"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        yield folder
-    finally:
-        holder.stdin.close()
-        holder.wait(timeout=30)
-
-
-def test_a_second_plot_into_a_busy_out_is_refused(busy, capsys):
-    assert_refused(run(capsys, *PLOT, "--out", busy), f"--out {busy} is in use by another boundcalc run")
-    assert list(busy.iterdir()) == []
+def test_a_second_plot_into_a_busy_out_is_refused(locked_folder, capsys):
+    assert_refused(run(capsys, *PLOT, "--out", locked_folder), f"--out {locked_folder} is in use by another boundcalc run")
+    assert list(locked_folder.iterdir()) == []
 
 
 def test_two_commands_at_once_one_refused(tmp_path):
@@ -184,10 +160,10 @@ def test_validate_kde_does_not_overwrite_a_result_without_resume_or_force(tmp_pa
     assert_refused(run(capsys, *KDE, "--force"), "--force applies with --out")
 
 
-def test_validate_kde_refuses_empty_busy_and_unwritable_out(tmp_path, capsys, monkeypatch, busy):
+def test_validate_kde_refuses_empty_busy_and_unwritable_out(tmp_path, capsys, monkeypatch, locked_folder):
     monkeypatch.chdir(tmp_path)
     assert_refused(run(capsys, *KDE, "--out", ""), "--out", "empty")
-    assert_refused(run(capsys, *KDE, "--out", busy), "in use by another boundcalc run")
+    assert_refused(run(capsys, *KDE, "--out", locked_folder), "in use by another boundcalc run")
     for place in _unwritable(tmp_path).values():
         assert_refused(run(capsys, *KDE, "--out", place), f"--out {place}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "busy"]
@@ -209,10 +185,10 @@ def test_validate_diffusion_does_not_overwrite_a_result_without_resume_or_force(
     assert (out / "units" / "diffusion-loop" / "unit0.json").read_text() == "{}"
 
 
-def test_validate_diffusion_refuses_empty_busy_and_unwritable_out(tmp_path, capsys, monkeypatch, busy):
+def test_validate_diffusion_refuses_empty_busy_and_unwritable_out(tmp_path, capsys, monkeypatch, locked_folder):
     monkeypatch.chdir(tmp_path)
     assert_refused(run(capsys, *DIFFUSION, "--out", ""), "--out", "empty")
-    assert_refused(run(capsys, *DIFFUSION, "--out", busy), "in use by another boundcalc run")
+    assert_refused(run(capsys, *DIFFUSION, "--out", locked_folder), "in use by another boundcalc run")
     for place in _unwritable(tmp_path).values():
         assert_refused(run(capsys, *DIFFUSION, "--out", place), f"--out {place}")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "busy"]
