@@ -163,6 +163,13 @@ def test_body_uses_the_macros_not_raw_renderings(document):
     assert r"\nreal" in body and r"\TV" in body and r"\cstat" in body
 
 
+def test_use_macros_leaves_longer_tokens_alone():
+    # a_{i-1} is a shared symbol, but not inside \sigma_{i-1}; m_c is one, but not inside \sum_c
+    assert macros.use_macros(r"\sigma_{i-1} + a_{i-1}") == r"\sigma_{i-1} + \aprev "
+    assert macros.use_macros(r"\sum_c m_c") == r"\sum_c \mcentre "
+    assert macros.use_macros(r"(1-\lambda)a_{i-1}") == r"(1-\lambda)\aprev "
+
+
 def test_use_macros_and_sympy_printer_agree():
     import sympy as sp
 

@@ -39,7 +39,10 @@ def preamble_macros() -> str:
 def use_macros(tex: str) -> str:
     """Replace the composite renderings of shared symbols in ``tex`` by their macro."""
     for raw, macro in _COMPOSITE:
-        tex = re.sub(re.escape(raw) + r"(?![A-Za-z])", lambda _m, mac=macro: f"\\{mac} ", tex)
+        # a rendering that starts with a letter must start a token: ``a_{i-1}`` inside
+        # ``\sigma_{i-1}`` or ``m_c`` inside ``\sum_c`` is not the symbol
+        before = r"(?<![A-Za-z\\])" if raw[0].isalpha() else ""
+        tex = re.sub(before + re.escape(raw) + r"(?![A-Za-z])", lambda _m, mac=macro: f"\\{mac} ", tex)
     return tex
 
 
