@@ -19,7 +19,9 @@ Figures
 * :func:`diagram_figure` -- values on a grid, coloured, with the contour of one level;
 * :func:`early_stopping_figure` -- a bound against the training time with its optimum marked;
 * :func:`panels_figure` -- side-by-side panels described by :class:`Panel` and :class:`Series`
-  (the validators' figures).
+  (the validators' figures);
+* :func:`heatmaps_figure` -- side-by-side heat maps (:class:`HeatMap`) with the values in the cells
+  (the sweep report's diagrams).
 """
 
 from __future__ import annotations
@@ -502,8 +504,9 @@ def _draw_panel(ax, panel: Panel, twin: bool = False):
             ax.legend(h, lab, fontsize=panel.legend_size, loc=panel.legend, ncol=panel.legend_columns)
 
 
-def panels_figure(panels, width: float | None = None, height: float = 4.4):
-    """One row of panels (each a :class:`Panel`), on a constrained layout; returns the figure."""
+def panels_figure(panels, width: float | None = None, height: float = 4.4, title: str = ""):
+    """One row of panels (each a :class:`Panel`), on a constrained layout, under an optional
+    overall ``title``; returns the figure."""
     panels = list(panels)
     if not panels:
         raise BoundcalcError("no panel to draw")
@@ -512,4 +515,55 @@ def panels_figure(panels, width: float | None = None, height: float = 4.4):
     with style():
         for ax, panel in zip(axes, panels):
             _draw_panel(ax, panel)
+        if title:
+            fig.suptitle(title, fontsize=10)
+    return fig
+
+
+# ------------------------------------------------------------------------------------------------
+# Heat maps with the values written in the cells
+# ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HeatMap:
+    """Values on a grid of categories: ``values[j, k]`` at column label ``x[k]``, row label ``y[j]``
+    (NaN = no value, left blank); each map has its own linear colour scale."""
+    values: np.ndarray
+    x: tuple
+    y: tuple
+    title: str = ""
+    xlabel: str = ""
+    ylabel: str = ""
+
+
+def heatmaps_figure(maps, title: str = "", annotate: bool = True):
+    """Heat maps side by side, each on its own colour scale, with the values written in the cells when
+    ``annotate`` (white on dark cells, black on light ones); returns the figure."""
+    maps = list(maps)
+    if not maps:
+        raise BoundcalcError("no heat map to draw")
+    cols, rows = len(maps[0].x), len(maps[0].y)
+    fig, axes = new_figure(max(4.6, 0.8 * cols + 1.6) * len(maps), max(4.0, 0.45 * rows + 1.8), ncols=len(maps),
+                           constrained=True)
+    axes = [axes] if len(maps) == 1 else axes
+    with style():
+        for ax, hm in zip(axes, maps):
+            grid = np.asarray(hm.values, dtype=float)
+            finite = grid[np.isfinite(grid)]
+            vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
+            if annotate:
+                for (j, k), v in np.ndenumerate(grid):
+                    if np.isfinite(v):
+                        shade = (v - vmin) / (vmax - vmin) if vmax > vmin else 0.5
+                        ax.text(k, j, f"{v:.3g}", ha="center", va="center", fontsize=7.5,
+                                color="black" if shade > 0.6 else "white")
+            ax.set_xticks(range(len(hm.x)), list(hm.x), rotation=45 if len(hm.x) > 6 else 0)
+            ax.set_yticks(range(len(hm.y)), list(hm.y))
+            ax.set_xlabel(hm.xlabel)
+            ax.set_ylabel(hm.ylabel)
+            ax.set_title(hm.title, fontsize=10)
+            fig.colorbar(image, ax=ax, shrink=0.85)
+        if title:
+            fig.suptitle(title, fontsize=11)
     return fig
