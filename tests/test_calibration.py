@@ -128,3 +128,130 @@ def test_real_runs_give_finite_positive_constants_or_one_line(kw):
     if len(kw["ns"]) == 1:
         assert d1["constants"]["c_mc"] is None and "one width" in d1["undetermined"]["c_mc"]
     assert json.loads(json.dumps(d1["settings"]))["horizon"] == es.data["inputs"]["model"]["horizon"]
+
+
+# -- calibrated constants in `bound` -------------------------------------------------------------------
+def _bound_text(learner, generations=2):
+    import boundcalc as bc
+    return bc.bound(bc.Replace(1000, 1000), learner, generations)
+
+
+def test_from_calibration_reads_a_real_early_stopping_result(tmp_path):
+    """The validator writes the JSON, the bounds layer reads it back (it never imports the validator):
+    the same constants (null -> term left out, 0), the horizon and width rule of the runs, and a result
+    labelled calibrated in its header, assumptions and JSON, without the 'constants of 1' line."""
+    import boundcalc as bc
+
+    es = _tiny_early_stopping(seeds=2, ns=(40, 80), width_ratio=0.5)
+    d1 = es.data["d1_fit"]
+    if not d1["fitted"]:
+        pytest.skip(f"tiny run without a calibrated fit: {d1['reason']}")
+    path = tmp_path / "es.json"
+    path.write_text(es.to_json())
+    learner = bc.Diffusion.from_calibration(path)
+    for k, v in d1["constants"].items():
+        assert getattr(learner, k) == (0.0 if v is None else pytest.approx(v, rel=1e-15)), k
+    assert learner.horizon == es.data["inputs"]["model"]["horizon"] and learner.width_ratio == 0.5
+    assert learner.calibrated_from == str(path)
+    result = _bound_text(learner)
+    text = str(result)
+    assert text.splitlines()[0].startswith("scheme replace, learner diffusion (calibrated: constants fitted to "
+                                           f"measurements in {path}")
+    assert any(a.startswith(f"calibrated: the D1 constants were fitted to measurements in {path}")
+               and "not a proved one" in a for a in result.assumptions)
+    assert "SHAPE" not in text and "constants of 1" not in text
+    data = json.loads(result.to_json())
+    assert data["inputs"]["learner"]["status"] == "calibrated"
+    assert data["inputs"]["learner"]["calibrated_from"] == str(path)
+    # tau* of the bound is lemma D2 at the calibrated constants (closed form, c_width = 0)
+    m, n = 0.5 * 1000, 1000
+    closed = (learner.c_opt * m * n / (4 * learner.c_stat)) ** 0.2
+    assert float(result.terms[0]["tau"]) == pytest.approx(max(1.0, closed), rel=1e-9)
+    # an override of the width rule replaces the file's
+    assert bc.Diffusion.from_calibration(path, width=64).width == 64
+
+
+def test_constants_file_schema_and_refusals(tmp_path):
+    import boundcalc as bc
+    from boundcalc._checks import BoundcalcError
+
+    good = tmp_path / "c.json"
+    good.write_text(json.dumps({"c_stat": 1e-13, "c_opt": 1300.0, "c_approx": 0.05, "c_mc": None}))
+    d = bc.Diffusion.from_calibration(good)
+    assert (d.c_stat, d.c_opt, d.c_approx, d.c_mc, d.c_width, d.c_prior) == (1e-13, 1300.0, 0.05, 0.0, 0.0, 0.0)
+    assert d.horizon == 10.0  # a file of constants carries no settings: the learner's defaults apply
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"c_stat": 1.0, "c_opt": 2.0, "c_foo": 3.0, "tau": 4}))
+    with pytest.raises(BoundcalcError) as e:
+        bc.Diffusion.from_calibration(bad)
+    assert str(e.value) == (f"constants file {bad}: unknown key(s) c_foo, tau; valid: c_stat, c_width, c_opt, "
+                            "c_mc, c_approx, c_prior")
+    for content, words in (({"c_stat": 1.0}, "c_opt required"), ({"c_stat": -1.0, "c_opt": 1.0}, "c_stat must be"),
+                           ([1, 2], "not a JSON object")):
+        bad.write_text(json.dumps(content))
+        with pytest.raises(BoundcalcError, match=words):
+            bc.Diffusion.from_calibration(bad)
+    with pytest.raises(BoundcalcError, match="c_stat cannot be given with a calibration file"):
+        bc.Diffusion.from_calibration(good, c_stat=2.0)
+    # an early-stopping result without a fit, and a result of another experiment
+    bad.write_text(json.dumps({"experiment": "early-stopping", "d1_fit": {
+        "fitted": False, "constants": {}, "reason": "no calibrated D2 tau*: c_stat not determined (no right branch)"}}))
+    with pytest.raises(BoundcalcError, match="no right branch"):
+        bc.Diffusion.from_calibration(bad)
+    bad.write_text(json.dumps({"experiment": "calibrate", "calibration": {}}))
+    with pytest.raises(BoundcalcError, match="validate diffusion calibrate"):
+        bc.Diffusion.from_calibration(bad)
+
+
+def test_cli_constants_option(tmp_path, capsys):
+    from boundcalc.cli.main import main
+
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"c_stat": 1e-13, "c_opt": 1300.0, "c_approx": 0.05}))
+    assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--generations", "2"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "learner diffusion (calibrated" in out and "SHAPE" not in out
+    assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--json"]) in (0, None)
+    assert json.loads(capsys.readouterr().out)["inputs"]["learner"]["status"] == "calibrated"
+    for extra, words in ((["--learner", "diffusion", "--c-stat", "2"], "--constants and --c-stat cannot be given together"),
+                         (["--learner", "power", "--C", "1", "--alpha", "0.5"], "--constants do(es) not apply to --learner power")):
+        assert main(["bound", "--constants", str(path)] + extra) == 2
+        err = capsys.readouterr().err.strip()
+        assert words in err and len(err.splitlines()) == 1
+
+
+# -- the table learner from a calibration result -----------------------------------------------------
+def test_table_from_a_real_calibrate_result(tmp_path, capsys):
+    pytest.importorskip("torch")
+    import boundcalc as bc
+    from boundcalc._checks import BoundcalcError
+    from boundcalc.bounds.learners import make_learner
+    from boundcalc.cli.main import main
+    from boundcalc.validate.diffusion.experiments import ExperimentOptions, run_experiment
+    from boundcalc.validate.diffusion.loop import DiffusionConfig
+
+    cfg = DiffusionConfig(target="normal", width=32, draws_per_point=4, steps=16, u_points=201, grid_size=256,
+                          tau_grid=(10.0, 100.0, 1000.0))
+    cal = run_experiment(ExperimentOptions("calibrate", config=cfg, ns=(40, 80), seeds=2, generations=1, n_real=40),
+                         progress=False)
+    path = tmp_path / "cal.json"
+    path.write_text(cal.to_json())
+    table = make_learner("table", table=str(path))
+    measured = {int(n): v["mean"] for n, v in cal.data["calibration"]["eps"].items()}
+    assert dict((int(n), e) for n, e in table.points) == pytest.approx(measured)
+    assert "calibrated" in table.source and str(path) in table.source
+    result = bc.bound(bc.Replace(40, 40), table, 1)
+    assert float(result.final) == pytest.approx(max(measured[40], measured[80]))  # the step envelope at N = 40
+    assert any("calibrated, the measured generation-1 TV errors" in a for a in result.assumptions)
+    with pytest.raises(BoundcalcError, match="outside the tabulated range"):
+        bc.bound(bc.Replace(100, 100), table, 1)
+    # CSV still read; other JSON refused with one line
+    csv = tmp_path / "t.csv"
+    csv.write_text("N,eps\n40,0.3\n80,0.2\n")
+    assert make_learner("table", table=str(csv)).points == ((40.0, 0.3), (80.0, 0.2))
+    other = tmp_path / "o.json"
+    other.write_text(json.dumps({"experiment": "loop", "schemes": []}))
+    assert main(["bound", "--learner", "table", "--table", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "is a result of `validate diffusion loop`; --table takes a CSV of N and eps(N) or the --json output" in err
