@@ -267,9 +267,23 @@ def _floor_fit(widths, levels, minima) -> tuple[float | None, float]:
     return c_mc, c_approx
 
 
+@lru_cache(maxsize=1)
+def _d1_envelope_function():
+    """Lemma D1's right-hand side with c_width = 0 and c_prior = 0 (the calibrated form), lambdified
+    from the catalogue object, as a function of (tau, m, n, c_stat, c_opt, c_mc, c_approx)."""
+    import sympy as sp
+
+    from boundcalc.theory import notation as S
+    from boundcalc.theory.catalogue import get_lemma
+
+    rhs = get_lemma("D1").rhs.subs({S.c_width: 0, S.c_prior: 0})
+    return sp.lambdify((S.tau, S.m, S.n, S.c_stat, S.c_opt, S.c_mc, S.c_approx), rhs, "math")
+
+
 def _d1_value(c, tau, m, n):
     """The calibrated D1 expression at (tau, m, n) (c_width = 0, the prior term inside c_approx)."""
-    return c["c_stat"] * tau ** 4 / (m * n) + c["c_opt"] / tau + (c["c_mc"] or 0.0) / m + c["c_approx"]
+    return _d1_envelope_function()(float(tau), float(m), float(n), c["c_stat"], c["c_opt"], c["c_mc"] or 0.0,
+                                   c["c_approx"])
 
 
 def _envelope_constants(runs) -> dict:
@@ -283,8 +297,10 @@ def _envelope_constants(runs) -> dict:
     widths = [float(r["width"]) for r, *_ in curves]
     minima = [v[k] for _, _, v, k in curves]
 
-    def stat(r, t):  # tau^4 / (m n)
-        return t ** 4 / (float(r["width"]) * float(r["n"]))
+    stat_term = d1_tau_terms()[0]  # the coefficient of c_stat in D1
+
+    def stat(r, t):
+        return stat_term(float(t), float(r["width"]), float(r["n"]))
 
     # 1. c_opt from the left branches: the steepest rise in 1/tau above the run's minimum (tau_min, KL_min),
     #    c_opt >= (KL - KL_min) / (1/tau - 1/tau_min) for every left point of every run
