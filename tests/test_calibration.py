@@ -120,6 +120,11 @@ def test_real_runs_give_finite_positive_constants_or_one_line(kw):
             assert math.isfinite(d1["constants"][k]) and d1["constants"][k] >= 0
         assert d1["constants"]["c_stat"] > 0 and d1["constants"]["c_opt"] > 0
         assert all(r["d2_tau_star_calibrated"] >= 1 for r in es.data["rows"])
+        # the drawn envelope (kl_calibrated, at each row's taus) lies above every seed's measured KL there
+        for row in es.data["rows"]:
+            for run in es.data["runs"][str(row["n"])]:
+                for f, kl in zip(row["kl_calibrated"], run["kl"]):
+                    assert f >= float(kl) * (1 - 1e-9)
         assert {c["name"]: c["passed"] for c in es.data["checks"]}["calibrated D1 envelope"]
         assert "D1 constants (calibrated upper envelope" in text
     else:

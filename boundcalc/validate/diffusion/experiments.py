@@ -32,7 +32,7 @@ from boundcalc.validate.summary import summarize_over_seeds
 from boundcalc.validate.diffusion.checks import RESOLUTION_TOLERANCE, _checks, _notes
 from boundcalc.validate.diffusion.fits import (_geometric, _kl, _power_learner, _refine_minimum, _slope, _stat,
                                                interior_minimum,
-                                               composed_bound, d1_envelope_over_seeds,
+                                               _d1_value, composed_bound, d1_envelope_over_seeds,
                                                d1_missing_branches, fit_power_law)
 from boundcalc.validate.diffusion.loop import _rng, run_loop, validity
 from boundcalc.validate.diffusion.options import EXPERIMENTS, ExperimentOptions, diffusion_config
@@ -246,7 +246,8 @@ def experiment_early_stopping(options, units_factory) -> dict:
 def calibrated_d1(options, ns, runs, rows) -> dict:
     """The calibrated D1 envelope of the runs (:func:`~boundcalc.validate.diffusion.fits.d1_envelope_over_seeds`),
     the settings it was fitted at, and beside each row the calibrated tau* of lemma D2 and the
-    fitted / measured ratios of its points (``rows`` gain ``d2_tau_star_calibrated`` and ``envelope_ratio``)."""
+    fitted / measured ratios of its points (``rows`` gain ``d2_tau_star_calibrated``, ``kl_calibrated``, the
+    calibrated expression at the row's taus, and ``envelope_ratio``)."""
     S = options.seeds
     d1 = d1_envelope_over_seeds([[runs[n][k] for n in ns] for k in range(S)], options.config.horizon)
     d1["missing_branches"] = d1_missing_branches([(k, r) for n in ns for k, r in enumerate(runs[n])])
@@ -265,6 +266,7 @@ def calibrated_d1(options, ns, runs, rows) -> dict:
             from boundcalc.theory.diffusion import optimal_tau
 
             row["d2_tau_star_calibrated"] = float(optimal_tau(row["width"], row["n"], c["c_stat"], 0.0, c["c_opt"]))
+            row["kl_calibrated"] = [float(_d1_value(c, t, row["width"], row["n"])) for t in row["taus"]]
     return d1
 
 
