@@ -124,7 +124,7 @@ def test_real_runs_give_finite_positive_constants_or_one_line(kw):
         for row in es.data["rows"]:
             for run in es.data["runs"][str(row["n"])]:
                 for f, kl in zip(row["kl_calibrated"], run["kl"]):
-                    assert f >= float(kl) * (1 - 1e-9)
+                    assert not math.isfinite(float(kl)) or f >= float(kl) * (1 - 1e-9)  # NaN: unmeasured model
         assert {c["name"]: c["passed"] for c in es.data["checks"]}["calibrated D1 envelope"]
         assert "D1 constants (calibrated upper envelope" in text
     else:
