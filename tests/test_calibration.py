@@ -160,8 +160,8 @@ def test_from_calibration_reads_a_real_early_stopping_result(tmp_path):
     assert learner.calibrated_from == str(path)
     result = _bound_text(learner)
     text = str(result)
-    assert text.splitlines()[0].startswith("scheme replace, learner diffusion (calibrated: constants fitted to "
-                                           f"measurements in {path}")
+    assert text.splitlines()[0].startswith(f"scheme replace, learner diffusion (calibrated: fitted to measurements "
+                                           f"in {path}; not a proved bound)")
     assert any(a.startswith(f"calibrated: the D1 constants were fitted to measurements in {path}")
                and "not a proved one" in a for a in result.assumptions)
     assert "SHAPE" not in text and "constants of 1" not in text
@@ -248,6 +248,8 @@ def test_table_from_a_real_calibrate_result(tmp_path, capsys):
     result = bc.bound(bc.Replace(40, 40), table, 1)
     assert float(result.final) == pytest.approx(max(measured[40], measured[80]))  # the step envelope at N = 40
     assert any("calibrated, the measured generation-1 TV errors" in a for a in result.assumptions)
+    assert str(result).startswith(f"scheme replace, learner table (calibrated: fitted to measurements in {path}")
+    assert json.loads(result.to_json())["inputs"]["learner"]["status"] == "calibrated"
     with pytest.raises(BoundcalcError, match="outside the tabulated range"):
         bc.bound(bc.Replace(100, 100), table, 1)
     # CSV still read; other JSON refused with one line

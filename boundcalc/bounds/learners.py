@@ -595,6 +595,8 @@ class Table(Learner):
 
     points: tuple
     source: str = ""
+    #: the calibration result the table was read from (``from_file``): the bound is calibrated
+    calibrated_from: str = ""
 
     name: ClassVar[str] = "table"
     uses_delta: ClassVar[bool] = False
@@ -646,7 +648,7 @@ class Table(Learner):
         if read is None:
             return cls.from_csv(path)
         points, label = read
-        return cls(points, label)
+        return cls(points, label, calibrated_from=str(path))
 
     @property
     def range(self) -> tuple:
@@ -671,7 +673,8 @@ class Table(Learner):
 
     def to_dict(self):
         return {"learner": self.name, "points": [list(p) for p in self.points], "source": self.source,
-                "lemma_ids": []}
+                "lemma_ids": [],
+                **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
 
 
 def make_learner(name: str, **options) -> Learner:

@@ -206,8 +206,8 @@ class BoundResult(Result):
         scheme = self.inputs.get("scheme", {})
         learner = self.inputs.get("learner", {})
         extra = [k for k in (self.terms[0] if self.terms else {}) if k not in ("generation", "n_total")]
-        calibrated = (f" (calibrated: constants fitted to measurements in {learner['calibrated_from']}; "
-                      "not a proved bound)" if learner.get("calibrated_from") else "")
+        calibrated = (f" (calibrated: fitted to measurements in {learner['calibrated_from']}; not a proved bound)"
+                      if learner.get("calibrated_from") else "")
         lines = [f"scheme {scheme.get('scheme', '?')}, learner {learner.get('learner', '?')}{calibrated}, "
                  f"K = {self.generations}, delta = {fmt(self.inputs.get('delta'))}",
                  f"{'i':>4}  {'N_i':>12}" + "".join(f"  {k:>11}" for k in extra)
