@@ -367,8 +367,12 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("learner", "choice", "per-generation error model", choices=("power", "kde", "diffusion", "table"),
        defaults={"bound": "kde", "solve": "kde", "plot": "kde", "phase": "kde"}),
     _p("C", "float", "power: eps(N) = C N^-alpha", 0, INF, True, True, symbol="C"),
-    _p("table", "text", "table: a CSV file of N and eps(N) (two columns, optional header); eps between the "
+    _p("table", "text", "table: a CSV file of N and eps(N) (two columns, optional header), or the --json output "
+       "of validate diffusion calibrate (its measured eps per N, calibrated); eps between the "
        "points is the non-increasing step envelope, N outside the table is refused"),
+    _p("constants", "text", "diffusion: a calibration file of the D1 constants: the --json output of validate "
+       "diffusion early-stopping, or a JSON object {\"c_stat\": .., \"c_opt\": .., ...} (a calibrated bound, "
+       "not a proved one; not with --c-* options)"),
     _p("alpha", "float", "power: rate exponent alpha", 0, INF, True, True, symbol="alpha"),
     _p("dim", "size", "kde: dimension d (default: the target's)", 1, 300, symbol="d",
        why="the K3 objective leaves double precision beyond d = 300; the bound is vacuous far below it"),

@@ -28,7 +28,7 @@ import sympy as sp
 
 from boundcalc._checks import BoundcalcError, check_optional
 from boundcalc.bounds.learners import KDE, Diffusion, Learner, PowerLaw
-from boundcalc.bounds.result import Result, _learner_lemmas, fmt
+from boundcalc.bounds.result import Result, _learner_lemmas, calibrated_note, fmt
 from boundcalc.theory import notation as S
 from boundcalc.theory.catalogue import get_lemma
 
@@ -64,7 +64,7 @@ class GrowthResult(Result):
                             and self.k <= self.critical else
                             "not evaluated" if self.limit is None else fmt(self.limit, 10)))
         lines.append(f"  {self.reason}")
-        return "\n".join(lines)
+        return "\n".join(lines + calibrated_note(self.inputs))
 
     def to_latex(self) -> str:
         return r"k^\ast = " + (r"\infty" if self.critical is None else sp.latex(sp.nsimplify(float(self.critical))))

@@ -450,6 +450,10 @@ class Diffusion(Learner):
     c_mc: float = 1.0
     c_approx: float = 0.0
     c_prior: float = 1.0
+    #: the calibration file the constants were read from (``from_calibration``): the bound is calibrated
+    calibrated_from: str = ""
+    #: the one line of the assumptions that says what was calibrated, where and at which settings
+    calibration_note: str = ""
 
     name: ClassVar[str] = "diffusion"
     lemma_ids: ClassVar[tuple[str, ...]] = ("D1", "D2", "D3", "T4", "T4p")
@@ -466,6 +470,48 @@ class Diffusion(Learner):
         object.__setattr__(self, "horizon", check("horizon", self.horizon))
         for k in DIFFUSION_DEFAULTS:
             object.__setattr__(self, k, float(check(k, getattr(self, k))))
+
+    @classmethod
+    def from_calibration(cls, path, **options) -> "Diffusion":
+        """The diffusion learner with the D1 constants of a calibration file [calibrated, not proved].
+
+        ``path`` is the ``--json`` output of ``boundcalc validate diffusion early-stopping`` (its
+        calibrated D1 envelope; the horizon and width rule it was fitted at are taken too) or a JSON
+        object of named constants ``{"c_stat": .., "c_opt": .., ...}`` (schema:
+        :mod:`boundcalc.bounds.calibration`).  ``options`` (width, width_ratio, tau, horizon) override
+        the file's settings; constants cannot be given beside the file.
+
+        >>> import json, tempfile
+        >>> f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
+        >>> json.dump({"c_stat": 1e-13, "c_opt": 1300.0, "c_approx": 0.05}, f); f.close()
+        >>> d = Diffusion.from_calibration(f.name)
+        >>> d.c_stat, d.c_opt, d.c_mc, d.c_approx, d.calibrated_from == f.name
+        (1e-13, 1300.0, 0.0, 0.05, True)
+        """
+        from boundcalc.bounds.calibration import read_d1_constants
+        clash = sorted(set(options) & set(DIFFUSION_DEFAULTS))
+        if clash:
+            raise BoundcalcError(f"{', '.join(clash)} cannot be given with a calibration file ({path}): its "
+                                 "constants are the calibrated ones")
+        unknown = sorted(set(options) - {"width", "width_ratio", "tau", "horizon"})
+        if unknown:
+            raise BoundcalcError(f"Diffusion.from_calibration: unknown option(s) {', '.join(unknown)}; valid: "
+                                 "width, width_ratio, tau, horizon")
+        cal = read_d1_constants(path)
+        settings = {}
+        if cal.settings:
+            settings["horizon"] = cal.settings.get("horizon")
+            if "width" not in options and "width_ratio" not in options:
+                if cal.settings.get("width_ratio") is not None:
+                    settings["width_ratio"] = cal.settings["width_ratio"]
+                elif cal.settings.get("width") is not None:
+                    settings["width"] = cal.settings["width"]
+        settings = {k: v for k, v in settings.items() if v is not None}
+        return cls(**{**settings, **options, **cal.constants}, calibrated_from=str(path),
+                   calibration_note=cal.summary())
+
+    def _derived_fields(self):
+        return {"calibration_note"}
 
     @property
     def constants(self) -> dict:
@@ -502,8 +548,8 @@ class Diffusion(Learner):
         return out
 
     def assumptions(self, scheme):
-        items = []
-        if self.constants == DIFFUSION_DEFAULTS:
+        items = [self.calibration_note] if self.calibrated_from else []
+        if self.constants == DIFFUSION_DEFAULTS and not self.calibrated_from:
             items.append("constants of 1 (c_approx = 0): the numbers show the SHAPE of the bound (its dependence "
                          "on N, m, tau and T), not a value; give calibrated constants for a value")
         try:
@@ -528,7 +574,8 @@ class Diffusion(Learner):
         return {"learner": self.name, "width": self.width,
                 "width_ratio": None if self.width is not None else self.ratio,
                 "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
-                "lemma_ids": list(self.lemma_ids)}
+                "lemma_ids": list(self.lemma_ids),
+                **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
 
 
 @dataclass(frozen=True, repr=False)
@@ -548,6 +595,8 @@ class Table(Learner):
 
     points: tuple
     source: str = ""
+    #: the calibration result the table was read from (``from_file``): the bound is calibrated
+    calibrated_from: str = ""
 
     name: ClassVar[str] = "table"
     uses_delta: ClassVar[bool] = False
@@ -589,6 +638,18 @@ class Table(Learner):
             raise BoundcalcError(f"table: cannot read {path}: {exc.strerror}")
         return cls(tuple(rows), str(path))
 
+    @classmethod
+    def from_file(cls, path) -> "Table":
+        """A CSV (:meth:`from_csv`) or the ``--json`` output of ``validate diffusion calibrate`` (its
+        measured eps(N) per N, labelled calibrated), told apart by content
+        (:func:`boundcalc.bounds.calibration.read_table_points`)."""
+        from boundcalc.bounds.calibration import read_table_points
+        read = read_table_points(path)
+        if read is None:
+            return cls.from_csv(path)
+        points, label = read
+        return cls(points, label, calibrated_from=str(path))
+
     @property
     def range(self) -> tuple:
         return self.points[0][0], self.points[-1][0]
@@ -612,7 +673,8 @@ class Table(Learner):
 
     def to_dict(self):
         return {"learner": self.name, "points": [list(p) for p in self.points], "source": self.source,
-                "lemma_ids": []}
+                "lemma_ids": [],
+                **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
 
 
 def make_learner(name: str, **options) -> Learner:
@@ -630,8 +692,11 @@ def make_learner(name: str, **options) -> Learner:
         return KDE(**opts)
     if name == "table":
         if "table" not in opts:
-            raise BoundcalcError("learner table needs --table FILE (a CSV of N and eps(N))")
-        return Table.from_csv(opts["table"])
+            raise BoundcalcError("learner table needs --table FILE (a CSV of N and eps(N), or the --json output "
+                                 "of validate diffusion calibrate)")
+        return Table.from_file(opts["table"])
+    if "constants" in opts:  # a calibration file of the D1 constants (calibrated, not proved)
+        return Diffusion.from_calibration(opts.pop("constants"), **opts)
     unknown = set(opts) - {f.name for f in dataclasses.fields(Diffusion)}
     if unknown:
         raise BoundcalcError(f"unknown diffusion constants or options {sorted(unknown)}; valid: "

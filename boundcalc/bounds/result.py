@@ -74,6 +74,14 @@ def _fmt_checks(checks: dict) -> str:
     return ", ".join(f"{k} = {fmt(v)}" for k, v in checks.items())
 
 
+def calibrated_note(inputs: dict) -> list:
+    """One line for a result whose learner was read from a calibration file (none otherwise)."""
+    learner = inputs.get("learner") or {}
+    if not learner.get("calibrated_from"):
+        return []
+    return [f"  calibrated: the learner was fitted to measurements in {learner['calibrated_from']}; not a proved bound"]
+
+
 def _learner_lemmas(inputs: dict) -> list:
     learner = inputs.get("learner") or {}
     return list(learner.get("lemma_ids", ()))
@@ -206,7 +214,9 @@ class BoundResult(Result):
         scheme = self.inputs.get("scheme", {})
         learner = self.inputs.get("learner", {})
         extra = [k for k in (self.terms[0] if self.terms else {}) if k not in ("generation", "n_total")]
-        lines = [f"scheme {scheme.get('scheme', '?')}, learner {learner.get('learner', '?')}, "
+        calibrated = (f" (calibrated: fitted to measurements in {learner['calibrated_from']}; not a proved bound)"
+                      if learner.get("calibrated_from") else "")
+        lines = [f"scheme {scheme.get('scheme', '?')}, learner {learner.get('learner', '?')}{calibrated}, "
                  f"K = {self.generations}, delta = {fmt(self.inputs.get('delta'))}",
                  f"{'i':>4}  {'N_i':>12}" + "".join(f"  {k:>11}" for k in extra)
                  + f"  {'eps_i':>12}  {'a_i (bound)':>12}"]
@@ -258,7 +268,7 @@ class SolveResult(Result):
                           f"  value:     {fmt(self.value, 10)}",
                           f"  achieved:  {fmt(self.achieved, 8)}",
                           f"  reachable: {self.reachable}   verified: {self.verified}",
-                          f"  {self.message}"])
+                          f"  {self.message}"] + calibrated_note(self.inputs))
 
     def to_latex(self) -> str:
         names = {"n-real": "n_{\\mathrm{real}}", "n-synth": "n_{\\mathrm{synth}}",
@@ -308,7 +318,7 @@ class PhaseResult(Result):
                                                             if self.vacuous else ""),
                           f"  threshold:  n_synth* = {fmt(self.threshold, 8)}",
                           f"  at n_synth = 0: {fmt(self.at_zero)}   peak: {fmt(self.peak)}   limit: {fmt(self.limit)}",
-                          f"  {self.message}"])
+                          f"  {self.message}"] + calibrated_note(self.inputs))
 
     def to_latex(self) -> str:
         if self.vacuous:

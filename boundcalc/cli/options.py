@@ -19,7 +19,7 @@ from boundcalc.bounds.result import fmt as _fmt  # noqa: F401  (the tables' numb
 POWER_OPTIONS = ("C", "alpha")
 KDE_OPTIONS = ("dim", "bandwidth", "target_distribution", "laplacian_l1", "k2_integral", "holder_L", "holder_beta")
 DIFFUSION_OPTIONS = ("width", "width_ratio", "tau", "horizon", "c_stat", "c_width", "c_opt", "c_mc",
-                     "c_approx", "c_prior")
+                     "c_approx", "c_prior", "constants")
 
 #: numbers such as -1, -1e3, -.5, -inf and -nan are values, not option names
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
@@ -152,8 +152,8 @@ def add_learner_options(p, target_flag=True):
                default=None, help="kde: p0 = bimodal (default), normal[:mu=..,sigma=..,dim=..] or "
                                   "mixture:weights=..;means=..;scales=..")
     for name in ("laplacian_l1", "k2_integral", "holder_L", "holder_beta", "width", "width_ratio", "tau", "horizon",
-                 "c_stat", "c_width", "c_opt", "c_mc", "c_approx", "c_prior"):
-        add_option(g, name, default=None)
+                 "c_stat", "c_width", "c_opt", "c_mc", "c_approx", "c_prior", "constants"):
+        add_option(g, name, default=None, metavar="FILE" if name == "constants" else None)
 
 
 def _flag(dest: str) -> str:
@@ -170,6 +170,11 @@ def learner_from_args(args):
         flags = ", ".join(_flag(k) for k in stray)
         raise BoundcalcError(f"{flags} do(es) not apply to --learner {args.learner} (its options: "
                              + ", ".join(_flag(k) for k in own) + ")")
+    if "constants" in given_options:
+        clash = [k for k in given_options if k.startswith("c_")]
+        if clash:
+            raise BoundcalcError(f"--constants and {', '.join(_flag(k) for k in clash)} cannot be given together "
+                                 f"(the constants of {given_options['constants']} are the calibrated ones)")
     if args.learner == "kde":
         from boundcalc.model.targets import parse_target
         spec = given_options.pop("target_distribution", None)

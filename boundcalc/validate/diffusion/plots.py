@@ -105,9 +105,17 @@ def early_stopping_panels(data) -> list[Panel]:
                            label=f"n = {row['n']} (m = {row['width']})"))
         left.append(Series([float(row["tau_star"]["mean"])], [float(row["kl_star"]["mean"])], kind="points",
                            color=color, markersize=6))
+        if row.get("kl_calibrated"):  # the calibrated D1 envelope, drawn up to 10x the largest measured KL
+            top = 10 * max(float(v) for v in row["kl"]["mean"] if np.isfinite(float(v)))
+            shown = [float(v) if float(v) <= top else np.nan for v in row["kl_calibrated"]]
+            left.append(Series(row["taus"], shown, color=color, marker="", linestyle="--",
+                               label="calibrated D1 envelope" if row is rows[0] else None))
     n = np.array([r["n"] for r in rows], dtype=float)
     tau_star = np.array([float(r["tau_star"]["mean"]) for r in rows])
     kl_star = np.array([float(r["kl_star"]["mean"]) for r in rows])
+    calibrated = [float(r["d2_tau_star_calibrated"]) for r in rows if r.get("d2_tau_star_calibrated")]
+    d2 = ((Series(n, calibrated, color="C0", marker="x", linestyle="--", label="D2 tau* (calibrated)"),)
+          if len(calibrated) == len(rows) else ())
     right = Panel((Series(n, kl_star, color="C1", marker="s", label="best KL (measured)"),
                    Series(n, kl_star[0] * (n / n[0]) ** -0.4, color="C1", linestyle=":", marker="",
                           label="slope -2/5 (Li)")),
@@ -117,7 +125,7 @@ def early_stopping_panels(data) -> list[Panel]:
               title="KL against tau (lines: mean; dots: mean of per-seed minima)", xscale="log", yscale="log"),
         Panel((Series(n, tau_star, color="C0", marker="o", label="tau* (measured)"),
                Series(n, tau_star[0] * (n / n[0]) ** 0.4, color="C0", linestyle=":", marker="",
-                      label="slope 2/5 (Li)")),
+                      label="slope 2/5 (Li)")) + d2,
               xlabel="n", ylabel="tau* (geometric mean over seeds)", title="tau* and the best KL against n",
               xscale="log", yscale="log", xticks=n, legend="below", legend_columns=2, right=right),
     ]

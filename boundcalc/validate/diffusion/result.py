@@ -81,20 +81,15 @@ def summary_text(data: dict) -> str:
         lines.append(data["peak"]["statement"])
         lines.append("intervals: " + data["rows"][0]["a2"].get("interval", ""))
     elif kind == "early-stopping":
-        rows = [[r["n"], r["width"], _ci(r["tau_star"]), _ci(r["kl_star"]), r.get("d2_tau_star_calibrated")]
-                for r in data["rows"]]
-        lines.append(format_table(["n", "m", "tau* (geometric mean) [95% CI]", "best KL(p0||p_tau)", "D2 tau* (calibrated)"],
+        rows = [[r["n"], r["width"], _ci(r["tau_star"]), _ci(r["kl_star"]), r.get("d2_tau_star_calibrated"),
+                 _ratio_text(r.get("envelope_ratio"))] for r in data["rows"]]
+        lines.append(format_table(["n", "m", "tau* measured (geometric mean) [95% CI]", "best KL(p0||p_tau)",
+                                   "D2 tau* (calibrated)", "fitted/measured KL: min median max"],
                                   rows, title="early stopping (random features)"))
         sl = data["slopes"]
         lines.append(f"slope of log tau* vs log n: {_ci(sl['log_tau_star_vs_log_n'])} (Li: 2/5); "
                      f"slope of log best KL vs log n: {_ci(sl['log_best_kl_vs_log_n'])} (Li: -2/5); {sl['width_rule']}")
-        d1 = data["d1_fit"]
-        if d1.get("fitted", True):
-            lines.append(f"D1 constants (calibrated, {d1['window']}; {d1.get('form')}): c_stat {d1['c_stat']:.3g}, "
-                         f"c_width {d1['c_width']:.3g}, c_opt {d1['c_opt']:.3g}, floor {d1['floor']:.3g} "
-                         f"(rms relative residual {d1['rms_relative_residual']:.3g})")
-        else:
-            lines.append(f"no calibrated D2 tau*: {d1['reason']}")
+        lines.extend(d1_lines(data["d1_fit"]))
         lines.append("intervals: tau* " + data["rows"][0]["tau_star"].get("interval", "") + "; best KL "
                      + data["rows"][0]["kl_star"].get("interval", "") + "; slopes " + sl["log_tau_star_vs_log_n"].get(
                          "interval", ""))
@@ -115,4 +110,33 @@ def summary_text(data: dict) -> str:
         lines.append("checks:")
         lines.append(format_checks(data["checks"]))
     return "\n\n".join(lines)
+
+
+def _ratio_text(r) -> str | None:
+    return None if not r else f"{r['min']:.3g} {r['median']:.3g} {r['max']:.3g}"
+
+
+def d1_lines(d1) -> list[str]:
+    """The calibrated D1 constants (pooled envelope, mean over seeds [95% interval]), one line per
+    constant the data cannot determine, one line per missing branch (an older result: its own line)."""
+    if "constants" not in d1:  # a result written before the envelope fit
+        return [f"D1 fit: {d1.get('reason') or d1.get('form')}"]
+    lines = []
+    if d1["fitted"]:
+        over = d1.get("over_seeds", {})
+        parts = []
+        for k, v in d1["constants"].items():
+            if v is None:
+                continue
+            st = over.get(k)
+            spread = (f" (per-seed mean {st['mean']:.4g} [{st['ci95_low']:.4g}, {st['ci95_high']:.4g}])"
+                      if st and st.get("count", 0) > 1 and math.isfinite(float(st["ci95_low"])) else "")
+            parts.append(f"{k} {v:.4g}{spread}")
+        lines.append("D1 constants (calibrated upper envelope of every measured KL, all seeds pooled; "
+                     + d1["form"] + "): " + ", ".join(parts))
+    else:
+        lines.append(d1["reason"])
+    lines.extend(f"{k} not determined: {why}" for k, why in d1.get("undetermined", {}).items())
+    lines.extend(d1.get("missing_branches", []))
+    return lines
 
