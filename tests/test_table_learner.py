@@ -7,6 +7,7 @@ import sys
 import pytest
 
 import boundcalc as bc
+from boundcalc.bounds import solve as solve_module
 from boundcalc.bounds.compose import compose_bound
 from boundcalc.bounds.learners import PowerLaw, Table
 from boundcalc.model.schemes import make_scheme
@@ -62,8 +63,8 @@ def test_composed_bound_matches_the_power_learner_on_tabulated_sizes(table, sche
 
 def test_solve_n_real_is_the_next_tabulated_size_at_or_above_the_power_solution(table):
     target = 0.25
-    tab = bc.bounds.solve.solve("n-real", target, table, scheme="replace", generations=2)
-    pw = bc.bounds.solve.solve("n-real", target, PowerLaw(C, ALPHA), scheme="replace", generations=2)
+    tab = solve_module.solve("n-real", target, table, scheme="replace", generations=2)
+    pw = solve_module.solve("n-real", target, PowerLaw(C, ALPHA), scheme="replace", generations=2)
     exact = (2 * C / target) ** (1 / ALPHA)  # 2 C n^-alpha <= target
     assert pw.value == pytest.approx(exact, abs=1)
     assert tab.value == min(s for s in SIZES if s >= pw.value)
