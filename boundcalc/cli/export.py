@@ -236,6 +236,8 @@ def cmd_plot_generations(args):
             over["real_fraction"] = None  # --real-fraction describes the mix loop only
         if defaults and name in ("replace", "schedule"):
             over["real_data"] = "fresh"
+        if defaults and name not in ("mix", "schedule"):
+            over["draw"] = "stratified"  # --draw describes the mix and schedule loops only
         if defaults and name == "mix" and args.real_fraction is not None:
             over["n_synth"] = None
         results[name] = compute_bound(_copy(args, **over))
@@ -253,7 +255,8 @@ def cmd_plot_phase(args):
     from boundcalc.bounds.plots import phase_figure
     points = check("points", args.points if args.points is not None else PHASE_POINTS[args.learner])
     result = phase_transition(learner_from_args(args), args.n_real, args.generation,
-                              previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta)
+                              previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta,
+                              draw=args.draw)
     return phase_figure(result, n_points=points), [result.message]
 
 
