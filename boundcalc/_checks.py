@@ -351,6 +351,11 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        choices=("fresh", "reused"), defaults={"bound": "fresh", "solve": "fresh", "plot": "fresh",
                                               "validate gaussian": "fresh",
                                               "validate kde": "fresh", "validate diffusion": "fresh"}),
+    _p("draw", "choice", "mix/schedule: how a later training set is drawn: stratified = exactly "
+       "round(lambda N_i) real samples and the rest from p_(i-1); iid = each of the N_i samples independently "
+       "real with probability lambda (needs fresh real data)", choices=("stratified", "iid"),
+       defaults={"bound": "stratified", "solve": "stratified", "plot": "stratified", "phase": "stratified",
+                 "validate diffusion": "stratified"}),
     _p("real_fraction", "fraction", "mix: real share lambda of each later training set, instead of --n-synth",
        0, 1, True, False, symbol="lambda"),
     _p("schedule_fractions", "numbers", "schedule: real fractions lambda_2,...,lambda_K (one value for all)",
@@ -407,6 +412,9 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
          defaults={c: v for c in ("bound", "solve", "plot", "phase")
                    + (("optimum",) if k in ("stat", "width", "opt") else ())})
       for k, v in (("stat", 1.0), ("width", 1.0), ("opt", 1.0), ("mc", 1.0), ("approx", 0.0), ("prior", 1.0))],
+    _p("delta_exponent", "float", "diffusion: degree k_delta of the confidence factor ell(delta/K)^k_delta of "
+       "c_stat, c_width, c_mc (lemma D4, ell(d) = max(1, ln(1/d^2)))", 0, 1000, symbol="k_delta",
+       defaults={c: 2.0 for c in ("bound", "solve", "plot", "phase")}),
     # -- solve, phase, optimum -----------------------------------------------------------------
     _p("target", "fraction", "solve: the level the final bound a_K must meet", 0, 1, True, False),
     _p("unknown", "choice", "solve: the quantity solved for",

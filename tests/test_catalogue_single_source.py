@@ -176,12 +176,13 @@ def _diffusion(**options):
     return Diffusion(**options)
 
 
-def test_diffusion_terms_are_d1_d2_d3(monkeypatch):
+def test_diffusion_terms_are_d4_d2_d3(monkeypatch):
+    """The loop's KL is lemma D4 (D1 at delta/K), its TV lemma D3, its tau* lemma D2."""
     from boundcalc.model.schemes import Mix
-    scheme = Mix(1000, 1000, "fresh")
+    scheme = Mix(1000, 1000, "fresh", draw="iid")
     base = _diffusion().errors(scheme, 3, 0.05)
     d3 = get_lemma("D3")
-    scale(monkeypatch, "D1", 2)
+    scale(monkeypatch, "D4", 2)
     for e, b in zip(_diffusion().errors(scheme, 3, 0.05), base):
         assert close(e.terms["KL"], 2 * b.terms["KL"]) and close(e.eps, d3.evaluate(KL=2 * b.terms["KL"]))
     monkeypatch.undo()

@@ -114,7 +114,7 @@ EXPECTED_PROVENANCE = {
     "T1": "[classical]", "T2": "[classical]", "T3": "[classical]", "T4": "[classical]",
     "T4p": "[classical]", "GTV": "[classical]", "C1": "[classical]", "C2": "[classical]",
     "C3": "[classical]", "K1": "[derived]", "K1p": "[classical]", "K2": "[derived]",
-    "K3": "[classical]", "K4": "[derived]", "D1": "[Li23]", "D2": "[Li23, derived]", "D3": "[derived]",
+    "K3": "[classical]", "K4": "[derived]", "D1": "[Li23]", "D2": "[Li23, derived]", "D3": "[derived]", "D4": "[Li23, derived]",
     "KE1": "[derived]", "KE2": "[derived]", "KE3": "[derived]", "KE4": "[classical]", "KE5": "[derived]",
     "KR1": "[derived]", "KR2": "[classical]", "KR3": "[classical]", "KR4": "[derived]", "KR5": "[derived]",
     # the composition theorems (kind "theorem")

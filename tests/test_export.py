@@ -244,7 +244,7 @@ def test_printed_latex_of_results_and_lemmas_compiles(tmp_path):
     power = PowerLaw(1.0, 0.25)
     formulas = [compose_bound(make_scheme(name, 1000, 500), power, 6).to_latex()
                 for name in ("replace", "mix", "accumulate")]
-    formulas.append(compose_bound(make_scheme("mix", 1000, 500), Diffusion(), 3).to_latex())
+    formulas.append(compose_bound(make_scheme("mix", 1000, 500, draw="iid"), Diffusion(), 3).to_latex())
     formulas.append(phase_transition(PowerLaw(1.0, 0.2), 1000, 2).to_latex())
     formulas.append(solve("n-real", 0.5, power, scheme="replace", generations=4).to_latex())
     formulas += [lemma.latex for lemma in all_lemmas()]

@@ -99,7 +99,7 @@ def test_solve_with_huge_sizes_and_tiny_delta():
 
 
 def test_diffusion_learner_solve_is_verified():
-    r = solve("n-real", 0.2, Diffusion(), scheme="mix", generations=5, n_synth=1000)
+    r = solve("n-real", 0.2, Diffusion(), scheme="mix", generations=5, n_synth=1000, draw="iid")
     assert r.reachable and r.verified and r.achieved <= 0.2
 
 

@@ -144,20 +144,21 @@ def solve(target, scheme: Scheme, learner: Learner, generations=DEFAULT_GENERATI
     common = dict(generations=generations, delta=delta, max_generations=max_generations)
     if isinstance(scheme, Schedule):
         return S.solve(unknown.replace("_", "-"), target, learner, scheme="schedule", n_real=scheme.n_real,
-                       real_fractions=scheme.real_fractions, sizes=scheme.sizes, **common)
+                       real_fractions=scheme.real_fractions, sizes=scheme.sizes, draw=scheme.draw, **common)
     if unknown == "real_fraction":
         budget = scheme.n_total_budget
         inputs = {"scheme": "mix", "generations": generations, "n_total": budget, "real_data": scheme.real_data,
                   "delta": delta, "learner": learner.to_dict(), "target": target}
         half = budget // 2
         return S._fraction_solve(target, learner, "mix", generations, half, budget - half, scheme.real_data,
-                                 delta, inputs)
-    fields = dict(n_real=scheme.n_real, n_synth=scheme.n_synth, real_data=getattr(scheme, "real_data", "fresh"))
+                                 delta, inputs, draw=scheme.draw)
+    fields = dict(n_real=scheme.n_real, n_synth=scheme.n_synth, real_data=getattr(scheme, "real_data", "fresh"),
+                  draw=getattr(scheme, "draw", "stratified"))
     return S.solve(unknown.replace("_", "-"), target, learner, scheme=scheme.name, **fields, **common)
 
 
 def phase(learner: Learner, n_real, generation: int = 2, previous_tv=None, n_synth_before=None,
-          delta=DEFAULT_DELTA) -> PhaseResult:
+          delta=DEFAULT_DELTA, draw: str = "stratified") -> PhaseResult:
     r"""The phase transition in the amount of synthetic data at generation I of ``mix`` [derived, reproduces Fu24].
 
     With :math:`n_{\mathrm{real}}` real samples and s synthetic samples of :math:`p_{I-1}`,
@@ -183,6 +184,8 @@ def phase(learner: Learner, n_real, generation: int = 2, previous_tv=None, n_syn
     n_synth_before : int, optional
         Synthetic samples in generations 2..I-1 used to compute :math:`a_{I-1}` (default n_real).
     delta : float, default 0.05
+    draw : "stratified" or "iid", default "stratified"
+        How the mix training sets are drawn (the diffusion learner is covered by lemma D1 only for "iid").
 
     Examples
     --------
@@ -196,7 +199,7 @@ def phase(learner: Learner, n_real, generation: int = 2, previous_tv=None, n_syn
     from boundcalc.bounds.phase import phase_transition
     _need("learner", learner, Learner)
     return phase_transition(learner, n_real, generation, previous_tv=previous_tv,
-                            n_synth_before=n_synth_before, delta=delta)
+                            n_synth_before=n_synth_before, delta=delta, draw=draw)
 
 
 def optimum(quantity: str, n=10_000, *, width=None, width_ratio=None, c_stat=1.0, c_width=1.0, c_opt=1.0,

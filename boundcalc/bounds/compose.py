@@ -229,7 +229,7 @@ def _scheme_assumptions(scheme: Scheme) -> list[str]:
     return items
 
 
-_ORDER = ["T1", "T2", "T3", "T4", "T4p", "GTV", "C1", "C2", "C3", "K1", "K1p", "K2", "K3", "K4", "D1", "D2", "D3",
+_ORDER = ["T1", "T2", "T3", "T4", "T4p", "GTV", "C1", "C2", "C3", "K1", "K1p", "K2", "K3", "K4", "D1", "D4", "D2", "D3",
           "S1", "S2", "S3", "S4", "S5", "S6", "S7", "L1", "P1", "E1"]
 
 

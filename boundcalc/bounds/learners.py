@@ -9,8 +9,10 @@ that enters the recursion ``a_i <= eps_i + TV(q_i, p0)`` (the composition theore
   or chosen by K3, for generation 1; for ``K >= 2`` (d <= 2, p0 a Gaussian mixture) the bound on
   a_i is lemma KE5 (probability >= 1 - delta, every scheme) with the KE3 bound on E a_i beside it;
   elsewhere a run of more than one generation is refused.
-* :class:`Diffusion`: lemma D1 with named constants, training time given or optimal (D2), width
-  given or proportional to N, KL turned into TV by the better of T4 / T4' (lemma D3).
+* :class:`Diffusion`: lemma D1 at the failure probability delta/K of each generation (lemma D4: the
+  concentration constants times ell(delta/K)^k_delta), training time given or optimal (D2, with the same
+  constants), width given or proportional to N, KL turned into TV by the better of T4 / T4' (lemma D3);
+  only for training sets that are, given the past, N_i i.i.d. draws of q_i (others are refused).
 
 Every learner has ``errors(scheme, generations, delta) -> list[GenerationError]``; a learner
 whose error depends on N alone (``rate_only``) also has ``eps_of_n(n)`` and ``eps_expr``, the
@@ -291,6 +293,9 @@ class KDE(Learner):
         whenever the increment is >= 0).  The KE3 bound on E a_i is returned beside it as the term
         ``expected`` (in expectation, no failure probability).  Where KE5 does not apply (d > 2, no
         target, a user-supplied K2 integral) a run of more than one generation is refused."""
+        if generations >= 2 and getattr(scheme, "draw", "stratified") != "stratified":
+            raise BoundcalcError("kde learner: lemmas KE1-KE5 and KR1-KR5 are stated for fixed block counts; got "
+                                 f"{scheme.name} with --draw {scheme.draw} (use --draw stratified, or --generations 1)")
         h = self.resolved_bandwidth(scheme.n_real)
         if generations >= 2:
             if not self.proven_loop():
@@ -414,6 +419,10 @@ DIFFUSION_DEFAULTS = {"c_stat": 1.0, "c_width": 1.0, "c_opt": 1.0, "c_mc": 1.0,
 GaussianKDE = KDE
 
 
+#: default degree k_delta of the confidence factor ell(delta)^k_delta of lemma D4
+DIFFUSION_DELTA_EXPONENT = 2.0
+
+
 def _optimal_tau(m, n, c_stat, c_width, c_opt):
     """tau* of lemma D2, evaluated through the catalogue object; memoised as a pure function of
     all its inputs and of the object itself (a replaced object is never answered from the cache)."""
@@ -427,12 +436,21 @@ def _optimal_tau_of(d2_id, m, n, c_stat, c_width, c_opt):
 
 @dataclass(frozen=True, repr=False)
 class Diffusion(Learner):
-    """Random-feature diffusion model of Li et al. (2023) in the loop (lemmas D1, D2, D3).
+    """Random-feature diffusion model of Li et al. (2023) in the loop (lemmas D1, D2, D3, D4).
 
-    ``KL(N) = c_stat tau^4/(m N) + c_width tau^3/m^2 + c_opt/tau + c_mc/m + c_approx + c_prior e^(-2T)``,
-    ``eps(N) = min(sqrt(KL/2), sqrt(1 - exp(-KL)))``, with ``tau`` given or the D2 optimum and
-    ``m`` given (``width``) or ``width_ratio * N`` (``width_ratio`` 1 when neither is given; giving
-    both is refused).
+    In a run of K generations at failure probability delta, generation i's statement is taken at
+    ``delta_i = delta / K`` (lemma C3) and, with ``L = ell(delta_i)^k_delta``,
+    ``ell(d) = max(1, ln(1/d^2))`` (lemma D4),
+
+    ``KL(N) = L (c_stat tau^4/(m N) + c_width tau^3/m^2 + c_mc/m) + c_opt/tau + c_approx + c_prior e^(-2T)``,
+    ``eps(N) = min(sqrt(KL/2), sqrt(1 - exp(-KL)))``, with ``tau`` given or the D2 optimum for the same
+    constants (``L c_stat``, ``L c_width``, ``c_opt``) and ``m`` given (``width``) or ``width_ratio * N``
+    (``width_ratio`` 1 when neither is given; giving both is refused).
+
+    D1 is proved for n i.i.d. draws of one law, so :meth:`errors` refuses (one line) a run in which a
+    generation's training set is not, given the past, N_i i.i.d. draws of q_i
+    (:attr:`boundcalc.model.schemes.GenerationPlan.iid_from_training_law`): stratified mix/schedule
+    sets of two laws (use ``draw="iid"``), reused real data beside synthetic data, accumulate.
 
     >>> Diffusion(width=256)
     Diffusion(width=256)
@@ -450,15 +468,18 @@ class Diffusion(Learner):
     c_mc: float = 1.0
     c_approx: float = 0.0
     c_prior: float = 1.0
+    #: k_delta of lemma D4: the degree of the confidence factor ell(delta_i)^k_delta
+    delta_exponent: float = DIFFUSION_DELTA_EXPONENT
     #: the calibration file the constants were read from (``from_calibration``): the bound is calibrated
     calibrated_from: str = ""
     #: the one line of the assumptions that says what was calibrated, where and at which settings
     calibration_note: str = ""
 
     name: ClassVar[str] = "diffusion"
-    lemma_ids: ClassVar[tuple[str, ...]] = ("D1", "D2", "D3", "T4", "T4p")
-    #: the polylog(1/delta) factor of D1 is not tracked, so no failure probability is claimed (issue 9)
-    uses_delta: ClassVar[bool] = False
+    lemma_ids: ClassVar[tuple[str, ...]] = ("D1", "D4", "D2", "D3", "T4", "T4p")
+    #: eps_i depends on delta_i = delta / K (lemma D4), not on N_i alone
+    rate_only: ClassVar[bool] = False
+    uses_delta: ClassVar[bool] = True
 
     def __post_init__(self):
         if self.width is not None and self.width_ratio is not None:
@@ -470,6 +491,7 @@ class Diffusion(Learner):
         object.__setattr__(self, "horizon", check("horizon", self.horizon))
         for k in DIFFUSION_DEFAULTS:
             object.__setattr__(self, k, float(check(k, getattr(self, k))))
+        object.__setattr__(self, "delta_exponent", float(check("delta_exponent", self.delta_exponent)))
 
     @classmethod
     def from_calibration(cls, path, **options) -> "Diffusion":
@@ -478,8 +500,10 @@ class Diffusion(Learner):
         ``path`` is the ``--json`` output of ``boundcalc validate diffusion early-stopping`` (its
         calibrated D1 envelope; the horizon and width rule it was fitted at are taken too) or a JSON
         object of named constants ``{"c_stat": .., "c_opt": .., ...}`` (schema:
-        :mod:`boundcalc.bounds.calibration`).  ``options`` (width, width_ratio, tau, horizon) override
-        the file's settings; constants cannot be given beside the file.
+        :mod:`boundcalc.bounds.calibration`).  ``options`` (width, width_ratio, tau, horizon,
+        delta_exponent) override the file's settings; constants cannot be given beside the file.
+        ``delta_exponent`` defaults to 0: the calibrated constants are an envelope of measured runs,
+        used as they are at every delta (no confidence factor of lemma D4).
 
         >>> import json, tempfile
         >>> f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
@@ -493,10 +517,13 @@ class Diffusion(Learner):
         if clash:
             raise BoundcalcError(f"{', '.join(clash)} cannot be given with a calibration file ({path}): its "
                                  "constants are the calibrated ones")
-        unknown = sorted(set(options) - {"width", "width_ratio", "tau", "horizon"})
+        unknown = sorted(set(options) - {"width", "width_ratio", "tau", "horizon", "delta_exponent"})
         if unknown:
             raise BoundcalcError(f"Diffusion.from_calibration: unknown option(s) {', '.join(unknown)}; valid: "
-                                 "width, width_ratio, tau, horizon")
+                                 "width, width_ratio, tau, horizon, delta_exponent")
+        # the calibrated constants are an envelope of measured runs, not constants of a statement at a
+        # failure probability: no confidence factor of lemma D4 unless the user asks for one
+        options.setdefault("delta_exponent", 0.0)
         cal = read_d1_constants(path)
         settings = {}
         if cal.settings:
@@ -526,55 +553,104 @@ class Diffusion(Learner):
     def width_for(self, n):
         return mpf(self.width) if self.width is not None else mpf(self.ratio) * mpf(n)
 
-    def tau_for(self, n):
+    def confidence_factor(self, delta_i=None):
+        """``ell(delta_i)^k_delta`` of lemma D4 (1 when ``delta_i`` is None: D1's constants as given)."""
+        if delta_i is None:
+            return mpf(1)
+        from boundcalc.theory.diffusion import confidence_factor
+        return confidence_factor(check_probability("delta", delta_i), self.delta_exponent)
+
+    def constants_at(self, delta_i=None) -> dict:
+        """D1's named constants at the failure probability ``delta_i`` of one statement (lemma D4):
+        c_stat, c_width and c_mc times ``ell(delta_i)^k_delta``; the others unchanged.  ``None``: as given."""
+        factor = self.confidence_factor(delta_i)
+        from boundcalc.theory.diffusion import CONCENTRATION_CONSTANTS
+        return {k: (mpf(v) * factor if k in CONCENTRATION_CONSTANTS else mpf(v)) for k, v in self.constants.items()}
+
+    def tau_for(self, n, delta_i=None):
+        """tau given, or tau* of lemma D2 for the constants at ``delta_i`` (the same as in the KL bound)."""
         if self.tau != "auto":
             return mpf(self.tau)
-        return _optimal_tau(self.width_for(n), mpf(n), self.c_stat, self.c_width, self.c_opt)
+        c = self.constants_at(delta_i)
+        return _optimal_tau(self.width_for(n), mpf(n), c["c_stat"], c["c_width"], c["c_opt"])
 
-    def kl_of_n(self, n):
-        c = self.constants
-        return get_lemma("D1").evaluate(tau=self.tau_for(n), m=self.width_for(n), n=mpf(n), T=self.horizon, **c)
+    def kl_of_n(self, n, delta_i=None):
+        """The KL bound at N = n: lemma D4 at failure probability ``delta_i`` (``None``: lemma D1 with the
+        constants as given, i.e. constants already valid at the failure probability meant)."""
+        common = dict(tau=self.tau_for(n, delta_i), m=self.width_for(n), n=mpf(n), T=self.horizon)
+        if delta_i is None:
+            return get_lemma("D1").evaluate(**common, **self.constants)
+        return get_lemma("D4").evaluate(**common, **self.constants, delta=mpf(delta_i), k_delta=self.delta_exponent)
 
-    def eps_of_n(self, n):
-        return get_lemma("D3").evaluate(KL=self.kl_of_n(n))
+    def eps_of_n(self, n, delta_i=None):
+        """eps = min(sqrt(KL/2), sqrt(1 - e^(-KL))) (lemma D3) of :meth:`kl_of_n`."""
+        return get_lemma("D3").evaluate(KL=self.kl_of_n(n, delta_i))
+
+    def coverage_problem(self, scheme, generations) -> str | None:
+        """None when every generation's training set is, given the past, N_i i.i.d. draws of q_i (what
+        D1 is proved for); else the one-line reason naming the scheme and what would be covered."""
+        for plan in scheme.plans(generations):
+            if plan.iid_from_training_law:
+                continue
+            i = plan.generation
+            name = scheme.name
+            if getattr(scheme, "real_data", "fresh") == "reused" and name in ("mix", "accumulate"):
+                what = (f"{name} with --real-data reused: generation {i} trains on the real set of generation 1 "
+                        "again, so given the past it is not a fresh i.i.d. sample (p_(i-1) depends on it)")
+            elif name in ("accumulate", "accumulate-subsample"):
+                what = (f"{name}: generation {i} trains on blocks kept from earlier generations (used to train "
+                        "them), not a fresh i.i.d. sample of q_i")
+            else:
+                what = (f"{name} with --draw stratified: generation {i} has exactly fixed counts from two laws, "
+                        "not N_i i.i.d. draws of q_i")
+            return (f"diffusion learner: lemma D1 needs each training set to be N_i i.i.d. draws of one law given the "
+                    f"past; {what}. Covered: --generations 1, replace, or mix/schedule with --draw iid and fresh "
+                    "real data")
+        return None
 
     def errors(self, scheme, generations, delta):
+        """eps_1..eps_K at delta_i = delta / K each (lemmas D4, D3, C3): with probability >= 1 - delta all K
+        statements hold at once.  Refused (one line) when a training set is not covered by D1."""
         check_probability("delta", delta)
+        problem = self.coverage_problem(scheme, generations)
+        if problem is not None:
+            raise BoundcalcError(problem)
+        from boundcalc.theory.concentration import union_per_event_delta
+        delta_i = union_per_event_delta(delta, generations)  # lemma C3: delta / K per generation
+        factor = self.confidence_factor(delta_i)
         out = []
         for i in range(1, generations + 1):
             n = scheme.n_total(i)
-            out.append(GenerationError(i, mpf(n), self.eps_of_n(n),
-                                       {"KL": self.kl_of_n(n), "tau": self.tau_for(n), "width": self.width_for(n)}))
+            kl = self.kl_of_n(n, delta_i)
+            out.append(GenerationError(i, mpf(n), get_lemma("D3").evaluate(KL=kl),
+                                       {"KL": kl, "tau": self.tau_for(n, delta_i), "width": self.width_for(n),
+                                        "delta_i": delta_i, "confidence_factor": factor}))
         return out
 
     def assumptions(self, scheme):
         items = [self.calibration_note] if self.calibrated_from else []
         if self.constants == DIFFUSION_DEFAULTS and not self.calibrated_from:
             items.append("constants of 1 (c_approx = 0): the numbers show the SHAPE of the bound (its dependence "
-                         "on N, m, tau and T), not a value; give calibrated constants for a value")
-        try:
-            plans = scheme.plans(2)
-        except (BoundcalcError, ValueError, IndexError):  # a schedule given for one generation only
-            plans = scheme.plans(1)
-        blocks = [b for p in plans for b in p.blocks if b.count > 0]
-        if any(not p.all_fresh for p in plans) or len({b.source for b in blocks if b.drawn_at == 2}) > 1:
-            items.append("lemma D1 is applied with n = N_i as if generation i's training set were N_i i.i.d. draws "
-                         "from q_i; for stratified mix sets, reused real data and accumulate's kept blocks this is "
-                         "an assumption, not covered by D1 (the number is the same for fresh and reused real data)")
-        return items + ["lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
-                "(an idealisation: a diffusion model's output has Gaussian tails, not compact support)",
-                "the named constants absorb d log(d+1), RKHS norms and the T-dependent factors; Li et al.'s hidden "
-                "factor also contains polylog(1/delta), which is not tracked: delta does not change this number, "
-                "so it is NOT a probability-(1 - delta) statement at a stated delta; constants "
-                + ", ".join(f"{k} = {v:g}" for k, v in self.constants.items()),
-                "training time " + ("tau* of lemma D2 for each N_i" if self.tau == "auto" else f"tau = {self.tau:g}")
-                + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.ratio:g} N_i")]
+                         "on N, m, tau, T and delta), not a value; give calibrated constants for a value")
+        return items + [
+            "each generation's training set is, given the past, N_i i.i.d. draws of q_i (generation 1, replace, "
+            "one block of p0, or mix/schedule drawn iid with fresh real data), as lemma D1 needs",
+            "lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
+            "(an idealisation: a diffusion model's output has Gaussian tails, not compact support)",
+            "with probability >= 1 - delta all K generations' bounds hold at once: generation i's D1 statement at "
+            f"delta_i = delta/K (lemma C3), its concentration constants c_stat, c_width, c_mc times "
+            f"ell(delta_i)^{self.delta_exponent:g}, ell(d) = max(1, ln(1/d^2)) (lemma D4, degree k_delta = "
+            f"{self.delta_exponent:g}); the same constants give tau* (lemma D2)",
+            "the named constants absorb d log(d+1), RKHS norms and the T-dependent factors; constants "
+            + ", ".join(f"{k} = {v:g}" for k, v in self.constants.items()),
+            "training time " + ("tau* of lemma D2 for each N_i" if self.tau == "auto" else f"tau = {self.tau:g}")
+            + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.ratio:g} N_i")]
 
     def to_dict(self):
         return {"learner": self.name, "width": self.width,
                 "width_ratio": None if self.width is not None else self.ratio,
                 "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
-                "lemma_ids": list(self.lemma_ids),
+                "delta_exponent": self.delta_exponent, "lemma_ids": list(self.lemma_ids),
                 **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
 
 

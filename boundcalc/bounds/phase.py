@@ -34,8 +34,9 @@ LIMIT_RATIO = mpmath.mpf(10) ** 15
 
 
 def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=None,
-                     n_synth_before=None, delta=0.05) -> PhaseResult:
-    """Locate the threshold amount of synthetic data at ``generation`` (>= 2)."""
+                     n_synth_before=None, delta=0.05, draw: str = "stratified") -> PhaseResult:
+    """Locate the threshold amount of synthetic data at ``generation`` (>= 2); ``draw`` is how the mix
+    training sets are drawn (:data:`boundcalc.model.schemes.DRAWS`; the diffusion learner needs "iid")."""
     n_real = check("n_real", n_real)
     I = check("generation", generation)
     if previous_tv is not None and n_synth_before is not None:
@@ -43,13 +44,14 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
                              "not both: previous_tv replaces the generations that n_synth_before describes")
     check_probability("delta", delta)
     n_before = n_real if n_synth_before is None else check("n_synth_before", n_synth_before)
+    check("draw", draw)
     inputs = {"learner": learner.to_dict(), "n_real": n_real, "generation": I,
-              "n_synth_before": n_before, "delta": delta, "previous_tv": previous_tv}
+              "n_synth_before": n_before, "delta": delta, "previous_tv": previous_tv, "draw": draw}
 
     def scheme_at(s):
         lam_before = n_real / (n_real + n_before)
         return Schedule.continuous(n_real, [lam_before] * (I - 2) + [n_real / (n_real + s)],
-                                   [n_real + n_before] * (I - 2) + [n_real + s])
+                                   [n_real + n_before] * (I - 2) + [n_real + s], draw=draw)
 
     if previous_tv is not None:
         a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))

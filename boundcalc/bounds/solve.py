@@ -89,7 +89,8 @@ def _smallest_integer(f, target, low, high):
 
 def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generations=None,
           n_real=None, n_synth=None, real_data: str = "fresh", real_fraction=None,
-          real_fractions=None, sizes=None, delta=0.05, max_generations: int | None = None) -> SolveResult:
+          real_fractions=None, sizes=None, delta=0.05, max_generations: int | None = None,
+          draw: str = "stratified") -> SolveResult:
     """Solve for ``unknown`` so that the bound meets ``target`` (see the module docstring)."""
     check_choice("unknown (--for)", unknown, UNKNOWNS)
     target = float(check_range("target", target, 0, 1, False, True))  # a TV distance is at most 1
@@ -101,14 +102,14 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         raise BoundcalcError("--for real-fraction solves for the real fraction: do not give --real-fractions")
     check_probability("delta", delta)
     inputs = {"scheme": scheme, "generations": generations, "n_real": n_real, "n_synth": n_synth,
-              "real_data": real_data, "real_fraction": real_fraction, "delta": delta,
+              "real_data": real_data, "real_fraction": real_fraction, "delta": delta, "draw": draw,
               "learner": learner.to_dict(), "target": target}
     if unknown != "generations":
         generations = check_positive_int("generations", generations if generations is not None else 0)
 
     def build(**over):
         kw = dict(n_real=n_real, n_synth=n_synth, real_data=real_data, real_fraction=real_fraction,
-                  real_fractions=real_fractions, sizes=sizes)
+                  real_fractions=real_fractions, sizes=sizes, draw=draw)
         kw.update(over)
         return make_scheme(scheme, **kw)
 
@@ -133,7 +134,8 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
                               learner, "synthetic data cannot lower the error of generation 1, which sees only "
                                        "the n_real real samples", ratio=1.5)
     if unknown == "real-fraction":
-        return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs)
+        return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs,
+                               draw=draw)
     return _generations_solve(target, learner, build(), delta, max_generations, inputs)
 
 
@@ -371,7 +373,8 @@ def _closed_form_check(scheme, learner, generations, achieved) -> dict:
     return {"closed_form_agrees": bool(abs(value - achieved) <= mpmath.mpf("1e-12") * max(1, abs(achieved)))}
 
 
-def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs):
+def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs,
+                    draw: str = "stratified"):
     """Smallest real fraction lam = r / N of a per-generation budget N = n_real + n_synth: the real
     count r = round_size(lam N) is an integer (the rounding rule of :mod:`boundcalc.model.schemes`),
     so the search is over r in [1, N] and lam is reported as r / N exactly."""
@@ -382,7 +385,7 @@ def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_
     inputs["budget_per_generation"] = budget
 
     def scheme_at(real):
-        return Mix.fraction(mpmath.mpf(real) / budget if real < budget else 1, budget, real_data)
+        return Mix.fraction(mpmath.mpf(real) / budget if real < budget else 1, budget, real_data, draw)
 
     seen = {}
 

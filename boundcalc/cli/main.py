@@ -110,7 +110,7 @@ def cmd_solve(args):
                    generations=generations, n_real=args.n_real, n_synth=args.n_synth,
                    real_data=args.real_data, real_fraction=args.real_fraction,
                    real_fractions=args.schedule_fractions, sizes=args.sizes, delta=args.delta,
-                   max_generations=max_generations)
+                   max_generations=max_generations, draw=args.draw)
     _emit(args, result)
     return 0
 
@@ -119,7 +119,8 @@ def cmd_phase(args):
     from boundcalc.bounds.phase import phase_transition
     refuse_together(args, "n_synth_before", "previous_tv")
     result = phase_transition(learner_from_args(args), args.n_real, args.generation,
-                              previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta)
+                              previous_tv=args.previous_tv, n_synth_before=args.n_synth_before, delta=args.delta,
+                              draw=args.draw)
     _emit(args, result)
     return 0
 

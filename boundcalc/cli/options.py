@@ -19,7 +19,7 @@ from boundcalc.bounds.result import fmt as _fmt  # noqa: F401  (the tables' numb
 POWER_OPTIONS = ("C", "alpha")
 KDE_OPTIONS = ("dim", "bandwidth", "target_distribution", "laplacian_l1", "k2_integral", "holder_L", "holder_beta")
 DIFFUSION_OPTIONS = ("width", "width_ratio", "tau", "horizon", "c_stat", "c_width", "c_opt", "c_mc",
-                     "c_approx", "c_prior", "constants")
+                     "c_approx", "c_prior", "delta_exponent", "constants")
 
 #: numbers such as -1, -1e3, -.5, -inf and -nan are values, not option names
 NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
@@ -123,6 +123,7 @@ def add_scheme_options(p, generations=True, command: str = "bound"):
     add_option(g, "n_synth", command)
     add_option(g, "real_fraction", command)
     add_option(g, "real_data", command)
+    add_option(g, "draw", command)
     add_option(g, "schedule_fractions", command,
                help="schedule: real fractions lambda_2,...,lambda_K (one value for all); --real-fractions "
                     "is its old spelling")
@@ -137,6 +138,7 @@ def add_phase_options(p):
     add_option(p, "n_synth_before", "phase")
     add_option(p, "previous_tv", "phase")
     add_option(p, "delta", "phase")
+    add_option(p, "draw", "phase")
     add_learner_options(p)
 
 
@@ -152,7 +154,7 @@ def add_learner_options(p, target_flag=True):
                default=None, help="kde: p0 = bimodal (default), normal[:mu=..,sigma=..,dim=..] or "
                                   "mixture:weights=..;means=..;scales=..")
     for name in ("laplacian_l1", "k2_integral", "holder_L", "holder_beta", "width", "width_ratio", "tau", "horizon",
-                 "c_stat", "c_width", "c_opt", "c_mc", "c_approx", "c_prior", "constants"):
+                 "c_stat", "c_width", "c_opt", "c_mc", "c_approx", "c_prior", "delta_exponent", "constants"):
         add_option(g, name, default=None, metavar="FILE" if name == "constants" else None)
 
 
@@ -187,7 +189,8 @@ def learner_from_args(args):
 def scheme_from_args(args, **over):
     from boundcalc.model.schemes import make_scheme
     kw = dict(n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
-              real_fraction=args.real_fraction, real_fractions=args.schedule_fractions, sizes=args.sizes)
+              real_fraction=args.real_fraction, real_fractions=args.schedule_fractions, sizes=args.sizes,
+              draw=getattr(args, "draw", "stratified"))
     kw.update(over)
     return make_scheme(args.scheme, **kw)
 

@@ -43,7 +43,7 @@ EXPERIMENT_HELP = {
 #: which experiments each experiment-specific option applies to (others are refused, not ignored)
 APPLIES_TO = {"generations": ("loop", "calibrate"), "n_synth_ratios": ("phase",),
               "ns": ("early-stopping", "calibrate"), "mix_fractions": ("loop",),
-              "scheme": ("loop",), "n_synth": ("loop",), "real_data": ("loop",)}
+              "scheme": ("loop",), "n_synth": ("loop",), "real_data": ("loop",), "draw": ("loop",)}
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -63,6 +63,7 @@ def _common_options() -> argparse.ArgumentParser:
     add_option(g, "n_real", command)
     add_option(g, "n_synth", command)
     add_option(g, "real_data", command)
+    add_option(g, "draw", command)
     add_option(g, "mix_fractions", command, dest="real_fractions")
     add_option(g, "generations", command, default=None)
     add_option(g, "ns", command)
@@ -126,6 +127,7 @@ def options_from_args(args, experiment: str):
                    draws_per_point=args.draws_per_point, grid_size=args.grid_size, sampler=args.sampler,
                    device=args.device,
                    scheme=args.scheme, n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
+                   draw=args.draw,
                    real_fractions=tuple(args.real_fractions),
                    seeds=args.seeds, seed=args.seed, ns=tuple(args.ns or ()),
                    n_synth_ratios=tuple(args.n_synth_ratios), width_ratio=args.width_ratio)

@@ -41,6 +41,11 @@ from boundcalc._checks import BoundcalcError, check, check_choice, check_positiv
 
 SCHEMES = ("replace", "mix", "accumulate", "schedule")
 REAL_DATA = ("fresh", "reused")
+#: how a mix / schedule training set of generation i >= 2 is drawn: ``stratified`` = exactly the plan's
+#: block counts (round_size(lam_i N_i) real samples, the rest from p_{i-1}); ``iid`` = each of the N_i
+#: samples independently real with probability lam_i (the plan's real fraction), else from p_{i-1},
+#: so that given the past the training set is N_i i.i.d. draws of q_i = lam_i p0 + (1 - lam_i) p_{i-1}
+DRAWS = ("stratified", "iid")
 
 
 def round_size(x) -> int:
@@ -98,6 +103,9 @@ class Block:
 class GenerationPlan:
     generation: int
     blocks: tuple[Block, ...]
+    #: ``iid``: the N_i samples are drawn independently from q_i (the real count is Binomial(N_i, lam_i)
+    #: and the blocks hold its expected split); ``stratified``: the blocks' counts exactly
+    draw: str = "stratified"
 
     @property
     def n_total(self) -> float:
@@ -125,6 +133,21 @@ class GenerationPlan:
     def all_fresh(self) -> bool:
         """True when every sample of this training set is drawn anew at this generation."""
         return all(b.drawn_at == self.generation for b in self.blocks)
+
+    @property
+    def iid_from_training_law(self) -> bool:
+        """True when, given the past, the training set is N_i i.i.d. draws of q_i (what a lemma stated
+        for an i.i.d. sample of one law, such as D1, needs): one block of p0 (its samples are i.i.d.
+        draws of the fixed law p0 whenever they were drawn), one fresh block of p_{i-1}, or fresh
+        blocks drawn with ``draw = "iid"`` (each sample independently from the mixture q_i).
+        Stratified blocks of two laws, reused or kept blocks beside others, and subsamples of a
+        stored pool are not."""
+        blocks = [b for b in self.blocks if b.count > 0]
+        if any(b.pool is not None for b in blocks):
+            return False
+        if len(blocks) == 1:
+            return blocks[0].source == 0 or blocks[0].drawn_at == self.generation
+        return self.draw == "iid" and all(b.drawn_at == self.generation for b in blocks)
 
 
 def _summary(value) -> str:
@@ -176,7 +199,8 @@ class Scheme:
 
     def __repr__(self) -> str:
         shown = [f"{f.name}={_summary(getattr(self, f.name))}" for f in dataclasses.fields(self)
-                 if f.repr and not (f.metadata.get("hide_none") and getattr(self, f.name) is None)]
+                 if f.repr and not (f.metadata.get("hide_none") and getattr(self, f.name) is None)
+                 and not (f.metadata.get("hide_default") and getattr(self, f.name) == f.default)]
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # -- the unknown -----------------------------------------------------------------------
@@ -204,7 +228,8 @@ class Scheme:
         if i not in cache:
             i = check_positive_int("generation", i)
             cache[i] = (GenerationPlan(1, (Block(0, self.n_real, 1),)) if i == 1
-                        else GenerationPlan(i, tuple(b for b in self._later_blocks(i) if b.count > 0)))
+                        else GenerationPlan(i, tuple(b for b in self._later_blocks(i) if b.count > 0),
+                                            getattr(self, "draw", "stratified")))
         return cache[i]
 
     def _real_block(self, i: int, count=None) -> Block:
@@ -233,7 +258,10 @@ class Scheme:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return {"scheme": self.name, "n_real": self.n_real, "real_data": getattr(self, "real_data", "fresh")}
+        out = {"scheme": self.name, "n_real": self.n_real, "real_data": getattr(self, "real_data", "fresh")}
+        if hasattr(self, "draw"):
+            out["draw"] = self.draw
+        return out
 
 
 @dataclass(frozen=True, repr=False)
@@ -280,6 +308,8 @@ class Mix(Scheme):
     n_synth: int | None
     real_data: str = "fresh"
     n_total_budget: int | None = field(default=None, metadata={"hide_none": True})
+    #: "stratified" (exact block counts) or "iid" (each sample independently from q_i), see DRAWS
+    draw: str = field(default="stratified", metadata={"hide_default": True})
 
     name: ClassVar[str] = "mix"
     size_fields: ClassVar[tuple[str, ...]] = ("n_real", "n_synth")
@@ -288,6 +318,7 @@ class Mix(Scheme):
         object.__setattr__(self, "n_real", _check_size("n_real", self.n_real))
         object.__setattr__(self, "n_synth", _check_size("n_synth", self.n_synth, 0))
         check_choice("real_data", self.real_data, REAL_DATA)
+        _check_draw(self.draw, self.real_data)
         if self.n_total_budget is not None:
             budget = _check_size("n_total", self.n_total_budget, 2)
             object.__setattr__(self, "n_total_budget", budget)
@@ -309,15 +340,15 @@ class Mix(Scheme):
         return self.n_real / (self.n_real + self.n_synth)
 
     @classmethod
-    def from_real_fraction(cls, n_real, real_fraction, real_data: str = "fresh") -> "Mix":
+    def from_real_fraction(cls, n_real, real_fraction, real_data: str = "fresh", draw: str = "stratified") -> "Mix":
         """n_synth = round_size(n_real (1 - lam) / lam), so that each later training set has real share
         lam (up to the rounding of n_synth to an integer)."""
         lam = check("real_fraction", real_fraction)
         n_real = _check_size("n_real", n_real, unknown_ok=False)
-        return cls(n_real, round_size(Fraction(n_real) * (1 - Fraction(lam)) / Fraction(lam)), real_data)
+        return cls(n_real, round_size(Fraction(n_real) * (1 - Fraction(lam)) / Fraction(lam)), real_data, draw=draw)
 
     @classmethod
-    def fraction(cls, real_fraction, n_total, real_data: str = "fresh") -> "Mix":
+    def fraction(cls, real_fraction, n_total, real_data: str = "fresh", draw: str = "stratified") -> "Mix":
         """The mix loop with a per-generation budget ``n_total`` of which the share ``real_fraction`` is
         real: n_real = round_size(lam N), n_synth = N - n_real.  ``real_fraction=None`` leaves the real
         fraction unknown (for :func:`boundcalc.solve`).
@@ -329,12 +360,12 @@ class Mix(Scheme):
         """
         n_total = _check_size("n_total", n_total, 2, unknown_ok=False)
         if real_fraction is None:
-            return cls(None, None, real_data, n_total)
+            return cls(None, None, real_data, n_total, draw)
         real, synth = real_split(check("real_fraction", real_fraction), n_total)
         if real < 1:
             raise BoundcalcError(f"real_fraction {real_fraction:g} of n_total = {n_total} leaves no real sample "
                                  "for generation 1 (round_size(lam N) must be >= 1)")
-        return cls(real, synth, real_data, n_total)
+        return cls(real, synth, real_data, n_total, draw)
 
     def _later_blocks(self, i):
         yield self._real_block(i)
@@ -451,11 +482,14 @@ class Schedule(Scheme):
     sizes: tuple | None = None
     #: the continuous relaxation (real sizes, no rounding) used for curves over a real variable
     relaxed: bool = field(default=False, repr=False)
+    #: "stratified" (exact block counts) or "iid" (each sample independently from q_i), see DRAWS
+    draw: str = field(default="stratified", metadata={"hide_default": True})
 
     name: ClassVar[str] = "schedule"
     real_data: ClassVar[str] = "fresh"
 
     def __post_init__(self):
+        _check_draw(self.draw, "fresh")
         if self.relaxed:
             object.__setattr__(self, "real_fractions", tuple(check("schedule_fractions", self.real_fractions)))
             object.__setattr__(self, "sizes", tuple(check_positive("sizes", s) for s in (self.sizes or (self.n_real,))))
@@ -475,10 +509,10 @@ class Schedule(Scheme):
         object.__setattr__(self, "sizes", check("sizes", sizes))
 
     @classmethod
-    def continuous(cls, n_real, real_fractions, sizes) -> "Schedule":
+    def continuous(cls, n_real, real_fractions, sizes, draw: str = "stratified") -> "Schedule":
         """The relaxation with real-valued sizes (no rounding): the phase curve f(s) over real s
         is a function of a real variable, not a training loop."""
-        return cls(n_real, tuple(real_fractions), tuple(sizes), relaxed=True)
+        return cls(n_real, tuple(real_fractions), tuple(sizes), relaxed=True, draw=draw)
 
     def _entry(self, values, i, what):
         if len(values) == 1:
@@ -508,8 +542,17 @@ class Schedule(Scheme):
         return {**super().to_dict(), "real_fractions": list(self.real_fractions), "sizes": list(self.sizes)}
 
 
+def _check_draw(draw, real_data):
+    """``draw`` through the parameter table; ``iid`` needs fresh real data (a reused real set is not
+    drawn anew at each generation)."""
+    check("draw", draw)
+    if draw == "iid" and real_data != "fresh":
+        raise BoundcalcError("draw iid needs real_data fresh: with reused real data the real samples are the same "
+                             "set every generation, not drawn independently from q_i")
+
+
 def make_scheme(name: str, n_real, n_synth=None, real_data: str = "fresh",
-                real_fraction=None, real_fractions=None, sizes=None) -> Scheme:
+                real_fraction=None, real_fractions=None, sizes=None, draw: str = "stratified") -> Scheme:
     """Build a scheme by name, validating every parameter (the command line's entry point).
 
     ``n_synth`` defaults to ``n_real``; for ``mix``, ``real_fraction`` may be given instead of
@@ -520,6 +563,11 @@ def make_scheme(name: str, n_real, n_synth=None, real_data: str = "fresh",
     """
     check_choice("scheme", name, SCHEMES)
     check_choice("real_data", real_data, REAL_DATA)
+    check("draw", draw)
+    if draw != "stratified" and name not in ("mix", "schedule"):
+        raise BoundcalcError(f"draw {draw} (--draw) applies to mix and schedule, not {name} (its training sets "
+                             + ("hold one law after generation 1" if name == "replace" else
+                                "keep blocks drawn at earlier generations") + ")")
     if name != "schedule":
         for value, what in ((real_fractions, "schedule_fractions (--schedule-fractions, alias --real-fractions)"),
                             (sizes, "sizes (--sizes)")):
@@ -536,11 +584,11 @@ def make_scheme(name: str, n_real, n_synth=None, real_data: str = "fresh",
                                  "fractions set the synthetic counts)")
         if real_data != "fresh":
             raise BoundcalcError("real_data must be fresh for the schedule scheme")
-        return Schedule(n_real, real_fractions, sizes)
+        return Schedule(n_real, real_fractions, sizes, draw=draw)
     if name == "mix" and real_fraction is not None:
         if n_synth is not None:
             raise BoundcalcError("give either n_synth or real_fraction for mix, not both")
-        return Mix.from_real_fraction(n_real, real_fraction, real_data)
+        return Mix.from_real_fraction(n_real, real_fraction, real_data, draw)
     if real_fraction is not None:
         raise BoundcalcError(f"real_fraction applies to mix and schedule, not {name}")
     n_real = _check_size("n_real", n_real, unknown_ok=False)
@@ -550,5 +598,5 @@ def make_scheme(name: str, n_real, n_synth=None, real_data: str = "fresh",
             raise BoundcalcError("real_data applies to mix and accumulate; replace uses no real data after generation 1")
         return Replace(n_real, n_synth)
     if name == "mix":
-        return Mix(n_real, n_synth, real_data)
+        return Mix(n_real, n_synth, real_data, draw=draw)
     return Accumulate(n_real, n_synth, real_data)

@@ -18,13 +18,14 @@ LEARNER_OPTIONS = {
     "power": ("C", "alpha"),
     "kde": ("dim", "bandwidth", "p0", "laplacian_l1", "k2_integral", "holder_L", "holder_beta"),
     "diffusion": ("width", "width_ratio", "tau", "horizon", "c_stat", "c_width", "c_opt", "c_mc", "c_approx",
-                  "c_prior"),
+                  "c_prior", "delta_exponent"),
 }
 ALL_LEARNER_OPTIONS = ("learner",) + tuple(k for v in LEARNER_OPTIONS.values() for k in v)
-SCHEME_OPTIONS = ("scheme", "n_real", "n_synth", "real_fraction", "real_data", "real_fractions", "sizes", "delta")
+SCHEME_OPTIONS = ("scheme", "n_real", "n_synth", "real_fraction", "real_data", "real_fractions", "sizes", "delta",
+                  "draw")
 BOUND_OPTIONS = SCHEME_OPTIONS + ("generations",) + ALL_LEARNER_OPTIONS
 SOLVE_OPTIONS = ("unknown", "target", "max_generations") + BOUND_OPTIONS
-PHASE_OPTIONS = ("generation", "n_real", "n_synth_before", "previous_tv", "delta") + ALL_LEARNER_OPTIONS
+PHASE_OPTIONS = ("generation", "n_real", "n_synth_before", "previous_tv", "delta", "draw") + ALL_LEARNER_OPTIONS
 
 
 def _float(x) -> float:
@@ -69,7 +70,8 @@ def _scheme(options: dict, **over):
 
     kw = dict(n_real=options.get("n_real", 10_000), n_synth=options.get("n_synth"),
               real_data=options.get("real_data", "fresh"), real_fraction=options.get("real_fraction"),
-              real_fractions=_list(options.get("real_fractions")), sizes=_list(options.get("sizes")))
+              real_fractions=_list(options.get("real_fractions")), sizes=_list(options.get("sizes")),
+              draw=options.get("draw", "stratified"))
     kw.update(over)
     return make_scheme(options.get("scheme", "mix"), **kw)
 
@@ -101,7 +103,8 @@ def run_solve(options: dict, base_seed: int, seed_index: int) -> TaskOutput:
                    generations=generations, n_real=options.get("n_real", 10_000), n_synth=options.get("n_synth"),
                    real_data=options.get("real_data", "fresh"), real_fraction=options.get("real_fraction"),
                    real_fractions=_list(options.get("real_fractions")), sizes=_list(options.get("sizes")),
-                   delta=options.get("delta", 0.05), max_generations=options.get("max_generations"))
+                   delta=options.get("delta", 0.05), max_generations=options.get("max_generations"),
+                   draw=options.get("draw", "stratified"))
     metrics = {"value": _float(result.value), "achieved": _float(result.achieved),
                "reachable": bool(result.reachable), "verified": bool(result.verified)}
     checks = [{"name": "verified", "passed": bool(result.verified)}] if result.reachable else []
@@ -114,7 +117,8 @@ def run_phase(options: dict, base_seed: int, seed_index: int) -> TaskOutput:
 
     result = phase_transition(learner_from_options(options), options.get("n_real", 10_000),
                               options.get("generation", 2), previous_tv=options.get("previous_tv"),
-                              n_synth_before=options.get("n_synth_before"), delta=options.get("delta", 0.05))
+                              n_synth_before=options.get("n_synth_before"), delta=options.get("delta", 0.05),
+                              draw=options.get("draw", "stratified"))
     metrics = {"exists": bool(result.exists), "threshold": _float(result.threshold), "peak": _float(result.peak),
                "limit": _float(result.limit), "at_zero": _float(result.at_zero)}
     return TaskOutput(metrics=metrics, result=result.to_dict())

@@ -130,6 +130,9 @@ c_approx = _row("c_approx", dict(nonnegative=True), 'c_{\\mathrm{approx}}', "cap
                 'approximation error of the random-feature class (D1)', (0, INF, True, False))
 c_prior = _row("c_prior", dict(nonnegative=True), 'c_{\\mathrm{prior}}', "cprior",
                'constant of the prior mismatch of D1', (0, INF, True, False))
+k_delta = _row("k_delta", dict(nonnegative=True), 'k_\\delta', "kdelta",
+               'degree of the confidence factor $\\ell(\\delta)^{k_\\delta}$ of the concentration constants '
+               '(lemma D4)', (0, INF, True, False))
 
 # --- concentration (McDiarmid, lemma C1) -------------------------------------------
 c_diff = _row("c", dict(positive=True), 'c', "cdiff",

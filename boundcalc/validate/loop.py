@@ -9,6 +9,13 @@ from generation j's fitted generator; blocks with the same ``key`` are the *same
 Both validators run this loop: the KDE validator with one random stream per seed (blocks drawn
 in plan order), the diffusion validator with one stream per block (``rng`` a function of the
 block), so that its numbers do not depend on the order in which blocks are drawn.
+
+A plan drawn ``iid`` (mix or schedule with ``draw = "iid"``, :data:`boundcalc.model.schemes.DRAWS`)
+is N_i independent draws of q_i = lam_i p0 + (1 - lam_i) p_{i-1}: the real count R is drawn first,
+``R ~ Binomial(N_i, lam_i)`` with lam_i the plan's (integer) real share, from the stream of the real
+block (a child stream spawned from its seed sequence, so R is independent of the samples), then R
+samples of p0 and N_i - R of p_{i-1} (each from its block's stream), so that a rerun with the same
+seeds gives the same bytes.
 """
 
 from __future__ import annotations
@@ -40,18 +47,42 @@ class LoopStep:
     training_set: np.ndarray
     model: object
     new_blocks: tuple = ()
+    #: draw = "iid": the realised number of real samples (Binomial(N_i, lam_i)); None when stratified
+    real_count: int | None = None
 
     @property
     def n_train(self) -> int:
         return int(self.training_set.shape[0])
 
     def source_weights(self) -> list[float]:
-        """Weights of q_i over (p0, p_1, ..., p_{i-1}) from the *integer* block sizes actually drawn
-        (equal to ``plan.weights()`` when the scheme's counts are whole numbers)."""
+        """Weights of q_i over (p0, p_1, ..., p_{i-1}) from the *integer* block sizes of the plan
+        (equal to ``plan.weights()`` when the scheme's counts are whole numbers).  For an iid draw the
+        training law is the mixture with the plan's shares, whatever real count was realised."""
         w = [0.0] * self.generation
-        for block, _ in self.blocks:
-            w[block.source] += block.size / self.n_train
+        sizes = [(b.source, b.size) for b in self.plan.blocks if b.size > 0] if self.real_count is not None \
+            else [(block.source, block.size) for block, _ in self.blocks]
+        total = sum(size for _, size in sizes)
+        for source, size in sizes:
+            w[source] += size / total
         return w
+
+
+def _count_rng(stream: np.random.Generator) -> np.random.Generator:
+    """The stream of an iid draw's real count: a child spawned from the real block's seed sequence
+    (deterministic, and independent of the samples the block's own stream draws)."""
+    return np.random.default_rng(stream.bit_generator.seed_seq.spawn(1)[0])
+
+
+def iid_real_count(plan: GenerationPlan, rng: np.random.Generator) -> int | None:
+    """For a plan drawn iid with two fresh blocks (p0 and p_{i-1}): the real count
+    ``R ~ Binomial(N_i, lam_i)``, N_i the sum of the integer block sizes and lam_i the real block's
+    share of it, drawn from ``rng``; None for any other plan (its counts are the blocks' sizes)."""
+    blocks = [b for b in plan.blocks if b.size > 0]
+    if plan.draw != "iid" or len(blocks) < 2:
+        return None
+    total = sum(b.size for b in blocks)
+    real = sum(b.size for b in blocks if b.source == 0)
+    return int(rng.binomial(total, real / total))
 
 
 def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Callable,
@@ -82,12 +113,18 @@ def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Calla
     models: dict = {}
     for i, plan in enumerate(plans, start=1):
         blocks, new = [], []
+        real_block = next((b for b in plan.blocks if b.source == 0 and b.size > 0), None)
+        real_count = iid_real_count(plan, _count_rng(block_rng(real_block))) if real_block is not None else None
+        total = sum(b.size for b in plan.blocks if b.size > 0)
         for block in plan.blocks:
             if block.size <= 0:
                 continue
+            size = block.size if real_count is None else (real_count if block.source == 0 else total - real_count)
+            if size <= 0:
+                continue  # iid draw: every sample came from the other law
             if block.key not in cache:
                 source = target if block.source == 0 else models[block.source]
-                drawn = block.size if block.pool is None else round_size(block.pool)
+                drawn = size if block.pool is None else round_size(block.pool)
                 cache[block.key] = source.sample(block_rng(block), drawn)
                 new.append(block)
             samples = cache[block.key]
@@ -100,7 +137,7 @@ def iterate_loop(scheme: Scheme, target, generations: int, make_generator: Calla
         training_set = np.concatenate([samples for _, samples in blocks], axis=0)
         model = make_generator(i, training_set.shape[0]).fit(training_set)
         models[i] = model
-        yield LoopStep(i, plan, blocks, training_set, model, tuple(new))
+        yield LoopStep(i, plan, blocks, training_set, model, tuple(new), real_count)
         if getattr(model, "status_", STATUS_OK) in FATAL_STATUSES:
             return
         # keep only the samples and models that later plans still use

@@ -60,15 +60,18 @@ def _scheme_list(options: ExperimentOptions):
         out = [("replace", make_scheme("replace", n_real, n_synth))]
         for lam in options.real_fractions:
             out.append((f"mix(lam={lam:g})", make_scheme("mix", n_real, real_fraction=lam,
-                                                         real_data=options.real_data)))
+                                                         real_data=options.real_data, draw=options.draw)))
         out.append(("accumulate", make_scheme("accumulate", n_real, n_synth, real_data=options.real_data)))
         return out
     name = options.scheme
     if name == "mix" and n_synth is None:
-        return [(f"mix(lam={lam:g})", make_scheme("mix", n_real, real_fraction=lam, real_data=options.real_data))
+        return [(f"mix(lam={lam:g})", make_scheme("mix", n_real, real_fraction=lam, real_data=options.real_data,
+                                                  draw=options.draw))
                 for lam in options.real_fractions]
     if name == "schedule":
-        return [("schedule", make_scheme("schedule", n_real, real_fractions=options.real_fractions))]
+        return [("schedule", make_scheme("schedule", n_real, real_fractions=options.real_fractions, draw=options.draw))]
+    if name == "mix":
+        return [(name, make_scheme(name, n_real, n_synth, real_data=options.real_data, draw=options.draw))]
     return [(name, make_scheme(name, n_real, n_synth, real_data=options.real_data))]
 
 

@@ -346,6 +346,7 @@ def run_loop(scheme, generations: int, config: DiffusionConfig, seed_keys: tuple
             holds = True  # nothing measured to check; the gate fails the run instead
         records.append({
             "generation": i, "n_train": step.n_train, "real_fraction": float(step.plan.real_fraction),
+            **({} if step.real_count is None else {"real_count": step.real_count}),
             "weights": [float(w) for w in weights], "tau": model.tau,
             "a": a, "eps": eps, "tv_q_p0": tv_q, "recursion_rhs": eps + tv_q, "recursion_holds": holds,
             **gate, "sample_test": None,

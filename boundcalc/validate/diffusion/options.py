@@ -27,6 +27,8 @@ class ExperimentOptions:
     n_real: int = 500
     n_synth: int | None = None
     real_data: str = "fresh"
+    #: how the mix / schedule training sets of the loop experiment are drawn (boundcalc.model.schemes.DRAWS)
+    draw: str = "stratified"
     real_fractions: tuple = (0.2, 0.5, 0.8)
     generations: int = 5
     seeds: int = 3
@@ -43,6 +45,13 @@ class ExperimentOptions:
         if self.n_synth is not None:
             self.n_synth = check_positive_int("n_synth", self.n_synth, 0)
         self.generations = check_positive_int("generations", self.generations)
+        from boundcalc._checks import check
+        self.draw = check("draw", self.draw)
+        if self.draw == "iid" and self.real_data != "fresh":
+            raise BoundcalcError("draw iid needs real_data fresh: with reused real data the real samples are the same "
+                                 "set every generation, not drawn independently from q_i")
+        if self.draw == "iid" and self.scheme in ("replace", "accumulate"):
+            raise BoundcalcError(f"draw iid (--draw) applies to mix and schedule, not {self.scheme}")
         self.seeds = check_positive_int("seeds", self.seeds)
         self.seed = check_positive_int("seed", self.seed, 0)
         self.real_fractions = tuple(float(check_fraction("real_fractions", v)) for v in self.real_fractions)
@@ -60,7 +69,7 @@ class ExperimentOptions:
 
     def to_dict(self) -> dict:
         return {"experiment": self.experiment, "model": self.config.to_dict(), "scheme": self.scheme,
-                "n_real": self.n_real, "n_synth": self.n_synth, "real_data": self.real_data,
+                "n_real": self.n_real, "n_synth": self.n_synth, "real_data": self.real_data, "draw": self.draw,
                 "real_fractions": list(self.real_fractions), "generations": self.generations,
                 "seeds": self.seeds, "seed": self.seed, "ns": list(self.ns),
                 "n_synth_ratios": list(self.n_synth_ratios), "width_ratio": self.width_ratio,
