@@ -185,6 +185,15 @@ def test_constants_file_schema_and_refusals(tmp_path):
     d = bc.Diffusion.from_calibration(good)
     assert (d.c_stat, d.c_opt, d.c_approx, d.c_mc, d.c_width, d.c_prior) == (1e-13, 1300.0, 0.05, 0.0, 0.0, 0.0)
     assert d.horizon == 10.0  # a file of constants carries no settings: the learner's defaults apply
+    # calibrated constants are an envelope of measured runs: no confidence factor (lemma D4) unless asked,
+    # so delta does not change the number, and the assumptions say no failure probability is claimed
+    assert d.delta_exponent == 0.0
+    scheme = bc.Replace(1000, 1000)
+    a, b = (bc.bound(scheme, d, 3, delta=x).final for x in (0.05, 1e-30))
+    assert a == b
+    assert any("no failure probability is claimed" in t for t in d.assumptions(scheme))
+    d2 = bc.Diffusion.from_calibration(good, delta_exponent=2)
+    assert bc.bound(scheme, d2, 3, delta=1e-30).final > bc.bound(scheme, d2, 3, delta=0.05).final
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"c_stat": 1.0, "c_opt": 2.0, "c_foo": 3.0, "tau": 4}))
     with pytest.raises(BoundcalcError) as e:
@@ -213,7 +222,7 @@ def test_cli_constants_option(tmp_path, capsys):
 
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"c_stat": 1e-13, "c_opt": 1300.0, "c_approx": 0.05}))
-    assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--generations", "2"]) in (0, None)
+    assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--generations", "2", "--draw", "iid"]) in (0, None)
     out = capsys.readouterr().out
     assert "learner diffusion (calibrated" in out and "SHAPE" not in out
     assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--json"]) in (0, None)

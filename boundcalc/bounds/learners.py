@@ -637,14 +637,21 @@ class Diffusion(Learner):
             "one block of p0, or mix/schedule drawn iid with fresh real data), as lemma D1 needs",
             "lemma D1 (Li et al. 2023) holds for every training law q_i with the same named constants "
             "(an idealisation: a diffusion model's output has Gaussian tails, not compact support)",
-            "with probability >= 1 - delta all K generations' bounds hold at once: generation i's D1 statement at "
-            f"delta_i = delta/K (lemma C3), its concentration constants c_stat, c_width, c_mc times "
-            f"ell(delta_i)^{self.delta_exponent:g}, ell(d) = max(1, ln(1/d^2)) (lemma D4, degree k_delta = "
-            f"{self.delta_exponent:g}); the same constants give tau* (lemma D2)",
+            self._delta_assumption(),
             "the named constants absorb d log(d+1), RKHS norms and the T-dependent factors; constants "
             + ", ".join(f"{k} = {v:g}" for k, v in self.constants.items()),
             "training time " + ("tau* of lemma D2 for each N_i" if self.tau == "auto" else f"tau = {self.tau:g}")
             + "; width " + (f"m = {self.width:g}" if self.width is not None else f"m = {self.ratio:g} N_i")]
+
+    def _delta_assumption(self) -> str:
+        if self.calibrated_from and self.delta_exponent == 0:
+            return ("calibrated constants: an envelope of the measured runs, used as they are at every delta "
+                    "(k_delta = 0, no confidence factor of lemma D4): no failure probability is claimed")
+        return ("with probability >= 1 - delta all K generations' bounds hold at once: generation i's D1 statement at "
+                f"delta_i = delta/K (lemma C3), its concentration constants c_stat, c_width, c_mc times "
+                f"ell(delta_i)^{self.delta_exponent:g}, ell(d) = max(1, ln(1/d^2)) (lemma D4, degree k_delta = "
+                f"{self.delta_exponent:g}" + (": the constants must already hold at delta_i" if self.delta_exponent == 0
+                                              else "") + "); the same constants give tau* (lemma D2)")
 
     def to_dict(self):
         return {"learner": self.name, "width": self.width,
