@@ -225,7 +225,7 @@ def test_cli_constants_option(tmp_path, capsys):
     assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--generations", "2", "--draw", "iid"]) in (0, None)
     out = capsys.readouterr().out
     assert "learner diffusion (calibrated" in out and "SHAPE" not in out
-    assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--json"]) in (0, None)
+    assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--json", "--draw", "iid"]) in (0, None)
     assert json.loads(capsys.readouterr().out)["inputs"]["learner"]["status"] == "calibrated"
     for command in (["solve", "--for", "n-real", "--target", "0.5", "--generations", "1"], ["phase"]):
         assert main(command + ["--learner", "diffusion", "--constants", str(path)]) in (0, None)
