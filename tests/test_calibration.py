@@ -227,7 +227,7 @@ def test_cli_constants_option(tmp_path, capsys):
     assert "learner diffusion (calibrated" in out and "SHAPE" not in out
     assert main(["bound", "--learner", "diffusion", "--constants", str(path), "--json", "--draw", "iid"]) in (0, None)
     assert json.loads(capsys.readouterr().out)["inputs"]["learner"]["status"] == "calibrated"
-    for command in (["solve", "--for", "n-real", "--target", "0.5", "--generations", "1"], ["phase"]):
+    for command in (["solve", "--for", "n-real", "--target", "0.5", "--generations", "1"], ["phase", "--draw", "iid"]):
         assert main(command + ["--learner", "diffusion", "--constants", str(path)]) in (0, None)
         assert f"calibrated: the learner was fitted to measurements in {path}; not a proved bound" in capsys.readouterr().out
     for extra, words in ((["--learner", "diffusion", "--c-stat", "2"], "--constants and --c-stat cannot be given together"),

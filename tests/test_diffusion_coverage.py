@@ -133,7 +133,7 @@ def test_diffusion_coverage_reused_refused_fresh_iid_covered():
 
 
 def test_diffusion_coverage_stratified_refused_iid_covered():
-    with pytest.raises(BoundcalcError, match=r"mix with --draw stratified: generation 2") as info:
+    with pytest.raises(BoundcalcError, match=r"mix/schedule with --draw stratified \(the default\): generation 2") as info:
         bc.bound(Mix(1000, 3000), Diffusion(), generations=2)
     assert "\n" not in str(info.value)
     with pytest.raises(BoundcalcError, match="schedule with --draw stratified"):

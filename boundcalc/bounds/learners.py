@@ -601,7 +601,8 @@ class Diffusion(Learner):
                 what = (f"{name}: generation {i} trains on blocks kept from earlier generations (used to train "
                         "them), not a fresh i.i.d. sample of q_i")
             else:
-                what = (f"{name} with --draw stratified: generation {i} has exactly fixed counts from two laws, "
+                what = (f"mix/schedule with --draw stratified (the default): generation {i} "
+                        "has exactly fixed counts from two laws, "
                         "not N_i i.i.d. draws of q_i")
             return (f"diffusion learner: lemma D1 needs each training set to be N_i i.i.d. draws of one law given the "
                     f"past; {what}. Covered: --generations 1, replace, or mix/schedule with --draw iid and fresh "
