@@ -315,7 +315,9 @@ def early_stopping_checks(ns, runs, slopes, d1) -> list[dict]:
                           "; ".join((bad_kl + bad_tv)[:5]))}]
     no_interior = []
     for n in ns:
-        mean = np.nanmean(np.asarray([[float(v) for v in r["kl"]] for r in runs[n]], dtype=float), axis=0)
+        kls = np.asarray([[float(v) for v in r["kl"]] for r in runs[n]], dtype=float)
+        counts = np.isfinite(kls).sum(axis=0)  # a tau unmeasured at every seed stays NaN (no warning)
+        mean = np.where(counts > 0, np.nansum(kls, axis=0) / np.maximum(counts, 1), np.nan)
         if not interior_minimum(mean):
             no_interior.append(n)
     per_seed = sum(interior_minimum(r["kl"]) for n in ns for r in runs[n])
