@@ -376,8 +376,10 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        "fixed over the generations", 0, INF, True, True, choices=("auto",), symbol="h",
        defaults={"bound": "auto", "solve": "auto", "plot": "auto", "phase": "auto"}),
     _p("kde_bandwidth", "number_or_word", "validate kde: bandwidth h, or 'per-generation' = lemma K3 for "
-       "each generation's N_i ('auto' is kept as its alias here)", 0, INF, True, True,
-       choices=("per-generation", "auto"), flag="--bandwidth", label="bandwidth", defaults={"validate kde": "per-generation"}),
+       "each generation's N_i (an oracle choice from p0; 'auto' is kept as its alias here), or 'scott' / "
+       "'silverman' = computed from each generation's training data as scipy.stats.gaussian_kde (no proved bound)",
+       0, INF, True, True,
+       choices=("per-generation", "auto", "scott", "silverman"), flag="--bandwidth", label="bandwidth", defaults={"validate kde": "per-generation"}),
     _p("p0", "text", "kde: p0 = bimodal, normal[:mu=..,sigma=..,dim=..] or mixture:weights=..;means=..;scales=..",
        aliases=("--target",), symbol="p_0",
        defaults={"bound": "bimodal", "solve": "bimodal", "plot": "bimodal", "phase": "bimodal",

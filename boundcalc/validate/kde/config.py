@@ -16,15 +16,22 @@ from boundcalc.validate.guards import (MAX_BLOCK_SAMPLES, MAX_GRID_NODES, MAX_GR
                                        MAX_SAMPLE_WORK, MAX_TRAINING_SET)
 
 
+#: data-driven bandwidth rules (computed from each generation's training data, as scipy.stats.gaussian_kde)
+DATA_DRIVEN_BANDWIDTHS = ("scott", "silverman")
+
+
 def _parse_bandwidth(value):
     if value is None or value == "auto":
         return "auto"
+    if isinstance(value, str) and value.strip().lower() in DATA_DRIVEN_BANDWIDTHS:
+        return value.strip().lower()
     try:
         h = float(value)
     except (TypeError, ValueError):
-        raise BoundcalcError(f"bandwidth must be a number > 0 or 'auto', got {value!r}") from None
+        raise BoundcalcError(f"bandwidth must be a number > 0, 'auto' (the oracle K3 choice), 'scott' or "
+                             f"'silverman', got {value!r}") from None
     if not (math.isfinite(h) and h > 0):
-        raise BoundcalcError(f"bandwidth must be a number in (0, inf) or 'auto', got {value}")
+        raise BoundcalcError(f"bandwidth must be a number in (0, inf), 'auto', 'scott' or 'silverman', got {value}")
     return h
 
 
@@ -79,6 +86,11 @@ class KDEValidationConfig:
             sizes=None if self.sizes is None else tuple(float(x) for x in self.sizes))
         refuse_if_too_large(estimate_kde(checked))  # before anything is drawn or allocated
         return checked
+
+    @property
+    def data_driven(self) -> bool:
+        """True for a bandwidth rule computed from each generation's training data (scott, silverman)."""
+        return self.bandwidth in DATA_DRIVEN_BANDWIDTHS
 
     def to_dict(self) -> dict:
         d = asdict(self)
