@@ -259,7 +259,7 @@ def test_early_stopping_two_n_checks_and_range_respecting_intervals():
 # -- the phase experiment -------------------------------------------------------------------------------
 def test_kde_phase_small_diagram_and_cli(tmp_path, capsys):
     from boundcalc.cli.main import main
-    from boundcalc.validate.kde.phase import kde_phase
+    from boundcalc.validate.phase import kde_phase
 
     import boundcalc as bc
 
