@@ -446,7 +446,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
                                                               "validate gaussian": 1000}),
     _p("seed", "int", "base seed", 0, defaults={"validate kde": 0, "validate diffusion": 0, "validate gaussian": 0}),
     _p("subsample", "size", "accumulate-subsample: training-set size N drawn from the accumulated pool", 1,
-       defaults={"validate gaussian": "n_real"}),
+       defaults={"validate gaussian": "n_real", "bound": "n_real", "validate kde": "n_real"}),
     _p("held_out", "size", "held-out real samples of p0 per run, for the negative log-likelihood metric", 2,
        defaults={"validate gaussian": 1000, "validate toy": 1000}),
     _p("grid_size", "size", "grid nodes per axis", 2,

@@ -219,8 +219,12 @@ def build_context(config: KDEValidationConfig) -> RunContext:
     split = kde_terms.kde_failure_split(scheme, config.generations, config.delta)
     if split.mode == "joint":
         events = split.events
-    else:  # one event per distinct (block, bandwidth): a block smoothed with two bandwidths is two events
-        events = len({(b.key, h) for p, h in zip(plans, bandwidths) for b in p.blocks if b.size > 0})
+    else:  # one event per distinct (block, bandwidth): a block smoothed with two bandwidths is two events;
+        # a generation's subset of a kept block (accumulate-subsample) is its own event: the subset is an
+        # i.i.d. sample of the block's source (chosen independently of the values), a different one each
+        # generation, and its count is fixed before anything is drawn
+        events = len({(b.key, h, p.generation if subsampled(b) else 0)
+                      for p, h in zip(plans, bandwidths) for b in p.blocks if b.size > 0})
     lower = ([gridlib.tv_on_grid(r, p0_grid, grid) for r in law_grids] if law_grids
              else [math.nan] * config.generations)
     bias = ([math.nan] * config.generations if config.data_driven
@@ -235,6 +239,11 @@ def build_context(config: KDEValidationConfig) -> RunContext:
                       last_source_use)
 
 
+
+
+def subsampled(block) -> bool:
+    """True when a plan uses a proper subset of a kept block (accumulate-subsample)."""
+    return block.pool is not None and block.size < round(block.pool)
 
 
 #: the one line said for a data-driven bandwidth, in place of the bound columns and the K4 reference
