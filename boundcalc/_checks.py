@@ -430,8 +430,11 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("ns", "sizes", "validate diffusion early-stopping / calibrate: training sizes n", 8),
     _p("n_synth_ratios", "numbers", "validate diffusion phase: n_synth / n_real values", 0, INF, False, True,
        defaults={"validate diffusion": "0,0.5,1,2,4,8"}),
-    _p("model", "choice", "validate diffusion: score model", choices=("random-features", "mlp"),
+    _p("model", "choice", "validate diffusion: score model (mlp-sgd: early-stopping only, an MLP trained by SGD "
+       "with training time in epochs, Li et al.'s own 1-D experiment)", choices=("random-features", "mlp", "mlp-sgd"),
        defaults={"validate diffusion": "random-features"}),
+    _p("mlp_epochs", "size", "validate diffusion early-stopping --model mlp-sgd: the longest training, in epochs "
+       "(the KL is measured on a geometric grid of 13 epochs up to it)", 1, defaults={"validate diffusion": 2000}),
     _p("features", "size", "validate diffusion: random features m of the score model", 1, flag="--width", label="width",
        defaults={"validate diffusion": 256}),
     _p("steps", "size", "validate diffusion: RK4 steps of the probability-flow ODE", 1,
