@@ -40,5 +40,5 @@ def test_validator_records_scipys_bandwidth_per_generation_and_no_bound(rule, sc
     assert data["bandwidth"]["data_driven"] and data["bandwidth"]["bound"] == NO_BOUND_REASON
     assert not any(c["name"] in ("composed_bound", "one_step_bound", "above_lower_reference") for c in data["checks"])
     assert "expected_bound" not in data["summary"]
-    assert NO_BOUND_REASON in result.table()
+    assert NO_BOUND_REASON in result.table() and result.passed  # grid mass, recursion, NLL checks
     assert validate_kde(cfg).to_json() == result.to_json()  # seeded: same bytes

@@ -174,9 +174,10 @@ def build_context(config: KDEValidationConfig) -> RunContext:
             raise BoundcalcError(f"bandwidth {config.bandwidth}: data-driven bandwidths in validate kde are 1-D (the "
                                  f"grid KDE has an isotropic kernel); the target is {target.dim}-D: use "
                                  "'boundcalc validate toy' for 2-D data with scott/silverman")
-        # the realised h_i is random; these nominal values (the rule on p0's own sd, halved for
-        # sampling spread) only size the grid: the measured h_i are recorded per seed
-        bandwidths = [0.5 * nominal_rule_bandwidth(config.bandwidth, target, n) for n in sizes]
+        # the realised h_i is random (and grows with the training variance along a loop); these
+        # nominal values (the rule on p0's own sd, times 1.5) only size the grid box and its
+        # resolution: the measured h_i are recorded per seed, the grid_mass check holds the rest
+        bandwidths = [1.5 * nominal_rule_bandwidth(config.bandwidth, target, n) for n in sizes]
         policy = DATA_DRIVEN_POLICY.format(rule=config.bandwidth)
     elif config.bandwidth == "auto":
         auto = {n: float(kde_terms.auto_bandwidth(target, n)) for n in sorted(set(sizes))}
