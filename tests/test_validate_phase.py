@@ -107,3 +107,25 @@ def test_cli_learner_diffusion(capsys):
     data = json.loads(capsys.readouterr().out)
     assert code in (0, 1) and code == (0 if data["passed"] else 1)
     assert data["experiment"] == "diffusion-phase" and math.isfinite(data["achieved_half_width"])
+
+
+def test_a_bound_for_iid_draws_is_shown_with_the_refusal_as_its_note(monkeypatch):
+    """If the calculator refuses the stratified loop but bounds i.i.d. draws (a ``draw`` option), that
+    bound is shown and the refusal is its note."""
+    import boundcalc.bounds.phase as phase_module
+
+    real = phase_module.phase_transition
+
+    def with_draw(learner, n_real, generation=2, previous_tv=None, n_synth_before=None, delta=0.05,
+                  draw="stratified"):
+        if draw != "iid":
+            raise BoundcalcError("diffusion: lemma D1 needs i.i.d. training sets")
+        return real(learner, n_real, generation=generation, delta=delta)
+
+    ph = bc.phase(bc.Diffusion(width=128, horizon=5.0), n_real=40)
+    monkeypatch.setattr(phase_module, "phase_transition", with_draw)
+    v = validate_phase(phase_config(**{**TINY, "half_width": 0.3}))  # a configuration not planned before
+    row = v.data["rows"][0]
+    assert row["bound"]["threshold"] == pytest.approx(float(ph.threshold), rel=1e-12)
+    assert "draw=iid" in row["bound_note"] and "lemma D1 needs i.i.d. training sets" in row["bound_note"]
+    assert "draw=iid" in v.table()

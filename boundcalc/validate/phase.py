@@ -161,14 +161,29 @@ def bound_learner(config: PhaseConfig):
 
 
 def bound_phase(config: PhaseConfig, n_real: int):
-    """``(PhaseResult, None)`` from ``boundcalc phase`` at generation 2, or ``(None, reason)`` when the
-    calculator refuses (its one-line message is the reason)."""
+    """``(PhaseResult, note)`` from ``boundcalc phase`` at generation 2.
+
+    When the calculator refuses the loop measured here (its training sets hold exactly n_real real and
+    n_synth synthetic points) and it can bound the loop whose training sets are i.i.d. draws from the
+    mixture q_2 (a ``draw`` option of :func:`~boundcalc.bounds.phase.phase_transition`), that bound is
+    shown, with the refusal as the note; otherwise ``(None, reason)``: the one-line refusal."""
+    import inspect
+
     from boundcalc.bounds.phase import phase_transition
 
+    learner = bound_learner(config)
     try:
-        return phase_transition(bound_learner(config), n_real, generation=2, delta=config.delta), None
+        return phase_transition(learner, n_real, generation=2, delta=config.delta), None
     except BoundcalcError as exc:
-        return None, str(exc)
+        reason = str(exc)
+    if "draw" in inspect.signature(phase_transition).parameters:
+        try:
+            ph = phase_transition(learner, n_real, generation=2, delta=config.delta, draw="iid")
+        except BoundcalcError as exc:
+            return None, f"{reason}; with i.i.d. draws: {exc}"
+        return ph, (f"bound for i.i.d. draws from q_2 (draw=iid); for the stratified training sets measured "
+                    f"here it refuses: {reason}")
+    return None, reason
 
 
 @dataclass(frozen=True)
@@ -177,7 +192,7 @@ class Row:
     ``(label, n_synth)``, the first at n_synth = 0."""
     n_real: int
     phase: object
-    reason: str | None
+    reason: str | None  # the refusal (phase None) or a note on the bound shown
     columns: tuple
 
 
@@ -363,6 +378,8 @@ def _row_dict(config: PhaseConfig, row: Row, cells: list) -> dict:
         out["bound"] = {"refused": row.reason}
         out["bound_curve"] = None
         return out
+    if row.reason:
+        out["bound_note"] = row.reason
     top = max(max(c["ratio"] for c in cells), 1.0) * 2
     dense = [float(x) for x in np.geomspace(0.5 if config.learner == "kde" else min(0.5, top / 64), top, 25)]
     out["bound_curve"] = {"ratio": dense, "a2": [float(ph.curve(int(round(x * row.n_real)))) for x in dense],
@@ -517,7 +534,8 @@ class PhaseValidation(ValidationResult):
                 bound = f"no transition (a_2 bound {b['at_zero']:.4g} at 0, limit {b['limit']:.4g})"
             lines.append(format_table(["n_synth", "column", "seeds", "a_2 measured [95% CI]",
                                        "a_2 - a_2(0) [95% CI]", "bound a_2"], rows,
-                                      f"n_real {row['n_real']} ({what}); bound: {bound}"))
+                                      f"n_real {row['n_real']} ({what}); bound: {bound}"
+                                      + (f"\n({row['bound_note']})" if row.get("bound_note") else "")))
         lines.append("intervals: " + d["interval"])
         achieved = d["achieved_half_width"]
         lines.append(f"half-width: largest over the cells {_fmt(achieved)} (target {d['target_half_width']:g}), "
