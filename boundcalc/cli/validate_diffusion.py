@@ -122,6 +122,9 @@ def options_from_args(args, experiment: str):
     from boundcalc.validate.diffusion.options import diffusion_config
 
     _refuse_inapplicable(args, experiment)
+    from boundcalc.cli.options import given
+    if given(args, "mlp_epochs") and args.model != "mlp-sgd":
+        raise BoundcalcError(f"--mlp-epochs applies to --model mlp-sgd, not {args.model}")
     options = dict(target=args.target, model=args.model, mlp_epochs=args.mlp_epochs,
                    tau="auto" if args.tau in ("held-out", "auto") else args.tau, steps=args.steps,
                    draws_per_point=args.draws_per_point, grid_size=args.grid_size, sampler=args.sampler,
