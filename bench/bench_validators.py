@@ -24,6 +24,7 @@ COMMANDS = {
     "gaussian": ["validate", "gaussian"],
     "gaussian n=10 t=100": ["validate", "gaussian", "--n-real", "10", "--generations", "100"],
     "phase (KDE diagram)": ["validate", "phase"],
+    "phase (diffusion diagram)": ["validate", "phase", "--learner", "diffusion"],
     "toy (moons, scott)": ["validate", "toy"],
     "diffusion loop": ["validate", "diffusion", "loop"],
     "diffusion phase": ["validate", "diffusion", "phase"],

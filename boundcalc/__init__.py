@@ -47,7 +47,8 @@ def __getattr__(name):
         from boundcalc.theory import catalogue as module
     elif name == "Lemma":
         from boundcalc.theory import lemma as module
-    elif name in ("validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator"):
+    elif name in ("validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "validate_phase",
+                  "Generator"):
         from boundcalc import validate as module
     elif name == "sweep":  # the subpackage, callable as bc.sweep(spec, out=DIR) (see _CallableSweep)
         import boundcalc.sweep
@@ -110,6 +111,6 @@ __all__ = [
     "Lemma", "all_lemmas", "get_lemma", "closed_form", "compose_bound", "phase_transition",
     "optimal_bandwidth", "optimal_tau", "PARAMETERS", "BoundcalcError", "__version__",
     # real loops and sweeps
-    "validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "Generator", "sweep",
+    "validate_kde", "validate_diffusion", "validate_gaussian", "validate_toy", "validate_phase", "Generator", "sweep",
     "AccumulateSubsample",
 ]

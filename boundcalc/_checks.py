@@ -385,8 +385,10 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        "fixed over the generations", 0, INF, True, True, choices=("auto",), symbol="h",
        defaults={"bound": "auto", "solve": "auto", "plot": "auto", "phase": "auto"}),
     _p("kde_bandwidth", "number_or_word", "validate kde: bandwidth h, or 'per-generation' = lemma K3 for "
-       "each generation's N_i ('auto' is kept as its alias here)", 0, INF, True, True,
-       choices=("per-generation", "auto"), flag="--bandwidth", label="bandwidth", defaults={"validate kde": "per-generation"}),
+       "each generation's N_i (an oracle choice from p0; 'auto' is kept as its alias here), or 'scott' / "
+       "'silverman' = computed from each generation's training data as scipy.stats.gaussian_kde (no proved bound)",
+       0, INF, True, True,
+       choices=("per-generation", "auto", "scott", "silverman"), flag="--bandwidth", label="bandwidth", defaults={"validate kde": "per-generation"}),
     _p("p0", "text", "kde: p0 = bimodal, normal[:mu=..,sigma=..,dim=..] or mixture:weights=..;means=..;scales=..",
        aliases=("--target",), symbol="p_0",
        defaults={"bound": "bimodal", "solve": "bimodal", "plot": "bimodal", "phase": "bimodal",
@@ -440,8 +442,11 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("ns", "sizes", "validate diffusion early-stopping / calibrate: training sizes n", 8),
     _p("n_synth_ratios", "numbers", "validate diffusion phase: n_synth / n_real values", 0, INF, False, True,
        defaults={"validate diffusion": "0,0.5,1,2,4,8"}),
-    _p("model", "choice", "validate diffusion: score model", choices=("random-features", "mlp"),
+    _p("model", "choice", "validate diffusion: score model (mlp-sgd: early-stopping only, an MLP trained by SGD "
+       "with training time in epochs, Li et al.'s own 1-D experiment)", choices=("random-features", "mlp", "mlp-sgd"),
        defaults={"validate diffusion": "random-features"}),
+    _p("mlp_epochs", "size", "validate diffusion early-stopping --model mlp-sgd: the longest training, in epochs "
+       "(the KL is measured on a geometric grid of 13 epochs up to it)", 1, defaults={"validate diffusion": 2000}),
     _p("features", "size", "validate diffusion: random features m of the score model", 1, flag="--width", label="width",
        defaults={"validate diffusion": 256}),
     _p("steps", "size", "validate diffusion: RK4 steps of the probability-flow ODE", 1,
@@ -456,7 +461,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
                                                               "validate gaussian": 1000}),
     _p("seed", "int", "base seed", 0, defaults={"validate kde": 0, "validate diffusion": 0, "validate gaussian": 0}),
     _p("subsample", "size", "accumulate-subsample: training-set size N drawn from the accumulated pool", 1,
-       defaults={"validate gaussian": "n_real"}),
+       defaults={"validate gaussian": "n_real", "bound": "n_real", "validate kde": "n_real"}),
     _p("held_out", "size", "held-out real samples of p0 per run, for the negative log-likelihood metric", 2,
        defaults={"validate gaussian": 1000, "validate toy": 1000}),
     _p("grid_size", "size", "grid nodes per axis", 2,

@@ -14,7 +14,7 @@ import pytest
 from scipy import integrate, special, stats
 
 from boundcalc._checks import BoundcalcError
-from boundcalc.validate.diffusion.fits import (_kl, _refine_minimum, fit_d1_constants, interior_minimum,
+from boundcalc.validate.diffusion.fits import (_kl, _refine_minimum, interior_minimum,
                                                merged_cells)
 from boundcalc.validate.refit import (expected_nll, mean_law, refit_config, replace_log_law,
                                       tv_normal_to_standard, validate_gaussian)
@@ -61,26 +61,6 @@ def test_refine_minimum_uses_adjacent_points_and_never_goes_negative():
     assert math.log(tau) == pytest.approx(1.2, rel=1e-9) and v == pytest.approx(0.1, rel=1e-9)
     assert interior_minimum([3.0, 1.0, 2.0]) and not interior_minimum([1.0, 2.0, 3.0])
     assert not interior_minimum([np.nan, 1.0, 2.0, np.nan])
-
-
-def test_d1_fit_recovers_constants_and_says_why_when_it_cannot():
-    # curves following the D1 form exactly, at three n, width m = n / 2
-    terms = lambda tau, m, n: (tau ** 4 / (m * n), tau ** 3 / m ** 2, 1 / tau)  # noqa: E731
-    c = (2e-6, 0.0, 5.0, 0.05)
-    runs = []
-    for n in (100, 200, 400):
-        m = n // 2
-        taus = list(np.geomspace(1, 1000, 16))
-        kl = [c[0] * t[0] + c[1] * t[1] + c[2] * t[2] + c[3] for t in (terms(tau, m, n) for tau in taus)]
-        k = int(np.argmin(kl))
-        runs.append({"n": n, "width": m, "taus": taus, "kl": kl, "tau_star": taus[k]})
-    fit = fit_d1_constants(runs)
-    assert fit["fitted"] and fit["c_stat"] == pytest.approx(c[0], rel=1e-3)
-    assert fit["c_opt"] == pytest.approx(c[2], rel=1e-3) and fit["floor"] == pytest.approx(c[3], rel=1e-3)
-    few = fit_d1_constants([{**runs[0], "taus": runs[0]["taus"][:2], "kl": runs[0]["kl"][:2]}])
-    assert not few["fitted"] and "cannot be fitted" in few["reason"]
-    flat = fit_d1_constants([{**r, "kl": [0.1] * len(r["taus"])} for r in runs])
-    assert not flat["fitted"] and "degenerate" in flat["reason"]
 
 
 # -- range-respecting intervals ---------------------------------------------------------------------
@@ -259,7 +239,7 @@ def test_early_stopping_two_n_checks_and_range_respecting_intervals():
 # -- the phase experiment -------------------------------------------------------------------------------
 def test_kde_phase_small_diagram_and_cli(tmp_path, capsys):
     from boundcalc.cli.main import main
-    from boundcalc.validate.kde.phase import kde_phase
+    from boundcalc.validate.phase import kde_phase
 
     import boundcalc as bc
 

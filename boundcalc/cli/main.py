@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_show)
 
     p = sub.add_parser("bound", help="bounds a_1..a_K on TV(p_K, p0)")
-    add_scheme_options(p, command="bound")
+    add_scheme_options(p, command="bound", subsample=True)
     add_learner_options(p)
     add_flag(p, "--json", help="print the result as one JSON object")
     add_flag(p, "--latex", help="print the closed form with the numbers used")

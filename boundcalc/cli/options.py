@@ -114,9 +114,18 @@ def add_option(parser, name: str, command: str | None = None, *, flags=None, des
     return parser.add_argument(*flags, **kwargs)
 
 
-def add_scheme_options(p, generations=True, command: str = "bound"):
+#: the schemes of ``boundcalc bound`` and ``validate kde``: the shared ones and accumulate-subsample
+SUBSAMPLE_SCHEME = "accumulate-subsample"
+
+
+def add_scheme_options(p, generations=True, command: str = "bound", subsample: bool = False):
+    """The loop options; ``subsample=True`` adds the scheme accumulate-subsample and ``--subsample``."""
+    from boundcalc.model.schemes import SCHEMES
+
     g = p.add_argument_group("loop")
-    add_option(g, "scheme", command)
+    add_option(g, "scheme", command, choices=SCHEMES + (SUBSAMPLE_SCHEME,) if subsample else None)
+    if subsample:
+        add_option(g, "subsample", command)
     if generations:
         add_option(g, "generations", command)
     add_option(g, "n_real", command)
@@ -188,11 +197,31 @@ def learner_from_args(args):
 
 def scheme_from_args(args, **over):
     from boundcalc.model.schemes import make_scheme
+    if getattr(args, "scheme", None) == SUBSAMPLE_SCHEME:
+        return subsample_scheme_from_args(args, **over)
+    if getattr(args, "subsample", None) is not None:
+        raise BoundcalcError(f"--subsample applies to --scheme {SUBSAMPLE_SCHEME}, not {args.scheme}")
     kw = dict(n_real=args.n_real, n_synth=args.n_synth, real_data=args.real_data,
               real_fraction=args.real_fraction, real_fractions=args.schedule_fractions, sizes=args.sizes,
               draw=getattr(args, "draw", "stratified"))
     kw.update(over)
     return make_scheme(args.scheme, **kw)
+
+
+def subsample_scheme_from_args(args, **over):
+    """``AccumulateSubsample(n_real, n_synth (default n_real), subsample (default n_real))``; the options
+    that do not apply to it (real fractions, sizes, real_data: its real data are always reused) are refused."""
+    from boundcalc.model.schemes import AccumulateSubsample
+
+    for dest in ("real_fraction", "schedule_fractions", "sizes", "real_data"):
+        if given(args, dest):
+            raise BoundcalcError(f"{spelled(args, dest)} does not apply to --scheme {SUBSAMPLE_SCHEME} (the pool keeps "
+                                 "the n_real real samples and n_synth of every earlier generation)")
+    n_real = over.get("n_real", args.n_real)
+    n_synth = over.get("n_synth", args.n_synth)
+    n_synth = n_real if n_synth is None else n_synth
+    subsample = over.get("subsample", args.subsample)
+    return AccumulateSubsample(n_real, n_synth, n_real if subsample is None else subsample)
 
 
 def refuse_together(args, *dests):

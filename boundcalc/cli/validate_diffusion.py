@@ -43,7 +43,8 @@ EXPERIMENT_HELP = {
 #: which experiments each experiment-specific option applies to (others are refused, not ignored)
 APPLIES_TO = {"generations": ("loop", "calibrate"), "n_synth_ratios": ("phase",),
               "ns": ("early-stopping", "calibrate"), "mix_fractions": ("loop",),
-              "scheme": ("loop",), "n_synth": ("loop",), "real_data": ("loop",), "draw": ("loop",)}
+               "scheme": ("loop",), "n_synth": ("loop",), "real_data": ("loop",), "draw": ("loop",),
+               "mlp_epochs": ("early-stopping",)}
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -72,6 +73,7 @@ def _common_options() -> argparse.ArgumentParser:
                help="1-D target: bimodal (default) | normal:... | mixture:...")
     g = p.add_argument_group("model")
     add_option(g, "model", command)
+    add_option(g, "mlp_epochs", command)
     add_option(g, "features", command, dest="width", default=None,
                help="random features m (default 256; early-stopping default: m = --width-ratio * n)")
     add_option(g, "width_ratio", command, default=0.5,
@@ -122,7 +124,10 @@ def options_from_args(args, experiment: str):
     from boundcalc.validate.diffusion.options import diffusion_config
 
     _refuse_inapplicable(args, experiment)
-    options = dict(target=args.target, model=args.model,
+    from boundcalc.cli.options import given
+    if given(args, "mlp_epochs") and args.model != "mlp-sgd":
+        raise BoundcalcError(f"--mlp-epochs applies to --model mlp-sgd, not {args.model}")
+    options = dict(target=args.target, model=args.model, mlp_epochs=args.mlp_epochs,
                    tau="auto" if args.tau in ("held-out", "auto") else args.tau, steps=args.steps,
                    draws_per_point=args.draws_per_point, grid_size=args.grid_size, sampler=args.sampler,
                    device=args.device,

@@ -42,8 +42,12 @@ def register(subparsers):
     command = "validate kde"
     p = subparsers.add_parser("kde", help="self-consuming KDE loops against explicit bounds",
                               description=DESCRIPTION)
+    from boundcalc.validate.kde.config import KDE_SCHEMES
+
     for name in ("scheme", "generations", "n_real", "n_synth", "real_data", "real_fraction"):
-        add_option(p, name, command, flags=("--generations",) if name == "generations" else None)
+        add_option(p, name, command, flags=("--generations",) if name == "generations" else None,
+                   choices=KDE_SCHEMES if name == "scheme" else None)
+    add_option(p, "subsample", command)
     add_option(p, "schedule_fractions", command,
                help="schedule: real fractions of generations 2..K (one value = all); --real-fractions is its "
                     "old spelling (which, with --scheme mix, still gives mix's one real fraction)")
@@ -92,7 +96,12 @@ def _real_fractions(args):
 
 def config_from_args(args):
     """The :class:`~boundcalc.validate.kde.KDEValidationConfig` of parsed arguments."""
+    from boundcalc.cli.options import given
     from boundcalc.validate.kde import kde_config
+
+    if args.scheme == "accumulate-subsample" and given(args, "real_data"):
+        raise BoundcalcError("--real-data does not apply to --scheme accumulate-subsample (its pool keeps the real "
+                             "samples: they are always reused)")
 
     return kde_config(
         scheme=args.scheme, generations=args.generations, n_real=args.n_real, n_synth=args.n_synth,
@@ -100,7 +109,7 @@ def config_from_args(args):
         target=args.target, seeds=args.seeds,
         seed=args.seed, delta=args.delta, grid_size=args.grid_size,
         real_fractions=_real_fractions(args),
-        sizes=None if args.sizes is None else tuple(args.sizes)).checked()
+        sizes=None if args.sizes is None else tuple(args.sizes), subsample=args.subsample).checked()
 
 
 def _out_dir(args):

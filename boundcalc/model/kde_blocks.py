@@ -86,9 +86,21 @@ def _key(variance: float) -> float:
     return float(f"{variance:.12g}")
 
 
+#: why the block decomposition (lemmas KE3, KE5, KR4) refuses a subsampled block
+SUBSAMPLE_NOT_COVERED = ("the KDE loop bound (lemmas KE3/KE5: p_i decomposed over blocks used whole) does not cover "
+                         "accumulate-subsample, whose generations train on different subsets of the same kept block")
+
+
 def block_structure(target: GaussianMixture, scheme: Scheme, bandwidths, generations) -> BlockStructure:
-    """Distinct blocks, laws r_j and kernels ``G_{i,beta}`` of the loop (see the module docstring)."""
+    """Distinct blocks, laws r_j and kernels ``G_{i,beta}`` of the loop (see the module docstring).
+
+    A block used whole by every plan that lists it is one block; a plan that uses a *subset* of a kept
+    block (``Block.pool``: accumulate-subsample) is refused with :data:`SUBSAMPLE_NOT_COVERED`: the
+    subsets of different generations overlap at random, so the block deviations ``D_beta`` are not
+    those of one sample set (the expected laws r_i stay exact, by linearity)."""
     count, hs = _check(target, scheme, bandwidths, generations)
+    if any(b.pool is not None and b.count < b.pool for plan in scheme.plans(count) for b in plan.blocks):
+        raise BoundcalcError(SUBSAMPLE_NOT_COVERED)
     laws = expected_laws_per_generation(target, scheme, hs, count)
     blocks: dict = {}
     kernels: list = [{}]

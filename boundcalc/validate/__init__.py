@@ -26,8 +26,8 @@ from __future__ import annotations
 from boundcalc.validate.protocol import Generator
 from boundcalc.validate.runner import Unit
 
-__all__ = ["Generator", "Unit", "diffusion_config", "kde_config", "merge", "refit_config", "run_unit", "units",
-           "validate_diffusion", "validate_gaussian", "validate_kde", "validate_toy"]
+__all__ = ["Generator", "Unit", "diffusion_config", "kde_config", "merge", "phase_config", "refit_config", "run_unit",
+           "units", "validate_diffusion", "validate_gaussian", "validate_kde", "validate_phase", "validate_toy"]
 
 
 def validate_gaussian(config=None, **options):
@@ -69,6 +69,21 @@ def validate_diffusion(experiment: str = "loop", options=None, out_dir=None, res
     return run(experiment, options, out_dir=out_dir, resume=resume, **keywords)
 
 
+def validate_phase(config=None, out_dir=None, resume: bool = False, **options):
+    """The measured phase diagram (KDE or diffusion) beside the bound's
+    (:func:`boundcalc.validate.phase.validate_phase`); returns a :class:`~boundcalc.validate.phase.PhaseValidation`."""
+    from boundcalc.validate.phase import validate_phase as run
+
+    return run(config, out_dir=out_dir, resume=resume, **options)
+
+
+def phase_config(**options):
+    """A checked :class:`~boundcalc.validate.phase.PhaseConfig` (options of ``validate phase``)."""
+    from boundcalc.validate.phase import phase_config as make
+
+    return make(**options)
+
+
 def kde_config(**options):
     """A checked :class:`~boundcalc.validate.kde.KDEValidationConfig` (options of ``validate kde``)."""
     from boundcalc.validate.kde import kde_config as make
@@ -85,11 +100,12 @@ def diffusion_config(experiment: str, **options):
 
 def _family(config) -> str:
     family = getattr(config, "validator", None)
-    if family not in ("kde", "diffusion", "refit", "toy"):
+    if family not in ("kde", "diffusion", "refit", "toy", "phase"):
         from boundcalc._checks import BoundcalcError
 
         raise BoundcalcError(f"config must be a KDE, diffusion or Gaussian refit validation configuration "
-                             f"(kde_config(...), diffusion_config(...) or refit_config(...)), got {type(config).__name__}")
+                             f"(kde_config(...), diffusion_config(...), refit_config(...) or phase_config(...)), "
+                             f"got {type(config).__name__}")
     return family
 
 
@@ -99,10 +115,10 @@ def units(config) -> list:
         from boundcalc.validate.kde import units as kde_units
 
         return kde_units(config)
-    if _family(config) in ("refit", "toy"):
-        from boundcalc.validate import refit, toy
+    if _family(config) in ("refit", "toy", "phase"):
+        from boundcalc.validate import phase, refit, toy
 
-        return (refit if _family(config) == "refit" else toy).units(config)
+        return {"refit": refit, "toy": toy, "phase": phase}[_family(config)].units(config)
     from boundcalc.validate.diffusion.experiments import units as diffusion_units
 
     return diffusion_units(config)
@@ -114,10 +130,10 @@ def run_unit(unit: Unit) -> dict:
         from boundcalc.validate.kde import run_unit as run
 
         return run(unit)
-    if unit.experiment in ("gaussian-refit", "toy-kde"):
-        from boundcalc.validate import refit, toy
+    if unit.experiment in ("gaussian-refit", "toy-kde", "phase"):
+        from boundcalc.validate import phase, refit, toy
 
-        return (refit if unit.experiment == "gaussian-refit" else toy).run_unit(unit)
+        return {"gaussian-refit": refit, "toy-kde": toy, "phase": phase}[unit.experiment].run_unit(unit)
     from boundcalc.validate.diffusion.experiments import run_unit as run
 
     return run(unit)
@@ -129,10 +145,10 @@ def merge(config, records):
         from boundcalc.validate.kde import merge as kde_merge
 
         return kde_merge(config, records)
-    if _family(config) in ("refit", "toy"):
-        from boundcalc.validate import refit, toy
+    if _family(config) in ("refit", "toy", "phase"):
+        from boundcalc.validate import phase, refit, toy
 
-        return (refit if _family(config) == "refit" else toy).merge(config, records)
+        return {"refit": refit, "toy": toy, "phase": phase}[_family(config)].merge(config, records)
     from boundcalc.validate.diffusion.experiments import merge as diffusion_merge
 
     return diffusion_merge(config, records)

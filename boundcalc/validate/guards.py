@@ -184,10 +184,12 @@ def _diffusion_models(options):
             blocks.append(s)
             models.append((2 * n_real + s, m, taus, 2))
     elif options.experiment == "early-stopping":
-        for n in options.ns or (128, 256, 512, 1024):
+        for n in options.ns or ((1000,) if options.config.model == "mlp-sgd" else (128, 256, 512, 1024)):
             width = m if options.width_ratio is None else max(16, round(options.width_ratio * n))
             blocks.append(n)
             sweep = sum(1 for t in config.tau_grid if t >= 10)
+            if config.model == "mlp-sgd":  # one SGD run, its law measured at 13 epochs
+                width, sweep = config.mlp_hidden, 13
             models.append((n, width, 1, sweep))  # one fit, its law measured at every tau of the sweep
     else:
         K = _generations(options.generations)
@@ -222,12 +224,15 @@ def estimate_diffusion(options) -> WorkEstimate:
         if config.model == "mlp":
             per_point = 4.0 * steps * 6 * config.mlp_hidden ** 2
             fixed = config.mlp_steps * 256 * 6.0 * config.mlp_hidden ** 2
+        elif config.model == "mlp-sgd":  # epochs x n points x (forward + backward: 6 H^2)
+            per_point = config.mlp_epochs * 6.0 * config.mlp_hidden ** 2
+            fixed = 0.0
         else:
             fixed = taus * float(m) ** 3
-        cells = 4.0 * m * steps * (config.u_points + config.grid_size)
+        cells = 4.0 * (6 * m * m if config.model == "mlp-sgd" else m) * steps * (config.u_points + config.grid_size)
         flops += total_n * per_point + generations * (fixed + cells + MEASUREMENT_OVERHEAD)
         sizes.append(total_n / max(generations, 1))
-    model_bytes = 8.0 * (3 * widest * widest + 16384 * widest) if config.model != "mlp" else \
+    model_bytes = 8.0 * (3 * widest * widest + 16384 * widest) if config.model not in ("mlp", "mlp-sgd") else \
         8.0 * (16384 * config.mlp_hidden)
     amounts = [
         Amount("draw blocks of", float(largest_block), "samples", MAX_BLOCK_SAMPLES, MEMORY,

@@ -36,7 +36,7 @@ def validation_panels(data: dict) -> list[Panel]:
         Series(gens, data["lower_reference"]["tv_r_p0"], color="C2", linestyle=":", marker="v",
                label=r"lower reference $\mathrm{TV}(r_i, p_0)$ (K4)"),
     ]
-    if np.nanmax(composed) > 1:
+    if np.any(np.asarray(composed, dtype=float) > 1):
         left.append(Series(y=1.0, kind="hline", color="0.5", linestyle="-.", linewidth=0.8,
                            label=r"$\mathrm{TV} \leq 1$: bounds above it are vacuous"))
     tvq = as_floats(s["tv_q_p0"]["mean"])

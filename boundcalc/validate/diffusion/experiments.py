@@ -162,7 +162,19 @@ def width_for(options, n) -> int:
     return max(16, int(round(options.width_ratio * n)))
 
 
+def early_stopping_ns(options) -> tuple:
+    """The training sizes of early-stopping: ``--ns``, or 128 256 512 1024 (random features) and
+    1000 (mlp-sgd: Li et al.'s own experiment)."""
+    if options.ns:
+        return tuple(options.ns)
+    return (1000,) if options.config.model == "mlp-sgd" else (128, 256, 512, 1024)
+
+
 def early_stopping_unit(options, n, k):
+    if options.config.model == "mlp-sgd":
+        from boundcalc.validate.diffusion.sgd_mlp import early_stopping_sgd_unit
+
+        return early_stopping_sgd_unit(options, n, k)
     from boundcalc.validate.diffusion import ode
     from boundcalc.validate.diffusion.score_models import RandomFeatureScore
 
@@ -196,7 +208,7 @@ def early_stopping_unit(options, n, k):
 
 
 def experiment_early_stopping(options, units_factory) -> dict:
-    ns = options.ns or (128, 256, 512, 1024)
+    ns = early_stopping_ns(options)
     S = options.seeds
     units = units_factory(len(ns) * S)
     runs = {n: [units.get(f"n={n}/seed{k}", lambda n=n, k=k: early_stopping_unit(options, n, k)) for k in range(S)]
@@ -220,10 +232,18 @@ def experiment_early_stopping(options, units_factory) -> dict:
               "label": "measured (slopes of least-squares lines over n, one per seed)",
               "width_rule": ("m = width fixed" if options.width_ratio is None
                              else f"m = {options.width_ratio:g} n (Li's 2/5 assumes m proportional to n)")}
-    d1 = calibrated_d1(options, ns, runs, rows)
-    notes = ["the training time tau is in the units of derivations/validate-diffusion.md (flow rate lambda/m); "
-             "only slopes, not values, are comparable with Li et al."]
-    if options.config.sampler == "ode":
+    sgd = options.config.model == "mlp-sgd"
+    if sgd:
+        slopes["width_rule"] = f"MLP of hidden width {options.config.mlp_hidden} (fixed), training time in epochs"
+        d1 = {"fitted": False, "reason": "lemma D1 describes the random-feature model's gradient flow; the MLP trained "
+                                         "by SGD has no D1 constants (training time in epochs)"}
+    else:
+        d1 = calibrated_d1(options, ns, runs, rows)
+    notes = (["model mlp-sgd: an MLP score network trained by minibatch SGD (Li et al.'s own 1-D experiment); the "
+              "training time tau is the number of epochs, m is the hidden width"] if sgd else
+             ["the training time tau is in the units of derivations/validate-diffusion.md (flow rate lambda/m); "
+              "only slopes, not values, are comparable with Li et al."])
+    if options.config.sampler == "ode" and not sgd:
         d1["sampler"] = SAMPLER_NOT_COVERED
         notes.append(SAMPLER_NOT_COVERED)
     unresolved = [float(mm) for n in ns for r in runs[n] for mm, t, ok in zip(r["unresolved_mass"], r["taus"], r["measured"])
@@ -408,7 +428,7 @@ def _unit_specs(options: ExperimentOptions) -> list[tuple[str, int, tuple]]:
             s = int(round(r * options.n_real))
             specs += [(f"n_synth={s}/seed{k}", k, ("phase", s)) for k in range(S)]
     elif options.experiment == "early-stopping":
-        for n in options.ns or (128, 256, 512, 1024):
+        for n in early_stopping_ns(options):
             specs += [(f"n={n}/seed{k}", k, ("early-stopping", n)) for k in range(S)]
     else:
         for n in options.ns or (250, 500, 1000, 2000):
@@ -425,9 +445,9 @@ def _unit_specs(options: ExperimentOptions) -> list[tuple[str, int, tuple]]:
 
 def _checked(options: ExperimentOptions) -> ExperimentOptions:
     options = options.checked()
-    if options.experiment == "early-stopping" and options.config.model != "random-features":
-        raise BoundcalcError("model must be random-features for early-stopping (the tau sweep is the "
-                             "closed-form gradient flow)")
+    if options.experiment == "early-stopping" and options.config.model not in ("random-features", "mlp-sgd"):
+        raise BoundcalcError("model must be random-features (the tau sweep is the closed-form gradient flow) or "
+                             "mlp-sgd (an epoch sweep of SGD) for early-stopping")
     return options
 
 

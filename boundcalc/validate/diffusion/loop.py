@@ -41,7 +41,7 @@ from boundcalc.validate.runner import seed_rng as _rng
 from boundcalc.validate.diffusion import ode
 from boundcalc.validate.diffusion.score_models import MLPScore, RandomFeatureScore
 
-MODELS = ("random-features", "mlp")
+MODELS = ("random-features", "mlp", "mlp-sgd")
 #: torch devices of the score network (cuda: the mlp model only; the random-features model's
 #: closed-form fit is computed on the CPU)
 DEVICES = ("cpu", "cuda")
@@ -89,6 +89,7 @@ class DiffusionConfig:
     sampler: str = "ode"
     mlp_hidden: int = 64
     mlp_steps: int = 1500
+    mlp_epochs: int = 2000          # mlp-sgd (early-stopping only): the longest training, in epochs
     tau_grid: tuple = field(default=TAU_GRID)
     device: str = "cpu"             # torch device of the mlp score network: cpu | cuda
 
@@ -114,6 +115,7 @@ class DiffusionConfig:
         self.grid_size = check_positive_int("grid_size", self.grid_size, 64)
         self.mlp_hidden = check_positive_int("mlp_hidden", self.mlp_hidden)
         self.mlp_steps = check_positive_int("mlp_steps", self.mlp_steps)
+        self.mlp_epochs = check_positive_int("mlp_epochs", self.mlp_epochs)
         self.tau_grid = tuple(float(v) for v in self.tau_grid)
         check_device(self.device, self.model)
         return self

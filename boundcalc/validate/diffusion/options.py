@@ -41,6 +41,9 @@ class ExperimentOptions:
     def checked(self) -> "ExperimentOptions":
         check_choice("experiment", self.experiment, EXPERIMENTS)
         self.config = self.config.checked()
+        if self.experiment != "early-stopping" and self.config.model == "mlp-sgd":
+            raise BoundcalcError(f"model mlp-sgd applies to early-stopping (an epoch sweep), not {self.experiment}; "
+                                 "use --model mlp for a trained MLP in the loop")
         self.n_real = check_positive_int("n_real", self.n_real, 2)
         if self.n_synth is not None:
             self.n_synth = check_positive_int("n_synth", self.n_synth, 0)

@@ -85,7 +85,10 @@ def summary_text(data: dict) -> str:
                  _ratio_text(r.get("envelope_ratio"))] for r in data["rows"]]
         lines.append(format_table(["n", "m", "tau* measured (geometric mean) [95% CI]", "best KL(p0||p_tau)",
                                    "D2 tau* (calibrated)", "fitted/measured KL: min median max"],
-                                  rows, title="early stopping (random features)"))
+                                  rows, title="early stopping (" + (
+                                      "MLP trained by SGD; tau in epochs, m = hidden width)"
+                                      if data.get("inputs", {}).get("model", {}).get("model") == "mlp-sgd"
+                                      else "random features)")))
         sl = data["slopes"]
         lines.append(f"slope of log tau* vs log n: {_ci(sl['log_tau_star_vs_log_n'])} (Li: 2/5); "
                      f"slope of log best KL vs log n: {_ci(sl['log_best_kl_vs_log_n'])} (Li: -2/5); {sl['width_rule']}")

@@ -112,6 +112,9 @@ def build_checks(ctx: RunContext, runs: list, summary: dict, kde_learner: bool =
             f"finite at every measured generation ({bad} not)",
             {"kind": KIND_NUMERICAL, "not_finite": bad}))
 
+    if ctx.config.data_driven:  # no bound and no K4 law for a data-driven bandwidth (context.NO_BOUND_REASON)
+        return checks
+
     for name, words in (("composed_bound", "a_i <= B_i = b(h_i) + s_i + sum_j w_ij B_j for all i"),
                         ("one_step_bound", "a_i <= b(h_i) + s_i + TV(q_i, p0) for all i")):
         ev = bound_evidence(a, matrix(runs, name), ctx.config.delta)

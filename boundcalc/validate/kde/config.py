@@ -16,15 +16,24 @@ from boundcalc.validate.guards import (MAX_BLOCK_SAMPLES, MAX_GRID_NODES, MAX_GR
                                        MAX_SAMPLE_WORK, MAX_TRAINING_SET)
 
 
+#: the schemes of the KDE validator: the shared ones and accumulate-subsample
+KDE_SCHEMES = SCHEMES + ("accumulate-subsample",)
+#: data-driven bandwidth rules (computed from each generation's training data, as scipy.stats.gaussian_kde)
+DATA_DRIVEN_BANDWIDTHS = ("scott", "silverman")
+
+
 def _parse_bandwidth(value):
     if value is None or value == "auto":
         return "auto"
+    if isinstance(value, str) and value.strip().lower() in DATA_DRIVEN_BANDWIDTHS:
+        return value.strip().lower()
     try:
         h = float(value)
     except (TypeError, ValueError):
-        raise BoundcalcError(f"bandwidth must be a number > 0 or 'auto', got {value!r}") from None
+        raise BoundcalcError(f"bandwidth must be a number > 0, 'auto' (the oracle K3 choice), 'scott' or "
+                             f"'silverman', got {value!r}") from None
     if not (math.isfinite(h) and h > 0):
-        raise BoundcalcError(f"bandwidth must be a number in (0, inf) or 'auto', got {value}")
+        raise BoundcalcError(f"bandwidth must be a number in (0, inf), 'auto', 'scott' or 'silverman', got {value}")
     return h
 
 
@@ -55,9 +64,10 @@ class KDEValidationConfig:
     grid_size: int | None = None
     real_fractions: tuple | None = None
     sizes: tuple | None = None
+    subsample: int | None = None
 
     def checked(self) -> "KDEValidationConfig":
-        check_choice("scheme", self.scheme, SCHEMES)
+        check_choice("scheme", self.scheme, KDE_SCHEMES)
         check_choice("real_data", self.real_data, REAL_DATA)
         seed = check_positive_int("seed", self.seed, minimum=0)
         if self.grid_size is not None:
@@ -68,17 +78,29 @@ class KDEValidationConfig:
         _check_at_most("n_real (--n-real)", n_real, MAX_BLOCK_SAMPLES, "samples per block")
         if n_synth is not None:
             _check_at_most("n_synth (--n-synth)", n_synth, MAX_BLOCK_SAMPLES, "samples per block")
+        subsample = None
+        if self.scheme == "accumulate-subsample":
+            subsample = check_positive_int("subsample", self.n_real if self.subsample is None else self.subsample)
+        elif self.subsample is not None:
+            raise BoundcalcError(f"subsample applies to the accumulate-subsample scheme, not {self.scheme}")
         checked = KDEValidationConfig(
             scheme=self.scheme, generations=check_positive_int("generations", self.generations),
             n_real=n_real, n_synth=n_synth,
-            real_data=self.real_data, bandwidth=_parse_bandwidth(self.bandwidth),
+            # accumulate-subsample always reuses its real data (the pool keeps them)
+            real_data="reused" if subsample is not None else self.real_data,
+            bandwidth=_parse_bandwidth(self.bandwidth),
             target=self.target or "bimodal", seeds=check_positive_int("seeds", self.seeds), seed=seed,
             delta=float(check_probability("delta", self.delta)),
             grid_size=None if self.grid_size is None else int(self.grid_size),
             real_fractions=None if self.real_fractions is None else tuple(float(x) for x in self.real_fractions),
-            sizes=None if self.sizes is None else tuple(float(x) for x in self.sizes))
+            sizes=None if self.sizes is None else tuple(float(x) for x in self.sizes), subsample=subsample)
         refuse_if_too_large(estimate_kde(checked))  # before anything is drawn or allocated
         return checked
+
+    @property
+    def data_driven(self) -> bool:
+        """True for a bandwidth rule computed from each generation's training data (scott, silverman)."""
+        return self.bandwidth in DATA_DRIVEN_BANDWIDTHS
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -88,6 +110,13 @@ class KDEValidationConfig:
         return d
 
     def make_scheme(self) -> Scheme:
+        if self.scheme == "accumulate-subsample":
+            from boundcalc.model.schemes import AccumulateSubsample
+
+            if self.real_fractions is not None or self.sizes is not None:
+                raise BoundcalcError("real_fractions and sizes do not apply to accumulate-subsample")
+            return AccumulateSubsample(self.n_real, self.n_real if self.n_synth is None else self.n_synth,
+                                       self.subsample)
         real_fraction = real_fractions = None
         if self.real_fractions is not None:
             if self.scheme == "schedule":

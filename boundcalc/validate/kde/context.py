@@ -169,10 +169,21 @@ def build_context(config: KDEValidationConfig) -> RunContext:
         if n < 1:
             raise BoundcalcError(f"generation {i} has an empty training set; raise --n-real or --sizes")
     _check_sizes(config, plans, sizes)
-    if config.bandwidth == "auto":
+    if config.data_driven:
+        if target.dim != 1:
+            raise BoundcalcError(f"bandwidth {config.bandwidth}: data-driven bandwidths in validate kde are 1-D (the "
+                                 f"grid KDE has an isotropic kernel); the target is {target.dim}-D: use "
+                                 "'boundcalc validate toy' for 2-D data with scott/silverman")
+        # the realised h_i is random (and grows with the training variance along a loop); these
+        # nominal values (the rule on p0's own sd, times 1.5) only size the grid box and its
+        # resolution: the measured h_i are recorded per seed, the grid_mass check holds the rest
+        bandwidths = [1.5 * nominal_rule_bandwidth(config.bandwidth, target, n) for n in sizes]
+        policy = DATA_DRIVEN_POLICY.format(rule=config.bandwidth)
+    elif config.bandwidth == "auto":
         auto = {n: float(kde_terms.auto_bandwidth(target, n)) for n in sorted(set(sizes))}
         bandwidths = [auto[n] for n in sizes]
-        policy = "auto: lemma K3 bandwidth for N_i samples of the target (depends on N_i only, not on the data)"
+        policy = ("auto (oracle): lemma K3 bandwidth for N_i samples of the target, computed from p0 itself "
+                  "(depends on N_i only, not on the data)")
     else:
         bandwidths = [float(config.bandwidth)] * config.generations
         policy = "fixed"
@@ -184,7 +195,10 @@ def build_context(config: KDEValidationConfig) -> RunContext:
             f"nodes); at most {MAX_GRID_WORK:.0e} (size guard, about 10 minutes): lower --seeds, --generations "
             "or --grid-size")
     p0_grid = gridlib.density_on_grid(target, grid)
-    laws, source = expected_laws(target, scheme, bandwidths)
+    if config.data_driven:  # lemma K4 is the law of a KDE whose bandwidth does not depend on the data
+        laws, source = [], NO_BOUND_REASON
+    else:
+        laws, source = expected_laws(target, scheme, bandwidths)
     law_grids = [gridlib.density_on_grid(r, grid) for r in laws]
     masses = [gridlib.integral_on_grid(p0_grid, grid)] + [gridlib.integral_on_grid(r, grid) for r in law_grids]
     worst = int(np.argmax(np.abs(np.array(masses) - 1.0)))
@@ -193,7 +207,8 @@ def build_context(config: KDEValidationConfig) -> RunContext:
         raise BoundcalcError(
             f"grid integral of {what} is {masses[worst]:.9g}, not within {MASS_TOLERANCE:g} of 1: the grid does not "
             f"resolve the target; raise --grid-size (now {grid.shape[0]}) or use a smoother --target")
-    grid_accuracy = {"p0_mass": masses[0], "worst_reference_mass_error": float(np.max(np.abs(np.array(masses[1:]) - 1))),
+    grid_accuracy = {"p0_mass": masses[0], "worst_reference_mass_error": (float(np.max(np.abs(np.array(masses[1:]) - 1)))
+                                                                            if law_grids else math.nan),
                      "mass_tolerance": MASS_TOLERANCE,
                      "smallest_scale_in_spacings": _scale_in_spacings(target, grid),
                      "required_scale_in_spacings": MIN_SCALE_IN_SPACINGS,
@@ -205,19 +220,47 @@ def build_context(config: KDEValidationConfig) -> RunContext:
     split = kde_terms.kde_failure_split(scheme, config.generations, config.delta)
     if split.mode == "joint":
         events = split.events
-    else:  # one event per distinct (block, bandwidth): a block smoothed with two bandwidths is two events
-        events = len({(b.key, h) for p, h in zip(plans, bandwidths) for b in p.blocks if b.size > 0})
-    lower = [gridlib.tv_on_grid(r, p0_grid, grid) for r in law_grids]
+    else:  # one event per distinct (block, bandwidth): a block smoothed with two bandwidths is two events;
+        # a generation's subset of a kept block (accumulate-subsample) is its own event: the subset is an
+        # i.i.d. sample of the block's source (chosen independently of the values), a different one each
+        # generation, and its count is fixed before anything is drawn
+        events = len({(b.key, h, p.generation if subsampled(b) else 0)
+                      for p, h in zip(plans, bandwidths) for b in p.blocks if b.size > 0})
+    lower = ([gridlib.tv_on_grid(r, p0_grid, grid) for r in law_grids] if law_grids
+             else [math.nan] * config.generations)
+    bias = ([math.nan] * config.generations if config.data_driven
+            else [float(kde_terms.kde_bias_tv(h, lap)) for h in bandwidths])
     last_source_use = {}
     for plan in plans:
         for block in plan.blocks:
             last_source_use[block.source] = plan.generation
     return RunContext(config, target, scheme, plans, sizes, bandwidths, policy, grid, p0_grid, lap,
-                      [float(kde_terms.kde_bias_tv(h, lap)) for h in bandwidths], split.mode, events,
+                      bias, split.mode, events,
                       float(union_per_event_delta(config.delta, events)), lower, source, grid_accuracy,
                       last_source_use)
 
 
+
+
+def subsampled(block) -> bool:
+    """True when a plan uses a proper subset of a kept block (accumulate-subsample)."""
+    return block.pool is not None and block.size < round(block.pool)
+
+
+#: the one line said for a data-driven bandwidth, in place of the bound columns and the K4 reference
+NO_BOUND_REASON = ("no proved bound: the KDE lemmas (K1-K4, C2) assume a bandwidth fixed independently of the "
+                   "data, and a data-driven h_i (scott, silverman) is computed from the training data")
+DATA_DRIVEN_POLICY = ("{rule}: h_i = f(N_i) * sd of generation i's training data (ddof=1), as "
+                      "scipy.stats.gaussian_kde (data-driven: no proved bound applies)")
+
+
+def nominal_rule_bandwidth(rule: str, target: GaussianMixture, n: int) -> float:
+    """The rule's bandwidth for n samples if the training sd were p0's own sd (grid sizing only)."""
+    from boundcalc.validate.toy import bandwidth_factor
+
+    mean = float(target.weights @ target.means[:, 0])
+    var = float(target.weights @ (target.scales[:, 0] ** 2 + target.means[:, 0] ** 2)) - mean * mean
+    return bandwidth_factor(rule, n, 1) * math.sqrt(var)
 
 
 @lru_cache(maxsize=8)

@@ -23,7 +23,8 @@ from boundcalc.bounds.kde_expected import expected_bound
 from boundcalc.validate.kde.checks import build_checks, matrix
 from boundcalc.validate.kde.config import KDEValidationConfig
 from boundcalc.validate.kde.context import RunContext, build_context, context_for
-from boundcalc.validate.kde.measure import BOUND_FIELDS, RUN_FIELDS, run_seed
+from boundcalc.validate.kde.context import NO_BOUND_REASON
+from boundcalc.validate.kde.measure import BANDWIDTH_FIELD, BOUND_FIELDS, RUN_FIELDS, run_seed
 from boundcalc.validate.kde.result import KDEValidation
 from boundcalc.validate.generators import GaussianKDE
 from boundcalc.validate.protocol import STATUS_OK, Generator
@@ -106,17 +107,23 @@ def summarize_runs(ctx: RunContext, runs: list, status: str, learner: str | None
     ``learner`` names a user's generator (None: the Gaussian KDE); it is then recorded as
     ``"learner"`` and the checks are those of :func:`build_checks` with ``kde_learner=False``."""
     runs = sorted(runs, key=lambda r: r["seed_index"])
-    summary = {key: summarize_over_seeds(matrix(runs, key), ranged=key in RANGED_FIELDS)
-               for key in RUN_FIELDS} if runs else {}
+    fields = RUN_FIELDS + ((BANDWIDTH_FIELD,) if ctx.config.data_driven else ())
+    summary = {key: summarize_over_seeds(matrix(runs, key), ranged=key in RANGED_FIELDS + (BANDWIDTH_FIELD,))
+               for key in fields} if runs else {}
     checks = [c.to_dict() for c in build_checks(ctx, runs, summary, learner is None)] if runs else []
     for block in summary.values():
         for key in list(block):
             if key not in ("count", "interval"):
                 block[key] = nan_to_none(block[key])
-    if runs and learner is None:  # the KE2/KE3 bound on E a_i (deterministic: the same number in every run)
-        expected = _expected_bound(ctx)
-        summary["expected_bound"] = {"mean": expected, "per_run": {str(r["seed_index"]): expected for r in runs},
-                                     "statement": "E a_i <= mean[i-1] (in expectation; the same number in every run)"}
+    if runs and learner is None and not ctx.config.data_driven:  # the KE2/KE3 bound on E a_i (deterministic: the same number in every run)
+        try:
+            expected = _expected_bound(ctx)
+        except BoundcalcError as exc:  # a scheme the KE lemmas do not cover: their one-line reason
+            summary["expected_bound"] = {"refused": str(exc)}
+        else:
+            summary["expected_bound"] = {"mean": expected, "per_run": {str(r["seed_index"]): expected for r in runs},
+                                         "statement": "E a_i <= mean[i-1] (in expectation; the same number in every "
+                                                      "run)"}
     for key in BOUND_FIELDS if runs else ():
         # per generation: runs whose bound is vacuous (>= 1) there
         summary[key]["vacuous_runs"] = [sum(1 for r in runs if g in r["vacuous_generations"][key])
@@ -127,7 +134,10 @@ def summarize_runs(ctx: RunContext, runs: list, status: str, learner: str | None
         "inputs": ctx.config.to_dict(),
         "target": ctx.target.to_dict(),
         "scheme": ctx.scheme.to_dict(),
-        "bandwidth": {"policy": ctx.bandwidth_policy, "per_generation": ctx.bandwidths},
+        "bandwidth": ({"policy": ctx.bandwidth_policy, "per_generation": ctx.bandwidths} if not ctx.config.data_driven
+                      else {"policy": ctx.bandwidth_policy, "data_driven": True, "bound": NO_BOUND_REASON,
+                            "per_generation": summary[BANDWIDTH_FIELD]["mean"] if runs else None,
+                            "grid_sizing": ctx.bandwidths}),
         "training_set_sizes": ctx.sizes,
         "grid": {**ctx.grid.to_dict(), **ctx.grid_accuracy},
         "failure_split": {"mode": ctx.split_mode, "events": ctx.events, "delta": ctx.config.delta,

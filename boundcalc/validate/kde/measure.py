@@ -31,12 +31,15 @@ from boundcalc.validate.checks import VACUOUS_BOUND
 from boundcalc.validate.generators import GaussianKDE
 from boundcalc.validate.kde.context import RunContext
 from boundcalc.validate.loop import iterate_loop
+from boundcalc._checks import BoundcalcError
 from boundcalc.validate.protocol import FATAL_STATUSES, STATUS_OK
 from boundcalc.validate.runner import seed_rng
 from boundcalc.validate.summary import nan_to_none
 
 RUN_FIELDS = ("a", "eps", "tv_q_p0", "coefficient_sum", "stochastic", "one_step_bound",
               "composed_bound", "train_variance", "outside_fraction", "kde_mass_lost", "held_out_nll")
+#: the realised bandwidth h_i of each generation, recorded when it is data-driven (scott, silverman)
+BANDWIDTH_FIELD = "bandwidth"
 #: held-out samples of p0 per seed for the NLL metric
 HELD_OUT = 1000
 
@@ -79,6 +82,38 @@ def grid_log_density(values, grid, points) -> np.ndarray:
 BOUND_FIELDS = ("one_step_bound", "composed_bound")
 
 
+class RuleBandwidthKDE(GaussianKDE):
+    r"""Gaussian KDE in 1-D whose bandwidth is computed from its training data at :meth:`fit`, as
+    ``scipy.stats.gaussian_kde`` does: ``h = f(N) * sd(X)`` with the sample sd (ddof=1) and Scott's
+    ``f = N^(-1/5)`` or Silverman's ``f = (3N/4)^(-1/5)``
+    (:func:`boundcalc.validate.toy.bandwidth_factor`, d = 1).  The bandwidth depends on the data, so
+    the KDE lemmas (which fix h beforehand) do not apply to it.
+
+    >>> import numpy as np
+    >>> kde = RuleBandwidthKDE("scott").fit(np.array([0.0, 1.0, 2.0, 3.0]))
+    >>> round(kde.bandwidth, 6), round(kde.factor_, 6)
+    (0.978391, 0.757858)
+    """
+
+    def __init__(self, rule: str):
+        from boundcalc.validate.toy import RULES
+
+        if rule not in RULES:
+            raise BoundcalcError(f"bandwidth rule must be one of {', '.join(RULES)}, got {rule!r}")
+        self.rule = rule
+        self.bandwidth = math.nan
+
+    def fit(self, samples) -> "RuleBandwidthKDE":
+        from boundcalc.validate.toy import bandwidth_factor
+
+        super().fit(samples)
+        x = np.asarray(samples, dtype=float).reshape(-1)
+        self.factor_ = bandwidth_factor(self.rule, x.shape[0], 1)
+        sd = float(np.std(x, ddof=1)) if x.shape[0] > 1 else 0.0
+        self.bandwidth = self.factor_ * sd
+        return self
+
+
 def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None,
              on_generation: Callable | None = None, partial: dict | None = None) -> dict:
     """One seeded loop: the per-generation measurements as a JSON-ready record.
@@ -90,20 +125,25 @@ def run_seed(ctx: RunContext, index: int, make_generator: Callable | None = None
     """
     cfg = ctx.config
     K = cfg.generations
-    make_generator = make_generator or (lambda i, n: GaussianKDE(ctx.bandwidths[i - 1]))
-    record = {key: [math.nan] * K for key in RUN_FIELDS}
+    if make_generator is None:
+        if cfg.data_driven:
+            make_generator = (lambda i, n: RuleBandwidthKDE(cfg.bandwidth))
+        else:
+            make_generator = (lambda i, n: GaussianKDE(ctx.bandwidths[i - 1]))
+    record = {key: [math.nan] * K for key in RUN_FIELDS + ((BANDWIDTH_FIELD,) if cfg.data_driven else ())}
     statuses: list = []
     bound_eps: list = []  # b(h_j) + s_j of the generations so far
     rng = seed_rng(cfg.seed, index)
     try:
         _measure(ctx, index, make_generator, rng, record, statuses, bound_eps, on_generation, partial)
     except KeyboardInterrupt:
-        if partial is not None and bound_eps:  # the generations finished by the seed cut short
+        if partial is not None and bound_eps and not cfg.data_driven:  # generations finished by the seed cut short
             _compose(record, bound_eps, ctx.scheme)
             partial.clear()
             partial.update(_record(index, statuses, record))
         raise
-    _compose(record, bound_eps, ctx.scheme)
+    if not cfg.data_driven:
+        _compose(record, bound_eps, ctx.scheme)
     return _record(index, statuses, record)
 
 
@@ -118,12 +158,18 @@ def _measure(ctx: RunContext, index, make_generator, rng, record, statuses, boun
         statuses.append(step.model.status_)
         if step.model.status_ in FATAL_STATUSES:
             break
+        data_driven = ctx.config.data_driven
+        if data_driven:
+            h = step.model.bandwidth
+            record[BANDWIDTH_FIELD][i - 1] = h
         p_i, outside = step.model.density(ctx.grid)
         weights = step.source_weights()
         q_i = sum(w * densities[j] for j, w in enumerate(weights) if w > 0)
         a_i = gridlib.tv_on_grid(p_i, ctx.p0_grid, ctx.grid)
         tv_q = gridlib.tv_on_grid(q_i, ctx.p0_grid, ctx.grid)
-        if ctx.split_mode == "joint":
+        if data_driven:  # the lemmas fix h beforehand: no stochastic term, no bound (context.NO_BOUND_REASON)
+            s_i = math.nan
+        elif ctx.split_mode == "joint":
             s_i = ctx.stochastic_term(step.n_train, h, gridlib.k2_integral_on_grid(q_i, ctx.grid, h))
         else:
             s_i = 0.0

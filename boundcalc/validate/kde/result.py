@@ -45,10 +45,11 @@ def summary_table(data: dict) -> str:
         lo, hi = s["a"]["ci95_low"][k], s["a"]["ci95_high"][k]
         interval = "-" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"
         counted = s["a"]["count"][k]
-        useful = counted - s["composed_bound"]["vacuous_runs"][k]
+        useful = ("-" if data["bandwidth"].get("data_driven") else
+                  f"{counted - s['composed_bound']['vacuous_runs'][k]}/{counted}")
         rows.append([gen, data["bandwidth"]["per_generation"][k], m("a"), interval, m("eps"), m("tv_q_p0"),
                      data["lower_reference"]["tv_r_p0"][k], m("one_step_bound"), m("composed_bound"),
-                     f"{useful}/{counted}", m("held_out_nll") if "held_out_nll" in s else None])
+                     useful, m("held_out_nll") if "held_out_nll" in s else None])
     inp = data["inputs"]
     title = (f"KDE loop: scheme {inp['scheme']}, target {inp['target']}, n_real {inp['n_real']}, "
              f"{data['seeds_finished']}/{inp['seeds']} seeds, delta {inp['delta']} "
@@ -58,6 +59,8 @@ def summary_table(data: dict) -> str:
                           "1-step bnd", "composed", "B_i<1 runs", "held-out NLL"], rows, title)
     if s and s["a"].get("interval"):
         table += "\na_i 95% CI: " + s["a"]["interval"]
+    if data["bandwidth"].get("data_driven"):
+        table += f"\nbandwidth {inp['bandwidth']} (h = mean over seeds): {data['bandwidth']['bound']}"
     verdict = "all checks passed" if data["all_checks_passed"] else "SOME CHECKS FAILED"
     if data.get("vacuous_checks"):
         verdict += (f"; VACUOUS: {', '.join(data['vacuous_checks'])} (every bound >= 1, TV <= 1 always: "
