@@ -20,7 +20,12 @@ def tiny():
 
 
 def test_diffusion_columns_and_bound_are_boundcalc_phase_of_the_same_learner(tiny):
-    ph = bc.phase(bc.Diffusion(width=128, horizon=5.0), n_real=40)
+    # the measured loop draws generation 2's set i.i.d. from q_2 (lemma D1's hypothesis), so the bound
+    # beside it is boundcalc phase for draw = iid; the stratified loop is refused by the calculator
+    learner = bc.Diffusion(width=128, horizon=5.0, delta_exponent=0)  # constants of 1: the bound's shape
+    ph = bc.phase(learner, n_real=40, draw="iid")
+    with pytest.raises(BoundcalcError, match="stratified"):
+        bc.phase(learner, n_real=40)
     row = tiny.data["rows"][0]
     assert ph.exists and row["bound"]["threshold"] == pytest.approx(float(ph.threshold), rel=1e-12)
     assert [c["n_synth"] for c in row["cells"]] == [0, round(float(ph.threshold))]
@@ -109,23 +114,13 @@ def test_cli_learner_diffusion(capsys):
     assert data["experiment"] == "diffusion-phase" and math.isfinite(data["achieved_half_width"])
 
 
-def test_a_bound_for_iid_draws_is_shown_with_the_refusal_as_its_note(monkeypatch):
-    """If the calculator refuses the stratified loop but bounds i.i.d. draws (a ``draw`` option), that
-    bound is shown and the refusal is its note."""
-    import boundcalc.bounds.phase as phase_module
-
-    real = phase_module.phase_transition
-
-    def with_draw(learner, n_real, generation=2, previous_tv=None, n_synth_before=None, delta=0.05,
-                  draw="stratified"):
-        if draw != "iid":
-            raise BoundcalcError("diffusion: lemma D1 needs i.i.d. training sets")
-        return real(learner, n_real, generation=generation, delta=delta)
-
-    ph = bc.phase(bc.Diffusion(width=128, horizon=5.0), n_real=40)
-    monkeypatch.setattr(phase_module, "phase_transition", with_draw)
-    v = validate_phase(phase_config(**{**TINY, "half_width": 0.3}))  # a configuration not planned before
-    row = v.data["rows"][0]
-    assert row["bound"]["threshold"] == pytest.approx(float(ph.threshold), rel=1e-12)
-    assert "draw=iid" in row["bound_note"] and "lemma D1 needs i.i.d. training sets" in row["bound_note"]
-    assert "draw=iid" in v.table()
+def test_the_diffusion_loop_measured_draws_iid_sets_with_a_binomial_real_count():
+    """Generation 2 of every diffusion unit trains on n_real + n_synth i.i.d. draws of q_2: its real count
+    varies over seeds around lam (n_real + n_synth) (a Binomial count), unlike a stratified set."""
+    config = phase_config(learner="diffusion", n_reals=(40,), ratios=(0.0, 3.0), seeds=12, width=32)
+    counts = [run_unit(u)["diffusion"][1]["real_count"] for u in units(config) if u.params[1] > 0]
+    n = 40 + 120
+    assert len(set(counts)) > 1  # not a fixed count
+    mean, var = n * 0.25, n * 0.25 * 0.75
+    z = (sum(counts) / len(counts) - mean) / (var / len(counts)) ** 0.5
+    assert abs(z) < 4, (counts, z)
