@@ -495,10 +495,14 @@ class Diffusion(Learner):
     def errors(self, scheme, generations, delta):
         check_probability("delta", delta)
         out = []
+        memo = {}  # D1/D2/D3 depend on N alone: evaluated once per distinct N_i (few for most schemes)
         for i in range(1, generations + 1):
             n = scheme.n_total(i)
-            out.append(GenerationError(i, mpf(n), self.eps_of_n(n),
-                                       {"KL": self.kl_of_n(n), "tau": self.tau_for(n), "width": self.width_for(n)}))
+            if n not in memo:
+                memo[n] = (mpf(n), self.eps_of_n(n),
+                           {"KL": self.kl_of_n(n), "tau": self.tau_for(n), "width": self.width_for(n)})
+            n_mp, eps, terms = memo[n]
+            out.append(GenerationError(i, n_mp, eps, dict(terms)))
         return out
 
     def assumptions(self, scheme):
