@@ -23,6 +23,7 @@ import json
 import math
 import os
 import signal
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -37,10 +38,18 @@ EXAMPLES = int(os.environ.get("BOUNDCALC_HYPOTHESIS_EXAMPLES", "20"))
 TALLY = os.environ.get("BOUNDCALC_PROPERTY_TALLY")
 
 
-def _tally(kind: str, argv, outcome) -> None:
+def _tally(kind: str, argv, outcome, seconds=None) -> None:
     if TALLY:
         with open(TALLY, "a", encoding="utf-8") as f:
-            f.write(json.dumps([kind, [str(a) for a in argv] if isinstance(argv, list) else str(argv), outcome]) + "\n")
+            record = [kind, [str(a) for a in argv] if isinstance(argv, list) else str(argv), outcome]
+            f.write(json.dumps(record + ([round(seconds, 3)] if seconds is not None else [])) + "\n")
+
+
+def _tally_start(argv) -> None:
+    """Write the input about to run (a long run that hangs is then named by the last ``start`` line)."""
+    if TALLY:
+        with open(TALLY, "a", encoding="utf-8") as f:
+            f.write(json.dumps(["start", [str(a) for a in argv]]) + "\n")
 LIMIT_SECONDS = int(os.environ.get("BOUNDCALC_HYPOTHESIS_LIMIT", "60"))
 SEED = 20261201
 
@@ -122,8 +131,10 @@ def run_cli(argv, limit=LIMIT_SECONDS):
 
 
 def assert_clean(argv, allowed=(0, 2), finite_json=True, limit=LIMIT_SECONDS):
+    _tally_start(argv)
+    started = time.monotonic()
     code, out, err = run_cli(argv, limit)
-    _tally("cli", argv, "traceback" if "Traceback" in err else code)
+    _tally("cli", argv, "traceback" if "Traceback" in err else code, time.monotonic() - started)
     assert code in allowed, (argv, code, err[-2000:])
     assert "Traceback" not in err, (argv, err[-2000:])
     if code == 2:

@@ -71,6 +71,8 @@ class _Recursion:
         self.scheme, self.a, self.total = scheme, [], mpmath.mpf(0)
         self.theorem = get_lemma("S1")
         self._steady_weights = None
+        self._accumulate = isinstance(scheme, Accumulate)
+        self._last_eps = None  # eps_{i-1} (for the fixed point of a steady loop)
         if _steady(scheme):
             plan = scheme.plan(2) if scheme.n_real is not None else None
             if plan is not None:
@@ -87,6 +89,8 @@ class _Recursion:
             weights = (mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),)
             previous = (self.total,)
         elif self._steady_weights is not None:
+            if len(self._steady_weights) == 1:
+                return self._steady_step(e, self._steady_weights[0])
             weights = self._steady_weights
             previous = [self.a[-1]] * len(weights)
         else:  # the plan's synthetic blocks (one, p_{i-1}, for replace / mix / schedule)
@@ -97,7 +101,23 @@ class _Recursion:
             previous = [self.a[b.source - 1] for b in sources]
         value = self.theorem.evaluate(epsilon=e, weights=weights, previous=previous)
         self.a.append(value)
-        self.total += value
+        self._last_eps = e
+        if self._accumulate:
+            self.total += value
+        return value
+
+    def _steady_step(self, e, w):
+        """S1 with one synthetic source p_{i-1} of weight w: ``e + w * a_{i-1}``, bit for bit the value
+        of S1's ``e + fsum([w * a_{i-1}])`` (fsum of one rounded term returns that term), without the
+        catalogue call.  Fixed point: when eps_i = eps_{i-1} and a_{i-1} = a_{i-2} (both steps steady),
+        a_i = eps_i + w a_{i-1} = eps_{i-1} + w a_{i-2} = a_{i-1} exactly, and the object is reused."""
+        a = self.a
+        if len(a) >= 3 and e == self._last_eps and a[-1] == a[-2]:
+            value = a[-1]
+        else:
+            value = e + w * a[-1]
+        a.append(value)
+        self._last_eps = e
         return value
 
 
@@ -233,5 +253,7 @@ _ORDER = ["T1", "T2", "T3", "T4", "T4p", "GTV", "C1", "C2", "C3", "K1", "K1p", "
           "S1", "S2", "S3", "S4", "S5", "S6", "S7", "L1", "P1", "E1"]
 
 
-def _lemma_order(lemma_id: str) -> int:
-    return _ORDER.index(lemma_id) if lemma_id in _ORDER else len(_ORDER)
+def _lemma_order(lemma_id: str) -> tuple:
+    """Catalogue order, ties (ids outside ``_ORDER``) by name: the same bytes in every run (a set's
+    iteration order of strings changes with the hash seed)."""
+    return (_ORDER.index(lemma_id) if lemma_id in _ORDER else len(_ORDER), lemma_id)
