@@ -26,7 +26,7 @@ import math
 import mpmath
 import numpy as np
 
-from boundcalc.bounds.compose import closed_form, iter_bounds, learner_errors, recursion
+from boundcalc.bounds.compose import closed_form, final_bound, iter_bounds, learner_errors, recursion
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
                                check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
@@ -113,7 +113,7 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         return make_scheme(scheme, **kw)
 
     def final(sch, K=generations):
-        return bound_sequence(sch, learner, K, delta)[-1]
+        return final_bound(sch, learner, K, delta)  # O(K) time, O(1) memory for rate-only learners
 
     if unknown == "n-real":
         f = lambda x: final(build(n_real=x))  # noqa: E731
@@ -388,7 +388,7 @@ def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_
 
     def f(real):
         if real not in seen:
-            seen[real] = bound_sequence(scheme_at(real), learner, generations, delta)[-1]
+            seen[real] = final_bound(scheme_at(real), learner, generations, delta)
         return seen[real]
 
     if f(budget) > target:
