@@ -88,9 +88,13 @@ class _Recursion:
         i = self.count  # the generation (``a`` may be trimmed by :func:`final_bound`)
         if i == 1:
             weights, previous = (), ()
-        elif isinstance(self.scheme, Accumulate):  # uniform weights n_synth / N_i on every earlier a_j
-            weights = (mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),)
-            previous = (self.total,)
+        elif self._accumulate:  # uniform weights n_synth / N_i on every earlier a_j: S1 with one term,
+            # e + w * total, bit for bit S1's e + fsum([w * total]) (fsum of one rounded term returns it)
+            value = e + mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)) * self.total
+            self.a.append(value)
+            self._last_eps = e
+            self.total += value
+            return value
         elif self._steady_weights is not None:
             if len(self._steady_weights) == 1:
                 return self._steady_step(e, self._steady_weights[0])
