@@ -165,3 +165,15 @@ def test_diffusion_sampler_steps_are_in_the_guard(capsys):
                        "--n-real", "40", "--width", "16", "--steps", "1e7", "--grid-size", "64", "--tau", "10"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "size guard" in err[0] and "--steps" in err[0]
+
+
+@pytest.mark.parametrize("argv, value", [
+    (["bound", "-K", "201"], "201"),
+    (["phase", "--learner", "kde", "--generation", "100000"], "100000"),
+    (["solve", "--for", "generations", "--learner", "kde", "--target", "0.5", "--max-generations", "1000"], "1000"),
+])
+def test_kde_learner_refuses_more_generations_than_its_guard(argv, value, capsys):
+    """The KDE loop bound is not O(K) yet: K beyond its guard is refused in one line, before any work."""
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "in [1, 200] with the kde learner (a size guard" in err[0] and err[0].endswith(value)

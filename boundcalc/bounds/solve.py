@@ -443,6 +443,10 @@ MAX_GENERATIONS = {True: 10_000, False: 64}
 def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
     cap = check_positive_int("max_generations", max_generations if max_generations is not None
                              else MAX_GENERATIONS[learner.rate_only])
+    from boundcalc.bounds.learners import KDE, MAX_KDE_GENERATIONS, WHY_KDE_GENERATIONS
+    if isinstance(learner, KDE) and cap > MAX_KDE_GENERATIONS:  # the search would compose more than the guard allows
+        raise BoundcalcError(f"max_generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
+                             f"({WHY_KDE_GENERATIONS}), got {cap}")
     if learner.rate_only:  # a_k does not depend on K: one pass, stopped early
         over, last = None, []
         for k, a in enumerate(iter_bounds(scheme, learner), start=1):
