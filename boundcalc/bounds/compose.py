@@ -71,6 +71,9 @@ class _Recursion:
     def __init__(self, scheme: Scheme):
         self.scheme, self.a, self.total = scheme, [], mpmath.mpf(0)
         self.theorem = get_lemma("S1")
+        # S1's numeric evaluator, called directly in the one-term steps (the catalogue object's own function,
+        # without the keyword handling of ``evaluate``)
+        self._s1 = self.theorem.numeric if self.theorem.numeric is not None else self.theorem.evaluate
         self._steady_weights = None
         self._accumulate = isinstance(scheme, Accumulate)
         self._last_eps = None  # eps_{i-1} (for the fixed point of a steady loop)
@@ -88,9 +91,9 @@ class _Recursion:
         i = self.count  # the generation (``a`` may be trimmed by :func:`final_bound`)
         if i == 1:
             weights, previous = (), ()
-        elif self._accumulate:  # uniform weights n_synth / N_i on every earlier a_j: S1 with one term,
-            # e + w * total, bit for bit S1's e + fsum([w * total]) (fsum of one rounded term returns it)
-            value = e + mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)) * self.total
+        elif self._accumulate:  # uniform weights n_synth / N_i on every earlier a_j: S1 with one term
+            value = self._s1(epsilon=e, weights=(mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),),
+                             previous=(self.total,))
             self.a.append(value)
             self._last_eps = e
             self.total += value
@@ -114,15 +117,14 @@ class _Recursion:
         return value
 
     def _steady_step(self, e, w):
-        """S1 with one synthetic source p_{i-1} of weight w: ``e + w * a_{i-1}``, bit for bit the value
-        of S1's ``e + fsum([w * a_{i-1}])`` (fsum of one rounded term returns that term), without the
-        catalogue call.  Fixed point: when eps_i = eps_{i-1} and a_{i-1} = a_{i-2} (both steps steady),
-        a_i = eps_i + w a_{i-1} = eps_{i-1} + w a_{i-2} = a_{i-1} exactly, and the object is reused."""
+        """S1 with one synthetic source p_{i-1} of weight w: ``e + w * a_{i-1}`` by S1's numeric evaluator.
+        Fixed point: when eps_i = eps_{i-1} and a_{i-1} = a_{i-2} (both steps steady), S1 receives the
+        operands of the previous step and returns its number, a_i = a_{i-1}: the object is reused, no call."""
         a = self.a
         if self.count >= 4 and e == self._last_eps and a[-1] == a[-2]:
             value = a[-1]
         else:
-            value = e + w * a[-1]
+            value = self._s1(epsilon=e, weights=(w,), previous=(a[-1],))
         a.append(value)
         self._last_eps = e
         return value
