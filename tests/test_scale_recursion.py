@@ -168,12 +168,70 @@ def test_diffusion_sampler_steps_are_in_the_guard(capsys):
 
 
 @pytest.mark.parametrize("argv, value", [
-    (["bound", "-K", "201"], "201"),
+    (["bound", "-K", "201", "--scheme", "replace"], "201"),
+    (["bound", "-K", "100001"], "100001"),
     (["phase", "--learner", "kde", "--generation", "100000"], "100000"),
     (["solve", "--for", "generations", "--learner", "kde", "--target", "0.5", "--max-generations", "1000"], "1000"),
 ])
 def test_kde_learner_refuses_more_generations_than_its_guard(argv, value, capsys):
-    """The KDE loop bound is not O(K) yet: K beyond its guard is refused in one line, before any work."""
+    """K beyond the KDE learner's guards (200 for the direct sums, 1e5 for a fresh mix loop carried in O(K))
+    is refused in one line, before any work."""
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "in [1, 200] with the kde learner (a size guard" in err[0] and err[0].endswith(value)
+    limit = "[1, 100000] with the kde learner and mix (a size guard" if value == "100001" else \
+        "[1, 200] with the kde learner (a size guard"
+    assert len(err) == 1 and limit in err[0] and err[0].endswith(value)
+
+
+# -- the KDE loop bound of a fresh mix loop, carried in O(K) (bounds/kde_steady.py) -------------------
+def _kde_case(n_real, n_synth, target="bimodal"):
+    from boundcalc.bounds.learners import KDE
+    from boundcalc.model.schemes import Mix
+    from boundcalc.model.targets import parse_target
+    return Mix(n_real, n_synth), parse_target(target), float(KDE(target=target).resolved_bandwidth(n_real))
+
+
+@pytest.mark.parametrize("n_real, n_synth", [(500, 500), (300, 1200)])
+@pytest.mark.parametrize("K", [1, 2, 5, 13])
+def test_steady_kde_loop_equals_the_direct_sums(n_real, n_synth, K):
+    """With no block left to the tail and the direct path's grid, the carried quantities equal the direct
+    block sums of kde_expected (every block, every generation) to 1e-12."""
+    from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
+    from boundcalc.bounds.kde_steady import steady_mix_bounds
+    scheme, target, h = _kde_case(n_real, n_synth)
+    hs = [h] * K
+    direct = expected_bound(scheme, target, hs, K)
+    loop = loop_probability_bound(scheme, target, hs, K, 0.05, expected=direct)
+    carried, carried_loop = steady_mix_bounds(scheme, target, h, K, 0.05, recent=10 ** 9,
+                                              extra_variance=2 * sum(x * x for x in hs))
+    for name in ("linear", "variance", "bias_tv", "deviation"):
+        assert getattr(carried, name) == pytest.approx(getattr(direct, name), rel=1e-12, abs=0), name
+    assert carried_loop.squared_mass_sum == pytest.approx(loop.squared_mass_sum, rel=1e-12, abs=0)
+    assert carried_loop.bound == pytest.approx(loop.bound, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("recent", [1, 3])
+def test_steady_kde_tail_bound_is_above_the_direct_sum(recent):
+    """Blocks older than ``recent`` replaced by the scalar tail bound: every KE3 integral and KE5 bound
+    is at least the direct one (same grid), and equal while no block is old enough."""
+    from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
+    from boundcalc.bounds.kde_steady import steady_mix_bounds
+    scheme, target, h = _kde_case(500, 500)
+    K = 12
+    hs = [h] * K
+    direct = expected_bound(scheme, target, hs, K)
+    loop = loop_probability_bound(scheme, target, hs, K, 0.05, expected=direct)
+    carried, carried_loop = steady_mix_bounds(scheme, target, h, K, 0.05, recent=recent,
+                                              extra_variance=2 * sum(x * x for x in hs))
+    for i in range(K):
+        assert carried.deviation[i] >= direct.deviation[i] * (1 - 1e-12)
+        assert carried_loop.bound[i] >= loop.bound[i] * (1 - 1e-12)
+        if i <= recent:  # generation i + 1 has no block older than recent
+            assert carried_loop.bound[i] == pytest.approx(loop.bound[i], rel=1e-12)
+    assert carried_loop.bound[-1] > loop.bound[-1]  # the tail is a bound, not the sum
+
+
+def test_steady_kde_tail_recent_generations():
+    from boundcalc.bounds.kde_steady import MAX_RECENT, MIN_RECENT, TAIL_MASS, recent_generations
+    assert recent_generations(0.5) == 27 and 0.5 ** 27 <= TAIL_MASS < 0.5 ** 26
+    assert recent_generations(1.0) == MIN_RECENT and recent_generations(1e-9) == MAX_RECENT

@@ -161,11 +161,25 @@ def gaussian_abs_moment(beta_, dim) -> float:
     return float(2 ** (beta_ / 2) * mpmath.gamma((dim + beta_) / 2) / mpmath.gamma(dim / 2))
 
 
+def _sparse_weights(plan) -> list:
+    """The non-zero entries of ``plan.weights()`` as (source, weight), increasing source, each weight
+    accumulated block by block as ``plan.weights()`` accumulates it (the same floats): O(blocks), not O(i)."""
+    w: dict = {}
+    total = plan.n_total
+    for b in plan.blocks:
+        w[b.source] = w.get(b.source, 0.0) + b.count / total
+    return [(j, w[j]) for j in sorted(w) if w[j]]
+
+
 #: the KDE learner's loop bound (KE3 beside KE5) sums, at every generation, over every earlier block of
 #: the loop on a quadrature grid that widens with K: its cost grows as K^2 to K^3 (measured on the
 #: command line: K = 25 0.8 s, 50 2.4 s, 100 15.5 s); a larger K is refused rather than left to run for
 #: an hour.  Raise it when the composition is O(K) (issue 11).
 MAX_KDE_GENERATIONS = 200
+#: a mix loop with fresh real data goes past it in O(K) (bounds/kde_steady.py): about a minute or two to
+#: converge the laws of lemma K4, then about a millisecond per generation
+MAX_KDE_MIX_GENERATIONS = 10 ** 5
+WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
 
@@ -301,7 +315,12 @@ class KDE(Learner):
         ``expected`` (in expectation, no failure probability).  Where KE5 does not apply (d > 2, no
         target, a user-supplied K2 integral) a run of more than one generation is refused."""
         h = self.resolved_bandwidth(scheme.n_real)
-        if generations > MAX_KDE_GENERATIONS:
+        from boundcalc.bounds.kde_steady import applies as _steady
+        limit = MAX_KDE_MIX_GENERATIONS if self.target is not None and _steady(scheme, self.target) else MAX_KDE_GENERATIONS
+        if generations > limit:
+            if limit == MAX_KDE_MIX_GENERATIONS:
+                raise BoundcalcError(f"generations must be an integer in [1, {limit}] with the kde learner and mix "
+                                     f"({WHY_KDE_MIX_GENERATIONS}), got {generations}")
             raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
                                  f"({WHY_KDE_GENERATIONS}), got {generations}")
         if generations >= 2:
@@ -335,15 +354,20 @@ class KDE(Learner):
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
     def _loop_errors(self, scheme, generations, delta, h):
+        from boundcalc.bounds import kde_steady
         from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
         hs = [float(h)] * generations
-        expected = expected_bound(scheme, self.target, hs, generations)
-        loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
+        if generations > MAX_KDE_GENERATIONS and kde_steady.applies(scheme, self.target):
+            # beyond the direct sums: the O(K) carry of a fresh mix loop (its old blocks by a proven tail bound)
+            expected, loop = kde_steady.steady_mix_bounds(scheme, self.target, float(h), generations, float(delta))
+        else:
+            expected = expected_bound(scheme, self.target, hs, generations)
+            loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
         out, recursed = [], []
         for plan in scheme.plans(generations):
             i = plan.generation
-            w = plan.weights()
-            previous = sum((mpf(w[j]) * recursed[j - 1] for j in range(1, len(w)) if w[j]), mpf(0))
+            w = _sparse_weights(plan)  # (source, w_ij) in increasing source order, w_ij > 0
+            previous = sum((mpf(w_j) * recursed[j - 1] for j, w_j in w if j >= 1), mpf(0))
             target_value = mpf(loop.bound[i - 1])
             eps = max(target_value - previous, mpf(0))
             recursed.append(eps + previous)
