@@ -321,8 +321,8 @@ def _p(name, kind, help, low=-math.inf, high=math.inf, low_open=False, high_open
 #: searches keep O(1) numbers per candidate (compose.final_bound), but ``bound`` returns one row per
 #: generation (K mpmath numbers and a terms record each: about 1 kB per generation, 1 GB at 1e6) and its
 #: JSON carries every row: a larger K is refused rather than left to exhaust memory.  Measured
-#: (bench/bench_scale.py): the power learner's ``bound`` at K = 1e6 in seconds (mix, replace), a solve in
-#: seconds (closed form of the steady loop past 4096 steps).
+#: (bench/bench_scale.py, two shared cores): the power learner's ``bound`` at K = 1e6 in 10-20 s (mix,
+#: replace; 0.5-0.7 GB), its solves in 0.02-3 s (closed form of a steady loop past 4096 steps).
 MAX_GENERATIONS = 10 ** 6
 _WHY_K = "a size guard: the bound is composed generation by generation"
 #: points of a plotted curve, and of each axis of a diagram (every point is one composed bound)

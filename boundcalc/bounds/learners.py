@@ -364,6 +364,7 @@ class KDE(Learner):
             expected = expected_bound(scheme, self.target, hs, generations)
             loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
         out, recursed = [], []
+        best = expected.best  # a property that builds the whole list: read once, not once per generation
         for plan in scheme.plans(generations):
             i = plan.generation
             w = _sparse_weights(plan)  # (source, w_ij) in increasing source order, w_ij > 0
@@ -372,7 +373,7 @@ class KDE(Learner):
             eps = max(target_value - previous, mpf(0))
             recursed.append(eps + previous)
             out.append(GenerationError(i, mpf(plan.n_total), eps, {
-                "loop_bound": target_value, "in_expectation": mpf(expected.best[i - 1]),
+                "loop_bound": target_value, "in_expectation": mpf(best[i - 1]),
                 "bias_tv": mpf(expected.bias_tv[i - 1]), "deviation": mpf(loop.deviation[i - 1]),
                 "bandwidth": h}))
         return out
