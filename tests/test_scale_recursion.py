@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import mpmath
 import pytest
@@ -235,3 +236,15 @@ def test_steady_kde_tail_recent_generations():
     from boundcalc.bounds.kde_steady import MAX_RECENT, MIN_RECENT, TAIL_MASS, recent_generations
     assert recent_generations(0.5) == 27 and 0.5 ** 27 <= TAIL_MASS < 0.5 ** 26
     assert recent_generations(1.0) == MIN_RECENT and recent_generations(1e-9) == MAX_RECENT
+
+
+def test_kde_mix_with_slowly_converging_laws_is_refused(capsys):
+    """At real fraction 0.1 the K4 laws take about 870 generations to converge, each evaluating 2 L = 350
+    densities: past the direct sums (K > 200) that is refused by the warm-up estimate, in one line."""
+    from boundcalc.bounds.kde_steady import warm_up_densities
+    from boundcalc.model.schemes import Mix
+    assert warm_up_densities(Mix(10_000, 10_000), 10 ** 5) == pytest.approx(2 * 27 * math.log(1e-40) / math.log(0.5))
+    assert _exit_code(["bound", "-K", "300", "--n-synth", "90000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "real fraction 0.1 (a size guard: its laws converge slowly" in err[0]
+    assert err[0].endswith("got 300")

@@ -31,13 +31,13 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature
-from boundcalc.model.kde_law import expected_training_mixtures
+from boundcalc.model.kde_law import PRUNE_WEIGHT, expected_training_mixtures
 from boundcalc.model.schemes import Mix
 from boundcalc.model.targets import GaussianMixture, PrunedMixture, mixture_of
 from boundcalc.theory.catalogue import get_lemma
 from boundcalc.theory.kde_expected import gaussian_product
 
-__all__ = ["applies", "recent_generations", "steady_mix_bounds"]
+__all__ = ["applies", "recent_generations", "steady_mix_bounds", "warm_up_densities"]
 
 #: blocks up to age L are summed exactly in V_i, older ones bounded by the scalar tail: L is the age at
 #: which a block's kernel mass (1 - lambda)^a falls under TAIL_MASS, kept in [MIN_RECENT, MAX_RECENT]
@@ -52,6 +52,17 @@ def recent_generations(real_fraction: float) -> int:
     if real_fraction <= 0:
         return MAX_RECENT
     return int(min(MAX_RECENT, max(MIN_RECENT, math.ceil(math.log(TAIL_MASS) / math.log1p(-real_fraction)))))
+
+
+def warm_up_densities(scheme: Mix, generations: int) -> float:
+    """About how many mixture densities :func:`steady_mix_bounds` evaluates: two per recent synthetic block
+    for every generation until the laws of lemma K4 stop changing, which takes about
+    ln(PRUNE_WEIGHT) / ln(1 - lambda) generations (their weights (1 - lambda)^k fall under the pruning level)."""
+    lam = float(scheme.n_real) / float(scheme.n_total(2))
+    if lam >= 1:
+        return 0.0
+    converge = math.log(PRUNE_WEIGHT) / math.log1p(-lam) if lam > 0 else math.inf
+    return 2.0 * recent_generations(lam) * min(float(generations), converge)
 
 
 def applies(scheme, target) -> bool:

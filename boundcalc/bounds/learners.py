@@ -180,6 +180,9 @@ MAX_KDE_GENERATIONS = 200
 #: converge the laws of lemma K4, then about a millisecond per generation
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
 WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
+#: mixture densities that the O(K) path evaluates before the laws converge (about 7 ms each on the default
+#: grid: 7000 at real fraction 1/2 took about a minute); more is refused
+MAX_KDE_WARM_UP = 3 * 10 ** 4
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
 
@@ -317,6 +320,15 @@ class KDE(Learner):
         h = self.resolved_bandwidth(scheme.n_real)
         from boundcalc.bounds.kde_steady import applies as _steady
         limit = MAX_KDE_MIX_GENERATIONS if self.target is not None and _steady(scheme, self.target) else MAX_KDE_GENERATIONS
+        if limit == MAX_KDE_MIX_GENERATIONS and generations > MAX_KDE_GENERATIONS:
+            from boundcalc.bounds.kde_steady import warm_up_densities
+            work = warm_up_densities(scheme, generations)
+            if work > MAX_KDE_WARM_UP:
+                raise BoundcalcError(
+                    f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and mix at real "
+                    f"fraction {scheme.n_real / scheme.n_total(2):.3g} (a size guard: its laws converge slowly, "
+                    f"about {work:.3g} mixture densities before they do, at most {MAX_KDE_WARM_UP:.0e}; raise the real "
+                    f"fraction), got {generations}")
         if generations > limit:
             if limit == MAX_KDE_MIX_GENERATIONS:
                 raise BoundcalcError(f"generations must be an integer in [1, {limit}] with the kde learner and mix "
