@@ -74,7 +74,8 @@ LOOP = ["--generations", "--n-real", "--n-synth", "--real-fraction", "--schedule
 #: (command words, baseline options, options whose values are drawn)
 SYMBOLIC = {
     "bound power": (["bound", *POWER, "--json"], LOOP + ["--C", "--alpha"]),
-    # the KDE learner's composition costs O(K^2) today (K = 1000 takes a minute): its K is not drawn here
+    # the KDE loop bound takes seconds to tens of seconds past 64 generations (direct sums, or the warm-up of the
+    # O(K) carry under mix): its K is not drawn here
     "bound kde": (["bound", "--learner", "kde", "--generations", "3", "--json"], LOOP[1:] + KDE_OPTIONS),
     "bound diffusion": (["bound", "--learner", "diffusion", "--generations", "3", "--json"], LOOP + DIFFUSION_OPTIONS),
     "solve n-real": (["solve", "--for", "n-real", "--target", "0.2", *POWER, "--n-synth", "1000", "--json"],

@@ -248,3 +248,12 @@ def test_kde_mix_with_slowly_converging_laws_is_refused(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "real fraction 0.1 (a size guard: its laws converge slowly" in err[0]
     assert err[0].endswith("got 300")
+
+
+@pytest.mark.parametrize("bandwidth", ["9007199254740993", "4294967297", "1e200"])
+def test_kde_loop_bound_with_a_huge_bandwidth_is_refused(bandwidth, capsys):
+    """Found by the property suite (60 examples): the loop bound's quadrature grid for h = 9e15 asked for
+    73 TiB (a traceback); now one line naming the bandwidth and the size guard."""
+    assert _exit_code(["bound", "--learner", "kde", "--generations", "3", "--bandwidth", bandwidth, "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("boundcalc: error: bandwidth: the quadrature") and "size guard" in err[0]
