@@ -250,7 +250,7 @@ def test_kde_mix_with_slowly_converging_laws_is_refused(capsys):
     assert err[0].endswith("got 300")
 
 
-@pytest.mark.parametrize("bandwidth", ["9007199254740993", "4294967297", "1e200"])
+@pytest.mark.parametrize("bandwidth", ["9007199254740993", "4294967297", "1e90"])
 def test_kde_loop_bound_with_a_huge_bandwidth_is_refused(bandwidth, capsys):
     """Found by the property suite (60 examples): the loop bound's quadrature grid for h = 9e15 asked for
     73 TiB (a traceback); now one line naming the bandwidth and the size guard."""
