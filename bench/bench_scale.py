@@ -1,7 +1,11 @@
 """Scale of the bound calculator: cost in K, grid path, warm solve, phase (issues 11 and 13).
 
-Prints, for each learner (power, kde, diffusion; scheme mix, n_real = n_synth = 1000), the time to
-compose K = 10, 1e3, 1e5 generations and its ratio to K = 10; the grid path; a warm
+Prints, for each learner (power, kde, diffusion, table) and scheme (mix, replace, accumulate, mix with
+reused real data; n_real = n_synth = 1000), the time to compose K = 10, 1e3, 1e5 generations (and 1e6
+for power and table; for the KDE learner 100 and 200 under mix, whose direct sums stop at 200 and whose
+fresh mix loop goes on in O(K), and 50 for the other schemes) and its ratio to K = 10 (a run predicted past a budget, or refused by a size guard,
+is said so);
+the solvers and phase at K up to 1e6; the grid path; a warm
 ``solve --for n-real`` (power) against the named peer, brentq on the lambdified closed form (S3)
 of the same bound; and ``phase --learner kde``.  Min and median over repetitions; the machine's
 load average is printed first (two cores shared with other jobs: read ratios, not absolutes).
@@ -40,20 +44,63 @@ def main(argv=None):
     from boundcalc.model.schemes import Mix
 
     print(f"load average (1, 5, 15 min): {os.getloadavg()}; cpus: {os.cpu_count()}")
-    learners = {"power": PowerLaw(1, 0.25), "kde": KDE(target="bimodal"), "diffusion": Diffusion()}
+    from boundcalc.bounds.learners import Table
+    from boundcalc.model.schemes import make_scheme
+    learners = {"power": PowerLaw(1, 0.25), "kde": KDE(target="bimodal"), "diffusion": Diffusion(),
+                "table": Table(((100, 0.3), (1000, 0.1), (10 ** 4, 0.03), (10 ** 9, 0.01)))}
+    schemes = {"mix": dict(n_real=1000, n_synth=1000), "replace": dict(n_real=1000, n_synth=1000),
+               "accumulate": dict(n_real=1000, n_synth=1000),
+               "mix reused": dict(n_real=1000, n_synth=1000, real_data="reused")}
     sizes = (10, 1000, 10_000) if quick else (10, 1000, 100_000)
-    print("\n== cost in K (compose_bound, scheme mix, n_real = n_synth = 1000) ==")
-    print(f"{'learner':10s} {'K':>8s} {'min s':>9s} {'median s':>9s} {'ratio to K=10':>14s} {'a_K':>12s}")
+    #: a run predicted (from the previous K, cubic growth) to take longer than this is skipped, not run
+    budget = 20.0 if quick else 60.0
+    print("\n== cost in K (compose_bound, n_real = n_synth = 1000; ratio of the min to K = 10) ==")
+    print(f"{'learner':10s} {'scheme':11s} {'K':>8s} {'min s':>9s} {'median s':>9s} {'ratio to K=10':>14s} {'a_K':>12s}")
     for name, learner in learners.items():
-        compose_bound(Mix(1000, 1000), learner, 10)  # warm: compiled evaluators, K3 bandwidth
+        for scheme_name, kw in schemes.items():
+            scheme = make_scheme(scheme_name.split()[0], **kw)
+            compose_bound(scheme, learner, 10)  # warm: compiled evaluators, K3 bandwidth
+            base = previous = None
+            ks = sizes + ((10 ** 6,) if name in ("power", "table") and not quick else ())
+            if name == "kde":  # the direct sums up to its guard (200), beyond them the O(K) carry of fresh mix
+                ks = (10, 100, 200) + sizes[1:] if scheme_name == "mix" else (10, 50, 1000)
+            steady_kde = name == "kde" and scheme_name == "mix"
+            for K in ks:
+                if previous is not None and previous[1] * K / previous[0] > budget and not steady_kde:
+                    print(f"{name:10s} {scheme_name:11s} {K:8d} {'skipped':>9s} (predicted over {budget:g} s "
+                          f"from K = {previous[0]}, linear growth)", flush=True)
+                    continue
+                reps = 5 if K <= 1000 and name != "kde" else (2 if name in ("power", "table") else 1)
+                out = {}
+                try:
+                    lo, med = timed(lambda: out.__setitem__("r", compose_bound(scheme, learner, K, with_closed_form=False)),
+                                    reps)
+                except bc.BoundcalcError as err:
+                    print(f"{name:10s} {scheme_name:11s} {K:8d} {'refused':>9s} ({str(err)[:90]}...)", flush=True)
+                    continue
+                base = base or lo
+                previous = (K, lo)
+                print(f"{name:10s} {scheme_name:11s} {K:8d} {lo:9.4f} {med:9.4f} {lo / base:14.1f} "
+                      f"{float(out['r'].bound[-1]):12.6g}", flush=True)
+
+    print("\n== searches at K = 1e6 (power C = 1, alpha = 0.25; O(K) time, O(1) memory per candidate) ==")
+    from boundcalc.bounds.phase import phase_transition as phase_of
+    runs = {
+        "solve real-fraction (mix)": lambda K: solve("real-fraction", 0.1, PowerLaw(1, 0.25), scheme="mix",
+                                                     generations=K, n_real=10_000),
+        "solve n-real (mix)": lambda K: solve("n-real", 0.1, PowerLaw(1, 0.25), scheme="mix", generations=K,
+                                              n_synth=1000),
+        "solve n-synth (mix)": lambda K: solve("n-synth", 0.3, PowerLaw(1, 0.25), scheme="mix", generations=K,
+                                               n_real=1000),
+        "phase (generation I = K)": lambda K: phase_of(PowerLaw(1, 0.2), n_real=1000, generation=K),
+    }
+    print(f"{'search':28s} {'K':>8s} {'min s':>9s} {'median s':>9s} {'ratio to K=10':>14s}")
+    for label, run in runs.items():
         base = None
-        for K in sizes:
-            reps = 5 if K <= 1000 else 1
-            out = {}
-            lo, med = timed(lambda: out.setdefault("r", compose_bound(Mix(1000, 1000), learner, K)), reps)
+        for K in ((10, 1000, 10 ** 5) if quick else (10, 1000, 10 ** 5, 10 ** 6)):
+            lo, med = timed(lambda: run(K), 3 if K <= 1000 else 2)
             base = base or lo
-            print(f"{name:10s} {K:8d} {lo:9.4f} {med:9.4f} {lo / base:14.1f} {float(out['r'].bound[-1]):12.6g}",
-                  flush=True)
+            print(f"{label:28s} {K:8d} {lo:9.4f} {med:9.4f} {lo / base:14.1f}", flush=True)
 
     print("\n== grid path (bc.bound over broadcast integer arrays) ==")
     n = np.round(np.logspace(2, 6, 1000)).astype(int)

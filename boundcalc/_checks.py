@@ -317,11 +317,13 @@ def _p(name, kind, help, low=-math.inf, high=math.inf, low_open=False, high_open
                  tuple((defaults or {}).items()), flag, tuple(aliases), symbol, label, why)
 
 
-#: the most generations a bound, a search or a phase diagram composes: the recursion is evaluated
-#: generation by generation, in exact arithmetic (a larger K is refused rather than left to run for hours
-#: or exhaust memory).  Measured: the power learner composes K = 1e5 in about 4 s (mix and accumulate),
-#: a solve repeats it; K = 1e6 ran out of memory in a solve.  Raise it with the cost of the composition.
-MAX_GENERATIONS = 10 ** 5
+#: the most generations a bound, a search or a phase diagram composes.  The recursion costs O(K) time;
+#: searches keep O(1) numbers per candidate (compose.final_bound), but ``bound`` returns one row per
+#: generation (K mpmath numbers and a terms record each: about 1 kB per generation, 1 GB at 1e6) and its
+#: JSON carries every row: a larger K is refused rather than left to exhaust memory.  Measured
+#: (bench/bench_scale.py, two shared cores): the power learner's ``bound`` at K = 1e6 in 10-20 s (mix,
+#: replace; 0.5-0.7 GB), its solves in 0.02-3 s (closed form of a steady loop past 4096 steps).
+MAX_GENERATIONS = 10 ** 6
 _WHY_K = "a size guard: the bound is composed generation by generation"
 #: points of a plotted curve, and of each axis of a diagram (every point is one composed bound)
 MAX_POINTS = 10 ** 4

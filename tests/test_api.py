@@ -153,7 +153,7 @@ def test_readable_reprs():
     (lambda: bc.KDE("normal", bandwidth="wide"), "bandwidth must be in (0, inf) or 'auto', got 'wide'"),
     (lambda: bc.Diffusion(tau=0.5), "tau must be in [1, inf) or 'auto', got 0.5"),
     (lambda: bc.Diffusion(width=10, width_ratio=2), "width (m) or width_ratio"),
-    (lambda: bc.bound(bc.Mix(n_real=10, n_synth=10), POWER, generations=2.5), "generations must be an integer in [1, 100000]"),
+    (lambda: bc.bound(bc.Mix(n_real=10, n_synth=10), POWER, generations=2.5), "generations must be an integer in [1, 1000000]"),
     (lambda: bc.bound(bc.Mix(n_real=10, n_synth=10), POWER, delta=1), "delta must be in (0, 1), got 1"),
     (lambda: bc.bound(bc.Mix(n_real=None, n_synth=10), POWER), "unknown (None)"),
     (lambda: bc.bound("mix", POWER), "scheme must be a Scheme"),

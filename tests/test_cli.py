@@ -96,7 +96,7 @@ def test_kde_p0_option_in_solve(capsys):
     (["bound", "--learner", "kde", "--C", "2"], "--C do(es) not apply to --learner kde"),
     (["solve", "--for", "n-real", "--target", "0.1", "--learner", "power", "--C", "1"], "needs --alpha"),
     (["show", "Z9"], "LEMMA_ID must be one of"),
-    (["phase", "--generation", "1", *POWER], "generation must be an integer in [2, 100000]"),
+    (["phase", "--generation", "1", *POWER], "generation must be an integer in [2, 1000000]"),
 ])
 def test_bad_input_one_line_exit_2(capsys, argv, needle):
     with pytest.raises(SystemExit) as info:

@@ -52,7 +52,7 @@ def test_levels_without_subcommand_print_help_to_stdout(capsys, argv, usage):
     (["bound", "--n-real", "2.5"], "n_real must be an integer >= 1, got 2.5"),
     (["bound", "--n-real", "-1e3"], "n_real must be an integer >= 1, got -1000"),
     (["bound", *POWER[:-2], "--alpha", "-inf"], "alpha must be in (0, inf), got -inf"),
-    (["bound", "-K", "nan"], "generations must be an integer in [1, 100000] (a size guard: the bound is composed generation by "
+    (["bound", "-K", "nan"], "generations must be an integer in [1, 1000000] (a size guard: the bound is composed generation by "
                               "generation), got nan"),
     (["bound", "--sizes", "5,x", "--scheme", "schedule"], "sizes must be comma-separated integers >= 1"),
     (["bound", "--n-real", "١٢"], "n_real must be an integer >= 1"),  # unicode digits are not numbers

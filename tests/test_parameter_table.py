@@ -62,7 +62,7 @@ def test_rows_normalise(name, value, expected):
 @pytest.mark.parametrize("name, value, message", [
     ("n_real", 2.5, "n_real must be an integer >= 1, got 2.5"),
     ("n_real", True, "n_real must be an integer >= 1, got True"),
-    ("generation", 1, "generation must be an integer in [2, 100000] (a size guard: the bound is composed "
+    ("generation", 1, "generation must be an integer in [2, 1000000] (a size guard: the bound is composed "
                       "generation by generation), got 1"),
     ("delta", float("nan"), "delta must be a number in (0, 1), got nan"),
     ("real_fraction", 0, "real_fraction must be in (0, 1], got 0"),

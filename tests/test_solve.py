@@ -213,3 +213,20 @@ def test_float_guided_n_real_equals_the_mpmath_scan(monkeypatch, scheme, target)
     monkeypatch.setattr(solve_module, "_float_scan", lambda *a, **k: None)
     plain = solve("n-real", target, learner, scheme=scheme, generations=6, n_synth=500)
     assert guided.value == plain.value and guided.verified and plain.verified
+
+
+@pytest.mark.parametrize("scheme", ["mix", "replace"])
+def test_n_synth_unreachable_only_with_a_proven_floor(scheme):
+    """replace: a_K >= a_1 = eps(n_real); mix with alpha <= 1: a_K >= eps(n_real) for every n_synth
+    (see solve._floor_over_n_synth); the floor is C n_real^-alpha, computed here by hand."""
+    r = solve("n-synth", 0.001, PowerLaw(1, 0.5), scheme=scheme, generations=10, n_real=1000)
+    assert not r.reachable and r.verified and r.value is None
+    assert float(r.floor) == pytest.approx(1000 ** -0.5, rel=1e-12)
+    assert "unreachable" in r.message and "floor of generation 1" in r.message
+
+
+def test_n_synth_without_a_floor_is_not_declared_unreachable():
+    # accumulate has no proven floor over n_synth: the scan finds no value, and says it proved nothing
+    r = solve("n-synth", 0.001, PowerLaw(1, 0.5), scheme="accumulate", generations=10, n_real=1000)
+    assert not r.reachable and not r.verified and r.value is None
+    assert r.message.startswith("not found") and "not proved" in r.message

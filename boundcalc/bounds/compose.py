@@ -45,9 +45,10 @@ def recursion(eps: list, scheme: Scheme) -> list:
 
 
 def _steady(scheme: Scheme) -> bool:
-    """True when every plan i >= 2 is plan 2 with its synthetic source moved to p_{i-1}: replace and
-    mix (fresh or reused real data), whose fields do not depend on i."""
-    return isinstance(scheme, (Replace, Mix))
+    """True when every plan i >= 2 is plan 2 with its synthetic source moved to p_{i-1}: replace,
+    mix (fresh or reused real data) and a schedule with one real fraction and one size for all i."""
+    return isinstance(scheme, (Replace, Mix)) or (
+        isinstance(scheme, Schedule) and len(scheme.real_fractions) == 1 and len(scheme.sizes) == 1)
 
 
 def n_totals(scheme: Scheme, generations: int) -> list:
@@ -70,7 +71,13 @@ class _Recursion:
     def __init__(self, scheme: Scheme):
         self.scheme, self.a, self.total = scheme, [], mpmath.mpf(0)
         self.theorem = get_lemma("S1")
+        # S1's numeric evaluator, called directly in the one-term steps (the catalogue object's own function,
+        # without the keyword handling of ``evaluate``)
+        self._s1 = self.theorem.numeric if self.theorem.numeric is not None else self.theorem.evaluate
         self._steady_weights = None
+        self._accumulate = isinstance(scheme, Accumulate)
+        self._last_eps = None  # eps_{i-1} (for the fixed point of a steady loop)
+        self.count = 0
         if _steady(scheme):
             plan = scheme.plan(2) if scheme.n_real is not None else None
             if plan is not None:
@@ -80,13 +87,20 @@ class _Recursion:
                     self._steady_weights = [mpmath.mpf(b.count) / n_2 for b in sources]
 
     def step(self, e):
-        i = len(self.a) + 1
+        self.count += 1
+        i = self.count  # the generation (``a`` may be trimmed by :func:`final_bound`)
         if i == 1:
             weights, previous = (), ()
-        elif isinstance(self.scheme, Accumulate):  # uniform weights n_synth / N_i on every earlier a_j
-            weights = (mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),)
-            previous = (self.total,)
+        elif self._accumulate:  # uniform weights n_synth / N_i on every earlier a_j: S1 with one term
+            value = self._s1(epsilon=e, weights=(mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),),
+                             previous=(self.total,))
+            self.a.append(value)
+            self._last_eps = e
+            self.total += value
+            return value
         elif self._steady_weights is not None:
+            if len(self._steady_weights) == 1:
+                return self._steady_step(e, self._steady_weights[0])
             weights = self._steady_weights
             previous = [self.a[-1]] * len(weights)
         else:  # the plan's synthetic blocks (one, p_{i-1}, for replace / mix / schedule)
@@ -97,8 +111,93 @@ class _Recursion:
             previous = [self.a[b.source - 1] for b in sources]
         value = self.theorem.evaluate(epsilon=e, weights=weights, previous=previous)
         self.a.append(value)
-        self.total += value
+        self._last_eps = e
+        if self._accumulate:
+            self.total += value
         return value
+
+    def _steady_step(self, e, w):
+        """S1 with one synthetic source p_{i-1} of weight w: ``e + w * a_{i-1}`` by S1's numeric evaluator.
+        Fixed point: when eps_i = eps_{i-1} and a_{i-1} = a_{i-2} (both steps steady), S1 receives the
+        operands of the previous step and returns its number, a_i = a_{i-1}: the object is reused, no call."""
+        a = self.a
+        if self.count >= 4 and e == self._last_eps and a[-1] == a[-2]:
+            value = a[-1]
+        else:
+            value = self._s1(epsilon=e, weights=(w,), previous=(a[-1],))
+        a.append(value)
+        self._last_eps = e
+        return value
+
+
+#: a steady loop (replace, mix) not at its fixed point after this many steps is finished in closed form
+STEPWISE_STEPS = 4096
+
+
+def _affine_power(e, w, steps):
+    """``(w^n, e (1 + w + ... + w^(n-1)))`` for n = ``steps``: the n-fold composition of the S1 step
+    ``a -> e + w a`` of a steady loop, by binary powering (O(log n) operations, 40 digits) [derived]:
+    composing ``a -> e1 + w1 a`` after ``a -> e2 + w2 a`` gives ``a -> (e1 + w1 e2) + w1 w2 a``."""
+    with mpmath.workdps(40):
+        e, w = mpmath.mpf(e), mpmath.mpf(w)
+        acc_w, acc_e = mpmath.mpf(1), mpmath.mpf(0)
+        base_w, base_e = w, e
+        n = int(steps)
+        while n:
+            if n & 1:
+                acc_e, acc_w = base_e + base_w * acc_e, base_w * acc_w
+            base_e, base_w = base_e + base_w * base_e, base_w * base_w
+            n >>= 1
+        return +acc_w, +acc_e
+
+
+def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
+    """a_K alone, in O(K) time and O(1) memory for a rate-only learner (the solvers' inner loop).
+
+    The recursion is iterated as by :func:`recursion` (every step theorem S1) keeping only what the
+    next step reads (a_{i-1}, a_{i-2}, the running total of accumulate), with eps(N) evaluated once per
+    run of equal N_i.  A steady loop (replace, mix: one synthetic source p_{i-1} of weight w and
+    eps_i = eps for i >= 2) that is not at its fixed point after :data:`STEPWISE_STEPS` steps is
+    finished by :func:`_affine_power`: ``a_K = w^n a_{K-n} + e (1 + ... + w^(n-1))``, the same number
+    up to rounding (tests compare the two to 1e-12).  Other learners and schedules: :func:`recursion`.
+    """
+    K = check_positive_int("generations", generations)
+    if isinstance(scheme, Schedule):
+        scheme.check_generations(K)
+    if not learner.rate_only or type(learner).errors is not Learner.errors:
+        return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
+    state = _Recursion(scheme)
+    steady = state._steady_weights is not None and len(state._steady_weights) == 1
+    if not (steady or state._accumulate):  # a step may read any earlier a_j: keep them all
+        return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
+    last_n, last_eps = None, None
+    for i in range(1, K + 1):
+        n = scheme.n_total(1) if i == 1 else (scheme.n_total(2) if steady else scheme.n_total(i))
+        if n != last_n:
+            last_n, last_eps = n, learner.eps_of_n(n)
+        state.step(last_eps)
+        a = state.a
+        if steady and state.count >= 3 and a[-1] == a[-2]:
+            return a[-1]  # the exact fixed point: every later step returns the same number
+        if len(a) > 3:
+            del a[:-3]
+        if steady and i >= STEPWISE_STEPS and i < K:
+            w_n, e_n = _affine_power(last_eps, state._steady_weights[0], K - i)
+            return +(e_n + w_n * a[-1])
+    return state.a[-1]
+
+
+def last_step(scheme: Scheme, learner: Learner, generation: int, previous_bound):
+    """a_I from a_(I-1) for a rate-only learner whose plan I reads p0 and p_(I-1) only: theorem S1
+    for generation I alone, with the weights of the scheme's plan I (as :func:`recursion` takes it)."""
+    plan = scheme.plan(generation)
+    n_i = mpmath.mpf(plan.n_total)
+    sources = [b for b in plan.blocks if b.source]
+    if any(b.source != generation - 1 for b in sources):
+        raise ValueError("last_step needs a plan whose synthetic data comes from the previous generation")
+    return get_lemma("S1").evaluate(epsilon=learner.eps_of_n(plan.n_total),
+                                    weights=[mpmath.mpf(b.count) / n_i for b in sources],
+                                    previous=[previous_bound] * len(sources))
 
 
 def iter_bounds(scheme: Scheme, learner: Learner):
@@ -108,7 +207,7 @@ def iter_bounds(scheme: Scheme, learner: Learner):
         raise ValueError("iter_bounds needs a learner whose error depends on N alone")
     state = _Recursion(scheme)
     while True:
-        yield state.step(learner.eps_of_n(scheme.n_total(len(state.a) + 1)))
+        yield state.step(learner.eps_of_n(scheme.n_total(state.count + 1)))
 
 
 def _eps_function(learner: Learner):
@@ -233,5 +332,7 @@ _ORDER = ["T1", "T2", "T3", "T4", "T4p", "GTV", "C1", "C2", "C3", "K1", "K1p", "
           "S1", "S2", "S3", "S4", "S5", "S6", "S7", "L1", "P1", "E1"]
 
 
-def _lemma_order(lemma_id: str) -> int:
-    return _ORDER.index(lemma_id) if lemma_id in _ORDER else len(_ORDER)
+def _lemma_order(lemma_id: str) -> tuple:
+    """Catalogue order, ties (ids outside ``_ORDER``) by name: the same bytes in every run (a set's
+    iteration order of strings changes with the hash seed)."""
+    return (_ORDER.index(lemma_id) if lemma_id in _ORDER else len(_ORDER), lemma_id)

@@ -99,9 +99,28 @@ class _Quadrature:
         return float(_simpson(_simpson(grid, self.axes[1], axis=1), self.axes[0]))
 
 
+#: nodes of the quadrature grid of the loop bound (all axes together); a wider grid is refused
+MAX_QUADRATURE_NODES = 2 ** 22
+
+
 def _quadrature(target: GaussianMixture, extra_variance: float) -> _Quadrature:
-    """Uniform nodes covering every mixture of the loop (p_0 smoothed by at most ``extra_variance``)."""
+    """Uniform nodes covering every mixture of the loop (p_0 smoothed by at most ``extra_variance``).
+
+    A grid of more than :data:`MAX_QUADRATURE_NODES` nodes (a bandwidth far wider than the target's
+    smallest scale, or very many generations) is refused in one line before anything is allocated."""
     dim = target.dim
+    counts = []
+    for k in range(dim):
+        s_min = float(np.min(target.scales[:, k]))
+        s_max = math.sqrt(float(np.max(target.scales[:, k])) ** 2 + extra_variance)
+        span = float(np.max(target.means[:, k]) - np.min(target.means[:, k])) + 2 * TAIL_SDS[dim] * s_max
+        counts.append(span / (s_min / NODES_PER_SD[dim]) + 2)
+    nodes = math.prod(counts)
+    if not nodes <= MAX_QUADRATURE_NODES:
+        raise BoundcalcError(f"bandwidth: the quadrature of the KDE loop bound would need {nodes:.3g} grid nodes, "
+                             f"above the limit {MAX_QUADRATURE_NODES} (a size guard: the kernels widen the laws by "
+                             f"sqrt({extra_variance:.3g}) against the target's smallest scale); lower --bandwidth "
+                             "or --generations")
     axes = []
     for k in range(dim):
         s_min = float(np.min(target.scales[:, k]))

@@ -163,6 +163,35 @@ def gaussian_abs_moment(beta_, dim) -> float:
     return float(2 ** (beta_ / 2) * mpmath.gamma((dim + beta_) / 2) / mpmath.gamma(dim / 2))
 
 
+def _sparse_weights(plan) -> list:
+    """The non-zero entries of ``plan.weights()`` as (source, weight), increasing source, each weight
+    accumulated block by block as ``plan.weights()`` accumulates it (the same floats): O(blocks), not O(i)."""
+    w: dict = {}
+    total = plan.n_total
+    for b in plan.blocks:
+        w[b.source] = w.get(b.source, 0.0) + b.count / total
+    return [(j, w[j]) for j in sorted(w) if w[j]]
+
+
+#: the KDE learner's loop bound (KE3 beside KE5) sums, at every generation, over every earlier block of
+#: the loop on a quadrature grid that widens with K: its cost grows as K^2 to K^3 (measured on the
+#: command line: K = 25 0.8 s, 50 2.4 s, 100 15.5 s); a larger K is refused rather than left to run for
+#: an hour.  Raise it when the composition is O(K) (issue 11).
+MAX_KDE_GENERATIONS = 200
+#: up to this K the loop bound is the direct sum (every number as it always was); beyond it a fresh mix
+#: loop is carried in O(K) (direct K = 200 took 88 s, the O(K) path 9 s at K = 1000 and 15 s at 1e5)
+KDE_DIRECT_GENERATIONS = 64
+#: a mix loop with fresh real data goes past it in O(K) (bounds/kde_steady.py): about a minute or two to
+#: converge the laws of lemma K4, then about a millisecond per generation
+MAX_KDE_MIX_GENERATIONS = 10 ** 5
+WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
+#: mixture densities that the O(K) path evaluates before the laws converge (about 7 ms each on the default
+#: grid: 7000 at real fraction 1/2 took about a minute); more is refused
+MAX_KDE_WARM_UP = 3 * 10 ** 4
+WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
+                       "a cost of K^2 to K^3; K = 100 takes about 15 s")
+
+
 @dataclass(frozen=True, repr=False)
 class KDE(Learner):
     """Gaussian-kernel KDE with explicit constants (lemmas K1-K4, C2, C3).
@@ -297,6 +326,21 @@ class KDE(Learner):
             raise BoundcalcError("kde learner: lemmas KE1-KE5 and KR1-KR5 are stated for fixed block counts; got "
                                  f"{scheme.name} with --draw {scheme.draw} (use --draw stratified, or --generations 1)")
         h = self.resolved_bandwidth(scheme.n_real)
+        steady = self._steady_path(scheme, generations)
+        if generations > MAX_KDE_GENERATIONS and not steady:
+            from boundcalc.bounds.kde_steady import applies, warm_up_densities
+            if self.target is not None and applies(scheme, self.target) and generations <= MAX_KDE_MIX_GENERATIONS:
+                work = warm_up_densities(scheme, generations)
+                raise BoundcalcError(
+                    f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and mix at real "
+                    f"fraction {scheme.n_real / scheme.n_total(2):.3g} (a size guard: its laws converge slowly, "
+                    f"about {work:.3g} mixture densities before they do, at most {MAX_KDE_WARM_UP:.0e}; raise the real "
+                    f"fraction), got {generations}")
+            if self.target is not None and applies(scheme, self.target):
+                raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_MIX_GENERATIONS}] with the kde "
+                                     f"learner and mix ({WHY_KDE_MIX_GENERATIONS}), got {generations}")
+            raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
+                                 f"({WHY_KDE_GENERATIONS}), got {generations}")
         if generations >= 2:
             if not self.proven_loop():
                 raise BoundcalcError(
@@ -327,21 +371,36 @@ class KDE(Learner):
             terms["in_expectation"] = mpf(expected_bound(scheme, self.target, [h], 1).best[0])
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
+    def _steady_path(self, scheme, generations) -> bool:
+        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a fresh mix loop of more than
+        KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws converge within
+        MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
+        from boundcalc.bounds.kde_steady import applies, warm_up_densities
+        return (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
+                and self.proven_loop() and applies(scheme, self.target)
+                and warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP)
+
     def _loop_errors(self, scheme, generations, delta, h):
+        from boundcalc.bounds import kde_steady
         from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
         hs = [float(h)] * generations
-        expected = expected_bound(scheme, self.target, hs, generations)
-        loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
+        if self._steady_path(scheme, generations):
+            # beyond the direct sums: the O(K) carry of a fresh mix loop (its old blocks by a proven tail bound)
+            expected, loop = kde_steady.steady_mix_bounds(scheme, self.target, float(h), generations, float(delta))
+        else:
+            expected = expected_bound(scheme, self.target, hs, generations)
+            loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
         out, recursed = [], []
+        best = expected.best  # a property that builds the whole list: read once, not once per generation
         for plan in scheme.plans(generations):
             i = plan.generation
-            w = plan.weights()
-            previous = sum((mpf(w[j]) * recursed[j - 1] for j in range(1, len(w)) if w[j]), mpf(0))
+            w = _sparse_weights(plan)  # (source, w_ij) in increasing source order, w_ij > 0
+            previous = sum((mpf(w_j) * recursed[j - 1] for j, w_j in w if j >= 1), mpf(0))
             target_value = mpf(loop.bound[i - 1])
             eps = max(target_value - previous, mpf(0))
             recursed.append(eps + previous)
             out.append(GenerationError(i, mpf(plan.n_total), eps, {
-                "loop_bound": target_value, "in_expectation": mpf(expected.best[i - 1]),
+                "loop_bound": target_value, "in_expectation": mpf(best[i - 1]),
                 "bias_tv": mpf(expected.bias_tv[i - 1]), "deviation": mpf(loop.deviation[i - 1]),
                 "bandwidth": h}))
         return out
@@ -589,10 +648,9 @@ class Diffusion(Learner):
     def coverage_problem(self, scheme, generations) -> str | None:
         """None when every generation's training set is, given the past, N_i i.i.d. draws of q_i (what
         D1 is proved for); else the one-line reason naming the scheme and what would be covered."""
-        for plan in scheme.plans(generations):
-            if plan.iid_from_training_law:
+        for i in range(1, generations + 1):  # lazily: the first uncovered generation ends the search
+            if scheme.plan(i).iid_from_training_law:
                 continue
-            i = plan.generation
             name = scheme.name
             if getattr(scheme, "real_data", "fresh") == "reused" and name in ("mix", "accumulate"):
                 what = (f"{name} with --real-data reused: generation {i} trains on the real set of generation 1 "
@@ -620,12 +678,16 @@ class Diffusion(Learner):
         delta_i = union_per_event_delta(delta, generations)  # lemma C3: delta / K per generation
         factor = self.confidence_factor(delta_i)
         out = []
+        memo = {}  # D1/D2/D3 depend on N alone: evaluated once per distinct N_i (few for most schemes)
         for i in range(1, generations + 1):
             n = scheme.n_total(i)
-            kl = self.kl_of_n(n, delta_i)
-            out.append(GenerationError(i, mpf(n), get_lemma("D3").evaluate(KL=kl),
-                                       {"KL": kl, "tau": self.tau_for(n, delta_i), "width": self.width_for(n),
-                                        "delta_i": delta_i, "confidence_factor": factor}))
+            if n not in memo:
+                kl = self.kl_of_n(n, delta_i)
+                memo[n] = (mpf(n), get_lemma("D3").evaluate(KL=kl),
+                           {"KL": kl, "tau": self.tau_for(n, delta_i), "width": self.width_for(n),
+                            "delta_i": delta_i, "confidence_factor": factor})
+            n_mp, eps, terms = memo[n]
+            out.append(GenerationError(i, n_mp, eps, dict(terms)))
         return out
 
     def assumptions(self, scheme):

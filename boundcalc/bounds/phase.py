@@ -26,6 +26,7 @@ from boundcalc._checks import BoundcalcError, check, check_probability, check_ra
 from boundcalc.bounds.learners import Learner, PowerLaw
 from boundcalc.bounds.result import PhaseResult
 from boundcalc.model.schemes import Schedule
+from boundcalc.bounds.compose import final_bound, last_step
 from boundcalc.bounds.solve import bound_sequence
 from boundcalc.theory.catalogue import get_lemma
 
@@ -57,6 +58,15 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
         a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))
         rest = lambda s: learner_eps_at(learner, scheme_at(s), I, delta)  # noqa: E731
         f = lambda s: rest(s) + mpmath.mpf(s) / (n_real + mpmath.mpf(s)) * a_prev  # noqa: E731
+    elif learner.rate_only and type(learner).errors is Learner.errors:
+        # eps depends on N alone and plans 1..I-1 do not depend on s: a_(I-1) once (O(I) time, O(1)
+        # memory), then f(s) is the last step of theorem S1, as the recursion takes it
+        lam_before = n_real / (n_real + n_before)
+        a_prev = final_bound(Schedule.continuous(n_real, [lam_before], [n_real + n_before]), learner, I - 1, delta)
+        # plan I of scheme_at(s) has the counts of plan 2 of the one-step schedule below (its source
+        # p_(I-1) read as p_1): built in O(1) instead of a list of I entries per point
+        f = lambda s: last_step(Schedule.continuous(n_real, [n_real / (n_real + s)], [n_real + s]),  # noqa: E731
+                                learner, 2, a_prev)
     else:  # the same I-generation statement (and delta split) as f itself
         a_prev = bound_sequence(scheme_at(0), learner, I, delta)[I - 2]
         f = lambda s: bound_sequence(scheme_at(s), learner, I, delta)[-1]  # noqa: E731

@@ -171,6 +171,12 @@ def _num(v) -> str:
     return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.6g}"
 
 
+#: ``bound`` prints every generation up to this many; beyond, the first and last TABLE_ENDS rows (its
+#: JSON keeps every a_i and eps_i, and the per-generation ``terms`` records of those rows only)
+TABLE_ROWS = 10_000
+TABLE_ENDS = 5
+
+
 @dataclass(repr=False)
 class BoundResult(Result):
     """Bounds a_1..a_K on TV(p_i, p0) for one scheme and learner."""
@@ -206,7 +212,8 @@ class BoundResult(Result):
             "assumptions": self.assumptions,
             "provenance": self.provenance,
             "inputs": self.inputs,
-            "terms": self.terms,
+            "terms": self.terms if len(self.terms) <= TABLE_ROWS else self.terms[:TABLE_ENDS] + self.terms[-TABLE_ENDS:],
+            **({"terms_omitted": len(self.terms) - 2 * TABLE_ENDS} if len(self.terms) > TABLE_ROWS else {}),
             "notes": self.notes,
         }
 
@@ -220,9 +227,14 @@ class BoundResult(Result):
                  f"K = {self.generations}, delta = {fmt(self.inputs.get('delta'))}",
                  f"{'i':>4}  {'N_i':>12}" + "".join(f"  {k:>11}" for k in extra)
                  + f"  {'eps_i':>12}  {'a_i (bound)':>12}"]
-        for t, e, a in zip(self.terms, self.eps, self.bound):
+        count = len(self.bound)
+        shown = range(count) if count <= TABLE_ROWS else [*range(TABLE_ENDS), *range(count - TABLE_ENDS, count)]
+        for index in shown:
+            t, e, a = self.terms[index], self.eps[index], self.bound[index]
             lines.append(f"{t['generation']:>4}  {fmt(t['n_total']):>12}" + "".join(f"  {fmt(t[k]):>11}" for k in extra)
                          + f"  {fmt(e):>12}  {fmt(a):>12}")
+            if count > TABLE_ROWS and index == TABLE_ENDS - 1:
+                lines.append(f"   ... {count - 2 * TABLE_ENDS} generations not printed (--json carries every generation)")
         lines.append(f"final bound a_K <= {fmt(self.final, 8)}")
         if self.closed_form is not None:
             lines.append(f"closed form: {self.closed_form.name}; value {fmt(self.closed_form.evaluate(), 8)}")

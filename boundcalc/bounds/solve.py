@@ -26,7 +26,7 @@ import math
 import mpmath
 import numpy as np
 
-from boundcalc.bounds.compose import closed_form, iter_bounds, learner_errors, recursion
+from boundcalc.bounds.compose import closed_form, final_bound, iter_bounds, learner_errors, recursion
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
                                check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
@@ -114,7 +114,7 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         return make_scheme(scheme, **kw)
 
     def final(sch, K=generations):
-        return bound_sequence(sch, learner, K, delta)[-1]
+        return final_bound(sch, learner, K, delta)  # O(K) time, O(1) memory for rate-only learners
 
     if unknown == "n-real":
         f = lambda x: final(build(n_real=x))  # noqa: E731
@@ -132,7 +132,9 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
         f = lambda x: final(build(n_synth=x))  # noqa: E731
         return _integer_solve("n-synth", f, target, lowest, inputs, lambda x: build(n_synth=x), generations,
                               learner, "synthetic data cannot lower the error of generation 1, which sees only "
-                                       "the n_real real samples", ratio=1.5)
+                                       "the n_real real samples", ratio=1.5,
+                              floor=_floor_over_n_synth(learner, build(n_synth=lowest), generations, delta),
+                              floor_reason="the floor of generation 1, proved for this scheme and learner")
     if unknown == "real-fraction":
         return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs,
                                draw=draw)
@@ -166,6 +168,30 @@ def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
         eps = [e.eps for e in learner_errors(learner, sch, generations, delta)]
         return recursion([base] + eps[1:], sch)[-1]
     return base
+
+
+def _floor_over_n_synth(learner, scheme, generations, delta=0.05):
+    """A proven lower bound on a_K over every n_synth (other inputs fixed), or None [derived].
+
+    * replace, any rate-only learner: S1 reads ``a_i = eps(n_synth) + a_(i-1)``, so
+      ``a_K >= a_1 + (K - 1) inf_N eps(N) = eps(n_real) + (K - 1) inf_N eps(N)``;
+    * mix (fresh or reused real data), power learner with ``alpha <= 1``: with ``w = n_synth / N``,
+      ``N = n_real + n_synth``, ``a_K = eps(N) (1 + w + ... + w^(K-2)) + w^(K-1) eps(n_real)`` and
+      ``eps(N) / (1 - w) = C N^(1 - alpha) / n_real >= C n_real^(-alpha) = eps(n_real)``, hence
+      ``a_K >= eps(n_real) ((1 - w^(K-1)) + w^(K-1)) = eps(n_real)`` (attained at n_synth = 0);
+    * otherwise (accumulate, mix with alpha > 1, other learners) no floor is claimed: a target not
+      reached by the scan is reported as not found, not as unreachable.
+    """
+    from boundcalc.bounds.learners import PowerLaw
+    if not learner.rate_only or scheme.n_real is None:
+        return None
+    first = learner.eps_of_n(scheme.n_total(1))
+    if isinstance(scheme, Replace):
+        base = _floor_of_eps(learner)
+        return None if base is None else first + (generations - 1) * base
+    if isinstance(scheme, Mix) and isinstance(learner, PowerLaw) and learner.alpha <= 1:
+        return first
+    return None
 
 
 def _floor_of_eps(learner):
@@ -245,7 +271,7 @@ def _guided_bracket(F, float_scan, target, lowest):
 
 
 def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0,
-                   floor=None, float_scan=None):
+                   floor=None, float_scan=None, floor_reason="the learner's error floor"):
     """Smallest integer x >= lowest with f(x) <= target.
 
     A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
@@ -300,13 +326,15 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
             if floor is not None:  # proved: a_K >= floor > target for every value
                 return SolveResult(name, None, smallest, target, False, True, inputs, floor=floor,
                                    message=f"unreachable: a_K >= {mpmath.nstr(floor, 8)} > {target:g} for every "
-                                           f"{name} (the learner's error floor); the smallest bound found is "
+                                           f"{name} ({floor_reason}); the smallest bound found is "
                                            f"a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}); " + reason,
                                    checks={"argmin": x_min, "proven_floor": floor})
-            return SolveResult(name, None, smallest, target, False, True, inputs, floor=smallest,
-                               message=f"unreachable: the smallest bound found for {name} in [{lowest}, "
-                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}); "
-                                       + reason, checks={"argmin": x_min})
+            # no proven floor: the scan is no proof that the target cannot be met (issue 11)
+            return SolveResult(name, None, smallest, target, False, False, inputs, floor=None,
+                               message=f"not found: the smallest bound found for {name} in [{lowest}, "
+                                       f"{MAX_SIZE:.0e}] is a_K = {mpmath.nstr(smallest, 8)} (at {name} = {x_min}), "
+                                       f"above {target:g}; no floor is proved for this scheme and learner, so "
+                                       "unreachability is not proved", checks={"argmin": x_min})
         value = _smallest_integer(F, target, prev, hit)
     achieved = F(value)
     ordered = [seen[x] for x in sorted(seen)]
@@ -391,7 +419,7 @@ def _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_
 
     def f(real):
         if real not in seen:
-            seen[real] = bound_sequence(scheme_at(real), learner, generations, delta)[-1]
+            seen[real] = final_bound(scheme_at(real), learner, generations, delta)
         return seen[real]
 
     if f(budget) > target:
@@ -418,6 +446,10 @@ MAX_GENERATIONS = {True: 10_000, False: 64}
 def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
     cap = check_positive_int("max_generations", max_generations if max_generations is not None
                              else MAX_GENERATIONS[learner.rate_only])
+    from boundcalc.bounds.learners import KDE, MAX_KDE_GENERATIONS, WHY_KDE_GENERATIONS
+    if isinstance(learner, KDE) and cap > MAX_KDE_GENERATIONS:  # the search would compose more than the guard allows
+        raise BoundcalcError(f"max_generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
+                             f"({WHY_KDE_GENERATIONS}), got {cap}")
     if learner.rate_only:  # a_k does not depend on K: one pass, stopped early
         over, last = None, []
         for k, a in enumerate(iter_bounds(scheme, learner), start=1):

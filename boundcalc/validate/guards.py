@@ -44,6 +44,11 @@ MAX_FLOPS = 3 * 10 ** 12
 #: in operation-equivalents: about 0.04 s per measurement on small models (early-stopping, n = 16 and 32,
 #: m = 16, 4 steps, 64 grid nodes: 40 units of 17 measurements took 29 s under load)
 MEASUREMENT_OVERHEAD = 2 * 10 ** 8
+#: diffusion: the fixed cost of one RK4 step of the sampler's numpy loop, per measured law (a Python
+#: loop of about 40 array operations, run by the sampler and the certified inversion of every law), in
+#: operation-equivalents: measured 0.9 ms per step (validate diffusion loop, m = 16, 64 grid nodes, one
+#: law: 2000 steps 11.1 s, 8000 steps 16.4 s); without it --steps 1e7 ran for hours under the limit
+STEP_OVERHEAD = 5 * 10 ** 6
 #: diffusion: random features m of one score model (its Gram matrix is m x m)
 MAX_WIDTH = 2 ** 14
 
@@ -211,7 +216,8 @@ def estimate_diffusion(options) -> WorkEstimate:
     and the held-out loss) and ``4 m steps (N + u_points + grid_size)`` for the RK4 sampler (the
     samples fed forward and the inverted cell edges); it holds about ``8 (3 m^2 + 16384 m)`` bytes
     (Gram matrix, eigenvectors, one chunk of features).  An MLP costs about
-    ``mlp_steps x 256 x 6 mlp_hidden^2`` to train.  The run multiplies by the seeds.
+    ``mlp_steps x 256 x 6 mlp_hidden^2`` to train.  Every measured law adds a fixed cost per RK4 step
+    (:data:`STEP_OVERHEAD`, the sampler's Python loop) and per measurement.  The run multiplies by the seeds.
     """
     config = options.config
     S = int(options.seeds)
@@ -230,7 +236,7 @@ def estimate_diffusion(options) -> WorkEstimate:
         else:
             fixed = taus * float(m) ** 3
         cells = 4.0 * (6 * m * m if config.model == "mlp-sgd" else m) * steps * (config.u_points + config.grid_size)
-        flops += total_n * per_point + generations * (fixed + cells + MEASUREMENT_OVERHEAD)
+        flops += total_n * per_point + generations * (fixed + cells + MEASUREMENT_OVERHEAD + steps * STEP_OVERHEAD)
         sizes.append(total_n / max(generations, 1))
     model_bytes = 8.0 * (3 * widest * widest + 16384 * widest) if config.model not in ("mlp", "mlp-sgd") else \
         8.0 * (16384 * config.mlp_hidden)

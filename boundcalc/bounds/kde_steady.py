@@ -1,0 +1,218 @@
+"""The Gaussian-KDE loop bound (KE2, KE3, KE5) of a ``mix`` loop with fresh real data, in O(K) [derived].
+
+The same quantities as :func:`boundcalc.bounds.kde_expected.expected_bound` and
+:func:`~boundcalc.bounds.kde_expected.loop_probability_bound` (``T_r(i) = TV(r_i, p0)``, the KE3 integral
+``int sqrt(V_i)``, ``Q_i``, the KE2 linear composition), carried from generation i - 1 to i
+(``derivations/cost-in-K.md``, section 7):
+
+* every block of a fresh ``mix`` loop enters one plan, and afterwards its kernel is multiplied by
+  ``1 - lambda`` and smoothed by ``phi_h`` each generation: one Gaussian term ``c phi_sigma`` with
+  ``c = w (1 - lambda)^a`` and ``sigma^2 = (a + 1) h^2`` at age a;
+* ``Q_i = (1 - lambda)^2 Q_(i-1) + sum over the blocks of plan i of w^2 / N_beta`` (exact);
+* ``V_i`` is summed exactly over the blocks of age ``a <= L``; the older blocks' terms are variances
+  (>= 0), so ``int sqrt(V_i) <= int sqrt(V_recent) + sum_old int sqrt(term)``, each old term is at most
+  ``N^-1 r_s * (c phi_sigma)^2`` and ``int sqrt`` of that at most the scalar
+  ``B = c N^(-1/2) (4 pi sigma^2)^(-d/4) sum_c sqrt(pi_c) prod_k (8 pi (v_ck + sigma^2/2))^(1/4)``; from one
+  generation to the next B shrinks at least by ``rho = (1 - lambda) (1 + h^2 / (2 s_min^2 + (L+2) h^2))^(d/4)``,
+  so the old blocks' total is one number carried by ``tail_i = rho tail_(i-1) + (blocks turning L + 1)``.
+
+Densities are evaluated once per (source law, age): the real blocks' source is p0, and once the laws r_j
+of lemma K4 have converged (the same object from generation to generation) the synthetic blocks' terms
+repeat too, and so does ``V_recent``.  With ``recent >= K`` nothing is truncated and the numbers equal the
+direct sums to rounding (the tests compare them to 1e-12 on the direct path's grid).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from boundcalc._checks import BoundcalcError
+from boundcalc.bounds.kde_expected import QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature
+from boundcalc.model.kde_law import PRUNE_WEIGHT, expected_training_mixtures
+from boundcalc.model.schemes import Mix
+from boundcalc.model.targets import GaussianMixture, PrunedMixture, mixture_of
+from boundcalc.theory.catalogue import get_lemma
+from boundcalc.theory.kde_expected import gaussian_product
+
+__all__ = ["applies", "recent_generations", "steady_mix_bounds", "warm_up_densities"]
+
+#: blocks up to age L are summed exactly in V_i, older ones bounded by the scalar tail: L is the age at
+#: which a block's kernel mass (1 - lambda)^a falls under TAIL_MASS, kept in [MIN_RECENT, MAX_RECENT]
+TAIL_MASS = 1e-8
+MIN_RECENT, MAX_RECENT = 8, 512
+
+
+def recent_generations(real_fraction: float) -> int:
+    """L for a loop of real fraction lambda: ceil(ln TAIL_MASS / ln(1 - lambda)), clamped."""
+    if real_fraction >= 1:
+        return MIN_RECENT
+    if real_fraction <= 0:
+        return MAX_RECENT
+    return int(min(MAX_RECENT, max(MIN_RECENT, math.ceil(math.log(TAIL_MASS) / math.log1p(-real_fraction)))))
+
+
+def warm_up_densities(scheme: Mix, generations: int) -> float:
+    """About how many mixture densities :func:`steady_mix_bounds` evaluates: two per recent synthetic block
+    for every generation until the laws of lemma K4 stop changing, which takes about
+    ln(PRUNE_WEIGHT) / ln(1 - lambda) generations (their weights (1 - lambda)^k fall under the pruning level)."""
+    lam = float(scheme.n_real) / float(scheme.n_total(2))
+    if lam >= 1:
+        return 0.0
+    converge = math.log(PRUNE_WEIGHT) / math.log1p(-lam) if lam > 0 else math.inf
+    return 2.0 * recent_generations(lam) * min(float(generations), converge)
+
+
+def applies(scheme, target) -> bool:
+    """True for a ``mix`` loop with fresh real data and p0 a Gaussian mixture in d = 1 or 2."""
+    return (isinstance(scheme, Mix) and scheme.real_data == "fresh" and isinstance(target, GaussianMixture)
+            and target.dim in (1, 2) and scheme.n_synth > 0)
+
+
+class _Last:
+    """A catalogue lemma whose last evaluation is kept: a converged loop asks for the same numbers every
+    generation, and the lemma's value is a function of them (the same inputs give the same float)."""
+
+    def __init__(self, lemma):
+        self.lemma, self.last = lemma, (None, None)
+
+    def evaluate(self, **values):
+        key = tuple(sorted(values.items()))
+        if self.last[0] != key:
+            self.last = (key, self.lemma.evaluate(**values))
+        return self.last[1]
+
+
+def _key(variance: float) -> float:
+    return float(f"{variance:.12g}")  # the rounding of the kernel tables of model.kde_blocks
+
+
+@dataclass
+class _Block:
+    drawn_at: int
+    source: int
+    count: float
+    weight: float  # w = count / N at the plan that draws it
+
+
+def _sqrt_mass_bound(law: GaussianMixture, var: float, count: float, c: float, dim: int) -> float:
+    """B of the module docstring: a bound on int sqrt(N^-1 (r_s * (c phi_sigma)^2)) for sigma^2 = var."""
+    half = law.scales ** 2 + var / 2.0  # (components, dim): variances of r_s * phi_{sigma / sqrt 2}
+    per_component = np.prod((8.0 * math.pi * half) ** 0.25, axis=1)
+    return c / math.sqrt(count) * (4.0 * math.pi * var) ** (-dim / 4.0) * float(np.sqrt(law.weights) @ per_component)
+
+
+def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generations: int, delta: float,
+                      recent: int | None = None, extra_variance: float | None = None):
+    """(ExpectedBound, LoopProbabilityBound) of a fresh ``mix`` loop, every generation, in O(K).
+
+    ``recent`` is L of the module docstring; ``extra_variance`` fixes the quadrature grid (default: the
+    largest variance that any evaluated density adds to p0)."""
+    if not applies(scheme, target):
+        raise BoundcalcError("the O(K) KDE loop bound applies to mix with fresh real data, p0 in d = 1 or 2")
+    K, dim, h2 = int(generations), target.dim, float(h) * float(h)
+    laws = [target] + list(expected_training_mixtures(target, scheme, float(h), K))
+    KE1, KE2, KE3, KE5, K1 = (_Last(get_lemma(k)) for k in ("KE1", "KE2", "KE3", "KE5", "K1"))
+    lap = float(target.laplacian_l1())
+    lam_w = float(scheme.n_synth) / float(scheme.n_total(2))  # 1 - lambda, the weight of p_(i-1)
+    if recent is None:
+        recent = recent_generations(1.0 - lam_w)
+    p0_var = target.scales ** 2
+    if extra_variance is None:
+        widest = max(float(np.max(law.scales ** 2)) for law in {id(x): x for x in laws}.values())
+        extra_variance = max(widest - float(np.max(p0_var)), 0.0) + (min(recent, K) + 1) * h2
+    quad = _quadrature(target, extra_variance)
+    x = quad.points
+    p0 = target.density(x)
+    margin = 1.0 + QUADRATURE_MARGIN[dim]
+    s_min2 = float(np.min(p0_var))
+    rho = lam_w * (1.0 + h2 / (2.0 * s_min2 + (recent + 2) * h2)) ** (dim / 4.0)
+
+    blocks: list[_Block] = []
+    densities: dict = {}       # (id(law), var) -> (mean density, square density) on the grid
+    tv_cache: dict = {}        # id(law) -> T_r
+    recent_cache: dict = {}    # the recent blocks' identity -> int sqrt(V_recent)
+    stoch_cache: dict = {}     # the sources of a plan -> its KE1 term
+    variances = [_key(h2)]     # kernel variance at age a, accumulated as model.kde_blocks accumulates it
+    products: dict = {}
+    tail, q = 0.0, 0.0
+    bias_tv, deviation, variance_bound, qs = [], [], [], []
+    lin, lin_bias, lin_stoch = [], [], []
+    bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
+    for i in range(1, K + 1):
+        plan = scheme.plan(i)
+        n_i = float(plan.n_total)
+        own = [_Block(i, b.source, float(b.count), b.count / n_i) for b in plan.blocks if b.count > 0]
+        # Q_i (exact): earlier masses times (1 - lambda), plus the new blocks
+        q = (lam_w * lam_w * q if i > 1 else 0.0) + sum(b.weight ** 2 / b.count for b in own)
+        blocks.extend(own)
+        # blocks turning L + 1 leave the exact sum for the tail
+        tail *= rho if i > 1 else 0.0
+        while blocks and i - blocks[0].drawn_at > recent:
+            b = blocks.pop(0)
+            a = i - b.drawn_at
+            c = b.weight * lam_w ** a
+            tail += _sqrt_mass_bound(laws[b.source], (a + 1) * h2, b.count, c, dim)
+        while len(variances) <= min(i, recent + 1):
+            variances.append(_key(variances[-1] + h2))
+        key = tuple((id(laws[b.source]), i - b.drawn_at, b.count, b.weight) for b in blocks)
+        i_v_recent = recent_cache.get(key)
+        if i_v_recent is None:
+            v = np.zeros(x.shape[0])
+            for b in blocks:
+                a = i - b.drawn_at
+                var = variances[a]
+                c = b.weight * lam_w ** a
+                dkey = (id(laws[b.source]), var)
+                if dkey not in densities:
+                    if var not in products:
+                        products[var] = gaussian_product(var, var, dim)  # lemma KE4
+                    const, tau2 = products[var]
+                    law = laws[b.source]
+                    densities[dkey] = (law.convolve(math.sqrt(var)).density(x),
+                                       const * law.convolve(math.sqrt(tau2)).density(x))
+                mean, square = densities[dkey]
+                v += (c * c * square - (c * mean) ** 2) / b.count
+            i_v_recent = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * margin
+            recent_cache.clear()
+            recent_cache[key] = i_v_recent
+            live = {id(laws[b.source]) for b in blocks}
+            for dk in [dk for dk in densities if dk[0] not in live]:
+                del densities[dk]
+        law_i = laws[i]
+        if id(law_i) not in tv_cache:
+            tv_cache.clear()
+            # TV(r_i, p0) <= TV(kept law, p0) + the mass pruned from r_i (zero for an exact law)
+            tv_cache[id(law_i)] = (0.5 * quad.integrate(np.abs(law_i.density(x) - p0)) * margin
+                                   + getattr(law_i, "dropped", 0.0))
+        t_r = tv_cache[id(law_i)]
+        i_v = i_v_recent + tail
+        bias_tv.append(t_r)
+        deviation.append(i_v / 2)
+        variance_bound.append(float(KE3.evaluate(T_r=min(t_r, 1.0), I_V=i_v)))
+        qs.append(q)
+        # KE2: the blocks of plan i are drawn together (one group); its mixture's K2 integral
+        skey = tuple((id(laws[b.source]), b.count) for b in own)
+        if skey not in stoch_cache:  # the same sources (a converged loop): the same KE1 term
+            n_g = sum(b.count for b in own)
+            rbar = mixture_of([(b.count / n_g, laws[b.source]) for b in own])
+            # mass pruned from the laws (lemma K4's tables, at most ~1e-40): int sqrt is subadditive, so the
+            # dropped part of a source of weight w adds at most sqrt(w) times that law's K2 slack
+            j = rbar.k2_integral(h) + sum(math.sqrt(b.count / n_g) * laws[b.source].k2_slack() for b in own
+                                          if isinstance(laws[b.source], PrunedMixture))
+            stoch_cache.clear()
+            stoch_cache[skey] = n_g / n_i * 0.5 * float(KE1.evaluate(N=n_g, h=h, d=dim, J=j))
+        stoch = stoch_cache[skey]
+        prev = lam_w * lin[-1] if i > 1 else 0
+        lin.append(float(KE2.evaluate(h=h, Lambda=lap, S_stoch=stoch, A_w=prev)))
+        lin_bias.append(bias)
+        lin_stoch.append(stoch)
+    expected = ExpectedBound([float(h)] * K, lin, variance_bound, bias_tv, deviation, lin_bias, lin_stoch)
+    bound, dev = [], []
+    for i in range(K):
+        value = float(KE5.evaluate(T_r=min(bias_tv[i], 1.0), I_V=2 * deviation[i], Q_mass=qs[i], K=K, delta=delta))
+        bound.append(value)
+        dev.append(value - variance_bound[i])
+    return expected, LoopProbabilityBound(float(delta), bound, list(variance_bound), dev, qs)
