@@ -171,7 +171,7 @@ class Param:
             text = ("comma-separated integers" + text[10:]) if k == "sizes" else text
             return text + (f" ({self.why})" if self.why else "")
         if k == "choice":
-            return "one of " + ", ".join(map(str, self.choices))
+            return "one of " + ", ".join(map(str, self.choices)) + (f" ({self.why})" if self.why else "")
         if k == "numbers":
             return f"comma-separated numbers in {self.interval()}"
         if k == "number_or_word":
@@ -338,6 +338,7 @@ _LOOP = ("bound", "solve", "plot")
 PARAMETERS: dict[str, Param] = {p.name: p for p in [
     # -- the loop ------------------------------------------------------------------------------
     _p("scheme", "choice", "data-mixing scheme", choices=("replace", "mix", "accumulate", "schedule"),
+       why="also accumulate-subsample in bound, validate kde and validate gaussian",
        defaults={"bound": "mix", "solve": "mix", "plot": "mix", "validate kde": "replace",
                  "validate diffusion": "all", "validate gaussian": "replace"}),
     _p("generations", "size", "number of generations K", 1, MAX_GENERATIONS, symbol="K", why=_WHY_K,
