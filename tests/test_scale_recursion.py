@@ -119,12 +119,15 @@ def test_phase_curve_is_the_full_recursion_of_the_schedule(I):
 
 def test_diffusion_errors_cached_by_n_equal_the_per_generation_lemmas():
     learner = Diffusion()
-    scheme = make_scheme("schedule", 200, real_fractions=[0.5, 0.3, 0.3, 0.5], sizes=[300, 400, 400, 300])
+    scheme = make_scheme("schedule", 200, real_fractions=[0.5, 0.3, 0.3, 0.5], sizes=[300, 400, 400, 300],
+                         draw="iid")  # i.i.d. draws of q_i: the sets lemma D1 covers
     errors = learner.errors(scheme, 5, 0.05)
+    delta_i = errors[0].terms["delta_i"]
+    assert float(delta_i) == pytest.approx(0.05 / 5, rel=1e-15)  # lemma C3
     for e in errors:
         n = scheme.n_total(e.generation)
-        assert e.eps == learner.eps_of_n(n)
-        assert e.terms["KL"] == learner.kl_of_n(n) and e.terms["tau"] == learner.tau_for(n)
+        assert e.eps == learner.eps_of_n(n, delta_i)
+        assert e.terms["KL"] == learner.kl_of_n(n, delta_i) and e.terms["tau"] == learner.tau_for(n, delta_i)
     errors[1].terms["KL"] = None  # one generation's record is its own (not shared with another generation)
     assert errors[2].terms["KL"] is not None or scheme.n_total(3) != scheme.n_total(2)
 
