@@ -224,6 +224,13 @@ def subsample_scheme_from_args(args, **over):
     return AccumulateSubsample(n_real, n_synth, n_real if subsample is None else subsample)
 
 
+def interrupted(command: str, out, kept: str) -> int:
+    """The one line of a validator interrupted by Ctrl-C (what ``--out`` keeps, and how to go on); exit status 130."""
+    where = f"; the finished {kept} are kept in {out}, continue with --resume" if out is not None else ""
+    print(f"boundcalc {command}: interrupted{where}", file=sys.stderr)
+    return 130
+
+
 def refuse_together(args, *dests):
     """Refuse two options given together (one line naming both)."""
     typed = [d for d in dests if given(args, d)]

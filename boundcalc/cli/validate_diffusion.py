@@ -160,6 +160,7 @@ def _out_dir(args, experiment: str):
 
 
 def _run(args, experiment: str) -> int:
+    from boundcalc.cli.options import interrupted
     from boundcalc.validate.diffusion._torch import torch_module
 
     options = options_from_args(args, experiment)
@@ -170,9 +171,7 @@ def _run(args, experiment: str) -> int:
         try:
             result = run_experiment(options, out_dir=folder, resume=args.resume)
         except KeyboardInterrupt:
-            where = f"; the finished runs are kept in {args.out}, continue with --resume" if folder else ""
-            print(f"boundcalc validate diffusion {experiment}: interrupted{where}", file=sys.stderr)
-            return 130
+            return interrupted(f"validate diffusion {experiment}", args.out if folder else None, "runs")
         except OSError as exc:
             raise BoundcalcError(f"cannot write the results to --out {args.out}: {exc.strerror or exc}") from None
         written = []

@@ -19,7 +19,6 @@ Size guards (exit status 2 with a message): at most 1e7 samples per block, 2e7 p
 
 from __future__ import annotations
 
-import sys
 
 from boundcalc._checks import BoundcalcError
 
@@ -128,6 +127,7 @@ def _out_dir(args):
 
 def run(args) -> int:
     """Handler of ``boundcalc validate kde``; returns the exit status."""
+    from boundcalc.cli.options import interrupted
     from boundcalc.validate.kde import validate_kde
 
     config = config_from_args(args)
@@ -135,9 +135,7 @@ def run(args) -> int:
         try:
             result = validate_kde(config, out_dir=folder, resume=args.resume)
         except KeyboardInterrupt:
-            where = f"; the finished seeds are kept in {args.out}, continue with --resume" if folder else ""
-            print(f"boundcalc validate kde: interrupted{where}", file=sys.stderr)
-            return 130
+            return interrupted("validate kde", args.out if folder else None, "seeds")
         written = []
         if folder is not None:
             from boundcalc.validate.kde import RESULT_FILE, UNITS_DIR

@@ -9,7 +9,6 @@ kept; continue with ``--resume``); bad input is one line (exit status 2).
 
 from __future__ import annotations
 
-import sys
 
 DESCRIPTION = ("Measure a_2 = TV(p_2, p0) of a two-generation mix loop (KDE with fixed bandwidth K3(n_real), or the "
                "random-feature diffusion model) on a grid of real and synthetic sizes around the bound's threshold "
@@ -53,6 +52,7 @@ def run(args) -> int:
     from contextlib import nullcontext
 
     from boundcalc._checks import BoundcalcError
+    from boundcalc.cli.options import interrupted
     from boundcalc._io import prepare_out_dir
     from boundcalc.validate.phase import UNITS_DIR, phase_config, result_file, validate_phase
 
@@ -71,9 +71,7 @@ def run(args) -> int:
         try:
             result = validate_phase(config, out_dir=folder, resume=args.resume)
         except KeyboardInterrupt:
-            where = f"; the finished units are kept in {args.out}, continue with --resume" if folder else ""
-            print(f"boundcalc validate phase: interrupted{where}", file=sys.stderr)
-            return 130
+            return interrupted("validate phase", args.out if folder else None, "units")
         written = []
         if folder is not None:
             written = [folder / result_file(config.learner), *result.plot(folder)]

@@ -26,7 +26,7 @@ import numpy as np
 from boundcalc._checks import BoundcalcError
 from boundcalc._io import dumps, write_atomic
 from boundcalc.model.schemes import Accumulate, Mix, Replace, make_scheme
-from boundcalc.validate.grid import cell_edges, mixture_cell_probabilities, tv_of_probabilities
+from boundcalc.validate.grid import tv_of_probabilities
 from boundcalc.validate.runner import ProgressBar, Unit, UnitStore, run_units, to_record
 from boundcalc.validate.summary import summarize_over_seeds
 from boundcalc.validate.diffusion.checks import RESOLUTION_TOLERANCE, _checks, _notes
@@ -34,7 +34,7 @@ from boundcalc.validate.diffusion.fits import (_geometric, _kl, _power_learner, 
                                                interior_minimum,
                                                _d1_value, composed_bound, d1_envelope_over_seeds,
                                                d1_missing_branches, fit_power_law)
-from boundcalc.validate.diffusion.loop import _rng, run_loop, validity
+from boundcalc.validate.diffusion.loop import _rng, run_loop, sweep_data, validity
 from boundcalc.validate.diffusion.options import EXPERIMENTS, ExperimentOptions, diffusion_config
 from boundcalc.validate.diffusion.result import DiffusionValidation, summary_text
 
@@ -179,11 +179,8 @@ def early_stopping_unit(options, n, k):
     from boundcalc.validate.diffusion.score_models import RandomFeatureScore
 
     config = options.config
-    target, grid = config.target_mixture(), config.grid()
-    edges = cell_edges(grid)
-    p0 = mixture_cell_probabilities(target, edges)
-    keys = (options.seed, k, 3, n)
-    x = target.sample(_rng(*keys, 0), n)
+    data = sweep_data(config, options.seed, n, k)
+    edges, p0, keys, x = data.edges, data.p0, data.keys, data.x
     m = width_for(options, n)
     model = RandomFeatureScore(width=m, horizon=config.horizon, t_min=config.t_min,
                                draws_per_point=config.draws_per_point, rng=_rng(*keys, 1)).fit(x, _rng(*keys, 2))

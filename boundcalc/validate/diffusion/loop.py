@@ -174,6 +174,24 @@ def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
             "edge_density_mass": cells.edge_density_mass, "unresolved_mass": cells.unresolved_mass}
 
 
+@dataclass(frozen=True)
+class SweepData:
+    """What one seeded early-stopping sweep at training size n starts from: the cell edges of the
+    grid, p0's cell probabilities, the seed keys ``(seed, k, 3, n)`` and the n training samples
+    (drawn from ``seed_rng(*keys, 0)``); shared by the random-feature and the MLP-SGD sweeps."""
+    edges: np.ndarray
+    p0: np.ndarray
+    keys: tuple
+    x: np.ndarray
+
+
+def sweep_data(config: DiffusionConfig, seed: int, n: int, k: int) -> SweepData:
+    target = config.target_mixture()
+    edges = cell_edges(config.grid())
+    keys = (seed, k, 3, n)
+    return SweepData(edges, mixture_cell_probabilities(target, edges), keys, target.sample(_rng(*keys, 0), n))
+
+
 def model_cells(score, config: DiffusionConfig, grid: Grid):
     return ode.cell_probabilities(score, cell_edges(grid), config.t_min, config.horizon, config.steps,
                                   u_points=config.u_points)

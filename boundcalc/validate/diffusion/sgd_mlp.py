@@ -98,16 +98,13 @@ def early_stopping_sgd_unit(options, n: int, k: int) -> dict:
     epochs as ``taus``); seeded like the random-feature unit: ``(seed, k, 3, n)``."""
     from boundcalc.validate.diffusion import ode
     from boundcalc.validate.diffusion.fits import _kl, _refine_minimum
-    from boundcalc.validate.diffusion.loop import _rng, validity
-    from boundcalc.validate.grid import cell_edges, mixture_cell_probabilities, tv_of_probabilities
+    from boundcalc.validate.diffusion.loop import _rng, sweep_data, validity
+    from boundcalc.validate.grid import tv_of_probabilities
 
     config = options.config
-    target, grid = config.target_mixture(), config.grid()
-    edges = cell_edges(grid)
-    p0 = mixture_cell_probabilities(target, edges)
-    keys = (options.seed, k, 3, n)
-    x = target.sample(_rng(*keys, 0), n)
-    seed = int(_rng(*keys, 1).integers(2 ** 62))
+    data = sweep_data(config, options.seed, n, k)
+    edges, p0, x = data.edges, data.p0, data.x
+    seed = int(_rng(*data.keys, 1).integers(2 ** 62))
     epochs = epoch_grid(config.mlp_epochs)
     kl, tv, gates = [], [], []
 
