@@ -97,6 +97,33 @@ class _Block:
     weight: float  # w = count / N at the plan that draws it
 
 
+class _BlockDensities:
+    """The two densities of a block's term of V_i on the grid, for a source law r_s and a kernel variance var:
+    ``mean = r_s * phi_sigma`` and ``square = r_s * phi_sigma^2 = const r_s * phi_tau`` (lemma KE4), each
+    computed once per (law, var) and forgotten when the law leaves the recent blocks."""
+
+    def __init__(self, x, dim):
+        self.x, self.dim = x, dim
+        self.cache: dict = {}     # (id(law), var) -> (mean, square)
+        self.products: dict = {}  # var -> (const, tau^2) of lemma KE4
+
+    def pair(self, law, var):
+        key = (id(law), var)
+        if key not in self.cache:
+            if var not in self.products:
+                self.products[var] = gaussian_product(var, var, self.dim)  # lemma KE4
+            const, tau2 = self.products[var]
+            self.cache[key] = (law.convolve(math.sqrt(var)).density(self.x),
+                               const * law.convolve(math.sqrt(tau2)).density(self.x))
+        return self.cache[key]
+
+    def keep_only(self, live_laws):
+        """Forget the densities of laws no longer among the recent blocks' sources."""
+        live = {id(law) for law in live_laws}
+        for key in [key for key in self.cache if key[0] not in live]:
+            del self.cache[key]
+
+
 def _sqrt_mass_bound(law: GaussianMixture, var: float, count: float, c: float, dim: int) -> float:
     """B of the module docstring: a bound on int sqrt(N^-1 (r_s * (c phi_sigma)^2)) for sigma^2 = var."""
     half = law.scales ** 2 + var / 2.0  # (components, dim): variances of r_s * phi_{sigma / sqrt 2}
@@ -131,12 +158,11 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     rho = lam_w * (1.0 + h2 / (2.0 * s_min2 + (recent + 2) * h2)) ** (dim / 4.0)
 
     blocks: list[_Block] = []
-    densities: dict = {}       # (id(law), var) -> (mean density, square density) on the grid
+    densities = _BlockDensities(x, dim)
     tv_cache: dict = {}        # id(law) -> T_r
     recent_cache: dict = {}    # the recent blocks' identity -> int sqrt(V_recent)
     stoch_cache: dict = {}     # the sources of a plan -> its KE1 term
     variances = [_key(h2)]     # kernel variance at age a, accumulated as model.kde_blocks accumulates it
-    products: dict = {}
     tail, q = 0.0, 0.0
     bias_tv, deviation, variance_bound, qs = [], [], [], []
     lin, lin_bias, lin_stoch = [], [], []
@@ -165,22 +191,12 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
                 a = i - b.drawn_at
                 var = variances[a]
                 c = b.weight * lam_w ** a
-                dkey = (id(laws[b.source]), var)
-                if dkey not in densities:
-                    if var not in products:
-                        products[var] = gaussian_product(var, var, dim)  # lemma KE4
-                    const, tau2 = products[var]
-                    law = laws[b.source]
-                    densities[dkey] = (law.convolve(math.sqrt(var)).density(x),
-                                       const * law.convolve(math.sqrt(tau2)).density(x))
-                mean, square = densities[dkey]
+                mean, square = densities.pair(laws[b.source], var)
                 v += (c * c * square - (c * mean) ** 2) / b.count
             i_v_recent = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * margin
             recent_cache.clear()
             recent_cache[key] = i_v_recent
-            live = {id(laws[b.source]) for b in blocks}
-            for dk in [dk for dk in densities if dk[0] not in live]:
-                del densities[dk]
+            densities.keep_only(laws[b.source] for b in blocks)
         law_i = laws[i]
         if id(law_i) not in tv_cache:
             tv_cache.clear()
