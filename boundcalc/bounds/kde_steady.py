@@ -16,10 +16,13 @@ The same quantities as :func:`boundcalc.bounds.kde_expected.expected_bound` and
   generation to the next B shrinks at least by ``rho = (1 - lambda) (1 + h^2 / (2 s_min^2 + (L+2) h^2))^(d/4)``,
   so the old blocks' total is one number carried by ``tail_i = rho tail_(i-1) + (blocks turning L + 1)``.
 
-Densities are evaluated once per (source law, age): the real blocks' source is p0, and once the laws r_j
-of lemma K4 have converged (the same object from generation to generation) the synthetic blocks' terms
-repeat too, and so does ``V_recent``.  With ``recent >= K`` nothing is truncated and the numbers equal the
-direct sums to rounding (the tests compare them to 1e-12 on the direct path's grid).
+The densities of all source laws at one kernel width are one matrix product (the laws share their
+components; :class:`_BlockDensities`).  Once the laws r_j of lemma K4 have converged (the same object from
+generation to generation) the synthetic blocks' terms repeat, and so does ``V_recent``; once, in addition,
+the carried numbers (Q_i, the tail, KE2's a_i) repeat, every later generation repeats the last one exactly
+(the same operands give the same floats), and the remaining rows are copies.  With ``recent >= K`` nothing
+is truncated and the numbers equal the direct sums to rounding (the tests compare them to 1e-12 on the
+direct path's grid).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature
 from boundcalc.model.kde_law import PRUNE_WEIGHT, expected_training_mixtures
 from boundcalc.model.schemes import Mix
-from boundcalc.model.targets import GaussianMixture, PrunedMixture, mixture_of
+from boundcalc.model.targets import SQRT2PI, GaussianMixture, PrunedMixture, mixture_of
 from boundcalc.theory.catalogue import get_lemma
 from boundcalc.theory.kde_expected import gaussian_product
 
@@ -99,29 +102,66 @@ class _Block:
 
 class _BlockDensities:
     """The two densities of a block's term of V_i on the grid, for a source law r_s and a kernel variance var:
-    ``mean = r_s * phi_sigma`` and ``square = r_s * phi_sigma^2 = const r_s * phi_tau`` (lemma KE4), each
-    computed once per (law, var) and forgotten when the law leaves the recent blocks."""
+    ``mean = r_s * phi_sigma`` and ``square = r_s * phi_sigma^2 = const r_s * phi_tau`` (lemma KE4).
 
-    def __init__(self, x, dim):
+    ``sources`` are the laws that blocks are drawn from.  In d = 1 they share their components (p0's
+    components widened by k h^2, lemma K4): for each convolution width, every distinct component is
+    evaluated on the grid once (a basis matrix B, rows = components) and the densities of all sources
+    are one matrix product W B (rows of W = the sources' weights).  A component's arithmetic is that of
+    ``GaussianMixture.convolve(...).density`` (the same floats; only the order of the sum over components
+    differs).  In d = 2, for a law outside ``sources``, or past :data:`BATCH_BYTES` of results, a density
+    is evaluated directly."""
+
+    def __init__(self, x, dim, sources=()):
         self.x, self.dim = x, dim
-        self.cache: dict = {}     # (id(law), var) -> (mean, square)
         self.products: dict = {}  # var -> (const, tau^2) of lemma KE4
+        self.batches: dict = {}   # convolution width -> densities of all sources (one row each)
+        self.row = {id(law): k for k, law in enumerate(sources)}
+        self.sources = list(sources)
+        self.batched = dim == 1 and len(self.sources) > 0
+        if self.batched:
+            index: dict = {}      # (mean, scale) of a component -> its column of W, its row of B
+            self.weights = []
+            for law in self.sources:
+                cols = [index.setdefault(k, len(index)) for k in zip(law.means[:, 0].tolist(), law.scales[:, 0].tolist())]
+                self.weights.append((cols, law.weights))
+            self.components = np.array(list(index), dtype=float).reshape(-1, 2)
 
     def pair(self, law, var):
-        key = (id(law), var)
-        if key not in self.cache:
-            if var not in self.products:
-                self.products[var] = gaussian_product(var, var, self.dim)  # lemma KE4
-            const, tau2 = self.products[var]
-            self.cache[key] = (law.convolve(math.sqrt(var)).density(self.x),
-                               const * law.convolve(math.sqrt(tau2)).density(self.x))
-        return self.cache[key]
+        """(mean, square) of a block drawn from ``law`` whose kernel is phi with variance ``var``."""
+        if var not in self.products:
+            self.products[var] = gaussian_product(var, var, self.dim)  # lemma KE4
+        const, tau2 = self.products[var]
+        return self._density(law, math.sqrt(var)), const * self._density(law, math.sqrt(tau2))
 
-    def keep_only(self, live_laws):
-        """Forget the densities of laws no longer among the recent blocks' sources."""
-        live = {id(law) for law in live_laws}
-        for key in [key for key in self.cache if key[0] not in live]:
-            del self.cache[key]
+    def density(self, law):
+        """``law.density(x)`` (width 0: sqrt(s^2 + 0) is s in floating point, so the same floats)."""
+        return self._density(law, 0.0)
+
+    def _density(self, law, width):
+        """``law.convolve(width).density(x)``."""
+        k = self.row.get(id(law))
+        if not self.batched or k is None or self.sources[k] is not law:
+            return law.convolve(width).density(self.x)
+        batch = self.batches.get(width)
+        if batch is None:
+            if (len(self.batches) + 1) * len(self.sources) * self.x.size * 8 > BATCH_BYTES:
+                return law.convolve(width).density(self.x)
+            means = self.components[:, :1]
+            scales = np.sqrt(self.components[:, 1:] ** 2 + width * width)
+            z = (self.x[None, :] - means) / scales
+            basis = np.exp(-0.5 * (z * z) - np.log(scales * SQRT2PI))
+            w = np.zeros((len(self.sources), len(self.components)))
+            for r, (cols, weights) in enumerate(self.weights):
+                w[r, cols] = weights
+            batch = w @ basis
+            batch.setflags(write=False)
+            self.batches[width] = batch
+        return batch[k]
+
+
+#: memory for the batched densities of :class:`_BlockDensities` (all widths together)
+BATCH_BYTES = 1.5e9
 
 
 def _sqrt_mass_bound(law: GaussianMixture, var: float, count: float, c: float, dim: int) -> float:
@@ -132,11 +172,12 @@ def _sqrt_mass_bound(law: GaussianMixture, var: float, count: float, c: float, d
 
 
 def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generations: int, delta: float,
-                      recent: int | None = None, extra_variance: float | None = None):
+                      recent: int | None = None, extra_variance: float | None = None, fixed_point: bool = True):
     """(ExpectedBound, LoopProbabilityBound) of a fresh ``mix`` loop, every generation, in O(K).
 
     ``recent`` is L of the module docstring; ``extra_variance`` fixes the quadrature grid (default: the
-    largest variance that any evaluated density adds to p0)."""
+    largest variance that any evaluated density adds to p0); ``fixed_point=False`` computes every generation
+    (the tests compare the two)."""
     if not applies(scheme, target):
         raise BoundcalcError("the O(K) KDE loop bound applies to mix with fresh real data, p0 in d = 1 or 2")
     K, dim, h2 = int(generations), target.dim, float(h) * float(h)
@@ -158,7 +199,7 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     rho = lam_w * (1.0 + h2 / (2.0 * s_min2 + (recent + 2) * h2)) ** (dim / 4.0)
 
     blocks: list[_Block] = []
-    densities = _BlockDensities(x, dim)
+    densities = _BlockDensities(x, dim, list({id(law): law for law in laws[:K]}.values()))  # the blocks' sources
     tv_cache: dict = {}        # id(law) -> T_r
     recent_cache: dict = {}    # the recent blocks' identity -> int sqrt(V_recent)
     stoch_cache: dict = {}     # the sources of a plan -> its KE1 term
@@ -167,6 +208,7 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     bias_tv, deviation, variance_bound, qs = [], [], [], []
     lin, lin_bias, lin_stoch = [], [], []
     bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
+    last_state = None
     for i in range(1, K + 1):
         plan = scheme.plan(i)
         n_i = float(plan.n_total)
@@ -196,12 +238,11 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
             i_v_recent = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * margin
             recent_cache.clear()
             recent_cache[key] = i_v_recent
-            densities.keep_only(laws[b.source] for b in blocks)
         law_i = laws[i]
         if id(law_i) not in tv_cache:
             tv_cache.clear()
             # TV(r_i, p0) <= TV(kept law, p0) + the mass pruned from r_i (zero for an exact law)
-            tv_cache[id(law_i)] = (0.5 * quad.integrate(np.abs(law_i.density(x) - p0)) * margin
+            tv_cache[id(law_i)] = (0.5 * quad.integrate(np.abs(densities.density(law_i) - p0)) * margin
                                    + getattr(law_i, "dropped", 0.0))
         t_r = tv_cache[id(law_i)]
         i_v = i_v_recent + tail
@@ -225,10 +266,24 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
         lin.append(float(KE2.evaluate(h=h, Lambda=lap, S_stoch=stoch, A_w=prev)))
         lin_bias.append(bias)
         lin_stoch.append(stoch)
+        # the fixed point: step i + 1 reads laws r_(i-L-1)..r_(i+1) and (q, tail, KE2's a_i); when those laws are
+        # the objects step i read (a converged loop) and the numbers equal step i - 1's, step i + 1 repeats step i
+        state = (q, tail, lin[-1], t_r, i_v, stoch)
+        first = i - recent - 2
+        if fixed_point and i < K and first >= 1 and state == last_state and laws[first] is laws[i + 1]:
+            rest = K - i
+            for column in (bias_tv, deviation, variance_bound, qs, lin, lin_bias, lin_stoch):
+                column.extend([column[-1]] * rest)
+            break
+        last_state = state
     expected = ExpectedBound([float(h)] * K, lin, variance_bound, bias_tv, deviation, lin_bias, lin_stoch)
     bound, dev = [], []
+    previous = None
     for i in range(K):
-        value = float(KE5.evaluate(T_r=min(bias_tv[i], 1.0), I_V=2 * deviation[i], Q_mass=qs[i], K=K, delta=delta))
+        row = (bias_tv[i], deviation[i], qs[i], variance_bound[i])
+        if row != previous:  # a repeated row (the fixed point) repeats its value
+            value = float(KE5.evaluate(T_r=min(row[0], 1.0), I_V=2 * row[1], Q_mass=row[2], K=K, delta=delta))
+            previous = row
         bound.append(value)
-        dev.append(value - variance_bound[i])
+        dev.append(value - row[3])
     return expected, LoopProbabilityBound(float(delta), bound, list(variance_bound), dev, qs)

@@ -179,14 +179,14 @@ def _sparse_weights(plan) -> list:
 #: an hour.  Raise it when the composition is O(K) (issue 11).
 MAX_KDE_GENERATIONS = 200
 #: up to this K the loop bound is the direct sum (every number as it always was); beyond it a fresh mix
-#: loop is carried in O(K) (direct K = 200 took 88 s, the O(K) path 9 s at K = 1000 and 15 s at 1e5)
+#: loop is carried in O(K) (direct K = 200 took 88 s; the O(K) path, bench/bench_scale.py, is quoted in the README)
 KDE_DIRECT_GENERATIONS = 64
-#: a mix loop with fresh real data goes past it in O(K) (bounds/kde_steady.py): about a minute or two to
-#: converge the laws of lemma K4, then about a millisecond per generation
+#: a mix loop with fresh real data goes past it in O(K) (bounds/kde_steady.py): a few seconds to converge the
+#: laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
 WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
-#: mixture densities that the O(K) path evaluates before the laws converge (about 7 ms each on the default
-#: grid: 7000 at real fraction 1/2 took about a minute); more is refused
+#: mixture densities that the O(K) path evaluates before the laws converge (7000 at real fraction 1/2, about
+#: 27000 at 0.3, which takes about 30 s and 1.3 GB with the batched densities); more is refused
 MAX_KDE_WARM_UP = 3 * 10 ** 4
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
@@ -392,17 +392,28 @@ class KDE(Learner):
             loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
         out, recursed = [], []
         best = expected.best  # a property that builds the whole list: read once, not once per generation
-        for plan in scheme.plans(generations):
-            i = plan.generation
-            w = _sparse_weights(plan)  # (source, w_ij) in increasing source order, w_ij > 0
-            previous = sum((mpf(w_j) * recursed[j - 1] for j, w_j in w if j >= 1), mpf(0))
-            target_value = mpf(loop.bound[i - 1])
-            eps = max(target_value - previous, mpf(0))
-            recursed.append(eps + previous)
-            out.append(GenerationError(i, mpf(plan.n_total), eps, {
-                "loop_bound": target_value, "in_expectation": mpf(best[i - 1]),
-                "bias_tv": mpf(expected.bias_tv[i - 1]), "deviation": mpf(loop.deviation[i - 1]),
-                "bandwidth": h}))
+        last_key = None
+        from boundcalc.model.schemes import Mix
+        for i in range(1, generations + 1):
+            if i <= 2 or not isinstance(scheme, Mix):
+                plan = scheme.plan(i)
+                n_i, w = plan.n_total, _sparse_weights(plan)  # (source, w_ij) in increasing source order, w_ij > 0
+            else:  # mix: plan i is plan 2 with its synthetic source p_1 moved to p_(i-1)
+                w = [(j + 1 if j >= 1 else j, w_j) for j, w_j in w]
+            reads = tuple((w_j, recursed[j - 1]) for j, w_j in w if j >= 1)
+            row = (n_i, loop.bound[i - 1], best[i - 1], expected.bias_tv[i - 1], loop.deviation[i - 1])
+            key = (tuple(w_j for j, w_j in w if j == 0), reads, row)
+            if key != last_key:  # a repeated row reading the same numbers (a converged loop) repeats its result
+                previous = sum((mpf(w_j) * a_j for w_j, a_j in reads), mpf(0))
+                target_value = mpf(row[1])
+                eps = max(target_value - previous, mpf(0))
+                value = eps + previous
+                terms = {"loop_bound": target_value, "in_expectation": mpf(row[2]), "bias_tv": mpf(row[3]),
+                         "deviation": mpf(row[4]), "bandwidth": h}
+                last_key = key
+                n_mpf = mpf(n_i)
+            recursed.append(value)
+            out.append(GenerationError(i, n_mpf, eps, terms))
         return out
 
     def conditional_errors(self, scheme, generations, delta):

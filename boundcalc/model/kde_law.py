@@ -59,8 +59,8 @@ def expected_training_mixtures(target: GaussianMixture, scheme: Scheme, bandwidt
     dropped = {0: 0.0}  # mass dropped from r_j by pruning (its own and inherited)
     running, running_dropped = None, 0.0  # accumulate: sum of the tables of r_1..r_(i-1)
     laws, previous_key, previous_law = [], None, None
-    for plan in scheme.plans(count):
-        i = plan.generation
+    for i in range(1, count + 1):
+        plan = scheme.plan(i)
         n_i = float(plan.n_total)
         if isinstance(scheme, Accumulate) and i >= 2:
             # every earlier p_j (j >= 1) has weight n_synth / N_i: a running sum instead of i - 1 terms
@@ -92,6 +92,11 @@ def expected_training_mixtures(target: GaussianMixture, scheme: Scheme, bandwidt
         if key != previous_key:  # a repeated law (a converged loop) is the same object: its K2 integral is reused
             previous_law = _table_to_mixture(table, target, h_value, lost, count)
             previous_key = key
+        elif isinstance(scheme, Mix) and i >= 3:
+            # plan i + 1 of mix has plan i's weights on p0 and r_i, and r_i's table is r_(i-1)'s: it repeats
+            # step i, and so on (the same object for every later generation)
+            laws.extend([previous_law] * (count - i + 1))
+            break
         laws.append(previous_law)
     return laws
 
