@@ -290,7 +290,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     if learner.name == "kde":
         used.add("L1")  # the per-generation error of the KDE loop
     provenance = sorted(used, key=_lemma_order)
-    notes = []
+    notes = list(learner.notes(scheme, errors, delta))
     if bound[-1] > 1:
         notes.append("the bound exceeds 1 and is vacuous there (TV <= 1 always)")
     if not scheme.exact_recursion:

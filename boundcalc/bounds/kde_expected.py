@@ -254,9 +254,10 @@ class LoopProbabilityBound:
 
 
 def loop_probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generations, delta,
-                           expected: ExpectedBound | None = None) -> LoopProbabilityBound:
+                           expected: ExpectedBound | None = None, union: int | None = None) -> LoopProbabilityBound:
     """Lemma KE5 [derived]: ``a_i <= TV(r_i, p0) + (1/2) int sqrt(V_i) + (1/2) sqrt(2 ln(K/delta) Q_i)`` for
-    all i <= K with probability >= 1 - delta (d = 1 or 2).  ``expected`` may pass a computed :func:`expected_bound`."""
+    all i <= K with probability >= 1 - delta (d = 1 or 2).  ``expected`` may pass a computed :func:`expected_bound`;
+    ``union`` is the K of ln(K/delta) when these are the first generations of a longer loop (default: generations)."""
     _require_dim(target, "the probability bound KE5", (1, 2))
     count = check_positive_int("generations", generations)
     check_probability("delta", delta)
@@ -269,7 +270,7 @@ def loop_probability_bound(scheme: Scheme, target: GaussianMixture, bandwidth, g
     for i in range(1, count + 1):
         q = structure.squared_mass_sum(i)
         value = float(KE5.evaluate(T_r=min(expected.bias_tv[i - 1], 1.0), I_V=2 * expected.deviation[i - 1],
-                                   Q_mass=q, K=count, delta=delta))
+                                   Q_mass=q, K=count if union is None else union, delta=delta))
         bound.append(value)
         dev.append(value - expected.variance[i - 1])
         qs.append(q)

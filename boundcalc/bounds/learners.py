@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -104,6 +105,10 @@ class Learner:
         return [GenerationError(i, mpf(n), self.eps_of_n(n)) for i, n in enumerate(sizes, start=1)]
 
     def assumptions(self, scheme: Scheme) -> list[str]:
+        return []
+
+    def notes(self, scheme: Scheme, errors: list, delta) -> list[str]:
+        """Lines about this run's rows (printed as notes under the table); none by default."""
         return []
 
     def to_dict(self) -> dict:
@@ -190,6 +195,12 @@ WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
 MAX_KDE_WARM_UP = 3 * 10 ** 4
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
+
+
+def _martingale_term(scheme, generation, generations, delta) -> float:
+    """KE5 with T_r = I_V = 0 for a replace loop: (1/2) sqrt(2 ln(K/delta) Q_i), Q_i = 1/n_real + (i - 1)/n_synth."""
+    q = 1.0 / float(scheme.n_real) + (generation - 1) / float(scheme.n_synth)
+    return float(get_lemma("KE5").evaluate(T_r=0, I_V=0, Q_mass=q, K=generations, delta=delta))
 
 
 @dataclass(frozen=True, repr=False)
@@ -327,6 +338,12 @@ class KDE(Learner):
                                  f"{scheme.name} with --draw {scheme.draw} (use --draw stratified, or --generations 1)")
         h = self.resolved_bandwidth(scheme.n_real)
         steady = self._steady_path(scheme, generations)
+        vacuous = self.vacuous_from(scheme, generations, delta) if generations >= 2 else None
+        if generations > MAX_KDE_GENERATIONS and not steady and vacuous is not None and vacuous <= MAX_KDE_GENERATIONS + 1:
+            if not self.proven_loop():
+                raise BoundcalcError("kde learner: the a-priori bound for generations >= 2 is proven (lemma KE5) for "
+                                     "d <= 2 with --target and no --k2-integral (use --generations 1)")
+            return self._loop_errors(scheme, generations, delta, h, computed=vacuous - 1)
         if generations > MAX_KDE_GENERATIONS and not steady:
             from boundcalc.bounds.kde_steady import applies, warm_up_densities
             if self.target is not None and applies(scheme, self.target) and generations <= MAX_KDE_MIX_GENERATIONS:
@@ -339,8 +356,13 @@ class KDE(Learner):
             if self.target is not None and applies(scheme, self.target):
                 raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_MIX_GENERATIONS}] with the kde "
                                      f"learner and mix ({WHY_KDE_MIX_GENERATIONS}), got {generations}")
+            why = WHY_KDE_GENERATIONS
+            if vacuous is not None or scheme.name == "replace":
+                why += (f"; under replace more are answered when lemma KE5 provably reaches 1 by generation "
+                        f"{MAX_KDE_GENERATIONS + 1}, " + (f"here only at generation {vacuous}" if vacuous else
+                                                          "not within these generations here") + ": lower --n-synth")
             raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
-                                 f"({WHY_KDE_GENERATIONS}), got {generations}")
+                                 f"({why}), got {generations}")
         if generations >= 2:
             if not self.proven_loop():
                 raise BoundcalcError(
@@ -380,18 +402,61 @@ class KDE(Learner):
                 and self.proven_loop() and applies(scheme, self.target)
                 and warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP)
 
-    def _loop_errors(self, scheme, generations, delta, h):
+    def vacuous_from(self, scheme, generations, delta) -> int | None:
+        """Under ``replace``, the first generation from which lemma KE5 is provably at least 1 (None if none <= K).
+
+        Every block of a replace loop keeps kernel mass 1 (its kernel is only smoothed), so
+        ``Q_i = sum_{j <= i} 1/N_j`` is nondecreasing, and KE5 >= its martingale term
+        ``(1/2) sqrt(2 ln(K/delta) Q_i)``: once that term is >= 1, KE5 is >= 1 at every later generation, where
+        the bound printed is the trivial a_i <= 1 (TV <= 1).  The first such i from the closed form of Q_i,
+        confirmed by KE5 itself (with T_r = I_V = 0) at i and i - 1."""
+        from boundcalc.model.schemes import Replace
+        if not isinstance(scheme, Replace):
+            return None
+        level = 2.0 / math.log(generations / float(delta))  # Q at which the term reaches 1
+        i = max(1, math.ceil(1 + (level - 1.0 / float(scheme.n_real)) * float(scheme.n_synth)))
+        while i > 1 and _martingale_term(scheme, i - 1, generations, delta) >= 1:
+            i -= 1
+        while i <= generations and _martingale_term(scheme, i, generations, delta) < 1:
+            i += 1
+        return i if i <= generations else None
+
+    def notes(self, scheme, errors, delta) -> list[str]:
+        """One line for a loop whose later generations are printed as the trivial bound (:meth:`vacuous_from`)."""
+        first = next((e.generation for e in errors if "bias_tv" in e.terms and e.terms["bias_tv"] is None), None)
+        if first is None:
+            return []
+        term = _martingale_term(scheme, first, len(errors), delta)
+        return [f"generations {first}..{len(errors)}: lemma KE5 is at least 1 there (its martingale term "
+                f"(1/2) sqrt(2 ln(K/delta) Q_i) is {term:.4g} at generation {first}, and Q_i only grows under replace); "
+                "its loop_bound there is the trivial a_i <= 1, and bias_tv and deviation are not computed"]
+
+    def _loop_errors(self, scheme, generations, delta, h, computed=None):
+        """eps_i of the KE5 loop bound (see :meth:`errors`).  With ``computed`` < K only the first ``computed``
+        generations are evaluated (by the direct sums, ln(K/delta) with the whole K): the later ones are
+        provably vacuous (:meth:`vacuous_from`) and get the trivial bound a_i <= 1, with no bias and deviation
+        (``None``; :meth:`notes` says why)."""
         from boundcalc.bounds import kde_steady
         from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
-        hs = [float(h)] * generations
-        if self._steady_path(scheme, generations):
+        computed = generations if computed is None else computed
+        hs = [float(h)] * computed
+        columns = ([], [], [], [])
+        if computed == generations and self._steady_path(scheme, generations):
             # beyond the direct sums: the O(K) carry of a fresh mix loop (its old blocks by a proven tail bound)
             expected, loop = kde_steady.steady_mix_bounds(scheme, self.target, float(h), generations, float(delta))
-        else:
-            expected = expected_bound(scheme, self.target, hs, generations)
-            loop = loop_probability_bound(scheme, self.target, hs, generations, float(delta), expected=expected)
+            columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
+        elif computed >= 1:
+            expected = expected_bound(scheme, self.target, hs, computed)
+            loop = loop_probability_bound(scheme, self.target, hs, computed, float(delta), expected=expected,
+                                          union=generations)
+            columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
+        bound, best, bias_tv, deviation = (list(c) for c in columns)
+        for i in range(computed + 1, generations + 1):
+            bound.append(1.0)
+            best.append(1.0)
+            bias_tv.append(None)
+            deviation.append(None)
         out, recursed = [], []
-        best = expected.best  # a property that builds the whole list: read once, not once per generation
         last_key = None
         from boundcalc.model.schemes import Mix
         for i in range(1, generations + 1):
@@ -401,15 +466,16 @@ class KDE(Learner):
             else:  # mix: plan i is plan 2 with its synthetic source p_1 moved to p_(i-1)
                 w = [(j + 1 if j >= 1 else j, w_j) for j, w_j in w]
             reads = tuple((w_j, recursed[j - 1]) for j, w_j in w if j >= 1)
-            row = (n_i, loop.bound[i - 1], best[i - 1], expected.bias_tv[i - 1], loop.deviation[i - 1])
+            row = (n_i, bound[i - 1], best[i - 1], bias_tv[i - 1], deviation[i - 1])
             key = (tuple(w_j for j, w_j in w if j == 0), reads, row)
             if key != last_key:  # a repeated row reading the same numbers (a converged loop) repeats its result
                 previous = sum((mpf(w_j) * a_j for w_j, a_j in reads), mpf(0))
                 target_value = mpf(row[1])
                 eps = max(target_value - previous, mpf(0))
                 value = eps + previous
-                terms = {"loop_bound": target_value, "in_expectation": mpf(row[2]), "bias_tv": mpf(row[3]),
-                         "deviation": mpf(row[4]), "bandwidth": h}
+                terms = {"loop_bound": target_value, "in_expectation": mpf(row[2]),
+                         "bias_tv": None if row[3] is None else mpf(row[3]),
+                         "deviation": None if row[4] is None else mpf(row[4]), "bandwidth": h}
                 last_key = key
                 n_mpf = mpf(n_i)
             recursed.append(value)
