@@ -159,22 +159,48 @@ def scale_for(values) -> str:
 # a_i against i
 # ------------------------------------------------------------------------------------------------
 
+#: a line over more generations than this is drawn through the first and last value and the smallest and
+#: largest value of each of this many equal runs of generations (the drawn range is the data's), without markers
+DRAWN_GENERATIONS = 2000
+
+
+def decimate(values: np.ndarray, buckets: int = DRAWN_GENERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """(generations, values) to draw a long series: all points when there are at most ``buckets``, otherwise
+    for each of ``buckets`` equal runs of generations the points of its smallest and largest value (in order),
+    and the first and last point."""
+    values = np.asarray(values, dtype=float)
+    n = values.size
+    if n <= buckets:
+        return np.arange(1, n + 1), values
+    edges = np.linspace(0, n, buckets + 1).astype(int)
+    keep = {0, n - 1}
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi > lo:
+            run = values[lo:hi]
+            keep.update((lo + int(np.nanargmin(run)) if not np.all(np.isnan(run)) else lo,
+                         lo + int(np.nanargmax(run)) if not np.all(np.isnan(run)) else lo))
+    index = np.array(sorted(keep))
+    return index + 1, values[index]
+
+
 def draw_generations(ax, series: dict, show_eps: bool = True):
     """On ``ax``: for each ``name -> (bound, eps)`` (arrays over generations 1..K; ``eps`` may be
     None) the bound as a solid line with markers and eps dotted, in the scheme's colour; axes
     labelled, log scale when the values span more than two decades, the vacuous level TV = 1
-    marked when a value exceeds it."""
+    marked when a value exceeds it.  Past :data:`DRAWN_GENERATIONS` generations a line is drawn
+    through :func:`decimate`'s points, without markers."""
     with style():
         everything = []
         for k, (name, (bound, eps)) in enumerate(series.items()):
             color, marker = SCHEME_STYLE.get(name, (CYCLE[k % len(CYCLE)], "o"))
             bound = as_floats(bound)
-            generations = np.arange(1, bound.size + 1)
-            ax.plot(generations, bound, marker=marker, ms=4, color=color, label=rf"$a_i$ bound, {name}")
+            generations, drawn = decimate(bound)
+            ax.plot(generations, drawn, marker=marker if bound.size <= DRAWN_GENERATIONS else None, ms=4,
+                    color=color, label=rf"$a_i$ bound, {name}")
             everything.append(bound)
             if show_eps and eps is not None:
                 eps = as_floats(eps)
-                ax.plot(generations, eps, linestyle=":", color=color, alpha=0.8, label=rf"$\varepsilon_i$, {name}")
+                ax.plot(*decimate(eps), linestyle=":", color=color, alpha=0.8, label=rf"$\varepsilon_i$, {name}")
                 everything.append(eps)
         values = np.concatenate(everything) if everything else np.array([1.0])
         ax.set_xlabel(r"generation $i$ (count)")

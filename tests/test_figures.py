@@ -252,3 +252,22 @@ def test_kde_validation_figure_is_written_byte_identically(tmp_path):
     left = validation_figure(data).axes[0]
     composed = [l for l in left.get_lines() if l.get_label().startswith("composed bound")][0]
     np.testing.assert_allclose(composed.get_ydata(), data["summary"]["composed_bound"]["mean"])
+
+
+def test_decimate_keeps_every_runs_extremes_in_order():
+    """A long series is drawn through each run's smallest and largest value and the end points: the drawn
+    range equals the data's, per run and overall; a short series is drawn whole."""
+    import numpy as np
+    from boundcalc._figures import decimate
+    rng = np.random.default_rng(3)
+    values = np.cumsum(rng.standard_normal(100_003))
+    x, y = decimate(values, buckets=500)
+    assert np.all(np.diff(x) > 0) and x[0] == 1 and x[-1] == values.size
+    assert np.array_equal(y, values[x - 1])
+    assert y.min() == values.min() and y.max() == values.max()
+    edges = np.linspace(0, values.size, 501).astype(int)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (x - 1 >= lo) & (x - 1 < hi)
+        assert y[inside].min() == values[lo:hi].min() and y[inside].max() == values[lo:hi].max()
+    short = np.arange(10.0)
+    assert np.array_equal(decimate(short)[1], short)
