@@ -15,7 +15,12 @@ and proved in ``derivations/S2.md`` .. ``S4.md``.
 
 from __future__ import annotations
 
+import math
+import operator
+from collections.abc import Sequence
+
 import mpmath
+import numpy as np
 import sympy as sp
 from sympy.utilities.lambdify import implemented_function
 
@@ -24,7 +29,7 @@ from boundcalc.theory.catalogue import get_lemma
 from boundcalc.theory.theorems import closed_form_template, with_rate
 from boundcalc._checks import check_positive_int, check_probability
 from boundcalc.bounds.learners import Learner
-from boundcalc.bounds.result import BoundResult, ClosedForm
+from boundcalc.bounds.result import TABLE_ROWS, BoundResult, ClosedForm
 from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule, Scheme
 
 
@@ -53,9 +58,13 @@ def _steady(scheme: Scheme) -> bool:
 
 def n_totals(scheme: Scheme, generations: int) -> list:
     """N_1..N_K in O(K) without building K plans (replace and mix repeat N_2; accumulate is
-    n_real + (i - 1) n_synth; a schedule reads its plans)."""
+    n_real + (i - 1) n_synth, in closed form; a schedule reads its plans)."""
     if _steady(scheme) and generations >= 2:
         return [scheme.n_total(1)] + [scheme.n_total(2)] * (generations - 1)
+    if isinstance(scheme, Accumulate):
+        scheme._require_complete()
+        n_real, n_synth = scheme.n_real, scheme.n_synth
+        return [n_real + i * n_synth for i in range(generations)]
     return [scheme.n_total(i) for i in range(1, generations + 1)]
 
 
@@ -76,6 +85,8 @@ class _Recursion:
         self._s1 = self.theorem.numeric if self.theorem.numeric is not None else self.theorem.evaluate
         self._steady_weights = None
         self._accumulate = isinstance(scheme, Accumulate)
+        if self._accumulate:
+            scheme._require_complete()  # once: the steps read n_real and n_synth directly
         self._last_eps = None  # eps_{i-1} (for the fixed point of a steady loop)
         self.count = 0
         if _steady(scheme):
@@ -92,7 +103,8 @@ class _Recursion:
         if i == 1:
             weights, previous = (), ()
         elif self._accumulate:  # uniform weights n_synth / N_i on every earlier a_j: S1 with one term
-            value = self._s1(epsilon=e, weights=(mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(self.scheme.n_total(i)),),
+            n_i = self.scheme.n_real + (i - 1) * self.scheme.n_synth  # N_i (Accumulate.n_total, without its checks)
+            value = self._s1(epsilon=e, weights=(mpmath.mpf(self.scheme.n_synth) / mpmath.mpf(n_i),),
                              previous=(self.total,))
             self.a.append(value)
             self._last_eps = e
@@ -151,6 +163,88 @@ def _affine_power(e, w, steps):
         return +acc_w, +acc_e
 
 
+#: the double rounding unit u = 2^-53
+_UNIT = 2.0 ** -53
+#: the smallest normal double: below it a double's relative error is no longer u
+_TINY = float(np.finfo(np.float64).tiny)
+#: generations per chunk of the float continuation of accumulate (the block of its prefix sums)
+TAIL_BLOCK = 1024
+
+
+class _OutOfRange(Exception):
+    """A value of the float continuation left the normal double range (the mpmath steps are used)."""
+
+
+def _vectorised(learner: Learner) -> bool:
+    """True for a rate-only learner with the plain ``errors`` and a vectorised eps (power, table)."""
+    return (learner.rate_only and type(learner).errors is Learner.errors
+            and learner.eps_of_ns_error() is not None)
+
+
+def _accumulate_fast(scheme: Scheme, learner: Learner, generations: int) -> bool:
+    """True when :func:`compose_bound` and :func:`final_bound` continue accumulate in floats."""
+    return isinstance(scheme, Accumulate) and generations > STEPWISE_STEPS and _vectorised(learner)
+
+
+def _accumulate_sizes(scheme: Accumulate, start: int, stop: int) -> np.ndarray:
+    """``float(N_i)``, N_i = n_real + (i - 1) n_synth, for start <= i < stop (each the correctly rounded
+    double of the integer: int64 arithmetic then one conversion, or Python integers beyond 2^62)."""
+    if scheme.n_real + (stop - 2) * scheme.n_synth < 2 ** 62:
+        steps = np.arange(start - 1, stop - 1, dtype=np.int64)
+        return (scheme.n_real + steps * scheme.n_synth).astype(np.float64)
+    return np.array([float(scheme.n_real + (i - 1) * scheme.n_synth) for i in range(start, stop)], dtype=np.float64)
+
+
+def _accumulate_tail(scheme: Accumulate, learner: Learner, total, generations: int, start: int = STEPWISE_STEPS + 1):
+    """Generations ``start..K`` of accumulate in double precision from the mpmath running total
+    ``total`` = T_(start-1) = a_1 + ... + a_(start-1); yields ``(N, eps, a)`` float64 arrays of at most
+    :data:`TAIL_BLOCK` generations each (``derivations/cost-in-K.md``, section 8) [derived].
+
+    Theorem S1 for accumulate telescopes (theorem S4's identity): with S_i = T_i / N_(i+1),
+    ``S_i = S_(i-1) + eps_i / N_(i+1)`` and ``a_i = eps_i + n_synth S_(i-1)``, sums of nonnegative terms
+    only.  Each chunk adds its terms by ``numpy.cumsum`` (sequential) onto the carried S, so a term of
+    S_(i-1) in chunk c (counted from 0) passes through at most ``TAIL_BLOCK + c`` roundings; with the
+    learner's eps error ``k_e u`` (:meth:`Learner.eps_of_ns_error`) and at most 10 further roundings
+    (the sizes, the quotient, the product with n_synth, the last sum, the start S_(start-1) taken from
+    mpmath), the computed a_i is within a factor ``(1 + u)^(+-D)``, ``D = TAIL_BLOCK + c + k_e + 10``, of
+    the exact continuation; it is multiplied by ``1 + (2 D + 4) u`` (rounded up by 2u to spare), which
+    makes the printed number an upper bound on the exact one.  A value outside the normal double
+    range (underflow of eps, overflow) raises :class:`_OutOfRange`.
+    """
+    k_e = float(learner.eps_of_ns_error())
+    exact_zero = k_e == 0  # a zero eps is exact only for a learner whose doubles are its values (table)
+    n_synth = float(scheme.n_synth)
+    s = float(total / mpmath.mpf(scheme.n_real + (start - 1) * scheme.n_synth))  # S_(start-1)
+    for c, lo in enumerate(range(start, generations + 1, TAIL_BLOCK)):
+        hi = min(lo + TAIL_BLOCK, generations + 1)
+        sizes = _accumulate_sizes(scheme, lo, hi + 1)  # N_lo .. N_hi (N_(i+1) divides eps_i)
+        eps = learner.eps_of_ns(sizes[:-1])
+        quotients = eps / sizes[1:]
+        prefix = s + np.cumsum(quotients)  # S_lo .. S_(hi-1)
+        before = np.empty_like(prefix)  # S_(i-1)
+        before[0] = s
+        before[1:] = prefix[:-1]
+        a = eps + n_synth * before
+        allowance = 1.0 + (2.0 * (TAIL_BLOCK + c + k_e + 10) + 4.0) * _UNIT
+        a *= allowance
+        bad = ~np.isfinite(a) | ~np.isfinite(prefix) | ((quotients < _TINY) & (eps != 0))
+        bad |= (eps < _TINY) & ((eps != 0) | (not exact_zero))
+        if bad.any():
+            raise _OutOfRange(lo + int(np.argmax(bad)))
+        s = float(prefix[-1])
+        yield sizes[:-1], eps, a
+
+
+def _accumulate_head(scheme: Accumulate, learner: Learner, steps: int):
+    """The first ``steps`` generations of accumulate in mpmath, every step theorem S1 as in :func:`recursion`:
+    ``(state, errors)``, the recursion's state (a_1.., the running total) and the learner's GenerationErrors."""
+    state = _Recursion(scheme)
+    errors = learner_errors(learner, scheme, steps, None)
+    for error in errors:
+        state.step(error.eps)
+    return state, errors
+
+
 def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
     """a_K alone, in O(K) time and O(1) memory for a rate-only learner (the solvers' inner loop).
 
@@ -166,6 +260,14 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
         scheme.check_generations(K)
     if not learner.rate_only or type(learner).errors is not Learner.errors:
         return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
+    if _accumulate_fast(scheme, learner, K):
+        state, _ = _accumulate_head(scheme, learner, STEPWISE_STEPS)
+        try:
+            for _, _, a in _accumulate_tail(scheme, learner, state.total, K):
+                last = a[-1]
+            return float(last)
+        except _OutOfRange:
+            pass  # the mpmath steps below
     state = _Recursion(scheme)
     steady = state._steady_weights is not None and len(state._steady_weights) == 1
     if not (steady or state._accumulate):  # a step may read any earlier a_j: keep them all
@@ -248,8 +350,13 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
     elif isinstance(scheme, Accumulate):
         values[S.n_synth] = scheme.n_synth
         template, where = closed_form_template("S4", tex)
-        return ClosedForm(with_rate(get_lemma("S4").rhs, eps), values,
-                          "accumulate: telescoped prefix sums", ("S4", "T2", "T1"), template, where)
+        double = generations > CLOSED_FORM_MPMATH_TERMS and _vectorised(learner)
+        form = (_DoubleSumS4 if double else ClosedForm)(
+            with_rate(get_lemma("S4").rhs, eps), values, "accumulate: telescoped prefix sums", ("S4", "T2", "T1"),
+            template, where)
+        if double:
+            form.sizes, form.learner = (scheme.n_real, scheme.n_synth, generations), learner
+        return form
     else:
         return None
     mix = get_lemma("S3")
@@ -270,6 +377,36 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
     return ClosedForm(expr, values, "mix: geometric series in (1 - lambda)", ("S3", "T2", "T1"), template)
 
 
+#: the closed form S4 is evaluated term by term in mpmath (30 digits) up to this many generations; beyond,
+#: for a vectorised learner, in double precision with an exactly rounded sum (:class:`_DoubleSumS4`)
+CLOSED_FORM_MPMATH_TERMS = 100_000
+
+
+class _DoubleSumS4(ClosedForm):
+    """The closed form S4 whose value is ``eps(N_K) + n_synth sum_(j<K) eps(N_j) / N_(j+1)`` with the
+    terms in double precision (the learner's :meth:`~Learner.eps_of_ns`, relative error (k_e + 2) u each)
+    and their sum by ``math.fsum`` (exactly rounded): the same number as the 30-digit evaluation to about
+    ``(k_e + 4) u`` relative, at the cost of K vectorised evaluations instead of K mpmath powers."""
+
+    sizes: tuple
+    learner: Learner
+
+    def evaluate(self):
+        cached = self.__dict__.get("_value")
+        if cached is None:
+            n_real, n_synth, generations = self.sizes
+            scheme = Accumulate(n_real, n_synth)
+            parts = []
+            for lo in range(1, generations, 1 << 16):
+                hi = min(lo + (1 << 16), generations)
+                sizes = _accumulate_sizes(scheme, lo, hi + 1)  # N_lo .. N_hi
+                parts.append(self.learner.eps_of_ns(sizes[:-1]) / sizes[1:])
+            total = math.fsum(np.concatenate(parts).tolist()) if parts else 0.0
+            last = float(self.learner.eps_of_ns(_accumulate_sizes(scheme, generations, generations + 1))[0])
+            cached = self.__dict__["_value"] = mpmath.mpf(last) + mpmath.mpf(n_synth) * mpmath.mpf(total)
+        return cached
+
+
 def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05,
                   with_closed_form: bool = True) -> BoundResult:
     """Bounds a_1..a_K on TV(p_i, p0) for ``generations`` generations of ``scheme``.
@@ -281,9 +418,14 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     check_probability("delta", delta)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    errors = learner_errors(learner, scheme, K, delta)
-    eps = [e.eps for e in errors]
-    bound = recursion(eps, scheme)
+    rows = _accumulate_rows(scheme, learner, K) if _accumulate_fast(scheme, learner, K) else None
+    if rows is not None:
+        bound, eps, terms = rows
+    else:
+        errors = learner_errors(learner, scheme, K, delta)
+        eps = [e.eps for e in errors]
+        bound = recursion(eps, scheme)
+        terms = [{"generation": e.generation, "n_total": e.n_total, **e.terms} for e in errors]
     form = closed_form(scheme, learner, K) if with_closed_form else None
     used = set(learner.lemma_ids) | {"T1", "T2", "S1"} | ({"C3"} if learner.uses_delta else set())
     used |= {lemma_id for lemma_id in (form.lemma_ids if form is not None else ()) if lemma_id.startswith("S")}
@@ -301,8 +443,48 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         assumptions=_scheme_assumptions(scheme) + learner.assumptions(scheme),
         provenance=provenance,
         closed_form=form,
-        terms=[{"generation": e.generation, "n_total": e.n_total, **e.terms} for e in errors],
+        terms=terms,
         notes=notes)
+
+
+def _accumulate_rows(scheme: Accumulate, learner: Learner, generations: int):
+    """``(bound, eps, terms)`` of accumulate past :data:`STEPWISE_STEPS` generations for a vectorised
+    rate-only learner: generations 1..4096 by the mpmath steps (the numbers :func:`recursion` gives,
+    mpmath numbers), the rest by :func:`_accumulate_tail` (Python floats, each an upper bound on the exact
+    continuation); the terms rows are :class:`_SizeRows`.  None when a value leaves the double range."""
+    head, eps_head = _accumulate_head(scheme, learner, STEPWISE_STEPS)
+    try:
+        chunks = list(_accumulate_tail(scheme, learner, head.total, generations))
+    except _OutOfRange:
+        return None
+    bound = head.a + np.concatenate([c[2] for c in chunks]).tolist()
+    eps = [e.eps for e in eps_head] + np.concatenate([c[1] for c in chunks]).tolist()
+    terms = _SizeRows(scheme.n_real, scheme.n_synth, generations)
+    return bound, eps, (list(terms) if generations <= TABLE_ROWS else terms)
+
+
+class _SizeRows(Sequence):
+    """The terms rows ``{"generation": i, "n_total": N_i}`` of accumulate (N_i = n_real + (i - 1) n_synth as
+    an mpmath number, as :func:`learner_errors` gives it), made when read: O(1) memory for any K."""
+
+    def __init__(self, n_real: int, n_synth: int, generations: int):
+        self.n_real, self.n_synth, self.generations = n_real, n_synth, generations
+
+    def __len__(self) -> int:
+        return self.generations
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self.generations))]
+        i = operator.index(index)
+        if i < 0:
+            i += self.generations
+        if not 0 <= i < self.generations:
+            raise IndexError("generation index out of range")
+        return {"generation": i + 1, "n_total": mpmath.mpf(self.n_real + i * self.n_synth)}
+
+    def __repr__(self) -> str:
+        return f"<{self.generations} rows generation, n_total (accumulate n_real={self.n_real}, n_synth={self.n_synth})>"
 
 
 def learner_errors(learner: Learner, scheme: Scheme, generations: int, delta):

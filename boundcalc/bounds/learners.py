@@ -89,6 +89,18 @@ class Learner:
     def eps_of_n(self, n):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def eps_of_ns_error(self):
+        """The relative error of :meth:`eps_of_ns` in units of the double rounding unit u = 2^-53
+        (``|computed - eps(N)| <= error * u * eps(N)`` for every N whose value is a normal double),
+        or None when the learner has no vectorised eps (the composition then steps in mpmath)."""
+        return None
+
+    def eps_of_ns(self, ns):
+        """eps(N) for many N at once, as a float64 array (``ns`` a float64 array or a sequence of
+        integers, each taken as ``float(N)``, as :meth:`eps_of_n` takes it); only for the learners
+        whose :meth:`eps_of_ns_error` is not None."""
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised eps(N)")
+
     @property
     def eps_expr(self) -> sp.Expr | None:
         """eps as a sympy expression of N, or None when no compact expression exists."""
@@ -141,6 +153,22 @@ class PowerLaw(Learner):
 
     def eps_of_n(self, n):
         return self._C * mpf(n) ** self._minus_alpha
+
+    def eps_of_ns_error(self):
+        """``C * N ** -alpha`` in double precision: ``float(N)`` rounds once (relative error u, which
+        the power turns into at most ``alpha u``), the platform's ``pow`` is taken to be accurate to
+        2 ulp (4u; glibc documents < 1 ulp) and the product with C rounds once (u); first order,
+        with 2u to spare: ``8 + alpha`` (in units of u)."""
+        return 8.0 + float(self.alpha)
+
+    def eps_of_ns(self, ns):
+        """``C N^(-alpha)`` for a float64 array of N (numpy, double precision).
+
+        >>> PowerLaw(2, 0.5).eps_of_ns([400, 10000]).tolist()
+        [0.1, 0.02]
+        """
+        import numpy as np
+        return float(self.C) * np.power(_float_sizes(ns), -float(self.alpha))
 
     @property
     def eps_expr(self):
@@ -800,6 +828,28 @@ class Table(Learner):
     def range(self) -> tuple:
         return self.points[0][0], self.points[-1][0]
 
+    def eps_of_ns_error(self):
+        """The envelope's values are the table's doubles, returned as they are: no rounding (0)."""
+        return 0.0
+
+    def eps_of_ns(self, ns):
+        """The step envelope at many N at once (``numpy.searchsorted``), with the semantics of
+        :meth:`eps_of_n`: ``float(N)``, the envelope value at the largest tabulated N_j <= N, and the
+        same one-line error for the first N (in the order given) outside the tabulated range.
+
+        >>> Table(((100, 0.3), (1000, 0.1))).eps_of_ns([100, 500, 1000]).tolist()
+        [0.3, 0.3, 0.1]
+        """
+        import numpy as np
+        x = _float_sizes(ns)
+        lo, hi = self.range
+        outside = ~((x >= lo) & (x <= hi))
+        if outside.any():
+            self.eps_of_n(x[int(np.argmax(outside))])  # raises the one-line error of eps_of_n
+        knots = np.array([p[0] for p in self._envelope])
+        values = np.array([p[1] for p in self._envelope])
+        return values[np.searchsorted(knots, x, side="right") - 1]
+
     def eps_of_n(self, n):
         import bisect
         x = float(n)
@@ -821,6 +871,16 @@ class Table(Learner):
         return {"learner": self.name, "points": [list(p) for p in self.points], "source": self.source,
                 "lemma_ids": [],
                 **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
+
+
+def _float_sizes(ns):
+    """Sample sizes as a float64 array, each the correctly rounded double of the size (``float(N)``;
+    Python integers beyond the int64 range are converted one by one)."""
+    import numpy as np
+    try:
+        return np.asarray(ns, dtype=np.float64)
+    except OverflowError:
+        return np.array([float(n) for n in ns], dtype=np.float64)
 
 
 def make_learner(name: str, **options) -> Learner:
