@@ -46,7 +46,7 @@ def test_float_continuation_agrees_with_the_mpmath_recursion(learner):
 def test_float_continuation_is_above_the_exact_continuation(learner):
     """From the same T_4096, the recursion in 50 digits (exact for this purpose) is below every printed a_i."""
     scheme, K = Accumulate(700, 300), 4096 + 3 * 1024 + 17
-    head = compose._accumulate_head(scheme, learner, STEPWISE_STEPS)[0]
+    head = compose._stepwise_head(scheme, learner, STEPWISE_STEPS)[0]
     printed = np.concatenate([c[2] for c in _accumulate_tail(scheme, learner, head.total, K)])
     with mpmath.workdps(50):
         total = mpmath.mpf(head.total)
@@ -164,3 +164,45 @@ def test_cli_solve_n_real_accumulate_at_1e5():
     n = int(d["value"])
     assert final_bound(Accumulate(n, 1000), PowerLaw(1, 0.25), 100_000) <= 0.5
     assert final_bound(Accumulate(n - 1, 1000), PowerLaw(1, 0.25), 100_000) > 0.5
+
+
+def _schedule(K, seed=3, zeros=False):
+    from boundcalc.model.schemes import Schedule
+    rng = np.random.default_rng(seed)
+    fractions = np.round(rng.uniform(0.05, 0.95, K - 1), 3)
+    if zeros:  # fully synthetic (w = 1) and fully real (w = 0) generations among them
+        fractions[rng.integers(0, K - 1, K // 7)] = 0.0
+        fractions[rng.integers(0, K - 1, K // 11)] = 1.0
+    sizes = rng.integers(500, 5000, K - 1)
+    return Schedule(1000, tuple(fractions.tolist()), tuple(int(s) for s in sizes))
+
+
+@pytest.mark.parametrize("zeros", [False, True])
+@pytest.mark.parametrize("learner", [PowerLaw(1, 0.25), TABLE])
+def test_schedule_continuation_agrees_with_the_mpmath_recursion(learner, zeros):
+    K = 20_000
+    scheme = _schedule(K, zeros=zeros)
+    reference = _mp_recursion(scheme, learner, K)
+    fast = compose_bound(scheme, learner, K, with_closed_form=False)
+    assert fast.bound[:STEPWISE_STEPS] == reference[:STEPWISE_STEPS]
+    tail = np.array(fast.bound[STEPWISE_STEPS:])
+    ref = np.array([float(b) for b in reference[STEPWISE_STEPS:]])
+    assert np.max(np.abs(tail / ref - 1)) < 1e-12
+    assert np.all(tail >= ref * (1 - 1e-15))
+    assert [float(e) for e in fast.eps] == pytest.approx([float(e.eps) for e in learner_errors(learner, scheme, K, 0.05)],
+                                                         rel=1e-13)
+    assert [t["n_total"] for t in fast.terms] == [scheme.n_total(i) for i in range(1, K + 1)]
+    assert final_bound(scheme, learner, K) == fast.bound[-1]
+
+
+def test_schedule_continuation_is_above_the_exact_continuation():
+    scheme, learner, K = _schedule(STEPWISE_STEPS + 3000, seed=5, zeros=True), PowerLaw(2, 0.4), STEPWISE_STEPS + 3000
+    head = compose._stepwise_head(scheme, learner, STEPWISE_STEPS)[0]
+    printed = np.concatenate([c[2] for c in compose._schedule_tail(scheme, learner, head.a[-1], K)])
+    with mpmath.workdps(50):
+        a = mpmath.mpf(head.a[-1])
+        for k, i in enumerate(range(STEPWISE_STEPS + 1, K + 1)):
+            plan = scheme.plan(i)
+            synthetic = sum(b.count for b in plan.blocks if b.source)
+            a = mpmath.mpf(2) * mpmath.mpf(plan.n_total) ** -mpmath.mpf(0.4) + mpmath.mpf(synthetic) / plan.n_total * a
+            assert a <= printed[k] <= a * (1 + mpmath.mpf(1e-12)), i

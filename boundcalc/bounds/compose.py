@@ -235,8 +235,67 @@ def _accumulate_tail(scheme: Accumulate, learner: Learner, total, generations: i
         yield sizes[:-1], eps, a
 
 
-def _accumulate_head(scheme: Accumulate, learner: Learner, steps: int):
-    """The first ``steps`` generations of accumulate in mpmath, every step theorem S1 as in :func:`recursion`:
+def _schedule_fast(scheme: Scheme, learner: Learner, generations: int) -> bool:
+    """True when a schedule of per-generation real fractions or sizes goes on in doubles past
+    :data:`STEPWISE_STEPS` (integer sizes below 2^53, a vectorised rate-only learner)."""
+    return (isinstance(scheme, Schedule) and not scheme.relaxed and not _steady(scheme)
+            and generations > STEPWISE_STEPS and _vectorised(learner) and max(scheme.sizes) < 2 ** 53)
+
+
+def _schedule_arrays(scheme: Schedule, start: int, stop: int):
+    """``(N_i, synthetic count_i)`` as float64 arrays for start <= i < stop, by the plan's rule: lam_i and
+    N_i from the lists (one value: every generation), real = round_size(lam_i N_i) = floor(x + 1/2) of the
+    double x = lam_i N_i (taken exactly as floor(x) + [x - floor(x) >= 1/2]), synthetic = N_i - real."""
+    index = np.arange(start - 2, stop - 2)
+    fractions = np.asarray(scheme.real_fractions, dtype=np.float64)
+    sizes = np.asarray(scheme.sizes, dtype=np.float64)  # integers below 2^53: exact
+    lam = fractions[0] if len(fractions) == 1 else fractions[index]
+    size = np.full(len(index), sizes[0]) if len(sizes) == 1 else sizes[index]
+    x = lam * size
+    whole = np.floor(x)
+    real = whole + (x - whole >= 0.5)
+    return size, size - real
+
+
+def _schedule_tail(scheme: Schedule, learner: Learner, previous, generations: int, start: int = STEPWISE_STEPS + 1):
+    """Generations ``start..K`` of a schedule in double precision from the mpmath a_(start-1) = ``previous``;
+    yields ``(N, eps, a)`` float64 arrays of at most 2^16 generations each [derived].
+
+    S1 with one synthetic source p_(i-1) of weight w_i = (synthetic count) / N_i: ``a_i = eps_i + w_i a_(i-1)``,
+    a product and a sum of nonnegative numbers, rounded upward at every step: eps_i and w_i are each
+    multiplied by a factor that covers their roundings (eps: the learner's ``k_e u`` and one; w: the quotient
+    and one; w = 0 and w = 1 are exact), and each step's result by ``1 + 6u`` (exact in doubles), which
+    covers its three roundings ((1 - u)^3 (1 + 6u) >= 1).  By induction (S1 is increasing in eps_i, w_i and
+    a_(i-1)) every printed a_i is at least the exact recursion from ``previous``; the excess of one step is
+    damped by the later weights, at most about ``6 u i`` relative when every w_i is 1."""
+    k_e = float(learner.eps_of_ns_error())
+    eps_up = 1.0 + (2.0 * k_e + 4.0) * _UNIT
+    w_up = 1.0 + 6.0 * _UNIT
+    step_up = 1.0 + 6.0 * _UNIT
+    exact_zero = k_e == 0
+    a = float(previous)
+    for lo in range(start, generations + 1, 1 << 16):
+        hi = min(lo + (1 << 16), generations + 1)
+        sizes, synthetic = _schedule_arrays(scheme, lo, hi)
+        eps = learner.eps_of_ns(sizes)
+        bad = ~np.isfinite(eps) | ((eps < _TINY) & ((eps != 0) | (not exact_zero)))
+        if bad.any():
+            raise _OutOfRange(lo + int(np.argmax(bad)))
+        weights = synthetic / sizes
+        weights = np.where(synthetic == sizes, 1.0, np.where(synthetic == 0, 0.0, weights * w_up))
+        out = []
+        append = out.append
+        for e, w in zip((eps * eps_up).tolist(), weights.tolist()):
+            a = (e + w * a) * step_up
+            append(a)
+        values = np.array(out)
+        if not np.isfinite(values[-1]):
+            raise _OutOfRange(lo)
+        yield sizes, eps, values
+
+
+def _stepwise_head(scheme: Scheme, learner: Learner, steps: int):
+    """The first ``steps`` generations (accumulate, or a schedule) in mpmath, every step theorem S1 as in :func:`recursion`:
     ``(state, errors)``, the recursion's state (a_1.., the running total) and the learner's GenerationErrors."""
     state = _Recursion(scheme)
     errors = learner_errors(learner, scheme, steps, None)
@@ -260,10 +319,12 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
         scheme.check_generations(K)
     if not learner.rate_only or type(learner).errors is not Learner.errors:
         return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
-    if _accumulate_fast(scheme, learner, K):
-        state, _ = _accumulate_head(scheme, learner, STEPWISE_STEPS)
+    if _accumulate_fast(scheme, learner, K) or _schedule_fast(scheme, learner, K):
+        state, _ = _stepwise_head(scheme, learner, STEPWISE_STEPS)
         try:
-            for _, _, a in _accumulate_tail(scheme, learner, state.total, K):
+            tail = (_accumulate_tail(scheme, learner, state.total, K) if state._accumulate
+                    else _schedule_tail(scheme, learner, state.a[-1], K))
+            for _, _, a in tail:
                 last = a[-1]
             return float(last)
         except _OutOfRange:
@@ -418,7 +479,8 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     check_probability("delta", delta)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    rows = _accumulate_rows(scheme, learner, K) if _accumulate_fast(scheme, learner, K) else None
+    fast = _accumulate_fast(scheme, learner, K) or _schedule_fast(scheme, learner, K)
+    rows = _long_rows(scheme, learner, K) if fast else None
     if rows is not None:
         bound, eps, terms = rows
     else:
@@ -447,28 +509,40 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         notes=notes)
 
 
-def _accumulate_rows(scheme: Accumulate, learner: Learner, generations: int):
-    """``(bound, eps, terms)`` of accumulate past :data:`STEPWISE_STEPS` generations for a vectorised
-    rate-only learner: generations 1..4096 by the mpmath steps (the numbers :func:`recursion` gives,
-    mpmath numbers), the rest by :func:`_accumulate_tail` (Python floats, each an upper bound on the exact
-    continuation); the terms rows are :class:`_SizeRows`.  None when a value leaves the double range."""
-    head, eps_head = _accumulate_head(scheme, learner, STEPWISE_STEPS)
+def _long_rows(scheme: Scheme, learner: Learner, generations: int):
+    """``(bound, eps, terms)`` of accumulate or a per-generation schedule past :data:`STEPWISE_STEPS`
+    generations for a vectorised rate-only learner: generations 1..4096 by the mpmath steps (the numbers
+    :func:`recursion` gives, mpmath numbers), the rest by :func:`_accumulate_tail` or :func:`_schedule_tail`
+    (Python floats, each an upper bound on the exact continuation); the terms rows are :class:`_SizeRows`.
+    None when a value leaves the double range (the caller then takes the mpmath steps)."""
+    head, eps_head = _stepwise_head(scheme, learner, STEPWISE_STEPS)
     try:
-        chunks = list(_accumulate_tail(scheme, learner, head.total, generations))
+        chunks = list(_accumulate_tail(scheme, learner, head.total, generations) if head._accumulate
+                      else _schedule_tail(scheme, learner, head.a[-1], generations))
     except _OutOfRange:
         return None
     bound = head.a + np.concatenate([c[2] for c in chunks]).tolist()
     eps = [e.eps for e in eps_head] + np.concatenate([c[1] for c in chunks]).tolist()
-    terms = _SizeRows(scheme.n_real, scheme.n_synth, generations)
+    terms = _SizeRows(scheme, generations)
     return bound, eps, (list(terms) if generations <= TABLE_ROWS else terms)
 
 
 class _SizeRows(Sequence):
-    """The terms rows ``{"generation": i, "n_total": N_i}`` of accumulate (N_i = n_real + (i - 1) n_synth as
-    an mpmath number, as :func:`learner_errors` gives it), made when read: O(1) memory for any K."""
+    """The terms rows ``{"generation": i, "n_total": N_i}`` of accumulate (N_i = n_real + (i - 1) n_synth) or
+    of a schedule (N_i = n_real, then its size of generation i), an mpmath number as :func:`learner_errors`
+    gives it, made when read: O(1) memory for any K (no plan built)."""
 
-    def __init__(self, n_real: int, n_synth: int, generations: int):
-        self.n_real, self.n_synth, self.generations = n_real, n_synth, generations
+    def __init__(self, scheme: Scheme, generations: int):
+        self.scheme, self.generations = scheme, generations
+
+    def size(self, i: int) -> int:
+        """N_i (1-based i) without building plan i."""
+        scheme = self.scheme
+        if isinstance(scheme, Accumulate):
+            return scheme.n_real + (i - 1) * scheme.n_synth
+        if i == 1:
+            return scheme.n_real
+        return scheme.sizes[0] if len(scheme.sizes) == 1 else scheme.sizes[i - 2]
 
     def __len__(self) -> int:
         return self.generations
@@ -481,10 +555,10 @@ class _SizeRows(Sequence):
             i += self.generations
         if not 0 <= i < self.generations:
             raise IndexError("generation index out of range")
-        return {"generation": i + 1, "n_total": mpmath.mpf(self.n_real + i * self.n_synth)}
+        return {"generation": i + 1, "n_total": mpmath.mpf(self.size(i + 1))}
 
     def __repr__(self) -> str:
-        return f"<{self.generations} rows generation, n_total (accumulate n_real={self.n_real}, n_synth={self.n_synth})>"
+        return f"<{self.generations} rows generation, n_total of {self.scheme!r}>"
 
 
 def learner_errors(learner: Learner, scheme: Scheme, generations: int, delta):
