@@ -198,7 +198,7 @@ def test_schedule_continuation_agrees_with_the_mpmath_recursion(learner, zeros):
 def test_schedule_continuation_is_above_the_exact_continuation():
     scheme, learner, K = _schedule(STEPWISE_STEPS + 3000, seed=5, zeros=True), PowerLaw(2, 0.4), STEPWISE_STEPS + 3000
     head = compose._stepwise_head(scheme, learner, STEPWISE_STEPS)[0]
-    printed = np.concatenate([c[2] for c in compose._schedule_tail(scheme, learner, head.a[-1], K)])
+    printed = np.concatenate([c[2] for c in compose._one_source_tail(scheme, learner, head.a[-1], K)])
     with mpmath.workdps(50):
         a = mpmath.mpf(head.a[-1])
         for k, i in enumerate(range(STEPWISE_STEPS + 1, K + 1)):
@@ -206,3 +206,36 @@ def test_schedule_continuation_is_above_the_exact_continuation():
             synthetic = sum(b.count for b in plan.blocks if b.source)
             a = mpmath.mpf(2) * mpmath.mpf(plan.n_total) ** -mpmath.mpf(0.4) + mpmath.mpf(synthetic) / plan.n_total * a
             assert a <= printed[k] <= a * (1 + mpmath.mpf(1e-12)), i
+
+
+@pytest.mark.parametrize("kind, kw", [("replace", dict(n_synth=700)), ("mix", dict(n_synth=400_000)),
+                                      ("mix", dict(n_synth=400_000, real_data="reused")),
+                                      ("schedule", dict(real_fractions=[0.001], sizes=[300_000]))])
+def test_steady_loops_past_4096_without_a_fixed_point(kind, kw):
+    """replace, and mix / a one-value schedule with w close to 1 (no exact fixed point within 4096 steps): the
+    doubles past 4096 agree with the mpmath recursion to 1e-12, are never below it, and the final value is
+    final_bound's binary powering (40 digits) to 1e-12, from above."""
+    from boundcalc.model.schemes import make_scheme
+    scheme, learner, K = make_scheme(kind, 1000, **kw), PowerLaw(1, 0.25), 20_000
+    reference = _mp_recursion(scheme, learner, K)
+    fast = compose_bound(scheme, learner, K, with_closed_form=False)
+    assert fast.bound[:STEPWISE_STEPS] == reference[:STEPWISE_STEPS]
+    assert all(isinstance(a, float) for a in fast.bound[STEPWISE_STEPS:])
+    tail = np.array(fast.bound[STEPWISE_STEPS:])
+    ref = np.array([float(b) for b in reference[STEPWISE_STEPS:]])
+    assert np.max(np.abs(tail / ref - 1)) < 1e-12
+    assert np.all(tail >= ref * (1 - 1e-15))
+    powered = final_bound(scheme, learner, K)
+    assert powered <= fast.bound[-1] <= powered * (1 + mpmath.mpf(1e-12))
+    assert [t["n_total"] for t in fast.terms[:3]] == [scheme.n_total(1), scheme.n_total(2), scheme.n_total(3)]
+    assert fast.terms[K - 1]["n_total"] == scheme.n_total(K)
+
+
+@pytest.mark.parametrize("learner", [PowerLaw(1, 0.25), TABLE])
+def test_steady_loop_at_its_fixed_point_repeats_the_same_numbers(learner):
+    from boundcalc.model.schemes import Mix
+    scheme, K = Mix(1000, 1000), 12_000
+    fast = compose_bound(scheme, learner, K, with_closed_form=False)
+    assert fast.bound == _mp_recursion(scheme, learner, K)  # every number, mpmath, as before
+    assert fast.eps == [e.eps for e in learner_errors(learner, scheme, K, 0.05)]
+    assert len(fast.terms) == K and fast.terms[-1] == {"generation": K, "n_total": mpmath.mpf(2000)}

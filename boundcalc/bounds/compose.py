@@ -235,11 +235,28 @@ def _accumulate_tail(scheme: Accumulate, learner: Learner, total, generations: i
         yield sizes[:-1], eps, a
 
 
-def _schedule_fast(scheme: Scheme, learner: Learner, generations: int) -> bool:
-    """True when a schedule of per-generation real fractions or sizes goes on in doubles past
-    :data:`STEPWISE_STEPS` (integer sizes below 2^53, a vectorised rate-only learner)."""
-    return (isinstance(scheme, Schedule) and not scheme.relaxed and not _steady(scheme)
-            and generations > STEPWISE_STEPS and _vectorised(learner) and max(scheme.sizes) < 2 ** 53)
+def _one_source_fast(scheme: Scheme, learner: Learner, generations: int) -> bool:
+    """True when a scheme whose plans have one synthetic source p_(i-1) (replace, mix, a schedule) goes on in
+    doubles past :data:`STEPWISE_STEPS` in :func:`compose_bound` (integer sizes below 2^53, a vectorised
+    rate-only learner); :func:`final_bound` takes a per-generation schedule so (a steady loop it finishes by
+    binary powering)."""
+    if generations <= STEPWISE_STEPS or not _vectorised(learner) or getattr(scheme, "relaxed", False):
+        return False
+    if isinstance(scheme, Schedule):
+        return max(scheme.sizes) < 2 ** 53
+    if isinstance(scheme, (Replace, Mix)):
+        return scheme.n_total(2) < 2 ** 53
+    return False
+
+
+def _one_source_arrays(scheme: Scheme):
+    """``(lo, hi) -> (N_i, synthetic count_i)`` for lo <= i < hi, as float64 arrays: a schedule's lists
+    (:func:`_schedule_arrays`), or plan 2's numbers repeated for a steady loop."""
+    if isinstance(scheme, Schedule) and not _steady(scheme):
+        return lambda lo, hi: _schedule_arrays(scheme, lo, hi)
+    plan = scheme.plan(2)
+    size, synthetic = float(plan.n_total), float(sum(b.count for b in plan.blocks if b.source))
+    return lambda lo, hi: (np.full(hi - lo, size), np.full(hi - lo, synthetic))
 
 
 def _schedule_arrays(scheme: Schedule, start: int, stop: int):
@@ -257,26 +274,32 @@ def _schedule_arrays(scheme: Schedule, start: int, stop: int):
     return size, size - real
 
 
-def _schedule_tail(scheme: Schedule, learner: Learner, previous, generations: int, start: int = STEPWISE_STEPS + 1):
-    """Generations ``start..K`` of a schedule in double precision from the mpmath a_(start-1) = ``previous``;
-    yields ``(N, eps, a)`` float64 arrays of at most 2^16 generations each [derived].
+def _one_source_tail(scheme: Scheme, learner: Learner, previous, generations: int, start: int = STEPWISE_STEPS + 1):
+    """Generations ``start..K`` of replace, mix or a schedule in double precision from the mpmath
+    a_(start-1) = ``previous``; yields ``(N, eps, a)`` float64 arrays of at most 2^16 generations each [derived].
 
     S1 with one synthetic source p_(i-1) of weight w_i = (synthetic count) / N_i: ``a_i = eps_i + w_i a_(i-1)``,
     a product and a sum of nonnegative numbers, rounded upward at every step: eps_i and w_i are each
     multiplied by a factor that covers their roundings (eps: the learner's ``k_e u`` and one; w: the quotient
-    and one; w = 0 and w = 1 are exact), and each step's result by ``1 + 6u`` (exact in doubles), which
-    covers its three roundings ((1 - u)^3 (1 + 6u) >= 1).  By induction (S1 is increasing in eps_i, w_i and
-    a_(i-1)) every printed a_i is at least the exact recursion from ``previous``; the excess of one step is
-    damped by the later weights, at most about ``6 u i`` relative when every w_i is 1."""
+    and one, ``(1 - u)^2 (1 + 4u) >= 1``; w = 0 and w = 1 are exact), and each step's result by ``1 + 4u``
+    (exact in doubles), which covers its three roundings (``(1 - u)^3 (1 + 4u) >= 1``).  By induction (S1 is
+    increasing in eps_i, w_i and a_(i-1)) every printed a_i is at least the exact recursion from
+    ``previous``; the excess of one step is damped by the later weights: about ``4u / (1 - w)`` relative for
+    weights up to w < 1, at most ``4u`` per generation when they are 1 (``replace`` is summed by
+    :func:`_replace_tail` instead)."""
+    if isinstance(scheme, Replace):
+        yield from _replace_tail(scheme, learner, previous, generations, start)
+        return
     k_e = float(learner.eps_of_ns_error())
     eps_up = 1.0 + (2.0 * k_e + 4.0) * _UNIT
-    w_up = 1.0 + 6.0 * _UNIT
-    step_up = 1.0 + 6.0 * _UNIT
+    w_up = 1.0 + 4.0 * _UNIT
+    step_up = 1.0 + 4.0 * _UNIT
     exact_zero = k_e == 0
     a = float(previous)
+    arrays = _one_source_arrays(scheme)
     for lo in range(start, generations + 1, 1 << 16):
         hi = min(lo + (1 << 16), generations + 1)
-        sizes, synthetic = _schedule_arrays(scheme, lo, hi)
+        sizes, synthetic = arrays(lo, hi)
         eps = learner.eps_of_ns(sizes)
         bad = ~np.isfinite(eps) | ((eps < _TINY) & ((eps != 0) | (not exact_zero)))
         if bad.any():
@@ -292,6 +315,28 @@ def _schedule_tail(scheme: Schedule, learner: Learner, previous, generations: in
         if not np.isfinite(values[-1]):
             raise _OutOfRange(lo)
         yield sizes, eps, values
+
+
+def _replace_tail(scheme: Replace, learner: Learner, previous, generations: int, start: int):
+    """``replace`` past ``start - 1``: S1 is ``a_i = a_(i-1) + eps(n_synth)``, a running sum of nonnegative
+    terms, added as :func:`_accumulate_tail` adds its quotients (chunks of :data:`TAIL_BLOCK` by
+    ``numpy.cumsum`` onto the carried sum: at most ``TAIL_BLOCK + c`` roundings in chunk c), each a_i multiplied
+    by ``1 + (2 D + 4) u``, ``D = TAIL_BLOCK + c + k_e + 4`` (the eps and the start from mpmath counted)."""
+    k_e = float(learner.eps_of_ns_error())
+    size = float(scheme.n_total(2))
+    eps_value = learner.eps_of_ns(np.array([size]))
+    if not (np.isfinite(eps_value[0]) and (eps_value[0] >= _TINY or (eps_value[0] == 0 and k_e == 0))):
+        raise _OutOfRange(start)
+    a = float(previous)
+    for c, lo in enumerate(range(start, generations + 1, TAIL_BLOCK)):
+        count = min(TAIL_BLOCK, generations + 1 - lo)
+        eps = np.full(count, eps_value[0])
+        prefix = a + np.cumsum(eps)
+        a = float(prefix[-1])
+        values = prefix * (1.0 + (2.0 * (TAIL_BLOCK + c + k_e + 4) + 4.0) * _UNIT)
+        if not np.isfinite(values[-1]):
+            raise _OutOfRange(lo)
+        yield np.full(count, size), eps, values
 
 
 def _stepwise_head(scheme: Scheme, learner: Learner, steps: int):
@@ -319,11 +364,11 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
         scheme.check_generations(K)
     if not learner.rate_only or type(learner).errors is not Learner.errors:
         return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
-    if _accumulate_fast(scheme, learner, K) or _schedule_fast(scheme, learner, K):
+    if _accumulate_fast(scheme, learner, K) or (_one_source_fast(scheme, learner, K) and not _steady(scheme)):
         state, _ = _stepwise_head(scheme, learner, STEPWISE_STEPS)
         try:
             tail = (_accumulate_tail(scheme, learner, state.total, K) if state._accumulate
-                    else _schedule_tail(scheme, learner, state.a[-1], K))
+                    else _one_source_tail(scheme, learner, state.a[-1], K))
             for _, _, a in tail:
                 last = a[-1]
             return float(last)
@@ -479,7 +524,7 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     check_probability("delta", delta)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    fast = _accumulate_fast(scheme, learner, K) or _schedule_fast(scheme, learner, K)
+    fast = _accumulate_fast(scheme, learner, K) or _one_source_fast(scheme, learner, K)
     rows = _long_rows(scheme, learner, K) if fast else None
     if rows is not None:
         bound, eps, terms = rows
@@ -510,20 +555,28 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
 
 
 def _long_rows(scheme: Scheme, learner: Learner, generations: int):
-    """``(bound, eps, terms)`` of accumulate or a per-generation schedule past :data:`STEPWISE_STEPS`
+    """``(bound, eps, terms)`` of accumulate, replace, mix or a schedule past :data:`STEPWISE_STEPS`
     generations for a vectorised rate-only learner: generations 1..4096 by the mpmath steps (the numbers
-    :func:`recursion` gives, mpmath numbers), the rest by :func:`_accumulate_tail` or :func:`_schedule_tail`
-    (Python floats, each an upper bound on the exact continuation); the terms rows are :class:`_SizeRows`.
+    :func:`recursion` gives, mpmath numbers); a steady loop at its exact fixed point repeats its last numbers
+    (the same objects, as :func:`recursion` does); otherwise the rest by :func:`_accumulate_tail` or
+    :func:`_one_source_tail` (Python floats, each an upper bound on the exact continuation); the terms rows
+    are :class:`_SizeRows`.
     None when a value leaves the double range (the caller then takes the mpmath steps)."""
     head, eps_head = _stepwise_head(scheme, learner, STEPWISE_STEPS)
+    terms = _SizeRows(scheme, generations)
+    eps = [e.eps for e in eps_head]
+    rest = generations - STEPWISE_STEPS
+    if _steady(scheme) and head.a[-1] == head.a[-2] and eps[-1] == eps[-2]:
+        # at the exact fixed point (section 2): every later step returns the same numbers, as objects
+        return head.a + [head.a[-1]] * rest, eps + [eps[-1]] * rest, (list(terms) if generations <= TABLE_ROWS
+                                                                        else terms)
     try:
         chunks = list(_accumulate_tail(scheme, learner, head.total, generations) if head._accumulate
-                      else _schedule_tail(scheme, learner, head.a[-1], generations))
+                      else _one_source_tail(scheme, learner, head.a[-1], generations))
     except _OutOfRange:
         return None
     bound = head.a + np.concatenate([c[2] for c in chunks]).tolist()
-    eps = [e.eps for e in eps_head] + np.concatenate([c[1] for c in chunks]).tolist()
-    terms = _SizeRows(scheme, generations)
+    eps += np.concatenate([c[1] for c in chunks]).tolist()
     return bound, eps, (list(terms) if generations <= TABLE_ROWS else terms)
 
 
@@ -542,7 +595,9 @@ class _SizeRows(Sequence):
             return scheme.n_real + (i - 1) * scheme.n_synth
         if i == 1:
             return scheme.n_real
-        return scheme.sizes[0] if len(scheme.sizes) == 1 else scheme.sizes[i - 2]
+        if isinstance(scheme, Schedule) and not _steady(scheme):
+            return scheme.sizes[0] if len(scheme.sizes) == 1 else scheme.sizes[i - 2]
+        return scheme.n_total(2)
 
     def __len__(self) -> int:
         return self.generations
