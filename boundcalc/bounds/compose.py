@@ -30,7 +30,7 @@ from boundcalc.theory.theorems import closed_form_template, with_rate
 from boundcalc._checks import check_positive_int, check_probability
 from boundcalc.bounds.learners import Learner
 from boundcalc.bounds.result import TABLE_ROWS, BoundResult, ClosedForm
-from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule, Scheme
+from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule, Scheme, is_steady, n_totals
 
 
 def recursion_step(eps_i, weights, previous):
@@ -49,23 +49,10 @@ def recursion(eps: list, scheme: Scheme) -> list:
     return [state.step(e) for e in eps]
 
 
-def _steady(scheme: Scheme) -> bool:
-    """True when every plan i >= 2 is plan 2 with its synthetic source moved to p_{i-1}: replace,
-    mix (fresh or reused real data) and a schedule with one real fraction and one size for all i."""
-    return isinstance(scheme, (Replace, Mix)) or (
-        isinstance(scheme, Schedule) and len(scheme.real_fractions) == 1 and len(scheme.sizes) == 1)
+#: True when every plan i >= 2 is plan 2 with its synthetic source moved to p_{i-1} (replace, mix, a
+#: one-value schedule): :func:`boundcalc.model.schemes.is_steady`; N_1..N_K: :func:`boundcalc.model.schemes.n_totals`
+_steady = is_steady
 
-
-def n_totals(scheme: Scheme, generations: int) -> list:
-    """N_1..N_K in O(K) without building K plans (replace and mix repeat N_2; accumulate is
-    n_real + (i - 1) n_synth, in closed form; a schedule reads its plans)."""
-    if _steady(scheme) and generations >= 2:
-        return [scheme.n_total(1)] + [scheme.n_total(2)] * (generations - 1)
-    if isinstance(scheme, Accumulate):
-        scheme._require_complete()
-        n_real, n_synth = scheme.n_real, scheme.n_synth
-        return [n_real + i * n_synth for i in range(generations)]
-    return [scheme.n_total(i) for i in range(1, generations + 1)]
 
 
 class _Recursion:

@@ -675,8 +675,12 @@ class Diffusion(Learner):
 
     def coverage_problem(self, scheme, generations) -> str | None:
         """None when every generation's training set is, given the past, N_i i.i.d. draws of q_i (what
-        D1 is proved for); else the one-line reason naming the scheme and what would be covered."""
-        for i in range(1, generations + 1):  # lazily: the first uncovered generation ends the search
+        D1 is proved for); else the one-line reason naming the scheme and what would be covered.  A steady
+        scheme's plans i >= 3 are plan 3 with its sources moved (the same blocks, fresh or not alike), so
+        generations 1..3 decide for every K."""
+        from boundcalc.model.schemes import is_steady
+        last = min(generations, 3) if is_steady(scheme) else generations
+        for i in range(1, last + 1):  # lazily: the first uncovered generation ends the search
             if scheme.plan(i).iid_from_training_law:
                 continue
             name = scheme.name
@@ -707,8 +711,8 @@ class Diffusion(Learner):
         factor = self.confidence_factor(delta_i)
         out = []
         memo = {}  # D1/D2/D3 depend on N alone: evaluated once per distinct N_i (few for most schemes)
-        for i in range(1, generations + 1):
-            n = scheme.n_total(i)
+        from boundcalc.model.schemes import n_totals
+        for i, n in enumerate(n_totals(scheme, generations), start=1):  # no plan built for a steady scheme
             if n not in memo:
                 kl = self.kl_of_n(n, delta_i)
                 memo[n] = (mpf(n), get_lemma("D3").evaluate(KL=kl),
