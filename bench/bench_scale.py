@@ -3,7 +3,7 @@
 Prints, for each learner (power, kde, diffusion, table) and scheme (mix, replace, accumulate, mix with
 reused real data, mix drawn iid; n_real = n_synth = 1000; a scheme a learner's lemmas do not cover is
 printed as refused), the time to compose K = 10, 1e3, 1e5 generations (and 1e6
-for power and table; for the KDE learner 100 and 200 under mix, whose direct sums stop at 200 and whose
+for power, table and diffusion; for the KDE learner 100 and 200 under mix, whose direct sums stop at 200 and whose
 fresh mix loop goes on in O(K), and 50 for the other schemes) and its ratio to K = 10 (a run predicted past a budget, or refused by a size guard,
 is said so);
 the solvers and phase at K up to 1e6; the grid path; a warm
@@ -92,7 +92,7 @@ def main(argv=None):
                 print(f"{name:10s} {scheme_name:11s} {'':8s} {'refused':>9s} ({str(err)[:90]}...)", flush=True)
                 continue
             base = previous = None
-            ks = sizes + ((10 ** 6,) if name in ("power", "table") and not quick else ())
+            ks = sizes + ((10 ** 6,) if name in ("power", "table", "diffusion") and not quick else ())
             if name == "kde":  # the direct sums up to its guard (200), beyond them the O(K) carry of fresh mix
                 ks = (10, 100, 200) + sizes[1:] if scheme_name == "mix" else (10, 50, 1000)
             steady_kde = name == "kde" and scheme_name == "mix"
@@ -102,7 +102,7 @@ def main(argv=None):
                     print(f"{name:10s} {scheme_name:11s} {K:8d} {'skipped':>9s} (predicted over {budget:g} s "
                           f"from K = {previous[0]}, linear growth)", flush=True)
                     continue
-                reps = 5 if K <= 1000 and name != "kde" else (2 if name in ("power", "table") else 1)
+                reps = 5 if K <= 1000 and name != "kde" else (2 if name in ("power", "table", "diffusion") else 1)
                 out = {}
                 try:
                     lo, med = timed(lambda: out.__setitem__("r", compose_bound(scheme, learner, K, with_closed_form=False)),

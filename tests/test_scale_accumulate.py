@@ -239,3 +239,33 @@ def test_steady_loop_at_its_fixed_point_repeats_the_same_numbers(learner):
     assert fast.bound == _mp_recursion(scheme, learner, K)  # every number, mpmath, as before
     assert fast.eps == [e.eps for e in learner_errors(learner, scheme, K, 0.05)]
     assert len(fast.terms) == K and fast.terms[-1] == {"generation": K, "n_total": mpmath.mpf(2000)}
+
+
+@pytest.mark.parametrize("kind, kw", [("replace", dict(n_synth=1000)), ("mix", dict(n_synth=300_000, draw="iid")),
+                                      ("mix", dict(n_synth=1000, draw="iid"))])
+def test_diffusion_past_4096_generations(kind, kw):
+    """The diffusion learner's eps depends on N and delta / K: within one run on N alone (Diffusion.run_rate), so
+    its steady loops take the same paths: the rows equal learner.errors + the mpmath recursion (1e-12, from above;
+    exactly at a fixed point), with the same named terms per generation."""
+    from boundcalc.bounds.learners import Diffusion
+    from boundcalc.model.schemes import make_scheme
+    scheme, learner, K = make_scheme(kind, 1000, **kw), Diffusion(), 12_000
+    errors = learner.errors(scheme, K, 0.05)
+    reference = recursion([e.eps for e in errors], scheme)
+    fast = compose_bound(scheme, learner, K)
+    assert fast.bound[:STEPWISE_STEPS] == reference[:STEPWISE_STEPS]
+    tail, ref = np.array([float(a) for a in fast.bound]), np.array([float(b) for b in reference])
+    assert np.max(np.abs(tail / ref - 1)) < 1e-12 and np.all(tail >= ref * (1 - 1e-15))
+    assert [float(e) for e in fast.eps] == [float(e.eps) for e in errors]
+    for i in (0, 1, STEPWISE_STEPS, K - 1):
+        assert fast.terms[i] == {"generation": i + 1, "n_total": errors[i].n_total, **errors[i].terms}
+    assert fast.terms[K - 1] is not fast.terms[K - 1]  # a new dict per read
+
+
+def test_diffusion_run_rate_refuses_what_errors_refuses():
+    from boundcalc.bounds.learners import Diffusion
+    with pytest.raises(BoundcalcError, match="lemma D1 needs each training set"):
+        compose_bound(Accumulate(1000, 1000), Diffusion(), 10_000)
+    rate = Diffusion().run_rate(__import__("boundcalc").Mix(1000, 1000, draw="iid"), 10, 0.05)
+    ns = np.array([1000, 2000, 1000, 5 * 10 ** 5])
+    assert rate.eps_of_ns(ns).tolist() == [float(rate.eps_of_n(int(n))) for n in ns]

@@ -173,6 +173,16 @@ def _accumulate_fast(scheme: Scheme, learner: Learner, generations: int) -> bool
     return isinstance(scheme, Accumulate) and generations > STEPWISE_STEPS and _vectorised(learner)
 
 
+def _run_rate(scheme: Scheme, learner: Learner, generations: int, delta):
+    """eps as a function of N alone for this run, or None: the learner itself when it is vectorised (power,
+    table); the diffusion learner's :meth:`~boundcalc.bounds.learners.Diffusion.run_rate` (eps depends on N
+    and on delta / K, fixed in one run; it refuses an uncovered scheme with its one line)."""
+    if _vectorised(learner):
+        return learner
+    make = getattr(learner, "run_rate", None)
+    return make(scheme, generations, delta) if make is not None else None
+
+
 def _accumulate_sizes(scheme: Accumulate, start: int, stop: int) -> np.ndarray:
     """``float(N_i)``, N_i = n_real + (i - 1) n_synth, for start <= i < stop (each the correctly rounded
     double of the integer: int64 arithmetic then one conversion, or Python integers beyond 2^62)."""
@@ -222,12 +232,14 @@ def _accumulate_tail(scheme: Accumulate, learner: Learner, total, generations: i
         yield sizes[:-1], eps, a
 
 
-def _one_source_fast(scheme: Scheme, learner: Learner, generations: int) -> bool:
+def _one_source_fast(scheme: Scheme, learner: Learner | None, generations: int) -> bool:
     """True when a scheme whose plans have one synthetic source p_(i-1) (replace, mix, a schedule) goes on in
     doubles past :data:`STEPWISE_STEPS` in :func:`compose_bound` (integer sizes below 2^53, a vectorised
     rate-only learner); :func:`final_bound` takes a per-generation schedule so (a steady loop it finishes by
-    binary powering)."""
-    if generations <= STEPWISE_STEPS or not _vectorised(learner) or getattr(scheme, "relaxed", False):
+    binary powering).  ``learner`` None: the scheme's condition alone."""
+    if generations <= STEPWISE_STEPS or getattr(scheme, "relaxed", False):
+        return False
+    if learner is not None and not _vectorised(learner):
         return False
     if isinstance(scheme, Schedule):
         return max(scheme.sizes) < 2 ** 53
@@ -326,14 +338,18 @@ def _replace_tail(scheme: Replace, learner: Learner, previous, generations: int,
         yield np.full(count, size), eps, values
 
 
-def _stepwise_head(scheme: Scheme, learner: Learner, steps: int):
-    """The first ``steps`` generations (accumulate, or a schedule) in mpmath, every step theorem S1 as in :func:`recursion`:
-    ``(state, errors)``, the recursion's state (a_1.., the running total) and the learner's GenerationErrors."""
+def _stepwise_head(scheme: Scheme, rate, steps: int):
+    """The first ``steps`` generations in mpmath, every step theorem S1 as in :func:`recursion`:
+    ``(state, eps)``, the recursion's state (a_1.., the running total) and eps_1..eps_steps, eps(N) evaluated
+    once per distinct N_i (as :func:`learner_errors` does) by ``rate`` (a vectorised learner, or a run rate)."""
     state = _Recursion(scheme)
-    errors = learner_errors(learner, scheme, steps, None)
-    for error in errors:
-        state.step(error.eps)
-    return state, errors
+    memo, eps = {}, []
+    for n in n_totals(scheme, steps):
+        if n not in memo:
+            memo[n] = rate.eps_of_n(n)
+        eps.append(memo[n])
+        state.step(memo[n])
+    return state, eps
 
 
 def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
@@ -511,8 +527,10 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
     check_probability("delta", delta)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    fast = _accumulate_fast(scheme, learner, K) or _one_source_fast(scheme, learner, K)
-    rows = _long_rows(scheme, learner, K) if fast else None
+    rows = None
+    if (isinstance(scheme, Accumulate) and K > STEPWISE_STEPS) or _one_source_fast(scheme, None, K):
+        rate = _run_rate(scheme, learner, K, delta)
+        rows = _long_rows(scheme, rate, K) if rate is not None else None
     if rows is not None:
         bound, eps, terms = rows
     else:
@@ -541,17 +559,16 @@ def compose_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05
         notes=notes)
 
 
-def _long_rows(scheme: Scheme, learner: Learner, generations: int):
+def _long_rows(scheme: Scheme, learner, generations: int):
     """``(bound, eps, terms)`` of accumulate, replace, mix or a schedule past :data:`STEPWISE_STEPS`
-    generations for a vectorised rate-only learner: generations 1..4096 by the mpmath steps (the numbers
+    generations for a vectorised rate-only learner or a run rate (:func:`_run_rate`): generations 1..4096 by the mpmath steps (the numbers
     :func:`recursion` gives, mpmath numbers); a steady loop at its exact fixed point repeats its last numbers
     (the same objects, as :func:`recursion` does); otherwise the rest by :func:`_accumulate_tail` or
     :func:`_one_source_tail` (Python floats, each an upper bound on the exact continuation); the terms rows
     are :class:`_SizeRows`.
     None when a value leaves the double range (the caller then takes the mpmath steps)."""
-    head, eps_head = _stepwise_head(scheme, learner, STEPWISE_STEPS)
-    terms = _SizeRows(scheme, generations)
-    eps = [e.eps for e in eps_head]
+    head, eps = _stepwise_head(scheme, learner, STEPWISE_STEPS)
+    terms = _SizeRows(scheme, generations, learner.terms_of)
     rest = generations - STEPWISE_STEPS
     if _steady(scheme) and head.a[-1] == head.a[-2] and eps[-1] == eps[-2]:
         # at the exact fixed point (section 2): every later step returns the same numbers, as objects
@@ -568,12 +585,13 @@ def _long_rows(scheme: Scheme, learner: Learner, generations: int):
 
 
 class _SizeRows(Sequence):
-    """The terms rows ``{"generation": i, "n_total": N_i}`` of accumulate (N_i = n_real + (i - 1) n_synth) or
-    of a schedule (N_i = n_real, then its size of generation i), an mpmath number as :func:`learner_errors`
-    gives it, made when read: O(1) memory for any K (no plan built)."""
+    """The terms rows ``{"generation": i, "n_total": N_i, **terms_of(N_i)}`` of accumulate (N_i = n_real +
+    (i - 1) n_synth), replace, mix or a schedule (N_i = n_real, then its size of generation i), N_i an mpmath
+    number as :func:`learner_errors` gives it, the learner's named terms (none for power and table; KL, tau,
+    width, ... for diffusion) a new dict per row: made when read, O(1) memory for any K (no plan built)."""
 
-    def __init__(self, scheme: Scheme, generations: int):
-        self.scheme, self.generations = scheme, generations
+    def __init__(self, scheme: Scheme, generations: int, terms_of=None):
+        self.scheme, self.generations, self.terms_of = scheme, generations, terms_of
 
     def size(self, i: int) -> int:
         """N_i (1-based i) without building plan i."""
@@ -597,7 +615,8 @@ class _SizeRows(Sequence):
             i += self.generations
         if not 0 <= i < self.generations:
             raise IndexError("generation index out of range")
-        return {"generation": i + 1, "n_total": mpmath.mpf(self.size(i + 1))}
+        n = self.size(i + 1)
+        return {"generation": i + 1, "n_total": mpmath.mpf(n), **(self.terms_of(n) if self.terms_of else {})}
 
     def __repr__(self) -> str:
         return f"<{self.generations} rows generation, n_total of {self.scheme!r}>"

@@ -89,6 +89,10 @@ class Learner:
     def eps_of_n(self, n):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def terms_of(self, n) -> dict:
+        """The named terms of eps(N) (none for a learner whose eps is one rate)."""
+        return {}
+
     def eps_of_ns_error(self):
         """The relative error of :meth:`eps_of_ns` in units of the double rounding unit u = 2^-53
         (``|computed - eps(N)| <= error * u * eps(N)`` for every N whose value is a normal double),
@@ -702,25 +706,21 @@ class Diffusion(Learner):
     def errors(self, scheme, generations, delta):
         """eps_1..eps_K at delta_i = delta / K each (lemmas D4, D3, C3): with probability >= 1 - delta all K
         statements hold at once.  Refused (one line) when a training set is not covered by D1."""
+        rate = self.run_rate(scheme, generations, delta)
+        from boundcalc.model.schemes import n_totals
+        return [GenerationError(i, mpf(n), rate.eps_of_n(n), rate.terms_of(n))  # no plan built for a steady scheme
+                for i, n in enumerate(n_totals(scheme, generations), start=1)]
+
+    def run_rate(self, scheme, generations, delta) -> "RunRate":
+        """eps(N) of one run of ``generations`` generations at failure probability ``delta``: each statement at
+        delta_i = delta / K (lemma C3), so within the run eps depends on N alone (:class:`RunRate`).  Refused
+        (one line) when a training set of the scheme is not covered by D1."""
         check_probability("delta", delta)
         problem = self.coverage_problem(scheme, generations)
         if problem is not None:
             raise BoundcalcError(problem)
         from boundcalc.theory.concentration import union_per_event_delta
-        delta_i = union_per_event_delta(delta, generations)  # lemma C3: delta / K per generation
-        factor = self.confidence_factor(delta_i)
-        out = []
-        memo = {}  # D1/D2/D3 depend on N alone: evaluated once per distinct N_i (few for most schemes)
-        from boundcalc.model.schemes import n_totals
-        for i, n in enumerate(n_totals(scheme, generations), start=1):  # no plan built for a steady scheme
-            if n not in memo:
-                kl = self.kl_of_n(n, delta_i)
-                memo[n] = (mpf(n), get_lemma("D3").evaluate(KL=kl),
-                           {"KL": kl, "tau": self.tau_for(n, delta_i), "width": self.width_for(n),
-                            "delta_i": delta_i, "confidence_factor": factor})
-            n_mp, eps, terms = memo[n]
-            out.append(GenerationError(i, n_mp, eps, dict(terms)))
-        return out
+        return RunRate(self, union_per_event_delta(delta, generations))  # lemma C3: delta / K per generation
 
     def assumptions(self, scheme):
         items = [self.calibration_note] if self.calibrated_from else []
@@ -754,6 +754,46 @@ class Diffusion(Learner):
                 "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
                 "delta_exponent": self.delta_exponent, "lemma_ids": list(self.lemma_ids),
                 **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
+
+
+class RunRate:
+    """eps(N) of the diffusion learner within one run (its statements at delta_i = delta / K): lemmas D4, D2,
+    D3 evaluated once per distinct N (memoised), with the named terms of each N; also as doubles for many N
+    (:meth:`eps_of_ns`, the mpmath value rounded once: relative error u), for the composition's fast paths."""
+
+    rate_only: ClassVar[bool] = True
+
+    def __init__(self, learner: "Diffusion", delta_i):
+        self.learner, self.delta_i = learner, delta_i
+        self.factor = learner.confidence_factor(delta_i)
+        self._memo = {}
+
+    def _entry(self, n):
+        entry = self._memo.get(n)
+        if entry is None:
+            learner, delta_i = self.learner, self.delta_i
+            kl = learner.kl_of_n(n, delta_i)
+            entry = self._memo[n] = (get_lemma("D3").evaluate(KL=kl),
+                                     {"KL": kl, "tau": learner.tau_for(n, delta_i), "width": learner.width_for(n),
+                                      "delta_i": delta_i, "confidence_factor": self.factor})
+        return entry
+
+    def eps_of_n(self, n):
+        return self._entry(n)[0]
+
+    def terms_of(self, n) -> dict:
+        """The named terms at N = n (a new dict)."""
+        return dict(self._entry(n)[1])
+
+    def eps_of_ns_error(self):
+        return 1.0
+
+    def eps_of_ns(self, ns):
+        import numpy as np
+        sizes = _float_sizes(ns)
+        distinct, where = np.unique(sizes, return_inverse=True)
+        values = np.array([float(self.eps_of_n(int(n) if n < 2 ** 53 else n)) for n in distinct.tolist()])
+        return values[where]
 
 
 @dataclass(frozen=True, repr=False)
