@@ -269,3 +269,16 @@ def test_diffusion_run_rate_refuses_what_errors_refuses():
     rate = Diffusion().run_rate(__import__("boundcalc").Mix(1000, 1000, draw="iid"), 10, 0.05)
     ns = np.array([1000, 2000, 1000, 5 * 10 ** 5])
     assert rate.eps_of_ns(ns).tolist() == [float(rate.eps_of_n(int(n))) for n in ns]
+
+
+@pytest.mark.parametrize("kind, kw", [("replace", dict(n_synth=1000)), ("mix", dict(n_synth=300_000, draw="iid"))])
+def test_diffusion_final_bound_is_the_composed_bound(kind, kw):
+    from boundcalc.bounds.learners import Diffusion
+    from boundcalc.model.schemes import make_scheme
+    scheme, learner = make_scheme(kind, 1000, **kw), Diffusion()
+    for K in (50, STEPWISE_STEPS, 9000):
+        composed = compose_bound(scheme, learner, K, with_closed_form=False).bound[-1]
+        got = final_bound(scheme, learner, K)
+        assert abs(got / composed - 1) < 1e-12
+        if K <= STEPWISE_STEPS:
+            assert got == composed

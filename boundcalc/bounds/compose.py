@@ -360,18 +360,26 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
     run of equal N_i.  A steady loop (replace, mix: one synthetic source p_{i-1} of weight w and
     eps_i = eps for i >= 2) that is not at its fixed point after :data:`STEPWISE_STEPS` steps is
     finished by :func:`_affine_power`: ``a_K = w^n a_{K-n} + e (1 + ... + w^(n-1))``, the same number
-    up to rounding (tests compare the two to 1e-12).  Other learners and schedules: :func:`recursion`.
+    up to rounding (tests compare the two to 1e-12).  Accumulate and a per-generation schedule go on in
+    doubles past :data:`STEPWISE_STEPS` (:func:`_accumulate_tail`, :func:`_one_source_tail`) for a vectorised
+    learner.  The diffusion learner takes the same paths with its eps of this run (:func:`_run_rate`).
+    Other learners and schemes: :func:`recursion`.
     """
     K = check_positive_int("generations", generations)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
-    if not learner.rate_only or type(learner).errors is not Learner.errors:
+    rate = learner if learner.rate_only and type(learner).errors is Learner.errors else None
+    if rate is None and (_steady(scheme) or isinstance(scheme, Accumulate) or _one_source_fast(scheme, None, K)):
+        rate = _run_rate(scheme, learner, K, delta)
+    if rate is None:
         return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
-    if _accumulate_fast(scheme, learner, K) or (_one_source_fast(scheme, learner, K) and not _steady(scheme)):
-        state, _ = _stepwise_head(scheme, learner, STEPWISE_STEPS)
+    vectorised = rate is not learner or _vectorised(learner)
+    if vectorised and ((isinstance(scheme, Accumulate) and K > STEPWISE_STEPS)
+                       or (_one_source_fast(scheme, None, K) and not _steady(scheme))):
+        state, _ = _stepwise_head(scheme, rate, STEPWISE_STEPS)
         try:
-            tail = (_accumulate_tail(scheme, learner, state.total, K) if state._accumulate
-                    else _one_source_tail(scheme, learner, state.a[-1], K))
+            tail = (_accumulate_tail(scheme, rate, state.total, K) if state._accumulate
+                    else _one_source_tail(scheme, rate, state.a[-1], K))
             for _, _, a in tail:
                 last = a[-1]
             return float(last)
@@ -385,7 +393,7 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
     for i in range(1, K + 1):
         n = scheme.n_total(1) if i == 1 else (scheme.n_total(2) if steady else scheme.n_total(i))
         if n != last_n:
-            last_n, last_eps = n, learner.eps_of_n(n)
+            last_n, last_eps = n, rate.eps_of_n(n)
         state.step(last_eps)
         a = state.a
         if steady and state.count >= 3 and a[-1] == a[-2]:
