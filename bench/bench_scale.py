@@ -3,7 +3,7 @@
 Prints, for each learner (power, kde, diffusion, table) and scheme (mix, replace, accumulate, mix with
 reused real data, mix drawn iid; n_real = n_synth = 1000; a scheme a learner's lemmas do not cover is
 printed as refused), the time to compose K = 10, 1e3, 1e5 generations (and 1e6
-for power and table; for the KDE learner 100 and 200 under mix, whose direct sums stop at 200 and whose
+for power, table and diffusion; for the KDE learner 100 and 200 under mix, whose direct sums stop at 200 and whose
 fresh mix loop goes on in O(K), and 50 for the other schemes) and its ratio to K = 10 (a run predicted past a budget, or refused by a size guard,
 is said so);
 the solvers and phase at K up to 1e6; the grid path; a warm
@@ -11,7 +11,15 @@ the solvers and phase at K up to 1e6; the grid path; a warm
 of the same bound; and ``phase --learner kde``.  Min and median over repetitions; the machine's
 load average is printed first (two cores shared with other jobs: read ratios, not absolutes).
 
-    python bench/bench_scale.py [--quick]
+A schedule appears twice: ``schedule`` with per-generation lists (K - 1 real fractions cycling through 0.5,
+0.3, 0.7 and sizes through 1000, 2000, 3000; built for each K) and ``schedule 1`` (one fraction 0.5, one size
+2000: the steady loop); accumulate and the per-generation schedule go on in doubles past 4096 generations
+for the power and table learners (``derivations/cost-in-K.md`` section 8).
+
+    python bench/bench_scale.py [--quick] [--only power,table]
+
+``--only`` keeps the cost-in-K rows of the learners named (comma-separated) and the sections that use them
+(the searches and the grid path use power, the last section kde).
 """
 
 from __future__ import annotations
@@ -34,6 +42,16 @@ def timed(fn, reps):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     quick = "--quick" in argv
+    only = None
+    if "--only" in argv:
+        position = argv.index("--only")
+        if position + 1 >= len(argv):
+            sys.exit("bench_scale: --only needs a comma-separated list of learners (power, kde, diffusion, table)")
+        only = set(argv[position + 1].split(","))
+        unknown = only - {"power", "kde", "diffusion", "table"}
+        if unknown:
+            sys.exit(f"bench_scale: --only: unknown learner(s) {', '.join(sorted(unknown))}; valid: power, kde, "
+                     "diffusion, table")
     import numpy as np
     import sympy as sp
 
@@ -52,7 +70,13 @@ def main(argv=None):
     schemes = {"mix": dict(n_real=1000, n_synth=1000), "replace": dict(n_real=1000, n_synth=1000),
                "accumulate": dict(n_real=1000, n_synth=1000),
                "mix reused": dict(n_real=1000, n_synth=1000, real_data="reused"),
-               "mix iid": dict(n_real=1000, n_synth=1000, draw="iid")}  # the diffusion learner's covered mix
+               "mix iid": dict(n_real=1000, n_synth=1000, draw="iid"),  # the diffusion learner's covered mix
+               # per-generation lists of K - 1 values (built for each K), and the steady one-value schedule
+               "schedule": lambda K: dict(n_real=1000, real_fractions=[(0.5, 0.3, 0.7)[i % 3] for i in range(K - 1)],
+                                          sizes=[(1000, 2000, 3000)[i % 3] for i in range(K - 1)]),
+               "schedule 1": dict(n_real=1000, real_fractions=[0.5], sizes=[2000])}
+    if only is not None:
+        learners = {k: v for k, v in learners.items() if k in only}
     sizes = (10, 1000, 10_000) if quick else (10, 1000, 100_000)
     #: a run predicted (from the previous K, cubic growth) to take longer than this is skipped, not run
     budget = 20.0 if quick else 60.0
@@ -60,23 +84,25 @@ def main(argv=None):
     print(f"{'learner':10s} {'scheme':11s} {'K':>8s} {'min s':>9s} {'median s':>9s} {'ratio to K=10':>14s} {'a_K':>12s}")
     for name, learner in learners.items():
         for scheme_name, kw in schemes.items():
-            scheme = make_scheme(scheme_name.split()[0], **kw)
+            scheme_at = lambda K, kw=kw, name=scheme_name.split()[0]: make_scheme(  # noqa: E731
+                name, **(kw(K) if callable(kw) else kw))
             try:
-                compose_bound(scheme, learner, 10)  # warm: compiled evaluators, K3 bandwidth
+                compose_bound(scheme_at(10), learner, 10)  # warm: compiled evaluators, K3 bandwidth
             except bc.BoundcalcError as err:  # a scheme this learner's lemmas do not cover
                 print(f"{name:10s} {scheme_name:11s} {'':8s} {'refused':>9s} ({str(err)[:90]}...)", flush=True)
                 continue
             base = previous = None
-            ks = sizes + ((10 ** 6,) if name in ("power", "table") and not quick else ())
+            ks = sizes + ((10 ** 6,) if name in ("power", "table", "diffusion") and not quick else ())
             if name == "kde":  # the direct sums up to its guard (200), beyond them the O(K) carry of fresh mix
                 ks = (10, 100, 200) + sizes[1:] if scheme_name == "mix" else (10, 50, 1000)
             steady_kde = name == "kde" and scheme_name == "mix"
             for K in ks:
+                scheme = scheme_at(K)
                 if previous is not None and previous[1] * K / previous[0] > budget and not steady_kde:
                     print(f"{name:10s} {scheme_name:11s} {K:8d} {'skipped':>9s} (predicted over {budget:g} s "
                           f"from K = {previous[0]}, linear growth)", flush=True)
                     continue
-                reps = 5 if K <= 1000 and name != "kde" else (2 if name in ("power", "table") else 1)
+                reps = 5 if K <= 1000 and name != "kde" else (2 if name in ("power", "table", "diffusion") else 1)
                 out = {}
                 try:
                     lo, med = timed(lambda: out.__setitem__("r", compose_bound(scheme, learner, K, with_closed_form=False)),
@@ -89,6 +115,8 @@ def main(argv=None):
                 print(f"{name:10s} {scheme_name:11s} {K:8d} {lo:9.4f} {med:9.4f} {lo / base:14.1f} "
                       f"{float(out['r'].bound[-1]):12.6g}", flush=True)
 
+    if only is not None and "power" not in only:
+        return
     print("\n== searches at K = 1e6 (power C = 1, alpha = 0.25; O(K) time, O(1) memory per candidate) ==")
     from boundcalc.bounds.phase import phase_transition as phase_of
     runs = {
@@ -99,6 +127,8 @@ def main(argv=None):
         "solve n-synth (mix)": lambda K: solve("n-synth", 0.3, PowerLaw(1, 0.25), scheme="mix", generations=K,
                                                n_real=1000),
         "phase (generation I = K)": lambda K: phase_of(PowerLaw(1, 0.2), n_real=1000, generation=K),
+        "solve n-real (accumulate)": lambda K: solve("n-real", 0.5, PowerLaw(1, 0.25), scheme="accumulate",
+                                                     generations=K, n_synth=1000),
     }
     print(f"{'search':28s} {'K':>8s} {'min s':>9s} {'median s':>9s} {'ratio to K=10':>14s}")
     for label, run in runs.items():
@@ -142,6 +172,8 @@ def main(argv=None):
     print(f"brentq on the lambdified closed form: min {lo2 * 1e3:.3f} ms, median {med2 * 1e3:.3f} ms -> {peer():.6g}")
     print(f"ratio boundcalc / peer (min): {lo / lo2:.1f}")
 
+    if only is not None and "kde" not in only:
+        return
     print("\n== phase --learner kde (defaults) ==")
     from boundcalc.bounds.api import phase
     try:

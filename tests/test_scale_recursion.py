@@ -67,12 +67,15 @@ def test_final_bound_equals_the_direct_recursion(key, K):
 @pytest.mark.parametrize("K", [STEPWISE_STEPS, STEPWISE_STEPS + 1, 3 * STEPWISE_STEPS + 17])
 def test_final_bound_past_the_stepwise_part(key, K):
     """Beyond 4096 steps a steady loop is finished by binary powering: equal to the stored sequence
-    to 1e-12 (exactly while it is stepwise or at its fixed point)."""
+    to 1e-12 (exactly while it is stepwise or at its fixed point); accumulate goes on in doubles with a
+    rounding allowance (tests/test_scale_accumulate.py): within 1e-12 and never below the mpmath steps."""
     scheme = _scheme(key)
     expected = bound_sequence(scheme, POWER, K, 0.05)[-1]
     got = final_bound(scheme, POWER, K)
     assert abs(got - expected) <= mpmath.mpf("1e-12") * abs(expected)
-    if K == STEPWISE_STEPS or key in ("mix", "mix reused", "accumulate"):
+    if key == "accumulate" and K > STEPWISE_STEPS:
+        assert got >= expected
+    elif K == STEPWISE_STEPS or key in ("mix", "mix reused", "accumulate"):
         assert got == expected
 
 

@@ -90,6 +90,22 @@ class Learner:
     def eps_of_n(self, n):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def terms_of(self, n) -> dict:
+        """The named terms of eps(N) (none for a learner whose eps is one rate)."""
+        return {}
+
+    def eps_of_ns_error(self):
+        """The relative error of :meth:`eps_of_ns` in units of the double rounding unit u = 2^-53
+        (``|computed - eps(N)| <= error * u * eps(N)`` for every N whose value is a normal double),
+        or None when the learner has no vectorised eps (the composition then steps in mpmath)."""
+        return None
+
+    def eps_of_ns(self, ns):
+        """eps(N) for many N at once, as a float64 array (``ns`` a float64 array or a sequence of
+        integers, each taken as ``float(N)``, as :meth:`eps_of_n` takes it); only for the learners
+        whose :meth:`eps_of_ns_error` is not None."""
+        raise NotImplementedError(f"{type(self).__name__} has no vectorised eps(N)")
+
     @property
     def eps_expr(self) -> sp.Expr | None:
         """eps as a sympy expression of N, or None when no compact expression exists."""
@@ -146,6 +162,22 @@ class PowerLaw(Learner):
 
     def eps_of_n(self, n):
         return self._C * mpf(n) ** self._minus_alpha
+
+    def eps_of_ns_error(self):
+        """``C * N ** -alpha`` in double precision: ``float(N)`` rounds once (relative error u, which
+        the power turns into at most ``alpha u``), the platform's ``pow`` is taken to be accurate to
+        2 ulp (4u; glibc documents < 1 ulp) and the product with C rounds once (u); first order,
+        with 2u to spare: ``8 + alpha`` (in units of u)."""
+        return 8.0 + float(self.alpha)
+
+    def eps_of_ns(self, ns):
+        """``C N^(-alpha)`` for a float64 array of N (numpy, double precision).
+
+        >>> PowerLaw(2, 0.5).eps_of_ns([400, 10000]).tolist()
+        [0.1, 0.02]
+        """
+        import numpy as np
+        return float(self.C) * np.power(_float_sizes(ns), -float(self.alpha))
 
     @property
     def eps_expr(self):
@@ -724,8 +756,12 @@ class Diffusion(Learner):
 
     def coverage_problem(self, scheme, generations) -> str | None:
         """None when every generation's training set is, given the past, N_i i.i.d. draws of q_i (what
-        D1 is proved for); else the one-line reason naming the scheme and what would be covered."""
-        for i in range(1, generations + 1):  # lazily: the first uncovered generation ends the search
+        D1 is proved for); else the one-line reason naming the scheme and what would be covered.  A steady
+        scheme's plans i >= 3 are plan 3 with its sources moved (the same blocks, fresh or not alike), so
+        generations 1..3 decide for every K."""
+        from boundcalc.model.schemes import is_steady
+        last = min(generations, 3) if is_steady(scheme) else generations
+        for i in range(1, last + 1):  # lazily: the first uncovered generation ends the search
             if scheme.plan(i).iid_from_training_law:
                 continue
             name = scheme.name
@@ -747,25 +783,21 @@ class Diffusion(Learner):
     def errors(self, scheme, generations, delta):
         """eps_1..eps_K at delta_i = delta / K each (lemmas D4, D3, C3): with probability >= 1 - delta all K
         statements hold at once.  Refused (one line) when a training set is not covered by D1."""
+        rate = self.run_rate(scheme, generations, delta)
+        from boundcalc.model.schemes import n_totals
+        return [GenerationError(i, mpf(n), rate.eps_of_n(n), rate.terms_of(n))  # no plan built for a steady scheme
+                for i, n in enumerate(n_totals(scheme, generations), start=1)]
+
+    def run_rate(self, scheme, generations, delta) -> "RunRate":
+        """eps(N) of one run of ``generations`` generations at failure probability ``delta``: each statement at
+        delta_i = delta / K (lemma C3), so within the run eps depends on N alone (:class:`RunRate`).  Refused
+        (one line) when a training set of the scheme is not covered by D1."""
         check_probability("delta", delta)
         problem = self.coverage_problem(scheme, generations)
         if problem is not None:
             raise BoundcalcError(problem)
         from boundcalc.theory.concentration import union_per_event_delta
-        delta_i = union_per_event_delta(delta, generations)  # lemma C3: delta / K per generation
-        factor = self.confidence_factor(delta_i)
-        out = []
-        memo = {}  # D1/D2/D3 depend on N alone: evaluated once per distinct N_i (few for most schemes)
-        for i in range(1, generations + 1):
-            n = scheme.n_total(i)
-            if n not in memo:
-                kl = self.kl_of_n(n, delta_i)
-                memo[n] = (mpf(n), get_lemma("D3").evaluate(KL=kl),
-                           {"KL": kl, "tau": self.tau_for(n, delta_i), "width": self.width_for(n),
-                            "delta_i": delta_i, "confidence_factor": factor})
-            n_mp, eps, terms = memo[n]
-            out.append(GenerationError(i, n_mp, eps, dict(terms)))
-        return out
+        return RunRate(self, union_per_event_delta(delta, generations))  # lemma C3: delta / K per generation
 
     def assumptions(self, scheme):
         items = [self.calibration_note] if self.calibrated_from else []
@@ -799,6 +831,46 @@ class Diffusion(Learner):
                 "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
                 "delta_exponent": self.delta_exponent, "lemma_ids": list(self.lemma_ids),
                 **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
+
+
+class RunRate:
+    """eps(N) of the diffusion learner within one run (its statements at delta_i = delta / K): lemmas D4, D2,
+    D3 evaluated once per distinct N (memoised), with the named terms of each N; also as doubles for many N
+    (:meth:`eps_of_ns`, the mpmath value rounded once: relative error u), for the composition's fast paths."""
+
+    rate_only: ClassVar[bool] = True
+
+    def __init__(self, learner: "Diffusion", delta_i):
+        self.learner, self.delta_i = learner, delta_i
+        self.factor = learner.confidence_factor(delta_i)
+        self._memo = {}
+
+    def _entry(self, n):
+        entry = self._memo.get(n)
+        if entry is None:
+            learner, delta_i = self.learner, self.delta_i
+            kl = learner.kl_of_n(n, delta_i)
+            entry = self._memo[n] = (get_lemma("D3").evaluate(KL=kl),
+                                     {"KL": kl, "tau": learner.tau_for(n, delta_i), "width": learner.width_for(n),
+                                      "delta_i": delta_i, "confidence_factor": self.factor})
+        return entry
+
+    def eps_of_n(self, n):
+        return self._entry(n)[0]
+
+    def terms_of(self, n) -> dict:
+        """The named terms at N = n (a new dict)."""
+        return dict(self._entry(n)[1])
+
+    def eps_of_ns_error(self):
+        return 1.0
+
+    def eps_of_ns(self, ns):
+        import numpy as np
+        sizes = _float_sizes(ns)
+        distinct, where = np.unique(sizes, return_inverse=True)
+        values = np.array([float(self.eps_of_n(int(n) if n < 2 ** 53 else n)) for n in distinct.tolist()])
+        return values[where]
 
 
 @dataclass(frozen=True, repr=False)
@@ -877,6 +949,28 @@ class Table(Learner):
     def range(self) -> tuple:
         return self.points[0][0], self.points[-1][0]
 
+    def eps_of_ns_error(self):
+        """The envelope's values are the table's doubles, returned as they are: no rounding (0)."""
+        return 0.0
+
+    def eps_of_ns(self, ns):
+        """The step envelope at many N at once (``numpy.searchsorted``), with the semantics of
+        :meth:`eps_of_n`: ``float(N)``, the envelope value at the largest tabulated N_j <= N, and the
+        same one-line error for the first N (in the order given) outside the tabulated range.
+
+        >>> Table(((100, 0.3), (1000, 0.1))).eps_of_ns([100, 500, 1000]).tolist()
+        [0.3, 0.3, 0.1]
+        """
+        import numpy as np
+        x = _float_sizes(ns)
+        lo, hi = self.range
+        outside = ~((x >= lo) & (x <= hi))
+        if outside.any():
+            self.eps_of_n(x[int(np.argmax(outside))])  # raises the one-line error of eps_of_n
+        knots = np.array([p[0] for p in self._envelope])
+        values = np.array([p[1] for p in self._envelope])
+        return values[np.searchsorted(knots, x, side="right") - 1]
+
     def eps_of_n(self, n):
         import bisect
         x = float(n)
@@ -898,6 +992,16 @@ class Table(Learner):
         return {"learner": self.name, "points": [list(p) for p in self.points], "source": self.source,
                 "lemma_ids": [],
                 **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
+
+
+def _float_sizes(ns):
+    """Sample sizes as a float64 array, each the correctly rounded double of the size (``float(N)``;
+    Python integers beyond the int64 range are converted one by one)."""
+    import numpy as np
+    try:
+        return np.asarray(ns, dtype=np.float64)
+    except OverflowError:
+        return np.array([float(n) for n in ns], dtype=np.float64)
 
 
 def make_learner(name: str, **options) -> Learner:

@@ -542,6 +542,29 @@ class Schedule(Scheme):
         return {**super().to_dict(), "real_fractions": list(self.real_fractions), "sizes": list(self.sizes)}
 
 
+def is_steady(scheme: Scheme) -> bool:
+    """True when every plan i >= 2 is plan 2 with its synthetic source moved to p_(i-1) (and its fresh blocks
+    drawn at i): replace, mix (fresh or reused real data) and a schedule with one real fraction and one size."""
+    return isinstance(scheme, (Replace, Mix)) or (
+        isinstance(scheme, Schedule) and len(scheme.real_fractions) == 1 and len(scheme.sizes) == 1)
+
+
+def n_totals(scheme: Scheme, generations: int) -> list:
+    """N_1..N_K in O(K) without building K plans: a steady scheme (:func:`is_steady`) repeats N_2,
+    accumulate is n_real + (i - 1) n_synth (closed form); other schemes read their plans.
+
+    >>> n_totals(Accumulate(1000, 7), 3), n_totals(Mix(100, 50), 3)
+    ([1000, 1007, 1014], [100, 150, 150])
+    """
+    if is_steady(scheme) and generations >= 2:
+        return [scheme.n_total(1)] + [scheme.n_total(2)] * (generations - 1)
+    if isinstance(scheme, Accumulate):
+        scheme._require_complete()
+        n_real, n_synth = scheme.n_real, scheme.n_synth
+        return [n_real + i * n_synth for i in range(generations)]
+    return [scheme.n_total(i) for i in range(1, generations + 1)]
+
+
 def _check_draw(draw, real_data):
     """``draw`` through the parameter table; ``iid`` needs fresh real data (a reused real set is not
     drawn anew at each generation)."""
