@@ -181,7 +181,7 @@ MAX_KDE_GENERATIONS = 200
 #: up to this K the loop bound is the direct sum (every number as it always was); beyond it a fresh mix
 #: loop is carried in O(K) (direct K = 200 took 88 s, the O(K) path 9 s at K = 1000 and 15 s at 1e5)
 KDE_DIRECT_GENERATIONS = 64
-#: a mix loop with fresh real data goes past it in O(K) (bounds/kde_steady.py): about a minute or two to
+#: a mix loop (fresh or reused real data) goes past it in O(K) (bounds/kde_steady.py): about a minute or two to
 #: converge the laws of lemma K4, then about a millisecond per generation
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
 WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
@@ -372,9 +372,9 @@ class KDE(Learner):
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
     def _steady_path(self, scheme, generations) -> bool:
-        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a fresh mix loop of more than
-        KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws converge within
-        MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
+        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a mix loop (fresh or reused real
+        data) of more than KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws
+        converge within MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
         from boundcalc.bounds.kde_steady import applies, warm_up_densities
         return (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
                 and self.proven_loop() and applies(scheme, self.target)
@@ -385,7 +385,7 @@ class KDE(Learner):
         from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
         hs = [float(h)] * generations
         if self._steady_path(scheme, generations):
-            # beyond the direct sums: the O(K) carry of a fresh mix loop (its old blocks by a proven tail bound)
+            # beyond the direct sums: the O(K) carry of a mix loop (its old blocks by a proven tail bound)
             expected, loop = kde_steady.steady_mix_bounds(scheme, self.target, float(h), generations, float(delta))
         else:
             expected = expected_bound(scheme, self.target, hs, generations)
