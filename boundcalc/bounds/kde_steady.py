@@ -1,4 +1,4 @@
-"""The Gaussian-KDE loop bound (KE2, KE3, KE5) of a ``mix`` loop with fresh real data, in O(K) [derived].
+"""The Gaussian-KDE loop bound (KE2, KE3, KE5) of a ``mix`` loop (fresh or reused real data), in O(K) [derived].
 
 The same quantities as :func:`boundcalc.bounds.kde_expected.expected_bound` and
 :func:`~boundcalc.bounds.kde_expected.loop_probability_bound` (``T_r(i) = TV(r_i, p0)``, the KE3 integral
@@ -15,6 +15,14 @@ The same quantities as :func:`boundcalc.bounds.kde_expected.expected_bound` and
   ``B = c N^(-1/2) (4 pi sigma^2)^(-d/4) sum_c sqrt(pi_c) prod_k (8 pi (v_ck + sigma^2/2))^(1/4)``; from one
   generation to the next B shrinks at least by ``rho = (1 - lambda) (1 + h^2 / (2 s_min^2 + (L+2) h^2))^(d/4)``,
   so the old blocks' total is one number carried by ``tail_i = rho tail_(i-1) + (blocks turning L + 1)``.
+
+With reused real data (section 7.1) the synthetic blocks and the laws are those above; the one real block R
+(drawn at generation 1, weight lambda in every later plan) has the kernel
+``sum_(a <= i-2) lambda (1-lambda)^a phi_((a+1) h^2) + (1-lambda)^(i-1) phi_(i h^2)`` of mass 1, so
+``Q_i = 1/n_real + (the synthetic part)``; its term of V_i is summed as the direct path sums it (G^2 expanded by KE4
+up to 8 terms, Cauchy-Schwarz beyond) over the ages ``a <= REAL_HEAD * L``, computed once when those are final,
+and its older terms are bounded by ``sum_a B(sqrt(c_a))``, a running sum (:class:`_ReusedReal`).  KE2 has one KE1
+term per group of blocks drawn together (the real block and the synthetic block of a plan are two).
 
 Densities are evaluated once per (source law, age): the real blocks' source is p0, and once the laws r_j
 of lemma K4 have converged (the same object from generation to generation) the synthetic blocks' terms
