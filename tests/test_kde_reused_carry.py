@@ -115,3 +115,17 @@ def test_cli_bound_with_reused_real_data_past_the_direct_sums(capsys):
     _, loop = steady_mix_bounds(scheme, target, float(learner.resolved_bandwidth(900)), 1000, 0.05)
     assert data["final"] == pytest.approx(loop.bound[-1], rel=1e-12)
     assert data["final"] <= 1.0 and data["bound"][-1] >= data["bound"][64]
+
+
+def test_reused_carry_in_two_dimensions():
+    """d = 2 (tensor grid): equal to the direct sums to 1e-12 at K = 9 with nothing in the tail, and above
+    them with a short head (recent = 2: synthetic blocks past age 2, real terms past age 4 bounded)."""
+    scheme, target = Mix(400, 400, real_data="reused"), parse_target("normal:dim=2")
+    h, K = 0.2, 9
+    direct, loop, extra = _direct(scheme, target, h, K)
+    carried, carried_loop = steady_mix_bounds(scheme, target, h, K, 0.05, recent=10 ** 9, extra_variance=extra)
+    assert carried.deviation == pytest.approx(direct.deviation, rel=1e-12, abs=0)
+    assert carried_loop.bound == pytest.approx(loop.bound, rel=1e-12, abs=0)
+    _, short = steady_mix_bounds(scheme, target, h, K, 0.05, recent=2, extra_variance=extra)
+    assert all(s >= d * (1 - 1e-12) for s, d in zip(short.bound, loop.bound))
+    assert short.bound[-1] > loop.bound[-1]
