@@ -1,4 +1,4 @@
-"""The Gaussian-KDE loop bound (KE2, KE3, KE5) of a ``mix`` loop with fresh real data, in O(K) [derived].
+"""The Gaussian-KDE loop bound (KE2, KE3, KE5) of a ``mix`` loop (fresh or reused real data), in O(K) [derived].
 
 The same quantities as :func:`boundcalc.bounds.kde_expected.expected_bound` and
 :func:`~boundcalc.bounds.kde_expected.loop_probability_bound` (``T_r(i) = TV(r_i, p0)``, the KE3 integral
@@ -15,6 +15,14 @@ The same quantities as :func:`boundcalc.bounds.kde_expected.expected_bound` and
   ``B = c N^(-1/2) (4 pi sigma^2)^(-d/4) sum_c sqrt(pi_c) prod_k (8 pi (v_ck + sigma^2/2))^(1/4)``; from one
   generation to the next B shrinks at least by ``rho = (1 - lambda) (1 + h^2 / (2 s_min^2 + (L+2) h^2))^(d/4)``,
   so the old blocks' total is one number carried by ``tail_i = rho tail_(i-1) + (blocks turning L + 1)``.
+
+With reused real data (section 7.1) the synthetic blocks and the laws are those above; the one real block R
+(drawn at generation 1, weight lambda in every later plan) has the kernel
+``sum_(a <= i-2) lambda (1-lambda)^a phi_((a+1) h^2) + (1-lambda)^(i-1) phi_(i h^2)`` of mass 1, so
+``Q_i = 1/n_real + (the synthetic part)``; its term of V_i is summed as the direct path sums it (G^2 expanded by KE4
+up to 8 terms, Cauchy-Schwarz beyond) over the ages ``a <= REAL_HEAD * L``, computed once when those are final,
+and its older terms are bounded by ``sum_a B(sqrt(c_a))``, a running sum (:class:`_ReusedReal`).  KE2 has one KE1
+term per group of blocks drawn together (the real block and the synthetic block of a plan are two).
 
 The densities of all source laws at one kernel width are one matrix product (the laws share their
 components; :class:`_BlockDensities`).  Once the laws r_j of lemma K4 have converged (the same object from
@@ -33,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from boundcalc._checks import BoundcalcError
-from boundcalc.bounds.kde_expected import QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature
+from boundcalc.bounds.kde_expected import (EXACT_SQUARE_TERMS, QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound,
+                                          _quadrature)
 from boundcalc.model.kde_law import PRUNE_WEIGHT, expected_training_mixtures
 from boundcalc.model.schemes import Mix
 from boundcalc.model.targets import SQRT2PI, GaussianMixture, PrunedMixture, mixture_of
@@ -46,6 +55,9 @@ __all__ = ["applies", "recent_generations", "steady_mix_bounds", "warm_up_densit
 #: which a block's kernel mass (1 - lambda)^a falls under TAIL_MASS, kept in [MIN_RECENT, MAX_RECENT]
 TAIL_MASS = 1e-8
 MIN_RECENT, MAX_RECENT = 8, 512
+#: reused real data: the real block's kernel terms up to age REAL_HEAD * L are summed exactly (its older terms
+#: enter the tail through sqrt(c_a), which decays as (1 - lambda)^(a/2): twice the ages for the same size)
+REAL_HEAD = 2
 
 
 def recent_generations(real_fraction: float) -> int:
@@ -65,12 +77,14 @@ def warm_up_densities(scheme: Mix, generations: int) -> float:
     if lam >= 1:
         return 0.0
     converge = math.log(PRUNE_WEIGHT) / math.log1p(-lam) if lam > 0 else math.inf
-    return 2.0 * recent_generations(lam) * min(float(generations), converge)
+    # reused real data: the real block's kernel head (REAL_HEAD L ages, two densities each, once)
+    once = 2.0 * REAL_HEAD * recent_generations(lam) if scheme.real_data == "reused" else 0.0
+    return 2.0 * recent_generations(lam) * min(float(generations), converge) + once
 
 
 def applies(scheme, target) -> bool:
-    """True for a ``mix`` loop with fresh real data and p0 a Gaussian mixture in d = 1 or 2."""
-    return (isinstance(scheme, Mix) and scheme.real_data == "fresh" and isinstance(target, GaussianMixture)
+    """True for a ``mix`` loop (fresh or reused real data) and p0 a Gaussian mixture in d = 1 or 2."""
+    return (isinstance(scheme, Mix) and scheme.real_data in ("fresh", "reused") and isinstance(target, GaussianMixture)
             and target.dim in (1, 2) and scheme.n_synth > 0)
 
 
@@ -171,15 +185,74 @@ def _sqrt_mass_bound(law: GaussianMixture, var: float, count: float, c: float, d
     return c / math.sqrt(count) * (4.0 * math.pi * var) ** (-dim / 4.0) * float(np.sqrt(law.weights) @ per_component)
 
 
+class _ReusedReal:
+    """The real block R of a ``mix`` loop with reused real data: ``n_real`` samples of p0 drawn at generation 1
+    and used by every plan with weight lambda (``derivations/cost-in-K.md``, section 7, reused real data).
+
+    Its kernel at generation i has the terms ``c_a phi_{(a+1) h^2}``, a = 0..i-1, with ``c_a = lambda (1-lambda)^a``
+    for a <= i - 2 and ``c_(i-1) = (1-lambda)^(i-1)`` (mass 1).  Its term of V_i is
+    ``N_R^-1 [p0 * G^2 - (p0 * G)^2]`` with G^2 expanded exactly (lemma KE4) while G has at most
+    EXACT_SQUARE_TERMS terms and no term older than ``head``, else bounded as the direct path bounds it,
+    ``G^2 <= (sum_a c_a) sum_a c_a phi_a^2 = sum_a c_a phi_a^2`` (Cauchy-Schwarz, mass 1).  The terms of age
+    a > head leave the array for the scalar ``rest``: ``sum_a B(sqrt(c_a))``, B of the module docstring."""
+
+    def __init__(self, target: GaussianMixture, count: float, lam: float, lam_w: float, h2: float, head: int):
+        self.target, self.count, self.lam, self.lam_w, self.h2, self.head = target, count, lam, lam_w, h2, head
+        self.dim = target.dim
+        self.old = 0.0       # sum of B over the terms lambda (1-lambda)^a phi_{(a+1) h^2}, head < a <= i - 2
+        self.steady = None   # the array once every head term has its final coefficient (i - 1 > head)
+
+    def coefficient(self, i: int, a: int) -> float:
+        return self.lam * self.lam_w ** a if a <= i - 2 else self.lam_w ** (i - 1)
+
+    def key(self, i: int):
+        """Equal keys, equal arrays: the head is fixed once generation i has a term older than it."""
+        return i if i - 1 <= self.head else "steady"
+
+    def array(self, i: int, densities: _BlockDensities, variances: list) -> np.ndarray:
+        """The head's term of V_i on the grid (``variances[a]`` the kernel variance at age a)."""
+        if i - 1 > self.head and self.steady is not None:
+            return self.steady
+        ages = range(min(i - 1, self.head) + 1)
+        c = [self.coefficient(i, a) for a in ages]
+        pairs = [densities.pair(self.target, variances[a]) for a in ages]
+        mean = sum(c_a * m for c_a, (m, _) in zip(c, pairs))
+        if i <= EXACT_SQUARE_TERMS and i - 1 <= self.head:  # G^2 = sum_a sum_b c_a c_b phi_a phi_b (KE4)
+            square = 0.0
+            for a in ages:
+                square = square + c[a] * c[a] * pairs[a][1]
+                for b in ages[a + 1:]:
+                    const, tau2 = gaussian_product(variances[a], variances[b], self.dim)  # lemma KE4
+                    square = square + 2.0 * c[a] * c[b] * const * densities.pair(self.target, tau2)[0]
+        else:  # Cauchy-Schwarz with the mass 1 of the whole kernel (the direct path's bound)
+            square = sum(c_a * s for c_a, (_, s) in zip(c, pairs))
+        out = (square - mean ** 2) / self.count
+        if i - 1 > self.head:
+            self.steady = out
+        return out
+
+    def _bound(self, a: int, root_c: float) -> float:
+        return _sqrt_mass_bound(self.target, (a + 1) * self.h2, self.count, root_c, self.dim) if root_c > 0 else 0.0
+
+    def rest(self, i: int) -> float:
+        """A bound on int sqrt(N_R^-1 p0 * sum_(a > head) c_a phi_a^2) at generation i; called for i = 1, 2, ...
+        in turn (the finished terms are one running sum, the last term is the only one that changes)."""
+        if i - 2 > self.head:
+            a = i - 2  # from now on lambda (1-lambda)^a (underflow of the root to 0 drops terms under 1e-300)
+            self.old += self._bound(a, math.sqrt(self.lam) * math.sqrt(self.lam_w) ** a)
+        last = self._bound(i - 1, math.sqrt(self.lam_w) ** (i - 1)) if i - 1 > self.head else 0.0
+        return self.old + last
+
+
 def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generations: int, delta: float,
                       recent: int | None = None, extra_variance: float | None = None, fixed_point: bool = True):
-    """(ExpectedBound, LoopProbabilityBound) of a fresh ``mix`` loop, every generation, in O(K).
+    """(ExpectedBound, LoopProbabilityBound) of a ``mix`` loop (fresh or reused real data), every generation, in O(K).
 
-    ``recent`` is L of the module docstring; ``extra_variance`` fixes the quadrature grid (default: the
-    largest variance that any evaluated density adds to p0); ``fixed_point=False`` computes every generation
-    (the tests compare the two)."""
+    ``recent`` is L of the module docstring (the reused real block's head is REAL_HEAD * L ages);
+    ``extra_variance`` fixes the quadrature grid (default: the largest variance that any evaluated density
+    adds to p0); ``fixed_point=False`` computes every generation (the tests compare the two)."""
     if not applies(scheme, target):
-        raise BoundcalcError("the O(K) KDE loop bound applies to mix with fresh real data, p0 in d = 1 or 2")
+        raise BoundcalcError("the O(K) KDE loop bound applies to mix (fresh or reused real data), p0 in d = 1 or 2")
     K, dim, h2 = int(generations), target.dim, float(h) * float(h)
     laws = [target] + list(expected_training_mixtures(target, scheme, float(h), K))
     KE1, KE2, KE3, KE5, K1 = (_Last(get_lemma(k)) for k in ("KE1", "KE2", "KE3", "KE5", "K1"))
@@ -187,10 +260,16 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     lam_w = float(scheme.n_synth) / float(scheme.n_total(2))  # 1 - lambda, the weight of p_(i-1)
     if recent is None:
         recent = recent_generations(1.0 - lam_w)
+    reused = scheme.real_data == "reused"
+    real = None
+    if reused:  # the real block, drawn at generation 1 (weight 1 there, lambda in every later plan)
+        real = _ReusedReal(target, float(scheme.n_real), float(scheme.n_real) / float(scheme.n_total(2)), lam_w, h2,
+                           REAL_HEAD * recent)
+    oldest = max(recent, real.head) if reused else recent  # the widest kernel evaluated on the grid
     p0_var = target.scales ** 2
     if extra_variance is None:
         widest = max(float(np.max(law.scales ** 2)) for law in {id(x): x for x in laws}.values())
-        extra_variance = max(widest - float(np.max(p0_var)), 0.0) + (min(recent, K) + 1) * h2
+        extra_variance = max(widest - float(np.max(p0_var)), 0.0) + (min(oldest, K) + 1) * h2
     quad = _quadrature(target, extra_variance)
     x = quad.points
     p0 = target.density(x)
@@ -204,7 +283,7 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     recent_cache: dict = {}    # the recent blocks' identity -> int sqrt(V_recent)
     stoch_cache: dict = {}     # the sources of a plan -> its KE1 term
     variances = [_key(h2)]     # kernel variance at age a, accumulated as model.kde_blocks accumulates it
-    tail, q = 0.0, 0.0
+    tail, q = 0.0, 0.0  # q: the synthetic blocks' part of Q_i (and the real blocks' under fresh real data)
     bias_tv, deviation, variance_bound, qs = [], [], [], []
     lin, lin_bias, lin_stoch = [], [], []
     bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
@@ -212,8 +291,9 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     for i in range(1, K + 1):
         plan = scheme.plan(i)
         n_i = float(plan.n_total)
-        own = [_Block(i, b.source, float(b.count), b.count / n_i) for b in plan.blocks if b.count > 0]
-        # Q_i (exact): earlier masses times (1 - lambda), plus the new blocks
+        own = [_Block(i, b.source, float(b.count), b.count / n_i) for b in plan.blocks
+               if b.count > 0 and not (reused and b.source == 0)]  # the reused real block is `real`
+        # Q_i (exact): earlier masses times (1 - lambda), plus the new blocks; the reused real block has mass 1
         q = (lam_w * lam_w * q if i > 1 else 0.0) + sum(b.weight ** 2 / b.count for b in own)
         blocks.extend(own)
         # blocks turning L + 1 leave the exact sum for the tail
@@ -223,9 +303,11 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
             a = i - b.drawn_at
             c = b.weight * lam_w ** a
             tail += _sqrt_mass_bound(laws[b.source], (a + 1) * h2, b.count, c, dim)
-        while len(variances) <= min(i, recent + 1):
+        while len(variances) <= min(i, oldest + 1):
             variances.append(_key(variances[-1] + h2))
         key = tuple((id(laws[b.source]), i - b.drawn_at, b.count, b.weight) for b in blocks)
+        if reused:
+            key += (("real", real.key(i)),)
         i_v_recent = recent_cache.get(key)
         if i_v_recent is None:
             v = np.zeros(x.shape[0])
@@ -235,6 +317,8 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
                 c = b.weight * lam_w ** a
                 mean, square = densities.pair(laws[b.source], var)
                 v += (c * c * square - (c * mean) ** 2) / b.count
+            if reused:
+                v += real.array(i, densities, variances)
             i_v_recent = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * margin
             recent_cache.clear()
             recent_cache[key] = i_v_recent
@@ -245,22 +329,30 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
             tv_cache[id(law_i)] = (0.5 * quad.integrate(np.abs(densities.density(law_i) - p0)) * margin
                                    + getattr(law_i, "dropped", 0.0))
         t_r = tv_cache[id(law_i)]
-        i_v = i_v_recent + tail
+        i_v = i_v_recent + tail + (real.rest(i) if reused else 0.0)
         bias_tv.append(t_r)
         deviation.append(i_v / 2)
         variance_bound.append(float(KE3.evaluate(T_r=min(t_r, 1.0), I_V=i_v)))
-        qs.append(q)
-        # KE2: the blocks of plan i are drawn together (one group); its mixture's K2 integral
-        skey = tuple((id(laws[b.source]), b.count) for b in own)
-        if skey not in stoch_cache:  # the same sources (a converged loop): the same KE1 term
-            n_g = sum(b.count for b in own)
-            rbar = mixture_of([(b.count / n_g, laws[b.source]) for b in own])
-            # mass pruned from the laws (lemma K4's tables, at most ~1e-40): int sqrt is subadditive, so the
-            # dropped part of a source of weight w adds at most sqrt(w) times that law's K2 slack
-            j = rbar.k2_integral(h) + sum(math.sqrt(b.count / n_g) * laws[b.source].k2_slack() for b in own
-                                          if isinstance(laws[b.source], PrunedMixture))
+        qs.append(q + (1.0 / real.count if reused else 0.0))
+        # KE2: one KE1 term per group of blocks drawn together (fresh: the whole plan; reused: the real block,
+        # drawn at generation 1, and the synthetic block); a group's mixture gives its K2 integral
+        groups: dict = {}
+        for b in plan.blocks:
+            if b.count > 0:
+                groups.setdefault(b.drawn_at, []).append(b)
+        skey = tuple(tuple((id(laws[b.source]), float(b.count)) for b in g) for g in groups.values())
+        if skey not in stoch_cache:  # the same sources (a converged loop): the same KE1 terms
+            stoch = 0.0
+            for group in groups.values():
+                n_g = sum(float(b.count) for b in group)
+                rbar = mixture_of([(b.count / n_g, laws[b.source]) for b in group])
+                # mass pruned from the laws (lemma K4's tables, at most ~1e-40): int sqrt is subadditive, so the
+                # dropped part of a source of weight w adds at most sqrt(w) times that law's K2 slack
+                j = rbar.k2_integral(h) + sum(math.sqrt(b.count / n_g) * laws[b.source].k2_slack() for b in group
+                                              if isinstance(laws[b.source], PrunedMixture))
+                stoch += n_g / n_i * 0.5 * float(KE1.evaluate(N=n_g, h=h, d=dim, J=j))
             stoch_cache.clear()
-            stoch_cache[skey] = n_g / n_i * 0.5 * float(KE1.evaluate(N=n_g, h=h, d=dim, J=j))
+            stoch_cache[skey] = stoch
         stoch = stoch_cache[skey]
         prev = lam_w * lin[-1] if i > 1 else 0
         lin.append(float(KE2.evaluate(h=h, Lambda=lap, S_stoch=stoch, A_w=prev)))
@@ -268,9 +360,12 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
         lin_stoch.append(stoch)
         # the fixed point: step i + 1 reads laws r_(i-L-1)..r_(i+1) and (q, tail, KE2's a_i); when those laws are
         # the objects step i read (a converged loop) and the numbers equal step i - 1's, step i + 1 repeats step i
-        state = (q, tail, lin[-1], t_r, i_v, stoch)
+        # (with reused real data also the real block's head array fixed and its rest settled: its next terms are 0)
+        state = (q, tail, lin[-1], t_r, i_v, stoch, real.old if reused else None)
         first = i - recent - 2
-        if fixed_point and i < K and first >= 1 and state == last_state and laws[first] is laws[i + 1]:
+        settled = not reused or (real.steady is not None and math.sqrt(real.lam_w) ** (i - 1) == 0.0)
+        if (fixed_point and settled and i < K and first >= 1 and state == last_state
+                and laws[first] is laws[i + 1]):
             rest = K - i
             for column in (bias_tv, deviation, variance_bound, qs, lin, lin_bias, lin_stoch):
                 column.extend([column[-1]] * rest)

@@ -218,8 +218,8 @@ MAX_KDE_GENERATIONS = 200
 #: up to this K the loop bound is the direct sum (every number as it always was); beyond it a fresh mix
 #: loop is carried in O(K) (direct K = 200 took 88 s; the O(K) path, bench/bench_scale.py, is quoted in the README)
 KDE_DIRECT_GENERATIONS = 64
-#: a mix loop with fresh real data goes past it in O(K) (bounds/kde_steady.py): a few seconds to converge the
-#: laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point
+#: a mix loop (fresh or reused real data) goes past it in O(K) (bounds/kde_steady.py): a few seconds to converge
+#: the laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
 WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
 #: mixture densities that the O(K) path evaluates before the laws converge (7000 at real fraction 1/2, about
@@ -426,9 +426,9 @@ class KDE(Learner):
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
     def _steady_path(self, scheme, generations) -> bool:
-        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a fresh mix loop of more than
-        KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws converge within
-        MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
+        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a mix loop (fresh or reused real
+        data) of more than KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws
+        converge within MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
         from boundcalc.bounds.kde_steady import applies, warm_up_densities
         return (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
                 and self.proven_loop() and applies(scheme, self.target)
@@ -474,7 +474,7 @@ class KDE(Learner):
         hs = [float(h)] * computed
         columns = ([], [], [], [])
         if computed == generations and self._steady_path(scheme, generations):
-            # beyond the direct sums: the O(K) carry of a fresh mix loop (its old blocks by a proven tail bound)
+            # beyond the direct sums: the O(K) carry of a mix loop (its old blocks by a proven tail bound)
             expected, loop = kde_steady.steady_mix_bounds(scheme, self.target, float(h), generations, float(delta))
             columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
         elif computed >= 1:
