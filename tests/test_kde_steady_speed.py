@@ -76,3 +76,14 @@ def test_learner_recursion_of_a_converged_loop_equals_the_plain_recursion():
         assert e.eps == eps
         a_prev = eps + previous
     assert errors[-1].eps == errors[-2].eps
+
+
+def test_reused_fixed_point_rows_equal_the_generations_computed_one_by_one():
+    """With reused real data the fill waits for the real block's rest to settle (its factor (1 - lambda)^((i-1)/2)
+    underflows near i = 2150 at lambda = 1/2); the rows then equal those computed one by one."""
+    scheme, target, h = _case(1000, 1000)
+    scheme = Mix(1000, 1000, real_data="reused")
+    fast = steady_mix_bounds(scheme, target, h, 2400, 0.05)
+    slow = steady_mix_bounds(scheme, target, h, 2400, 0.05, fixed_point=False)
+    for a, b in zip(fast, slow):
+        assert a.to_dict() == b.to_dict()
