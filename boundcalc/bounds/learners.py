@@ -215,6 +215,9 @@ def _sparse_weights(plan) -> list:
 #: command line: K = 25 0.8 s, 50 2.4 s, 100 15.5 s); a larger K is refused rather than left to run for
 #: an hour.  Raise it when the composition is O(K) (issue 11).
 MAX_KDE_GENERATIONS = 200
+#: a replace loop longer than MAX_KDE_GENERATIONS is answered when its bound provably reaches 1 by generation
+#: this + 1 (the direct sums before it: 300 replace generations took 16 s; :meth:`KDE.vacuous_from`)
+MAX_KDE_REPLACE_DIRECT = 300
 #: up to this K the loop bound is the direct sum (every number as it always was); beyond it a fresh mix
 #: loop is carried in O(K) (direct K = 200 took 88 s; the O(K) path, bench/bench_scale.py, is quoted in the README)
 KDE_DIRECT_GENERATIONS = 64
@@ -227,6 +230,23 @@ WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
 MAX_KDE_WARM_UP = 3 * 10 ** 4
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
+
+
+def _as_mix(scheme, generations):
+    """A schedule whose plans are those of a fresh ``mix`` (one real fraction and one size, the same counts in plans
+    1 to 3 as ``Mix(n_real, n_synth)``, every later plan plan 2 with its source moved) as that Mix: the same loop,
+    so the same bound, through the mix paths; any other scheme unchanged."""
+    from boundcalc.model.schemes import Mix, Schedule, is_steady
+    if not isinstance(scheme, Schedule) or generations < 2 or not is_steady(scheme):
+        return scheme
+    blocks = scheme.plan(2).blocks
+    if sorted(b.source for b in blocks) != [0, 1] or not all(float(b.count).is_integer() for b in blocks):
+        return scheme
+    counts = {b.source: int(b.count) for b in blocks}
+    mix = Mix(counts[0], counts[1], draw=getattr(scheme, "draw", "stratified"))
+    same = all(tuple((b.source, b.count, b.drawn_at) for b in scheme.plan(i).blocks)
+               == tuple((b.source, b.count, b.drawn_at) for b in mix.plan(i).blocks) for i in (1, 2, 3))
+    return mix if same else scheme
 
 
 def _martingale_term(scheme, generation, generations, delta) -> float:
@@ -368,10 +388,12 @@ class KDE(Learner):
         if generations >= 2 and getattr(scheme, "draw", "stratified") != "stratified":
             raise BoundcalcError("kde learner: lemmas KE1-KE5 and KR1-KR5 are stated for fixed block counts; got "
                                  f"{scheme.name} with --draw {scheme.draw} (use --draw stratified, or --generations 1)")
+        scheme = _as_mix(scheme, generations)  # a schedule that is a fresh mix takes the mix paths
         h = self.resolved_bandwidth(scheme.n_real)
         steady = self._steady_path(scheme, generations)
         vacuous = self.vacuous_from(scheme, generations, delta) if generations >= 2 else None
-        if generations > MAX_KDE_GENERATIONS and not steady and vacuous is not None and vacuous <= MAX_KDE_GENERATIONS + 1:
+        if (generations > MAX_KDE_GENERATIONS and not steady and vacuous is not None
+                and vacuous - 1 <= MAX_KDE_REPLACE_DIRECT):
             if not self.proven_loop():
                 raise BoundcalcError("kde learner: the a-priori bound for generations >= 2 is proven (lemma KE5) for "
                                      "d <= 2 with --target and no --k2-integral (use --generations 1)")
@@ -391,7 +413,7 @@ class KDE(Learner):
             why = WHY_KDE_GENERATIONS
             if vacuous is not None or scheme.name == "replace":
                 why += (f"; under replace more are answered when lemma KE5 provably reaches 1 by generation "
-                        f"{MAX_KDE_GENERATIONS + 1}, " + (f"here only at generation {vacuous}" if vacuous else
+                        f"{MAX_KDE_REPLACE_DIRECT + 1}, " + (f"here only at generation {vacuous}" if vacuous else
                                                           "not within these generations here") + ": lower --n-synth")
             raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
                                  f"({why}), got {generations}")
