@@ -96,7 +96,8 @@ def main(argv=None):
             ks = sizes + ((10 ** 6,) if name in ("power", "table", "diffusion") and not quick else ())
             # the KDE learner: the direct sums up to its guard (200), beyond them the O(K) carry of mix; replace
             # past 200 when its bound provably reaches 1 by then (n_synth = 1000: from generation 138)
-            steady_kde = name == "kde" and scheme_name in ("mix", "mix reused", "replace")
+            # (and a schedule of one fraction and one size, which is a fresh mix)
+            steady_kde = name == "kde" and scheme_name in ("mix", "mix reused", "replace", "schedule 1")
             if name == "kde":
                 ks = ((10, 100, 200) if scheme_name != "replace" else (10, 50)) + sizes[1:] if steady_kde else (10, 50, 1000)
             for K in ks:
