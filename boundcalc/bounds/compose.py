@@ -443,9 +443,12 @@ def _eps_latex(learner: Learner):
     return lambda arg: f"\\varepsilon({arg})"
 
 
-def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedForm | None:
+def closed_form(scheme: Scheme, learner: Learner, generations: int,
+                mpmath_terms: int | None = None) -> ClosedForm | None:
     """The closed form of a_K for this scheme and learner (theorems S2, S3, S4 with the learner's
-    rate substituted), or None where none is derived."""
+    rate substituted), or None where none is derived.  ``mpmath_terms``: S4 is summed term by term in
+    mpmath up to this many generations (default :data:`CLOSED_FORM_MPMATH_TERMS`), beyond in doubles with
+    an exactly rounded sum (:class:`_DoubleSumS4`, a vectorised learner)."""
     if not learner.rate_only:
         return None
     eps = _eps_function(learner)
@@ -467,7 +470,8 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
     elif isinstance(scheme, Accumulate):
         values[S.n_synth] = scheme.n_synth
         template, where = closed_form_template("S4", tex)
-        double = generations > CLOSED_FORM_MPMATH_TERMS and _vectorised(learner)
+        limit = CLOSED_FORM_MPMATH_TERMS if mpmath_terms is None else mpmath_terms
+        double = generations > limit and _vectorised(learner)
         form = (_DoubleSumS4 if double else ClosedForm)(
             with_rate(get_lemma("S4").rhs, eps), values, "accumulate: telescoped prefix sums", ("S4", "T2", "T1"),
             template, where)

@@ -220,8 +220,17 @@ def _floor_of_eps(learner):
 def _float_scan(scheme, learner, generations, n_synth, real_data, real_fraction):
     """For the power learner under replace, mix or accumulate with fresh real data and a given n_synth:
     x -> a_K(n_real = x) over an integer array, in double precision through the closed forms
-    (:mod:`boundcalc.bounds.grid`); None otherwise.  Only a guide: every answer is re-checked in mpmath."""
+    (:mod:`boundcalc.bounds.grid`; accumulate's sum S4 by :func:`~boundcalc.bounds.grid.accumulate_grid`,
+    one vectorised pass of O(K) per point); None otherwise.  Only a guide: every answer is re-checked on
+    the recursion (:func:`~boundcalc.bounds.compose.final_bound`).
+
+    The scan carries ``monotone = True`` when a_K is proved nonincreasing in n_real [derived]: accumulate
+    with the power law, where S4 reads ``a_K = eps(N_K) + n_synth sum_(j<K) eps(N_j) / N_(j+1)``,
+    ``N_j = n_real + (j - 1) n_synth`` (with n_synth given, or n_synth = n_real: ``N_j = j n_real`` and
+    ``n_synth / N_(j+1) = 1 / (j + 1)``); every term is nonincreasing in n_real since eps(N) = C N^(-alpha)
+    decreases and N_(j+1) increases."""
     from boundcalc.bounds.grid import grid_bound
+    from boundcalc.bounds.learners import PowerLaw
     if (scheme not in ("replace", "mix", "accumulate") or real_data != "fresh" or real_fraction is not None
             or not (learner.rate_only and learner.eps_expr is not None)):
         return None
@@ -231,6 +240,8 @@ def _float_scan(scheme, learner, generations, n_synth, real_data, real_fraction)
         synth = np.asarray(xs) if n_synth is None else n_synth
         return grid_bound(_make(scheme, n_real=np.asarray(xs), n_synth=synth), learner, generations,
                           final_only=True).final
+    scan.monotone = scheme == "accumulate" and isinstance(learner, PowerLaw)
+    scan.generations = generations
     return scan
 
 
@@ -240,29 +251,65 @@ _GUIDE_POINTS = 2000
 
 _GUIDE_SIZES = np.unique(np.round(np.logspace(0, 18.6, _GUIDE_POINTS)).astype(np.int64))
 
+#: a full guide scan of accumulate evaluates (points x generations) terms of S4; above this many terms a
+#: guide proved monotone (``scan.monotone``) is bisected instead: one point, one O(K) pass per step
+_GUIDE_TERMS = 2 * 10 ** 7
+
+
+def _bisected_guide(float_scan, xs, target):
+    """(below, hit), consecutive integers (or the closest the doubles tell apart) with
+    scan(below) > target >= scan(hit), by bisection over the guide sizes ``xs`` then over the integers
+    between two of them; only for a scan proved nonincreasing (``float_scan.monotone``).  None when the
+    ends do not bracket the target or a value is not finite."""
+    def value(x):
+        return float(float_scan(np.array([x], dtype=np.int64))[0])
+
+    first, last = value(xs[0]), value(xs[-1])
+    if not (math.isfinite(first) and math.isfinite(last)) or first <= target or last > target:
+        return None
+    lo, hi = 0, xs.size - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if value(xs[mid]) <= target else (mid, hi)
+    below, hit = int(xs[lo]), int(xs[hi])
+    while hit - below > 1:
+        mid = (below + hit) // 2
+        below, hit = (below, mid) if value(mid) <= target else (mid, hit)
+    return below, hit
+
 
 def _guided_bracket(F, float_scan, target, lowest):
-    """(below, hit) with F(below) > target >= F(hit), found from the float guide and confirmed in
-    mpmath, or None when the guide cannot be trusted (not monotone, no crossing, or disagreement)."""
+    """(below, hit) with F(below) > target >= F(hit), found from the float guide and confirmed on the
+    recursion (F), or None when the guide cannot be trusted (not monotone, no crossing, or disagreement).
+
+    The guide scans :data:`_GUIDE_SIZES` and narrows the first crossing on linearly spaced integers; a
+    guide proved monotone whose scan would exceed :data:`_GUIDE_TERMS` terms (accumulate at large K) is
+    bisected instead (:func:`_bisected_guide`)."""
     xs = _GUIDE_SIZES[_GUIDE_SIZES >= max(lowest, 1)]
-    values = float_scan(xs)
-    if not np.all(np.isfinite(values)) or np.any(np.diff(values) > 0):
-        return None
-    under = np.nonzero(values <= target)[0]
-    if under.size == 0 or under[0] == 0:
-        return None
-    below, hit = int(xs[under[0] - 1]), int(xs[under[0]])
-    for _ in range(8):  # narrow the bracket in double precision (integers, linearly spaced)
-        if hit - below <= 1:
-            break
-        fine = np.unique(np.round(np.linspace(below, hit, 1025)).astype(np.int64))
-        values = float_scan(fine)
+    if getattr(float_scan, "monotone", False) and xs.size * getattr(float_scan, "generations", 1) > _GUIDE_TERMS:
+        found = _bisected_guide(float_scan, xs, target)
+        if found is None:
+            return None
+        below, hit = found
+    else:
+        values = float_scan(xs)
+        if not np.all(np.isfinite(values)) or np.any(np.diff(values) > 0):
+            return None
         under = np.nonzero(values <= target)[0]
-        if under.size == 0 or under[0] == 0 or np.any(np.diff(values) > 0):
-            break
-        below, hit = int(fine[under[0] - 1]), int(fine[under[0]])
+        if under.size == 0 or under[0] == 0:
+            return None
+        below, hit = int(xs[under[0] - 1]), int(xs[under[0]])
+        for _ in range(8):  # narrow the bracket in double precision (integers, linearly spaced)
+            if hit - below <= 1:
+                break
+            fine = np.unique(np.round(np.linspace(below, hit, 1025)).astype(np.int64))
+            values = float_scan(fine)
+            under = np.nonzero(values <= target)[0]
+            if under.size == 0 or under[0] == 0 or np.any(np.diff(values) > 0):
+                break
+            below, hit = int(fine[under[0] - 1]), int(fine[under[0]])
     xs = np.unique(np.concatenate([xs, [below, hit]]))
-    for _ in range(4):  # rounding at the target: widen by one guide step until mpmath confirms
+    for _ in range(4):  # rounding at the target: widen by one guide step until the recursion confirms
         if F(below) > target and F(hit) <= target:
             return below, hit
         k = int(np.searchsorted(xs, below))
@@ -297,7 +344,7 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
         guided = _guided_bracket(F, float_scan, target, lowest)
     if F(lowest) <= target:
         value = lowest
-    elif guided is not None:  # the float guide brackets the crossing; bisection in mpmath decides it
+    elif guided is not None:  # the float guide brackets the crossing; bisection on the recursion decides it
         scanned = True
         value = _smallest_integer(F, target, *guided)
     else:
@@ -344,14 +391,28 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
     if guided is not None:
-        checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone
-        msg += " (closed form scanned in double precision, the crossing bisected in mpmath)"
+        checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone (or is proved so)
+        msg += " (closed form scanned in double precision, the crossing bisected on " + _recursion_arithmetic(
+            scheme_at(value), learner, generations) + ")"
     elif scanned:
         msg += f" (geometric scan of ratio {ratio:g}, then bisection)"
     if not checks["monotone_on_scan"]:
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
     verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)
     return SolveResult(name, value, achieved, target, True, verified, inputs, message=msg, checks=checks)
+
+
+def _recursion_arithmetic(scheme, learner, generations) -> str:
+    """How :func:`~boundcalc.bounds.compose.final_bound` evaluates a_K for this loop, in words: in mpmath,
+    or (accumulate and per-generation schedules past ``STEPWISE_STEPS`` generations, a vectorised learner)
+    in mpmath for the first generations and then in doubles rounded upward."""
+    from boundcalc.bounds.compose import STEPWISE_STEPS, _accumulate_fast, _one_source_fast
+    from boundcalc.model.schemes import is_steady
+    if _accumulate_fast(scheme, learner, generations) or (
+            _one_source_fast(scheme, learner, generations) and not is_steady(scheme)):
+        return (f"the recursion: mpmath for generations 1..{STEPWISE_STEPS}, then doubles rounded upward "
+                "(an upper bound on the exact value)")
+    return "the recursion in mpmath"
 
 
 def _extended_scan(F, seen, target, ratio):
@@ -394,7 +455,11 @@ def _refine_dip(F, seen, target):
 
 
 def _closed_form_check(scheme, learner, generations, achieved) -> dict:
-    cf = closed_form(scheme, learner, generations)
+    """``closed_form_agrees``: the closed form (S2-S4) equals the solver's a_K to 1e-12 relative.  S4 past
+    ``STEPWISE_STEPS`` generations is summed in doubles with an exactly rounded sum (about (k_e + 4) u
+    relative, far inside the tolerance) rather than term by term in mpmath (seconds at K = 1e5)."""
+    from boundcalc.bounds.compose import STEPWISE_STEPS
+    cf = closed_form(scheme, learner, generations, mpmath_terms=STEPWISE_STEPS)
     if cf is None:
         return {}
     value = cf.evaluate()
