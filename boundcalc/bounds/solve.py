@@ -165,6 +165,12 @@ def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
     if isinstance(sch, Replace) and generations >= 2:
         # replace: generations 2..K train on n_synth samples whatever n_real is, so the recursion with
         # eps_1 lowered to the floor bounds a_K below for every n_real (S1's weights are non-negative)
+        from boundcalc.bounds.compose import STEPWISE_STEPS
+        if generations > STEPWISE_STEPS:
+            # S1 for replace is a_i = eps(n_synth) + a_(i-1): the recursion from a_1 = base is
+            # base + (K - 1) eps(n_synth) exactly; evaluated with downward rounding (a lower bound)
+            e = learner.eps_of_n(sch.n_total(2))
+            return mpmath.fadd(base, mpmath.fmul(generations - 1, e, rounding="d"), rounding="d")
         eps = [e.eps for e in learner_errors(learner, sch, generations, delta)]
         return recursion([base] + eps[1:], sch)[-1]
     return base
