@@ -521,15 +521,9 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
     if isinstance(learner, KDE) and cap > MAX_KDE_GENERATIONS:  # the search would compose more than the guard allows
         raise BoundcalcError(f"max_generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
                              f"({WHY_KDE_GENERATIONS}), got {cap}")
+    searched, peak = 0, None
     if learner.rate_only:  # a_k does not depend on K: one pass, stopped early
-        over, last = None, []
-        for k, a in enumerate(iter_bounds(scheme, learner), start=1):
-            last.append(a)
-            if a > target:
-                over = k
-                break
-            if k >= cap or (k > 10 and abs(a - last[-2]) <= mpmath.mpf("1e-15") * abs(a)):
-                break
+        over, last, searched, peak = _scan_generations(scheme, learner, target, cap)
     else:  # the union bound makes a_k grow with K: double K until "all a_k^(K) <= target" fails, then bisect
         def ok(K):
             return max(bound_sequence(scheme, learner, K, delta)) <= target
@@ -538,6 +532,7 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
             lo, hi = hi, min(2 * hi, cap + 1) if hi < cap else cap + 1
         if hi > cap:
             over, last = None, bound_sequence(scheme, learner, cap, delta)
+            searched = len(last)
         else:
             while hi - lo > 1:
                 mid = (lo + hi) // 2
@@ -553,18 +548,94 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
         converged = learner.rate_only and (len(last) == 1 or abs(last[-1] - last[-2]) <= mpmath.mpf("1e-12") * abs(last[-1]))
         if converged:
             msg = (f"every K stays under the target: the bound converges to {mpmath.nstr(limit, 6)} "
-                   f"(changes below 1e-15 relative after K = {len(last)})")
+                   f"(changes below 1e-15 relative after K = {searched})")
         else:
             msg = f"every K <= {cap} stays under the target; the bound reaches {mpmath.nstr(limit, 6)} at K = {cap}"
         return SolveResult("generations", None, limit, target, True, True, inputs, message=msg,
-                           checks={"searched_up_to": len(last), "converged": bool(converged)})
+                           checks={"searched_up_to": searched, "converged": bool(converged)})
     value = over - 1
-    seq = bound_sequence(scheme, learner, value, delta)
-    nxt = bound_sequence(scheme, learner, value + 1, delta)
-    checks = {"meets_target": bool(max(seq) <= target), "next_generation_fails": bool(max(nxt) > target)}
-    return SolveResult("generations", value, seq[-1], target, True, all(checks.values()), inputs,
-                       message=f"largest K = {value}: a_K = {mpmath.nstr(seq[-1], 6)} <= {target:g}, "
-                               f"a_(K+1) = {mpmath.nstr(nxt[-1], 6)}", checks=checks)
+    from boundcalc.bounds.compose import STEPWISE_STEPS
+    if learner.rate_only and value > STEPWISE_STEPS:
+        # a_k does not depend on K: the pass above saw a_1..a_K under the target (peak); a_K and a_(K+1)
+        # again by final_bound, O(K) each (the stored sequence would be O(K) mpmath numbers)
+        seq_last, nxt_last = final_bound(scheme, learner, value, delta), final_bound(scheme, learner, value + 1, delta)
+        checks = {"meets_target": bool(peak <= target and seq_last <= target),
+                  "next_generation_fails": bool(nxt_last > target)}
+    else:
+        seq = bound_sequence(scheme, learner, value, delta)
+        nxt = bound_sequence(scheme, learner, value + 1, delta)
+        seq_last, nxt_last = seq[-1], nxt[-1]
+        checks = {"meets_target": bool(max(seq) <= target), "next_generation_fails": bool(max(nxt) > target)}
+    return SolveResult("generations", value, seq_last, target, True, all(checks.values()), inputs,
+                       message=f"largest K = {value}: a_K = {mpmath.nstr(seq_last, 6)} <= {target:g}, "
+                               f"a_(K+1) = {mpmath.nstr(nxt_last, 6)}", checks=checks)
+
+
+def _scan_generations(scheme, learner, target, cap):
+    """``(over, last, searched, peak)``: the first k with a_k > target (or None), the last one or two values
+    seen, the number seen and the maximum of those under the target; the pass stops at ``cap`` or when a_k changes by at most 1e-15
+    relative (k > 10).  The blocks of the double continuation (:func:`_rate_only_bounds`) are checked as
+    arrays."""
+    over, last, k, peak = None, [], 0, None
+    tol = mpmath.mpf("1e-15")
+    for block in _rate_only_bounds(scheme, learner, cap):
+        if isinstance(block, np.ndarray):
+            ks = k + 1 + np.arange(block.size)
+            prev = np.concatenate([[float(last[-1]) if last else np.nan], block[:-1]])
+            stops = (block > target) | (ks >= cap) | ((ks > 10) & (np.abs(block - prev) <= 1e-15 * np.abs(block)))
+            end = int(np.argmax(stops)) if stops.any() else block.size - 1
+            seen = block[:end + 1]
+            under = seen[:-1] if seen[-1] > target else seen  # the peak of the values under the target
+            if under.size:
+                top = float(under.max())
+                peak = top if peak is None or top > peak else peak
+            last = ([last[-1]] if last else []) + seen[-2:].tolist()
+            last = last[-2:]
+            k += end + 1
+            if stops.any():
+                if block[end] > target:
+                    over = k
+                return over, last, k, peak
+            continue
+        a = block
+        k += 1
+        last = [last[-1], a] if last else [a]
+        if a > target:
+            return k, last, k, peak
+        peak = a if peak is None or a > peak else peak
+        if k >= cap or (k > 10 and abs(a - last[-2]) <= tol * abs(a)):
+            break
+    return over, last, k, peak
+
+
+def _rate_only_bounds(scheme, learner, cap):
+    """a_1, a_2, ... of a rate-only learner (a_k does not depend on K), lazily, one mpmath number or a float64
+    array (a block of the double continuation) at a time: theorem S1 in mpmath
+    (:func:`~boundcalc.bounds.compose.iter_bounds`) for the first ``STEPWISE_STEPS`` generations, then, for a
+    vectorised learner (power, table) under accumulate, replace, mix or a schedule, the continuation in
+    doubles rounded upward that :func:`~boundcalc.bounds.compose.compose_bound` prints (each value an upper
+    bound on the exact one), a block of generations per numpy pass.  When a value of the continuation leaves
+    the double range, the mpmath steps take over (from generation 1, the numbers already yielded skipped)."""
+    from boundcalc.bounds import compose as C
+    fast = cap > C.STEPWISE_STEPS and C._vectorised(learner) and (
+        isinstance(scheme, C.Accumulate) or C._one_source_fast(scheme, learner, cap))
+    if not fast:
+        yield from iter_bounds(scheme, learner)
+        return
+    state = C._Recursion(scheme)
+    for k in range(1, C.STEPWISE_STEPS + 1):
+        yield state.step(learner.eps_of_n(scheme.n_total(k)))
+    count = C.STEPWISE_STEPS
+    try:
+        tail = (C._accumulate_tail(scheme, learner, state.total, cap) if state._accumulate
+                else C._one_source_tail(scheme, learner, state.a[-1], cap))
+        for _, _, values in tail:
+            count += values.size
+            yield values
+    except C._OutOfRange:
+        for k, a in enumerate(iter_bounds(scheme, learner), start=1):
+            if k > count:
+                yield a
 
 
 def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1.0, c_opt=1.0,
