@@ -558,7 +558,7 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
     if learner.rate_only and value > STEPWISE_STEPS:
         # a_k does not depend on K: the pass above saw a_1..a_K under the target (peak); a_K and a_(K+1)
         # again by final_bound, O(K) each (the stored sequence would be O(K) mpmath numbers)
-        seq_last, nxt_last = final_bound(scheme, learner, value, delta), final_bound(scheme, learner, value + 1, delta)
+        seq_last, nxt_last = (mpmath.mpf(final_bound(scheme, learner, k, delta)) for k in (value, value + 1))
         checks = {"meets_target": bool(peak <= target and seq_last <= target),
                   "next_generation_fails": bool(nxt_last > target)}
     else:
@@ -589,7 +589,7 @@ def _scan_generations(scheme, learner, target, cap):
             if under.size:
                 top = float(under.max())
                 peak = top if peak is None or top > peak else peak
-            last = ([last[-1]] if last else []) + seen[-2:].tolist()
+            last = ([last[-1]] if last else []) + [mpmath.mpf(v) for v in seen[-2:].tolist()]  # exact
             last = last[-2:]
             k += end + 1
             if stops.any():
