@@ -177,3 +177,17 @@ def test_message_says_how_the_recursion_is_evaluated():
     assert "mpmath for generations 1..4096, then doubles rounded upward" in long.message
     short = solve("n-real", 0.5, POWER, scheme="accumulate", generations=50, n_synth=1000)
     assert "the recursion in mpmath" in short.message
+
+
+def test_n_synth_guide_skips_to_the_scan_point_the_recursion_stops_at(monkeypatch):
+    """accumulate past 4096 generations: the scan points before the crossing are read from the closed
+    form in doubles; the answer and the monotonicity verdict are those of the scan on the recursion."""
+    guided = solve("n-synth", 0.6, POWER, scheme="accumulate", generations=5000, n_real=100)
+    assert "read from the closed form" in guided.message
+    monkeypatch.setattr(solve_module, "_n_synth_guide", lambda *a, **k: None)
+    plain = solve("n-synth", 0.6, POWER, scheme="accumulate", generations=5000, n_real=100)
+    assert "read from the closed form" not in plain.message
+    assert guided.verified and plain.verified and guided.value == plain.value
+    assert guided.checks["monotone_on_scan"] == plain.checks["monotone_on_scan"]
+    f = lambda s: ref_accumulate(1, 0.25, 100, s, 5000)  # noqa: E731
+    assert_crossing(f, guided.value, 0.6)

@@ -134,7 +134,8 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
                               learner, "synthetic data cannot lower the error of generation 1, which sees only "
                                        "the n_real real samples", ratio=1.5,
                               floor=_floor_over_n_synth(learner, build(n_synth=lowest), generations, delta),
-                              floor_reason="the floor of generation 1, proved for this scheme and learner")
+                              floor_reason="the floor of generation 1, proved for this scheme and learner",
+                              scan_guide=_n_synth_guide(build(n_synth=1), learner, generations))
     if unknown == "real-fraction":
         return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs,
                                draw=draw)
@@ -324,7 +325,7 @@ def _guided_bracket(F, float_scan, target, lowest):
 
 
 def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0,
-                   floor=None, float_scan=None, floor_reason="the learner's error floor"):
+                   floor=None, float_scan=None, floor_reason="the learner's error floor", scan_guide=None):
     """Smallest integer x >= lowest with f(x) <= target.
 
     A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
@@ -345,7 +346,7 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
         return seen[x]
 
     scanned = False
-    guided = None
+    guided = skipped = None
     if F(lowest) > target and float_scan is not None:
         guided = _guided_bracket(F, float_scan, target, lowest)
     if F(lowest) <= target:
@@ -356,6 +357,11 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
     else:
         scanned = True
         prev, x, hit = lowest, max(lowest, 1), None
+        skipped = _skip_by_guide(scan_guide, lowest, ratio, target) if scan_guide is not None else None
+        if skipped is not None and F(skipped[0]) > target:  # the point before the skipped scan, confirmed
+            prev, x = skipped[0], skipped[1]
+        else:
+            skipped = None
         while x <= MAX_SIZE:
             if F(x) <= target:
                 hit = x
@@ -396,16 +402,72 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
               "monotone_on_scan": bool(all(b <= a for a, b in zip(ordered, ordered[1:])))}
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
+    if scanned and guided is None and skipped is not None:
+        checks["monotone_on_scan"] = checks["monotone_on_scan"] and skipped[2]
     if guided is not None:
         checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone (or is proved so)
         msg += " (closed form scanned in double precision, the crossing bisected on " + _recursion_arithmetic(
             scheme_at(value), learner, generations) + ")"
+    elif scanned and skipped is not None:
+        msg += (f" (geometric scan of ratio {ratio:g}, its points before the crossing read from the closed form "
+                "in double precision, then bisection on the recursion)")
     elif scanned:
         msg += f" (geometric scan of ratio {ratio:g}, then bisection)"
     if not checks["monotone_on_scan"]:
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
     verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)
     return SolveResult(name, value, achieved, target, True, verified, inputs, message=msg, checks=checks)
+
+
+#: a scan point is taken from the double-precision guide only when its value is this far (relative) from the target
+_GUIDE_MARGIN = 1e-9
+
+
+def _n_synth_guide(scheme, learner, generations):
+    """For ``--for n-synth`` under accumulate with the power learner past ``STEPWISE_STEPS`` generations
+    (where every candidate costs thousands of mpmath steps): s -> a_K(n_synth = s) over an integer array in
+    double precision, theorem S4 by :func:`~boundcalc.bounds.grid.accumulate_grid` (relative error far
+    below :data:`_GUIDE_MARGIN`); None otherwise.  Read by :func:`_skip_by_guide` only."""
+    from boundcalc.bounds.compose import STEPWISE_STEPS
+    from boundcalc.bounds.grid import accumulate_grid
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.model.schemes import Accumulate
+    if not (isinstance(scheme, Accumulate) and isinstance(learner, PowerLaw) and generations > STEPWISE_STEPS
+            and getattr(scheme, "real_data", "fresh") == "fresh"):
+        return None
+    n_real = float(scheme.n_real)
+
+    def guide(xs):
+        with np.errstate(all="ignore"):
+            return accumulate_grid(np.full(len(xs), n_real), np.asarray(xs, dtype=float), learner, generations,
+                                   final_only=True)[0]
+    return guide
+
+
+def _skip_by_guide(guide, lowest, ratio, target):
+    """Where the geometric scan of :func:`_integer_solve` may start: ``(prev, x, monotone)`` such that the
+    guide puts every scan point before x more than :data:`_GUIDE_MARGIN` (relative) above the target and the
+    point after x that far below it, so the scan on the recursion visits x and the next point only (the same
+    points it would stop at); ``monotone``: the guide's values on the skipped points do not increase.  None
+    when the guide finds no such crossing (the scan then visits every point)."""
+    points = [max(lowest, 1)]
+    while points[-1] <= MAX_SIZE:
+        points.append(max(points[-1] + 1, int(math.ceil(points[-1] * ratio))))
+    points = points[:-1]
+    values = []
+    for lo in range(0, len(points), 16):  # blocks of 16 points: stop at the first block that crosses
+        block = guide(points[lo:lo + 16])
+        values.extend(block.tolist())
+        if not np.all(np.isfinite(block)) or np.any(block <= target * (1 + _GUIDE_MARGIN)):
+            break
+    values = np.array(values)
+    near = np.nonzero(~np.isfinite(values) | (values <= target * (1 + _GUIDE_MARGIN)))[0]
+    if near.size == 0:
+        return None
+    j = int(near[0])
+    if j < 2 or not values[j] <= target * (1 - _GUIDE_MARGIN):
+        return None
+    return points[j - 2], points[j - 1], bool(np.all(np.diff(values[:j + 1]) <= 0))
 
 
 def _recursion_arithmetic(scheme, learner, generations) -> str:
