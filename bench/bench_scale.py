@@ -121,7 +121,8 @@ def main(argv=None):
 
     if only is not None and "power" not in only:
         return
-    print("\n== searches at K = 1e6 (power C = 1, alpha = 0.25; O(K) time, O(1) memory per candidate) ==")
+    print("\n== searches at K = 1e6 (power C = 1, alpha = 0.25; O(K) time, O(1) memory per candidate; accumulate's "
+          "float guide bisected, one vectorised O(K) pass per step) ==")
     from boundcalc.bounds.phase import phase_transition as phase_of
     runs = {
         "solve real-fraction (mix)": lambda K: solve("real-fraction", 0.1, PowerLaw(1, 0.25), scheme="mix",
@@ -133,7 +134,23 @@ def main(argv=None):
         "phase (generation I = K)": lambda K: phase_of(PowerLaw(1, 0.2), n_real=1000, generation=K),
         "solve n-real (accumulate)": lambda K: solve("n-real", 0.5, PowerLaw(1, 0.25), scheme="accumulate",
                                                      generations=K, n_synth=1000),
+        "solve n-synth (accumulate)": lambda K: solve("n-synth", 0.6, PowerLaw(1, 0.25), scheme="accumulate",
+                                                      generations=K, n_real=100),
+        "solve n-real (replace)*": lambda K: solve("n-real", 0.05, PowerLaw(1, 0.5), scheme="replace",
+                                                   generations=K, n_synth=10 ** 16),
+        "solve n-real (replace, floor)": lambda K: solve("n-real", 0.5, PowerLaw(1, 0.25), scheme="replace",
+                                                         generations=K, n_synth=1000),
+        "solve n-synth (replace)": lambda K: solve("n-synth", 0.5, PowerLaw(1, 0.25), scheme="replace",
+                                                   generations=K, n_real=100_000),
+        "solve real-fraction (sched)": lambda K: solve("real-fraction", 0.5, PowerLaw(1, 0.25), scheme="schedule",
+                                                       generations=K, n_real=1000, n_synth=1000),
+        "solve generations (accum)": lambda K: solve("generations", 0.64, PowerLaw(1, 0.25), scheme="accumulate",
+                                                     n_real=1000, n_synth=1000, max_generations=K),
+        "solve generations (replace)*": lambda K: solve("generations", 0.9, PowerLaw(0.001, 0.5), scheme="replace",
+                                                        n_real=1000, n_synth=10 ** 15, max_generations=K),
     }
+    print("(* alpha = 0.5, C as written in bench/bench_scale.py; generations: K is --max-generations; real-fraction "
+          "applies to mix and schedule only)")
     print(f"{'search':28s} {'K':>8s} {'min s':>9s} {'median s':>9s} {'ratio to K=10':>14s}")
     for label, run in runs.items():
         base = None

@@ -131,6 +131,10 @@ class _Recursion:
 
 #: a steady loop (replace, mix) not at its fixed point after this many steps is finished in closed form
 STEPWISE_STEPS = 4096
+#: past :data:`STEPWISE_STEPS` generations, :func:`final_bound` steps a steady loop this many times (to its
+#: exact fixed point if it gets there) before the binary powering: O(log K) per call, which the solvers
+#: repeat for every candidate
+STEADY_HEAD = 64
 
 
 def _affine_power(e, w, steps):
@@ -358,9 +362,10 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
     The recursion is iterated as by :func:`recursion` (every step theorem S1) keeping only what the
     next step reads (a_{i-1}, a_{i-2}, the running total of accumulate), with eps(N) evaluated once per
     run of equal N_i.  A steady loop (replace, mix: one synthetic source p_{i-1} of weight w and
-    eps_i = eps for i >= 2) that is not at its fixed point after :data:`STEPWISE_STEPS` steps is
-    finished by :func:`_affine_power`: ``a_K = w^n a_{K-n} + e (1 + ... + w^(n-1))``, the same number
-    up to rounding (tests compare the two to 1e-12).  Accumulate and a per-generation schedule go on in
+    eps_i = eps for i >= 2) of K > :data:`STEPWISE_STEPS` generations not at its fixed point after
+    :data:`STEADY_HEAD` steps is finished by :func:`_affine_power`: ``a_K = w^n a_{K-n} + e (1 + ... +
+    w^(n-1))`` in 40 digits, the same number up to rounding (tests compare the two to 1e-12); K <=
+    :data:`STEPWISE_STEPS` is stepped to the end.  Accumulate and a per-generation schedule go on in
     doubles past :data:`STEPWISE_STEPS` (:func:`_accumulate_tail`, :func:`_one_source_tail`) for a vectorised
     learner.  The diffusion learner takes the same paths with its eps of this run (:func:`_run_rate`).
     Other learners and schemes: :func:`recursion`.
@@ -386,10 +391,15 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
         except _OutOfRange:
             pass  # the mpmath steps below
     state = _Recursion(scheme)
+    if state._steady_weights == [] and K >= 2:
+        # no synthetic source in plans i >= 2 (mix with n_synth = 0): S1 reads a_i = eps_i with eps_i = eps(N_2)
+        # for every i >= 2, so a_K is the recursion's step 2 (the same S1 evaluation, the same number)
+        return recursion([rate.eps_of_n(scheme.n_total(1)), rate.eps_of_n(scheme.n_total(2))], scheme)[-1]
     steady = state._steady_weights is not None and len(state._steady_weights) == 1
     if not (steady or state._accumulate):  # a step may read any earlier a_j: keep them all
         return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
     last_n, last_eps = None, None
+    head = STEPWISE_STEPS if K <= STEPWISE_STEPS else STEADY_HEAD  # (K <= STEPWISE_STEPS: every step)
     for i in range(1, K + 1):
         n = scheme.n_total(1) if i == 1 else (scheme.n_total(2) if steady else scheme.n_total(i))
         if n != last_n:
@@ -400,10 +410,26 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
             return a[-1]  # the exact fixed point: every later step returns the same number
         if len(a) > 3:
             del a[:-3]
-        if steady and i >= STEPWISE_STEPS and i < K:
+        if steady and i == head and head < STEPWISE_STEPS and _fixed_point_soon(a, state._steady_weights[0], i):
+            head = STEPWISE_STEPS  # stepped on to the exact fixed point, as for K <= STEPWISE_STEPS
+        if steady and i >= head and i < K:
             w_n, e_n = _affine_power(last_eps, state._steady_weights[0], K - i)
             return +(e_n + w_n * a[-1])
     return state.a[-1]
+
+
+def _fixed_point_soon(a, w, i: int) -> bool:
+    """True when a steady loop a_i = e + w a_(i-1) (w < 1) is predicted to reach its exact fixed point in
+    doubles' precision before step :data:`STEPWISE_STEPS` - 16: its increments shrink by w per step, from
+    d = |a_i - a_(i-1)| to below 1e-17 |a_i| after log(1e-17 |a_i| / d) / log(w) steps.  Such a loop is
+    stepped on (the numbers of the stepwise path); others are finished by the binary powering."""
+    w = float(w)
+    d, size = abs(float(a[-1] - a[-2])), abs(float(a[-1]))
+    if not 0 < w < 1 or not math.isfinite(d) or size == 0:
+        return False
+    if d <= 1e-17 * size:
+        return True
+    return i + math.log(1e-17 * size / d) / math.log(w) < STEPWISE_STEPS - 16
 
 
 def last_step(scheme: Scheme, learner: Learner, generation: int, previous_bound):
@@ -443,9 +469,12 @@ def _eps_latex(learner: Learner):
     return lambda arg: f"\\varepsilon({arg})"
 
 
-def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedForm | None:
+def closed_form(scheme: Scheme, learner: Learner, generations: int,
+                mpmath_terms: int | None = None) -> ClosedForm | None:
     """The closed form of a_K for this scheme and learner (theorems S2, S3, S4 with the learner's
-    rate substituted), or None where none is derived."""
+    rate substituted), or None where none is derived.  ``mpmath_terms``: S4 is summed term by term in
+    mpmath up to this many generations (default :data:`CLOSED_FORM_MPMATH_TERMS`), beyond in doubles with
+    an exactly rounded sum (:class:`_DoubleSumS4`, a vectorised learner)."""
     if not learner.rate_only:
         return None
     eps = _eps_function(learner)
@@ -467,7 +496,8 @@ def closed_form(scheme: Scheme, learner: Learner, generations: int) -> ClosedFor
     elif isinstance(scheme, Accumulate):
         values[S.n_synth] = scheme.n_synth
         template, where = closed_form_template("S4", tex)
-        double = generations > CLOSED_FORM_MPMATH_TERMS and _vectorised(learner)
+        limit = CLOSED_FORM_MPMATH_TERMS if mpmath_terms is None else mpmath_terms
+        double = generations > limit and _vectorised(learner)
         form = (_DoubleSumS4 if double else ClosedForm)(
             with_rate(get_lemma("S4").rhs, eps), values, "accumulate: telescoped prefix sums", ("S4", "T2", "T1"),
             template, where)

@@ -134,7 +134,8 @@ def solve(unknown: str, target, learner: Learner, scheme: str = "mix", generatio
                               learner, "synthetic data cannot lower the error of generation 1, which sees only "
                                        "the n_real real samples", ratio=1.5,
                               floor=_floor_over_n_synth(learner, build(n_synth=lowest), generations, delta),
-                              floor_reason="the floor of generation 1, proved for this scheme and learner")
+                              floor_reason="the floor of generation 1, proved for this scheme and learner",
+                              scan_guide=_n_synth_guide(build(n_synth=1), learner, generations))
     if unknown == "real-fraction":
         return _fraction_solve(target, learner, scheme, generations, n_real, n_synth, real_data, delta, inputs,
                                draw=draw)
@@ -165,6 +166,12 @@ def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
     if isinstance(sch, Replace) and generations >= 2:
         # replace: generations 2..K train on n_synth samples whatever n_real is, so the recursion with
         # eps_1 lowered to the floor bounds a_K below for every n_real (S1's weights are non-negative)
+        from boundcalc.bounds.compose import STEPWISE_STEPS
+        if generations > STEPWISE_STEPS:
+            # S1 for replace is a_i = eps(n_synth) + a_(i-1): the recursion from a_1 = base is
+            # base + (K - 1) eps(n_synth) exactly; evaluated with downward rounding (a lower bound)
+            e = learner.eps_of_n(sch.n_total(2))
+            return mpmath.fadd(base, mpmath.fmul(generations - 1, e, rounding="d"), rounding="d")
         eps = [e.eps for e in learner_errors(learner, sch, generations, delta)]
         return recursion([base] + eps[1:], sch)[-1]
     return base
@@ -220,8 +227,17 @@ def _floor_of_eps(learner):
 def _float_scan(scheme, learner, generations, n_synth, real_data, real_fraction):
     """For the power learner under replace, mix or accumulate with fresh real data and a given n_synth:
     x -> a_K(n_real = x) over an integer array, in double precision through the closed forms
-    (:mod:`boundcalc.bounds.grid`); None otherwise.  Only a guide: every answer is re-checked in mpmath."""
+    (:mod:`boundcalc.bounds.grid`; accumulate's sum S4 by :func:`~boundcalc.bounds.grid.accumulate_grid`,
+    one vectorised pass of O(K) per point); None otherwise.  Only a guide: every answer is re-checked on
+    the recursion (:func:`~boundcalc.bounds.compose.final_bound`).
+
+    The scan carries ``monotone = True`` when a_K is proved nonincreasing in n_real [derived]: accumulate
+    with the power law, where S4 reads ``a_K = eps(N_K) + n_synth sum_(j<K) eps(N_j) / N_(j+1)``,
+    ``N_j = n_real + (j - 1) n_synth`` (with n_synth given, or n_synth = n_real: ``N_j = j n_real`` and
+    ``n_synth / N_(j+1) = 1 / (j + 1)``); every term is nonincreasing in n_real since eps(N) = C N^(-alpha)
+    decreases and N_(j+1) increases."""
     from boundcalc.bounds.grid import grid_bound
+    from boundcalc.bounds.learners import PowerLaw
     if (scheme not in ("replace", "mix", "accumulate") or real_data != "fresh" or real_fraction is not None
             or not (learner.rate_only and learner.eps_expr is not None)):
         return None
@@ -231,6 +247,8 @@ def _float_scan(scheme, learner, generations, n_synth, real_data, real_fraction)
         synth = np.asarray(xs) if n_synth is None else n_synth
         return grid_bound(_make(scheme, n_real=np.asarray(xs), n_synth=synth), learner, generations,
                           final_only=True).final
+    scan.monotone = scheme == "accumulate" and isinstance(learner, PowerLaw)
+    scan.generations = generations
     return scan
 
 
@@ -240,29 +258,65 @@ _GUIDE_POINTS = 2000
 
 _GUIDE_SIZES = np.unique(np.round(np.logspace(0, 18.6, _GUIDE_POINTS)).astype(np.int64))
 
+#: a full guide scan of accumulate evaluates (points x generations) terms of S4; above this many terms a
+#: guide proved monotone (``scan.monotone``) is bisected instead: one point, one O(K) pass per step
+_GUIDE_TERMS = 2 * 10 ** 7
+
+
+def _bisected_guide(float_scan, xs, target):
+    """(below, hit), consecutive integers (or the closest the doubles tell apart) with
+    scan(below) > target >= scan(hit), by bisection over the guide sizes ``xs`` then over the integers
+    between two of them; only for a scan proved nonincreasing (``float_scan.monotone``).  None when the
+    ends do not bracket the target or a value is not finite."""
+    def value(x):
+        return float(float_scan(np.array([x], dtype=np.int64))[0])
+
+    first, last = value(xs[0]), value(xs[-1])
+    if not (math.isfinite(first) and math.isfinite(last)) or first <= target or last > target:
+        return None
+    lo, hi = 0, xs.size - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if value(xs[mid]) <= target else (mid, hi)
+    below, hit = int(xs[lo]), int(xs[hi])
+    while hit - below > 1:
+        mid = (below + hit) // 2
+        below, hit = (below, mid) if value(mid) <= target else (mid, hit)
+    return below, hit
+
 
 def _guided_bracket(F, float_scan, target, lowest):
-    """(below, hit) with F(below) > target >= F(hit), found from the float guide and confirmed in
-    mpmath, or None when the guide cannot be trusted (not monotone, no crossing, or disagreement)."""
+    """(below, hit) with F(below) > target >= F(hit), found from the float guide and confirmed on the
+    recursion (F), or None when the guide cannot be trusted (not monotone, no crossing, or disagreement).
+
+    The guide scans :data:`_GUIDE_SIZES` and narrows the first crossing on linearly spaced integers; a
+    guide proved monotone whose scan would exceed :data:`_GUIDE_TERMS` terms (accumulate at large K) is
+    bisected instead (:func:`_bisected_guide`)."""
     xs = _GUIDE_SIZES[_GUIDE_SIZES >= max(lowest, 1)]
-    values = float_scan(xs)
-    if not np.all(np.isfinite(values)) or np.any(np.diff(values) > 0):
-        return None
-    under = np.nonzero(values <= target)[0]
-    if under.size == 0 or under[0] == 0:
-        return None
-    below, hit = int(xs[under[0] - 1]), int(xs[under[0]])
-    for _ in range(8):  # narrow the bracket in double precision (integers, linearly spaced)
-        if hit - below <= 1:
-            break
-        fine = np.unique(np.round(np.linspace(below, hit, 1025)).astype(np.int64))
-        values = float_scan(fine)
+    if getattr(float_scan, "monotone", False) and xs.size * getattr(float_scan, "generations", 1) > _GUIDE_TERMS:
+        found = _bisected_guide(float_scan, xs, target)
+        if found is None:
+            return None
+        below, hit = found
+    else:
+        values = float_scan(xs)
+        if not np.all(np.isfinite(values)) or np.any(np.diff(values) > 0):
+            return None
         under = np.nonzero(values <= target)[0]
-        if under.size == 0 or under[0] == 0 or np.any(np.diff(values) > 0):
-            break
-        below, hit = int(fine[under[0] - 1]), int(fine[under[0]])
+        if under.size == 0 or under[0] == 0:
+            return None
+        below, hit = int(xs[under[0] - 1]), int(xs[under[0]])
+        for _ in range(8):  # narrow the bracket in double precision (integers, linearly spaced)
+            if hit - below <= 1:
+                break
+            fine = np.unique(np.round(np.linspace(below, hit, 1025)).astype(np.int64))
+            values = float_scan(fine)
+            under = np.nonzero(values <= target)[0]
+            if under.size == 0 or under[0] == 0 or np.any(np.diff(values) > 0):
+                break
+            below, hit = int(fine[under[0] - 1]), int(fine[under[0]])
     xs = np.unique(np.concatenate([xs, [below, hit]]))
-    for _ in range(4):  # rounding at the target: widen by one guide step until mpmath confirms
+    for _ in range(4):  # rounding at the target: widen by one guide step until the recursion confirms
         if F(below) > target and F(hit) <= target:
             return below, hit
         k = int(np.searchsorted(xs, below))
@@ -271,7 +325,7 @@ def _guided_bracket(F, float_scan, target, lowest):
 
 
 def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, learner, reason, ratio=2.0,
-                   floor=None, float_scan=None, floor_reason="the learner's error floor"):
+                   floor=None, float_scan=None, floor_reason="the learner's error floor", scan_guide=None):
     """Smallest integer x >= lowest with f(x) <= target.
 
     A geometric scan (``ratio`` 2 for n-real, 1.5 for n-synth, whose bound rises and falls) finds the first scanned point under the target and bisection the
@@ -292,17 +346,22 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
         return seen[x]
 
     scanned = False
-    guided = None
+    guided = skipped = None
     if F(lowest) > target and float_scan is not None:
         guided = _guided_bracket(F, float_scan, target, lowest)
     if F(lowest) <= target:
         value = lowest
-    elif guided is not None:  # the float guide brackets the crossing; bisection in mpmath decides it
+    elif guided is not None:  # the float guide brackets the crossing; bisection on the recursion decides it
         scanned = True
         value = _smallest_integer(F, target, *guided)
     else:
         scanned = True
         prev, x, hit = lowest, max(lowest, 1), None
+        skipped = _skip_by_guide(scan_guide, lowest, ratio, target) if scan_guide is not None else None
+        if skipped is not None and F(skipped[0]) > target:  # the point before the skipped scan, confirmed
+            prev, x = skipped[0], skipped[1]
+        else:
+            skipped = None
         while x <= MAX_SIZE:
             if F(x) <= target:
                 hit = x
@@ -343,15 +402,85 @@ def _integer_solve(name, f, target, lowest, inputs, scheme_at, generations, lear
               "monotone_on_scan": bool(all(b <= a for a, b in zip(ordered, ordered[1:])))}
     checks.update(_closed_form_check(scheme_at(value), learner, generations, achieved))
     msg = f"smallest {name} = {value} gives a_K = {mpmath.nstr(achieved, 10)} <= {target:g}"
+    if scanned and guided is None and skipped is not None:
+        checks["monotone_on_scan"] = checks["monotone_on_scan"] and skipped[2]
     if guided is not None:
-        checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone
-        msg += " (closed form scanned in double precision, the crossing bisected in mpmath)"
+        checks["monotone_on_scan"] = True  # the guide's scan of the closed form was monotone (or is proved so)
+        msg += " (closed form scanned in double precision, the crossing bisected on " + _recursion_arithmetic(
+            scheme_at(value), learner, generations) + ")"
+    elif scanned and skipped is not None:
+        msg += (f" (geometric scan of ratio {ratio:g}, its points before the crossing read from the closed form "
+                "in double precision, then bisection on the recursion)")
     elif scanned:
         msg += f" (geometric scan of ratio {ratio:g}, then bisection)"
     if not checks["monotone_on_scan"]:
         msg += "; the bound is not monotone in " + name + ", so a narrower dip below the scanned points cannot be excluded"
     verified = checks["meets_target"] and checks["smaller_value_fails"] and checks.get("closed_form_agrees", True)
     return SolveResult(name, value, achieved, target, True, verified, inputs, message=msg, checks=checks)
+
+
+#: a scan point is taken from the double-precision guide only when its value is this far (relative) from the target
+_GUIDE_MARGIN = 1e-9
+
+
+def _n_synth_guide(scheme, learner, generations):
+    """For ``--for n-synth`` under accumulate with the power learner past ``STEPWISE_STEPS`` generations
+    (where every candidate costs thousands of mpmath steps): s -> a_K(n_synth = s) over an integer array in
+    double precision, theorem S4 by :func:`~boundcalc.bounds.grid.accumulate_grid` (relative error far
+    below :data:`_GUIDE_MARGIN`); None otherwise.  Read by :func:`_skip_by_guide` only."""
+    from boundcalc.bounds.compose import STEPWISE_STEPS
+    from boundcalc.bounds.grid import accumulate_grid
+    from boundcalc.bounds.learners import PowerLaw
+    from boundcalc.model.schemes import Accumulate
+    if not (isinstance(scheme, Accumulate) and isinstance(learner, PowerLaw) and generations > STEPWISE_STEPS
+            and getattr(scheme, "real_data", "fresh") == "fresh"):
+        return None
+    n_real = float(scheme.n_real)
+
+    def guide(xs):
+        with np.errstate(all="ignore"):
+            return accumulate_grid(np.full(len(xs), n_real), np.asarray(xs, dtype=float), learner, generations,
+                                   final_only=True)[0]
+    return guide
+
+
+def _skip_by_guide(guide, lowest, ratio, target):
+    """Where the geometric scan of :func:`_integer_solve` may start: ``(prev, x, monotone)`` such that the
+    guide puts every scan point before x more than :data:`_GUIDE_MARGIN` (relative) above the target and the
+    point after x that far below it, so the scan on the recursion visits x and the next point only (the same
+    points it would stop at); ``monotone``: the guide's values on the skipped points do not increase.  None
+    when the guide finds no such crossing (the scan then visits every point)."""
+    points = [max(lowest, 1)]
+    while points[-1] <= MAX_SIZE:
+        points.append(max(points[-1] + 1, int(math.ceil(points[-1] * ratio))))
+    points = points[:-1]
+    values = []
+    for lo in range(0, len(points), 16):  # blocks of 16 points: stop at the first block that crosses
+        block = guide(points[lo:lo + 16])
+        values.extend(block.tolist())
+        if not np.all(np.isfinite(block)) or np.any(block <= target * (1 + _GUIDE_MARGIN)):
+            break
+    values = np.array(values)
+    near = np.nonzero(~np.isfinite(values) | (values <= target * (1 + _GUIDE_MARGIN)))[0]
+    if near.size == 0:
+        return None
+    j = int(near[0])
+    if j < 2 or not values[j] <= target * (1 - _GUIDE_MARGIN):
+        return None
+    return points[j - 2], points[j - 1], bool(np.all(np.diff(values[:j + 1]) <= 0))
+
+
+def _recursion_arithmetic(scheme, learner, generations) -> str:
+    """How :func:`~boundcalc.bounds.compose.final_bound` evaluates a_K for this loop, in words: in mpmath,
+    or (accumulate and per-generation schedules past ``STEPWISE_STEPS`` generations, a vectorised learner)
+    in mpmath for the first generations and then in doubles rounded upward."""
+    from boundcalc.bounds.compose import STEPWISE_STEPS, _accumulate_fast, _one_source_fast
+    from boundcalc.model.schemes import is_steady
+    if _accumulate_fast(scheme, learner, generations) or (
+            _one_source_fast(scheme, learner, generations) and not is_steady(scheme)):
+        return (f"the recursion: mpmath for generations 1..{STEPWISE_STEPS}, then doubles rounded upward "
+                "(an upper bound on the exact value)")
+    return "the recursion in mpmath"
 
 
 def _extended_scan(F, seen, target, ratio):
@@ -394,7 +523,11 @@ def _refine_dip(F, seen, target):
 
 
 def _closed_form_check(scheme, learner, generations, achieved) -> dict:
-    cf = closed_form(scheme, learner, generations)
+    """``closed_form_agrees``: the closed form (S2-S4) equals the solver's a_K to 1e-12 relative.  S4 past
+    ``STEPWISE_STEPS`` generations is summed in doubles with an exactly rounded sum (about (k_e + 4) u
+    relative, far inside the tolerance) rather than term by term in mpmath (seconds at K = 1e5)."""
+    from boundcalc.bounds.compose import STEPWISE_STEPS
+    cf = closed_form(scheme, learner, generations, mpmath_terms=STEPWISE_STEPS)
     if cf is None:
         return {}
     value = cf.evaluate()
@@ -450,15 +583,9 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
     if isinstance(learner, KDE) and cap > MAX_KDE_GENERATIONS:  # the search would compose more than the guard allows
         raise BoundcalcError(f"max_generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner "
                              f"({WHY_KDE_GENERATIONS}), got {cap}")
+    searched, peak = 0, None
     if learner.rate_only:  # a_k does not depend on K: one pass, stopped early
-        over, last = None, []
-        for k, a in enumerate(iter_bounds(scheme, learner), start=1):
-            last.append(a)
-            if a > target:
-                over = k
-                break
-            if k >= cap or (k > 10 and abs(a - last[-2]) <= mpmath.mpf("1e-15") * abs(a)):
-                break
+        over, last, searched, peak = _scan_generations(scheme, learner, target, cap)
     else:  # the union bound makes a_k grow with K: double K until "all a_k^(K) <= target" fails, then bisect
         def ok(K):
             return max(bound_sequence(scheme, learner, K, delta)) <= target
@@ -467,6 +594,7 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
             lo, hi = hi, min(2 * hi, cap + 1) if hi < cap else cap + 1
         if hi > cap:
             over, last = None, bound_sequence(scheme, learner, cap, delta)
+            searched = len(last)
         else:
             while hi - lo > 1:
                 mid = (lo + hi) // 2
@@ -482,18 +610,94 @@ def _generations_solve(target, learner, scheme, delta, max_generations, inputs):
         converged = learner.rate_only and (len(last) == 1 or abs(last[-1] - last[-2]) <= mpmath.mpf("1e-12") * abs(last[-1]))
         if converged:
             msg = (f"every K stays under the target: the bound converges to {mpmath.nstr(limit, 6)} "
-                   f"(changes below 1e-15 relative after K = {len(last)})")
+                   f"(changes below 1e-15 relative after K = {searched})")
         else:
             msg = f"every K <= {cap} stays under the target; the bound reaches {mpmath.nstr(limit, 6)} at K = {cap}"
         return SolveResult("generations", None, limit, target, True, True, inputs, message=msg,
-                           checks={"searched_up_to": len(last), "converged": bool(converged)})
+                           checks={"searched_up_to": searched, "converged": bool(converged)})
     value = over - 1
-    seq = bound_sequence(scheme, learner, value, delta)
-    nxt = bound_sequence(scheme, learner, value + 1, delta)
-    checks = {"meets_target": bool(max(seq) <= target), "next_generation_fails": bool(max(nxt) > target)}
-    return SolveResult("generations", value, seq[-1], target, True, all(checks.values()), inputs,
-                       message=f"largest K = {value}: a_K = {mpmath.nstr(seq[-1], 6)} <= {target:g}, "
-                               f"a_(K+1) = {mpmath.nstr(nxt[-1], 6)}", checks=checks)
+    from boundcalc.bounds.compose import STEPWISE_STEPS
+    if learner.rate_only and value > STEPWISE_STEPS:
+        # a_k does not depend on K: the pass above saw a_1..a_K under the target (peak); a_K and a_(K+1)
+        # again by final_bound, O(K) each (the stored sequence would be O(K) mpmath numbers)
+        seq_last, nxt_last = (mpmath.mpf(final_bound(scheme, learner, k, delta)) for k in (value, value + 1))
+        checks = {"meets_target": bool(peak <= target and seq_last <= target),
+                  "next_generation_fails": bool(nxt_last > target)}
+    else:
+        seq = bound_sequence(scheme, learner, value, delta)
+        nxt = bound_sequence(scheme, learner, value + 1, delta)
+        seq_last, nxt_last = seq[-1], nxt[-1]
+        checks = {"meets_target": bool(max(seq) <= target), "next_generation_fails": bool(max(nxt) > target)}
+    return SolveResult("generations", value, seq_last, target, True, all(checks.values()), inputs,
+                       message=f"largest K = {value}: a_K = {mpmath.nstr(seq_last, 6)} <= {target:g}, "
+                               f"a_(K+1) = {mpmath.nstr(nxt_last, 6)}", checks=checks)
+
+
+def _scan_generations(scheme, learner, target, cap):
+    """``(over, last, searched, peak)``: the first k with a_k > target (or None), the last one or two values
+    seen, the number seen and the maximum of those under the target; the pass stops at ``cap`` or when a_k changes by at most 1e-15
+    relative (k > 10).  The blocks of the double continuation (:func:`_rate_only_bounds`) are checked as
+    arrays."""
+    over, last, k, peak = None, [], 0, None
+    tol = mpmath.mpf("1e-15")
+    for block in _rate_only_bounds(scheme, learner, cap):
+        if isinstance(block, np.ndarray):
+            ks = k + 1 + np.arange(block.size)
+            prev = np.concatenate([[float(last[-1]) if last else np.nan], block[:-1]])
+            stops = (block > target) | (ks >= cap) | ((ks > 10) & (np.abs(block - prev) <= 1e-15 * np.abs(block)))
+            end = int(np.argmax(stops)) if stops.any() else block.size - 1
+            seen = block[:end + 1]
+            under = seen[:-1] if seen[-1] > target else seen  # the peak of the values under the target
+            if under.size:
+                top = float(under.max())
+                peak = top if peak is None or top > peak else peak
+            last = ([last[-1]] if last else []) + [mpmath.mpf(v) for v in seen[-2:].tolist()]  # exact
+            last = last[-2:]
+            k += end + 1
+            if stops.any():
+                if block[end] > target:
+                    over = k
+                return over, last, k, peak
+            continue
+        a = block
+        k += 1
+        last = [last[-1], a] if last else [a]
+        if a > target:
+            return k, last, k, peak
+        peak = a if peak is None or a > peak else peak
+        if k >= cap or (k > 10 and abs(a - last[-2]) <= tol * abs(a)):
+            break
+    return over, last, k, peak
+
+
+def _rate_only_bounds(scheme, learner, cap):
+    """a_1, a_2, ... of a rate-only learner (a_k does not depend on K), lazily, one mpmath number or a float64
+    array (a block of the double continuation) at a time: theorem S1 in mpmath
+    (:func:`~boundcalc.bounds.compose.iter_bounds`) for the first ``STEPWISE_STEPS`` generations, then, for a
+    vectorised learner (power, table) under accumulate, replace, mix or a schedule, the continuation in
+    doubles rounded upward that :func:`~boundcalc.bounds.compose.compose_bound` prints (each value an upper
+    bound on the exact one), a block of generations per numpy pass.  When a value of the continuation leaves
+    the double range, the mpmath steps take over (from generation 1, the numbers already yielded skipped)."""
+    from boundcalc.bounds import compose as C
+    fast = cap > C.STEPWISE_STEPS and C._vectorised(learner) and (
+        isinstance(scheme, C.Accumulate) or C._one_source_fast(scheme, learner, cap))
+    if not fast:
+        yield from iter_bounds(scheme, learner)
+        return
+    state = C._Recursion(scheme)
+    for k in range(1, C.STEPWISE_STEPS + 1):
+        yield state.step(learner.eps_of_n(scheme.n_total(k)))
+    count = C.STEPWISE_STEPS
+    try:
+        tail = (C._accumulate_tail(scheme, learner, state.total, cap) if state._accumulate
+                else C._one_source_tail(scheme, learner, state.a[-1], cap))
+        for _, _, values in tail:
+            count += values.size
+            yield values
+    except C._OutOfRange:
+        for k, a in enumerate(iter_bounds(scheme, learner), start=1):
+            if k > count:
+                yield a
 
 
 def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1.0, c_opt=1.0,
