@@ -356,7 +356,7 @@ def _stepwise_head(scheme: Scheme, rate, steps: int):
     return state, eps
 
 
-def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
+def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05, union: int | None = None):
     """a_K alone, in O(K) time and O(1) memory for a rate-only learner (the solvers' inner loop).
 
     The recursion is iterated as by :func:`recursion` (every step theorem S1) keeping only what the
@@ -368,15 +368,18 @@ def final_bound(scheme: Scheme, learner: Learner, generations: int, delta=0.05):
     :data:`STEPWISE_STEPS` is stepped to the end.  Accumulate and a per-generation schedule go on in
     doubles past :data:`STEPWISE_STEPS` (:func:`_accumulate_tail`, :func:`_one_source_tail`) for a vectorised
     learner.  The diffusion learner takes the same paths with its eps of this run (:func:`_run_rate`).
-    Other learners and schemes: :func:`recursion`.
+    Other learners and schemes: :func:`recursion`.  ``union`` (default K) is the number of generations over
+    which delta is split (lemma C3) when these K are the first generations of a longer run.
     """
     K = check_positive_int("generations", generations)
     if isinstance(scheme, Schedule):
         scheme.check_generations(K)
     rate = learner if learner.rate_only and type(learner).errors is Learner.errors else None
     if rate is None and (_steady(scheme) or isinstance(scheme, Accumulate) or _one_source_fast(scheme, None, K)):
-        rate = _run_rate(scheme, learner, K, delta)
+        rate = _run_rate(scheme, learner, K if union is None else union, delta)
     if rate is None:
+        if union is not None and union != K and learner.uses_delta:
+            raise ValueError("final_bound: union needs a learner whose eps is a function of N within one run")
         return recursion([e.eps for e in learner_errors(learner, scheme, K, delta)], scheme)[-1]
     vectorised = rate is not learner or _vectorised(learner)
     if vectorised and ((isinstance(scheme, Accumulate) and K > STEPWISE_STEPS)

@@ -58,6 +58,16 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
         a_prev = mpmath.mpf(check_range("previous_tv", previous_tv, 0, 1))
         rest = lambda s: learner_eps_at(learner, scheme_at(s), I, delta)  # noqa: E731
         f = lambda s: rest(s) + mpmath.mpf(s) / (n_real + mpmath.mpf(s)) * a_prev  # noqa: E731
+    elif getattr(learner, "run_rate", None) is not None and I >= 3:
+        # the diffusion learner: within the I-generation statement every eps is at delta / I (lemma C3), so eps
+        # is a function of N alone there (its run rate) and the paths of a rate-only learner apply, with
+        # a_(I-1) the first I - 1 generations of that statement
+        lam_before = n_real / (n_real + n_before)
+        rate = learner.run_rate(scheme_at(0), I, delta)  # refuses an uncovered loop in one line
+        a_prev = final_bound(Schedule.continuous(n_real, [lam_before], [n_real + n_before], draw=draw), learner,
+                             I - 1, delta, union=I)
+        f = lambda s: last_step(Schedule.continuous(n_real, [n_real / (n_real + s)], [n_real + s], draw=draw),  # noqa: E731
+                                rate, 2, a_prev)
     elif learner.rate_only and type(learner).errors is Learner.errors:
         # eps depends on N alone and plans 1..I-1 do not depend on s: a_(I-1) once (O(I) time, O(1)
         # memory), then f(s) is the last step of theorem S1, as the recursion takes it
