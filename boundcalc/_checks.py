@@ -36,6 +36,8 @@ def check_range(name: str, value, low=-math.inf, high=math.inf,
         x = value if isinstance(value, mpmath.mpf) else float(value)
     except (TypeError, ValueError):
         raise BoundcalcError(f"{name} must be a number, got {value!r}") from None
+    except OverflowError:  # an integer beyond the doubles (e.g. the sum of two sizes near 1e308)
+        raise BoundcalcError(f"{name} must be a number below 1.8e308 (a double), got {mpmath.nstr(mpmath.mpf(value), 4)}") from None
     if mpmath.isnan(x):
         raise BoundcalcError(f"{name} must be a number, got nan")
     left = "[" if low_inclusive else "("

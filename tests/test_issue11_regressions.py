@@ -264,3 +264,14 @@ def test_out_paths_the_system_rejects_are_one_line(argv, tmp_path):
     loop.symlink_to(loop)
     values = {"long": str(tmp_path / ("x" * 300)), "loop": str(loop / "figures")}
     refused([a.format(**values) for a in argv], "--out", "choose another place")
+
+
+def test_sizes_whose_sum_leaves_the_doubles_are_one_clean_error():
+    """Found by the long property run (300 examples): phase with n_real = 8.99e307 summed n_real + n_synth_before
+    beyond the doubles and ended in an OverflowError; an integer beyond the doubles is a clean error anywhere."""
+    import boundcalc as bc
+    from boundcalc._checks import check_range
+    with pytest.raises(bc.BoundcalcError, match=r"n_real \+ n_synth_before .* must be below 1.8e308"):
+        bc.phase(bc.PowerLaw(C=1, alpha=0.2), n_real=8.98846567431158e307)
+    with pytest.raises(bc.BoundcalcError, match="sizes must be a number below 1.8e308"):
+        check_range("sizes", 2 * 10 ** 308, 0)

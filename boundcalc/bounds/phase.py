@@ -20,6 +20,8 @@ generations 2..I-1 (default n_real), or a value the user supplies (``previous_tv
 
 from __future__ import annotations
 
+import math
+
 import mpmath
 
 from boundcalc._checks import BoundcalcError, check, check_probability, check_range
@@ -45,6 +47,9 @@ def phase_transition(learner: Learner, n_real, generation: int = 2, previous_tv=
                              "not both: previous_tv replaces the generations that n_synth_before describes")
     check_probability("delta", delta)
     n_before = n_real if n_synth_before is None else check("n_synth_before", n_synth_before)
+    if not math.isfinite(float(mpmath.mpf(n_real) + n_before)):
+        raise BoundcalcError(f"n_real + n_synth_before (the size of generations 2..I-1) must be below 1.8e308, got "
+                             f"{mpmath.nstr(mpmath.mpf(n_real) + n_before, 4)}")
     check("draw", draw)
     inputs = {"learner": learner.to_dict(), "n_real": n_real, "generation": I,
               "n_synth_before": n_before, "delta": delta, "previous_tv": previous_tv, "draw": draw}
