@@ -321,10 +321,10 @@ def _p(name, kind, help, low=-math.inf, high=math.inf, low_open=False, high_open
 
 #: the most generations a bound, a search or a phase diagram composes.  The recursion costs O(K) time;
 #: searches keep O(1) numbers per candidate (compose.final_bound), but ``bound`` returns one row per
-#: generation (K mpmath numbers and a terms record each: about 1 kB per generation, 1 GB at 1e6) and its
-#: JSON carries every row: a larger K is refused rather than left to exhaust memory.  Measured
-#: (bench/bench_scale.py, two shared cores): the power learner's ``bound`` at K = 1e6 in 10-20 s (mix,
-#: replace; 0.5-0.7 GB), its solves in 0.02-3 s (closed form of a steady loop past 4096 steps).
+#: generation (past 4096 generations a double each, terms records made when read; about 0.2 GB at 1e6) and its
+#: JSON carries every a_i: a larger K is refused rather than left to exhaust memory.  Measured
+#: (bench/bench_scale.py, two shared cores): the power learner's ``bound`` at K = 1e6 in 0.004-0.7 s by
+#: scheme, its solves in under a second.
 MAX_GENERATIONS = 10 ** 6
 _WHY_K = "a size guard: the bound is composed generation by generation"
 #: points of a plotted curve, and of each axis of a diagram (every point is one composed bound)
