@@ -482,7 +482,7 @@ class KDE(Learner):
             return []
         term = _martingale_term(scheme, first, len(errors), delta)
         return [f"generations {first}..{len(errors)}: lemma KE5 is at least 1 there (its martingale term "
-                f"(1/2) sqrt(2 ln(K/delta) Q_i) is {term:.4g} at generation {first}, and Q_i only grows under replace); "
+                f"(1/2) sqrt(2 ln(K/delta) Q_i) is {term:.6g} >= 1 at generation {first}, and Q_i only grows under replace); "
                 "its loop_bound there is the trivial a_i <= 1, and bias_tv and deviation are not computed"]
 
     def _loop_errors(self, scheme, generations, delta, h, computed=None):
