@@ -44,7 +44,7 @@ from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import (EXACT_SQUARE_TERMS, QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound,
                                           _quadrature)
 from boundcalc.model.kde_law import PRUNE_WEIGHT, expected_training_mixtures
-from boundcalc.model.schemes import Mix
+from boundcalc.model.schemes import Mix, Schedule
 from boundcalc.model.targets import SQRT2PI, GaussianMixture, PrunedMixture, mixture_of
 from boundcalc.theory.catalogue import get_lemma
 from boundcalc.theory.kde_expected import gaussian_product
@@ -73,19 +73,32 @@ def warm_up_densities(scheme: Mix, generations: int) -> float:
     """About how many mixture densities :func:`steady_mix_bounds` evaluates: two per recent synthetic block
     for every generation until the laws of lemma K4 stop changing, which takes about
     ln(PRUNE_WEIGHT) / ln(1 - lambda) generations (their weights (1 - lambda)^k fall under the pruning level)."""
-    lam = float(scheme.n_real) / float(scheme.n_total(2))
+    lam = _smallest_real_fraction(scheme)
     if lam >= 1:
         return 0.0
     converge = math.log(PRUNE_WEIGHT) / math.log1p(-lam) if lam > 0 else math.inf
+    if isinstance(scheme, Schedule) and len(set(scheme.real_fractions)) * len(set(scheme.sizes)) > 1:
+        converge = math.inf  # the laws of a schedule that changes keep changing: a new source every generation
     # reused real data: the real block's kernel head (REAL_HEAD L ages, two densities each, once)
-    once = 2.0 * REAL_HEAD * recent_generations(lam) if scheme.real_data == "reused" else 0.0
+    once = 2.0 * REAL_HEAD * recent_generations(lam) if getattr(scheme, "real_data", "fresh") == "reused" else 0.0
     return 2.0 * recent_generations(lam) * min(float(generations), converge) + once
 
 
 def applies(scheme, target) -> bool:
-    """True for a ``mix`` loop (fresh or reused real data) and p0 a Gaussian mixture in d = 1 or 2."""
-    return (isinstance(scheme, Mix) and scheme.real_data in ("fresh", "reused") and isinstance(target, GaussianMixture)
-            and target.dim in (1, 2) and scheme.n_synth > 0)
+    """True for a ``mix`` loop (fresh or reused real data) or a ``schedule`` of integer sizes (fresh real data,
+    the real fraction and size of each generation given), and p0 a Gaussian mixture in d = 1 or 2."""
+    if not (isinstance(target, GaussianMixture) and target.dim in (1, 2)):
+        return False
+    if isinstance(scheme, Schedule):
+        return not scheme.relaxed and any(f < 1 for f in scheme.real_fractions)
+    return isinstance(scheme, Mix) and scheme.real_data in ("fresh", "reused") and scheme.n_synth > 0
+
+
+def _smallest_real_fraction(scheme) -> float:
+    """lambda of a mix; the smallest real fraction of a schedule (its slowest decay)."""
+    if isinstance(scheme, Schedule):
+        return float(min(scheme.real_fractions))
+    return float(scheme.n_real) / float(scheme.n_total(2))
 
 
 class _Last:
@@ -252,15 +265,16 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     ``extra_variance`` fixes the quadrature grid (default: the largest variance that any evaluated density
     adds to p0); ``fixed_point=False`` computes every generation (the tests compare the two)."""
     if not applies(scheme, target):
-        raise BoundcalcError("the O(K) KDE loop bound applies to mix (fresh or reused real data), p0 in d = 1 or 2")
+        raise BoundcalcError("the O(K) KDE loop bound applies to mix (fresh or reused real data) and schedules, "
+                             "p0 in d = 1 or 2")
     K, dim, h2 = int(generations), target.dim, float(h) * float(h)
     laws = [target] + list(expected_training_mixtures(target, scheme, float(h), K))
     KE1, KE2, KE3, KE5, K1 = (_Last(get_lemma(k)) for k in ("KE1", "KE2", "KE3", "KE5", "K1"))
     lap = float(target.laplacian_l1())
-    lam_w = float(scheme.n_synth) / float(scheme.n_total(2))  # 1 - lambda, the weight of p_(i-1)
+    lam_w = 1.0 - _smallest_real_fraction(scheme)  # the largest weight of p_(i-1) in a plan (mix: 1 - lambda)
     if recent is None:
         recent = recent_generations(1.0 - lam_w)
-    reused = scheme.real_data == "reused"
+    reused = getattr(scheme, "real_data", "fresh") == "reused"
     real = None
     if reused:  # the real block, drawn at generation 1 (weight 1 there, lambda in every later plan)
         real = _ReusedReal(target, float(scheme.n_real), float(scheme.n_real) / float(scheme.n_total(2)), lam_w, h2,
@@ -275,7 +289,7 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     p0 = target.density(x)
     margin = 1.0 + QUADRATURE_MARGIN[dim]
     s_min2 = float(np.min(p0_var))
-    rho = lam_w * (1.0 + h2 / (2.0 * s_min2 + (recent + 2) * h2)) ** (dim / 4.0)
+    widening = (1.0 + h2 / (2.0 * s_min2 + (recent + 2) * h2)) ** (dim / 4.0)  # rho = w_i * widening
 
     blocks: list[_Block] = []
     densities = _BlockDensities(x, dim, list({id(law): law for law in laws[:K]}.values()))  # the blocks' sources
@@ -291,18 +305,21 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
     for i in range(1, K + 1):
         plan = scheme.plan(i)
         n_i = float(plan.n_total)
+        # w_i: the weight of p_(i-1) in plan i (mix: 1 - lambda); every earlier kernel is multiplied by it
+        w_i = sum(float(b.count) for b in plan.blocks if b.source == i - 1 and i > 1) / n_i
+        for b in blocks:
+            b.weight *= w_i  # the block's kernel mass c at age i - drawn_at
         own = [_Block(i, b.source, float(b.count), b.count / n_i) for b in plan.blocks
                if b.count > 0 and not (reused and b.source == 0)]  # the reused real block is `real`
-        # Q_i (exact): earlier masses times (1 - lambda), plus the new blocks; the reused real block has mass 1
-        q = (lam_w * lam_w * q if i > 1 else 0.0) + sum(b.weight ** 2 / b.count for b in own)
+        # Q_i (exact): earlier masses times w_i, plus the new blocks; the reused real block has mass 1
+        q = (w_i * w_i * q if i > 1 else 0.0) + sum(b.weight ** 2 / b.count for b in own)
         blocks.extend(own)
         # blocks turning L + 1 leave the exact sum for the tail
-        tail *= rho if i > 1 else 0.0
+        tail *= w_i * widening if i > 1 else 0.0
         while blocks and i - blocks[0].drawn_at > recent:
             b = blocks.pop(0)
             a = i - b.drawn_at
-            c = b.weight * lam_w ** a
-            tail += _sqrt_mass_bound(laws[b.source], (a + 1) * h2, b.count, c, dim)
+            tail += _sqrt_mass_bound(laws[b.source], (a + 1) * h2, b.count, b.weight, dim)
         while len(variances) <= min(i, oldest + 1):
             variances.append(_key(variances[-1] + h2))
         key = tuple((id(laws[b.source]), i - b.drawn_at, b.count, b.weight) for b in blocks)
@@ -312,9 +329,8 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
         if i_v_recent is None:
             v = np.zeros(x.shape[0])
             for b in blocks:
-                a = i - b.drawn_at
-                var = variances[a]
-                c = b.weight * lam_w ** a
+                var = variances[i - b.drawn_at]
+                c = b.weight
                 mean, square = densities.pair(laws[b.source], var)
                 v += (c * c * square - (c * mean) ** 2) / b.count
             if reused:
@@ -354,14 +370,14 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
             stoch_cache.clear()
             stoch_cache[skey] = stoch
         stoch = stoch_cache[skey]
-        prev = lam_w * lin[-1] if i > 1 else 0
+        prev = w_i * lin[-1] if i > 1 else 0
         lin.append(float(KE2.evaluate(h=h, Lambda=lap, S_stoch=stoch, A_w=prev)))
         lin_bias.append(bias)
         lin_stoch.append(stoch)
         # the fixed point: step i + 1 reads laws r_(i-L-1)..r_(i+1) and (q, tail, KE2's a_i); when those laws are
         # the objects step i read (a converged loop) and the numbers equal step i - 1's, step i + 1 repeats step i
         # (with reused real data also the real block's head array fixed and its rest settled: its next terms are 0)
-        state = (q, tail, lin[-1], t_r, i_v, stoch, real.old if reused else None)
+        state = (q, tail, lin[-1], t_r, i_v, stoch, w_i, real.old if reused else None)
         first = i - recent - 2
         settled = not reused or (real.steady is not None and math.sqrt(real.lam_w) ** (i - 1) == 0.0)
         if (fixed_point and settled and i < K and first >= 1 and state == last_state

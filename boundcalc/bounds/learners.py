@@ -402,14 +402,18 @@ class KDE(Learner):
             from boundcalc.bounds.kde_steady import applies, warm_up_densities
             if self.target is not None and applies(scheme, self.target) and generations <= MAX_KDE_MIX_GENERATIONS:
                 work = warm_up_densities(scheme, generations)
+                if scheme.name == "schedule":
+                    what, why = "a schedule", "its laws change every generation"
+                else:
+                    what = f"mix at real fraction {scheme.n_real / scheme.n_total(2):.3g}"
+                    why = "its laws converge slowly"
                 raise BoundcalcError(
-                    f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and mix at real "
-                    f"fraction {scheme.n_real / scheme.n_total(2):.3g} (a size guard: its laws converge slowly, "
-                    f"about {work:.3g} mixture densities before they do, at most {MAX_KDE_WARM_UP:.0e}; raise the real "
-                    f"fraction), got {generations}")
+                    f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and {what} "
+                    f"(a size guard: {why}, about {work:.3g} mixture densities, at most {MAX_KDE_WARM_UP:.0e}; "
+                    f"raise the real fraction or lower --generations), got {generations}")
             if self.target is not None and applies(scheme, self.target):
                 raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_MIX_GENERATIONS}] with the kde "
-                                     f"learner and mix ({WHY_KDE_MIX_GENERATIONS}), got {generations}")
+                                     f"learner and {scheme.name} ({WHY_KDE_MIX_GENERATIONS}), got {generations}")
             why = WHY_KDE_GENERATIONS
             if vacuous is not None or scheme.name == "replace":
                 why += (f"; under replace more are answered when lemma KE5 provably reaches 1 by generation "
@@ -448,7 +452,7 @@ class KDE(Learner):
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
     def _steady_path(self, scheme, generations) -> bool:
-        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a mix loop (fresh or reused real
+        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a schedule or a mix loop (fresh or reused real
         data) of more than KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws
         converge within MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
         from boundcalc.bounds.kde_steady import applies, warm_up_densities
