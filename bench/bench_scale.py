@@ -100,6 +100,9 @@ def main(argv=None):
             steady_kde = name == "kde" and scheme_name in ("mix", "mix reused", "replace", "schedule 1")
             if name == "kde":
                 ks = ((10, 100, 200) if scheme_name != "replace" else (10, 50)) + sizes[1:] if steady_kde else (10, 50, 1000)
+                if scheme_name == "schedule":  # the carry past 200, up to its warm-up guard (fractions down to 0.3)
+                    ks = (10, 50, 250, 1000)
+                    steady_kde = True
             for K in ks:
                 scheme = scheme_at(K)
                 if previous is not None and previous[1] * K / previous[0] > budget and not steady_kde:
