@@ -198,14 +198,24 @@ def _kde_case(n_real, n_synth, target="bimodal"):
     return Mix(n_real, n_synth), parse_target(target), float(KDE(target=target).resolved_bandwidth(n_real))
 
 
-@pytest.mark.parametrize("n_real, n_synth", [(500, 500), (300, 1200)])
-@pytest.mark.parametrize("K", [1, 2, 5, 13])
+#: a schedule whose real fraction runs through 0 and 1 (generations 2..13)
+SCHEDULE_FRACTIONS = [0.5, 0.3, 1.0, 0.7, 0.0, 0.45, 0.6, 0.5, 0.25, 0.8, 0.5, 0.4]
+SCHEDULE_SIZES = [400, 900, 600, 1200, 500, 800, 700, 1000, 650, 300, 900, 750]
+
+
+@pytest.mark.parametrize("n_real, n_synth, K", [(n_real, n_synth, K) for n_real, n_synth in ((500, 500), (300, 1200))
+                                                 for K in (1, 2, 5, 13)] + [("schedule", None, K) for K in (2, 5, 13)])
 def test_steady_kde_loop_equals_the_direct_sums(n_real, n_synth, K):
     """With no block left to the tail and the direct path's grid, the carried quantities equal the direct
-    block sums of kde_expected (every block, every generation) to 1e-12."""
+    block sums of kde_expected (every block, every generation) to 1e-12: fresh mix, and a schedule."""
     from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
     from boundcalc.bounds.kde_steady import steady_mix_bounds
-    scheme, target, h = _kde_case(n_real, n_synth)
+    from boundcalc.model.schemes import Schedule
+    if n_real == "schedule":
+        _, target, h = _kde_case(500, 500)
+        scheme = Schedule(500, real_fractions=SCHEDULE_FRACTIONS[:K - 1], sizes=SCHEDULE_SIZES[:K - 1])
+    else:
+        scheme, target, h = _kde_case(n_real, n_synth)
     hs = [h] * K
     direct = expected_bound(scheme, target, hs, K)
     loop = loop_probability_bound(scheme, target, hs, K, 0.05, expected=direct)
@@ -217,14 +227,19 @@ def test_steady_kde_loop_equals_the_direct_sums(n_real, n_synth, K):
     assert carried_loop.bound == pytest.approx(loop.bound, rel=1e-12, abs=0)
 
 
+@pytest.mark.parametrize("kind", ["mix", "schedule"])
 @pytest.mark.parametrize("recent", [1, 3])
-def test_steady_kde_tail_bound_is_above_the_direct_sum(recent):
+def test_steady_kde_tail_bound_is_above_the_direct_sum(recent, kind):
     """Blocks older than ``recent`` replaced by the scalar tail bound: every KE3 integral and KE5 bound
-    is at least the direct one (same grid), and equal while no block is old enough."""
+    is at least the direct one (same grid), and equal while no block is old enough (a mix, and a schedule
+    whose real fraction runs through 0 and 1)."""
     from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
     from boundcalc.bounds.kde_steady import steady_mix_bounds
+    from boundcalc.model.schemes import Schedule
     scheme, target, h = _kde_case(500, 500)
     K = 12
+    if kind == "schedule":
+        scheme = Schedule(500, real_fractions=SCHEDULE_FRACTIONS[:K - 1], sizes=SCHEDULE_SIZES[:K - 1])
     hs = [h] * K
     direct = expected_bound(scheme, target, hs, K)
     loop = loop_probability_bound(scheme, target, hs, K, 0.05, expected=direct)
