@@ -42,15 +42,20 @@ class Check:
         return {"name": self.name, "passed": bool(self.passed), "statement": self.statement, **self.details}
 
 
+def verdict(all_passed: bool) -> str:
+    """The word the validators print before their checks."""
+    return "all checks passed" if all_passed else "SOME CHECKS FAILED"
+
+
 def format_checks(checks) -> str:
     """One line per check: PASS/FAIL (VACUOUS for a passed check with ``vacuous`` set: nothing could
     fail, so it is no evidence), name, its ``kind`` when given, statement."""
-    def verdict(c):
+    def mark(c):
         if not c["passed"]:
             return "FAIL"
         return "VACUOUS" if c.get("vacuous") else "PASS"
 
-    return "\n".join(f"  [{verdict(c)}] {c['name']}" + (f" [{c['kind']}]" if c.get("kind") else "")
+    return "\n".join(f"  [{mark(c)}] {c['name']}" + (f" [{c['kind']}]" if c.get("kind") else "")
                      + f": {c['statement']}" for c in checks)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_choice, check_positive_int
 from boundcalc._io import dumps
-from boundcalc.validate.checks import format_checks
+from boundcalc.validate.checks import format_checks, verdict
 from boundcalc.validate.result import ValidationResult
 from boundcalc.validate.runner import Unit, seed_rng, to_record
 
@@ -351,7 +351,7 @@ class RefitValidation(ValidationResult):
     validator = "gaussian-refit"
 
     def table(self) -> str:
-        from boundcalc.validate.summary import format_table
+        from boundcalc.validate.summary import format_table, interval_text
 
         d = self.data
         s = d["summary"]
@@ -362,14 +362,13 @@ class RefitValidation(ValidationResult):
             exp2 = d["law"].get("sigma2_mean", {}).get("expected_mean")
             rows.append([gen, d["training_set_sizes"][k], s["sigma2"]["mean"][k], None if exp2 is None else exp2[k],
                          s["log_sigma2"]["mean"][k], None if exp is None else exp[k], s["tv"]["mean"][k],
-                         "-" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]", s["nll"]["mean"][k]])
+                         interval_text(lo, hi), s["nll"]["mean"][k]])
         inp = d["inputs"]
         title = (f"Gaussian refit loop: scheme {inp['scheme']}, n_real {inp['n_real']}, n_synth {inp['n_synth']}, "
                  f"target N(0, 1), {d['seeds_finished']}/{inp['seeds']} seeds; means over seeds")
         table = format_table(["gen", "N_i", "sigma^2", "exact E", "log sigma^2", "exact E log", "TV(p_t,p0)", "TV 95% CI",
                               "held-out NLL"], rows, title)
-        verdict = "all checks passed" if d["all_checks_passed"] else "SOME CHECKS FAILED"
-        return (f"{table}\nTV 95% CI: {s['tv']['interval']}\nchecks ({verdict}):\n"
+        return (f"{table}\nTV 95% CI: {s['tv']['interval']}\nchecks ({verdict(d['all_checks_passed'])}):\n"
                 f"{format_checks(d['checks'])}")
 
     def figure(self):

@@ -88,6 +88,11 @@ def format_table(headers, rows, title: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def interval_text(low, high) -> str:
+    """A 95% interval as the tables print it, ``[low, high]`` with 4 decimals, or '-' when a side is missing."""
+    return "-" if low is None or high is None else f"[{low:.4f}, {high:.4f}]"
+
+
 def nan_to_none(values):
     """A list of floats with NaN replaced by None (JSON null)."""
     return [None if (v is None or not math.isfinite(float(v))) else float(v) for v in values]

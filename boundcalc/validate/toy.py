@@ -31,7 +31,7 @@ from typing import Iterable
 import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_choice, check_positive_int
-from boundcalc.validate.checks import format_checks
+from boundcalc.validate.checks import format_checks, verdict
 from boundcalc.validate.result import ValidationResult
 from boundcalc.validate.runner import Unit, seed_rng, to_record
 
@@ -255,7 +255,7 @@ class ToyValidation(ValidationResult):
     validator = "toy-kde"
 
     def table(self) -> str:
-        from boundcalc.validate.summary import format_table
+        from boundcalc.validate.summary import format_table, interval_text
 
         d = self.data
         s = d["summary"]
@@ -263,13 +263,12 @@ class ToyValidation(ValidationResult):
         for k, g in enumerate(d["generations"]):
             lo, hi = s["nll"]["ci95_low"][k], s["nll"]["ci95_high"][k]
             rows.append([g, d["training_set_sizes"][k], s["nll"]["mean"][k],
-                         "-" if lo is None else f"[{lo:.4f}, {hi:.4f}]", s["kernel_det"]["mean"][k]])
+                         interval_text(lo, hi), s["kernel_det"]["mean"][k]])
         inp = d["inputs"]
         title = (f"KDE loop on {inp['data']} (noise {inp['noise']:g}), scheme {inp['scheme']}, n_real {inp['n_real']}, "
                  f"bandwidth {d['bandwidth_rule']}; {d['seeds_finished']}/{inp['seeds']} seeds")
-        verdict = "all checks passed" if d["all_checks_passed"] else "SOME CHECKS FAILED"
         return (format_table(["gen", "N_i", "held-out NLL", "95% CI (Student t)", "det kernel cov"], rows, title)
-                + f"\nchecks ({verdict}):\n{format_checks(d['checks'])}")
+                + f"\nchecks ({verdict(d['all_checks_passed'])}):\n{format_checks(d['checks'])}")
 
 
 def validate_toy(config: ToyConfig | None = None, **options) -> ToyValidation:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from boundcalc.validate.checks import format_checks
+from boundcalc.validate.checks import format_checks, verdict
 from boundcalc.validate.result import ValidationResult
-from boundcalc.validate.summary import format_table
+from boundcalc.validate.summary import format_table, interval_text
 
 
 class KDEValidation(ValidationResult):
@@ -43,7 +43,7 @@ def summary_table(data: dict) -> str:
         def m(key):
             return s[key]["mean"][k]
         lo, hi = s["a"]["ci95_low"][k], s["a"]["ci95_high"][k]
-        interval = "-" if lo is None or hi is None else f"[{lo:.4f}, {hi:.4f}]"
+        interval = interval_text(lo, hi)
         counted = s["a"]["count"][k]
         useful = ("-" if data["bandwidth"].get("data_driven") else
                   f"{counted - s['composed_bound']['vacuous_runs'][k]}/{counted}")
@@ -61,8 +61,8 @@ def summary_table(data: dict) -> str:
         table += "\na_i 95% CI: " + s["a"]["interval"]
     if data["bandwidth"].get("data_driven"):
         table += f"\nbandwidth {inp['bandwidth']} (h = mean over seeds): {data['bandwidth']['bound']}"
-    verdict = "all checks passed" if data["all_checks_passed"] else "SOME CHECKS FAILED"
+    said = verdict(data["all_checks_passed"])
     if data.get("vacuous_checks"):
-        verdict += (f"; VACUOUS: {', '.join(data['vacuous_checks'])} (every bound >= 1, TV <= 1 always: "
+        said += (f"; VACUOUS: {', '.join(data['vacuous_checks'])} (every bound >= 1, TV <= 1 always: "
                     "no evidence for the bound)")
-    return f"{table}\nchecks ({verdict}; status {data['status']}):\n{format_checks(data['checks'])}"
+    return f"{table}\nchecks ({said}; status {data['status']}):\n{format_checks(data['checks'])}"
