@@ -34,7 +34,7 @@ from boundcalc.validate.diffusion.fits import (_geometric, _kl, _power_learner, 
                                                interior_minimum,
                                                _d1_value, composed_bound, d1_envelope_over_seeds,
                                                d1_missing_branches, fit_power_law)
-from boundcalc.validate.diffusion.loop import _rng, run_loop, sweep_data, validity
+from boundcalc.validate.diffusion.loop import _rng, gate_columns, run_loop, sweep_data, validity
 from boundcalc.validate.diffusion.options import EXPERIMENTS, ExperimentOptions, diffusion_config
 from boundcalc.validate.diffusion.result import DiffusionValidation, summary_text
 
@@ -195,12 +195,7 @@ def early_stopping_unit(options, n, k):
         tv.append(tv_of_probabilities(cells.probabilities, p0) if gate["measured"] else math.nan)
     tau_star, kl_star = _refine_minimum(np.log(np.asarray(taus, dtype=float)), np.asarray(kl, dtype=float))
     return {"n": n, "width": m, "taus": taus, "kl": kl, "tv": tv,
-            "measured": [g["measured"] for g in gates], "reasons": [g["reason"] for g in gates],
-            "outside_grid_mass": [g["outside_grid_mass"] for g in gates],
-            "inversion_probability_error": [g["inversion_probability_error"] for g in gates],
-            "inversion_x_residual": [g["inversion_x_residual"] for g in gates],
-            "edge_density_mass": [g["edge_density_mass"] for g in gates],
-            "unresolved_mass": [g["unresolved_mass"] for g in gates],
+            **gate_columns(gates),
             "tau_star": tau_star, "kl_star": kl_star}
 
 

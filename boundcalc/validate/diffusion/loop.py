@@ -174,6 +174,17 @@ def validity(cells, mass_tolerance: float = MASS_TOLERANCE) -> dict:
             "edge_density_mass": cells.edge_density_mass, "unresolved_mass": cells.unresolved_mass}
 
 
+#: the per-model gate fields an early-stopping sweep reports, one list over training times each
+GATE_COLUMNS = ("measured", "reason", "outside_grid_mass", "inversion_probability_error", "inversion_x_residual",
+                "edge_density_mass", "unresolved_mass")
+
+
+def gate_columns(gates) -> dict:
+    """The fields of :data:`GATE_COLUMNS` of a sweep's :func:`validity` gates, as lists over its models
+    (``reason`` reported as ``reasons``)."""
+    return {("reasons" if key == "reason" else key): [g[key] for g in gates] for key in GATE_COLUMNS}
+
+
 @dataclass(frozen=True)
 class SweepData:
     """What one seeded early-stopping sweep at training size n starts from: the cell edges of the

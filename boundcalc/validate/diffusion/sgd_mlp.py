@@ -98,7 +98,7 @@ def early_stopping_sgd_unit(options, n: int, k: int) -> dict:
     epochs as ``taus``); seeded like the random-feature unit: ``(seed, k, 3, n)``."""
     from boundcalc.validate.diffusion import ode
     from boundcalc.validate.diffusion.fits import _kl, _refine_minimum
-    from boundcalc.validate.diffusion.loop import _rng, sweep_data, validity
+    from boundcalc.validate.diffusion.loop import _rng, gate_columns, sweep_data, validity
     from boundcalc.validate.grid import tv_of_probabilities
 
     config = options.config
@@ -119,10 +119,5 @@ def early_stopping_sgd_unit(options, n: int, k: int) -> dict:
     final_loss = train_with_checkpoints(x, config.mlp_hidden, epochs, seed, config.t_min, config.horizon, measure)
     tau_star, kl_star = _refine_minimum(np.log(np.asarray(epochs, dtype=float)), np.asarray(kl, dtype=float))
     return {"n": n, "width": config.mlp_hidden, "taus": epochs, "time_unit": TIME_UNIT, "kl": kl, "tv": tv,
-            "measured": [g["measured"] for g in gates], "reasons": [g["reason"] for g in gates],
-            "outside_grid_mass": [g["outside_grid_mass"] for g in gates],
-            "inversion_probability_error": [g["inversion_probability_error"] for g in gates],
-            "inversion_x_residual": [g["inversion_x_residual"] for g in gates],
-            "edge_density_mass": [g["edge_density_mass"] for g in gates],
-            "unresolved_mass": [g["unresolved_mass"] for g in gates],
+            **gate_columns(gates),
             "final_training_loss": final_loss, "tau_star": tau_star, "kl_star": kl_star}
