@@ -37,7 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from boundcalc._checks import BoundcalcError
-from boundcalc.bounds.kde_expected import QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature, _simpson
+from boundcalc.bounds.kde_expected import (QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature, _simpson,
+                                          _simpson_weights)
 from boundcalc.model.kde_law import PRUNE_WEIGHT
 from boundcalc.model.schemes import Accumulate
 from boundcalc.model.targets import SQRT2PI, GaussianMixture
@@ -69,48 +70,50 @@ class _Grown:
 
 
 class _KernelTable:
-    """``M_i(t, k) = sum_beta kappa_beta c_(i,beta)(t) pi_(s_beta)(k)`` over one class of blocks (real or synthetic),
-    with ``P_i = sum_(s <= i) M_s``: ``M_i(0, .)`` the own draws of plan i, ``M_i(t, .) = alpha_i P_(i-1)(t - 1, .)``.
-    Entries of P under ``prune`` times its largest are dropped; ``ghost`` is the kappa-weighted mass missing
-    from M_i (dropped from P before, or from the laws in the own draws)."""
+    """``M_i(t, k) = sum_beta kappa_beta c_(i,beta)(t) pi_(s_beta)(k)``, for the real blocks (column 0: their source is
+    p0, k = 0) and the synthetic blocks (column 1 + k) side by side, with ``P_i = sum_(s <= i) M_s``:
+    ``M_i(0, .)`` the own draws of plan i, ``M_i(t, .) = alpha_i P_(i-1)(t - 1, .)``.  Entries of P under ``prune``
+    times its largest are dropped; ``ghost`` is the kappa-weighted mass missing from M_i (dropped from P before,
+    or from the laws in the own draws)."""
 
     def __init__(self, prune: float):
         self.prune = prune
         self._p = _Grown((8, 8))
-        self.nt, self.nk = 0, 0
+        self.nt, self.nc = 0, 0
         self._ghost = 0.0
+        self._index: dict = {}
 
     def step(self, alpha: float, own: np.ndarray, own_ghost: float) -> np.ndarray:
-        nk = max(self.nk, own.size, 1)
-        m = np.zeros((self.nt + 1, nk))
+        nc = max(self.nc, own.size)
+        m = np.zeros((self.nt + 1, nc))
         m[0, :own.size] = own
         if self.nt:
-            m[1:, :self.nk] += alpha * self._p.data[:self.nt, :self.nk]
+            np.multiply(self._p.data[:self.nt, :self.nc], alpha, out=m[1:, :self.nc])
         self.ghost = alpha * self._ghost + own_ghost
         p = self._p.fit(m.shape)
-        p[:m.shape[0], :m.shape[1]] += m
-        self.nt, self.nk = m.shape
-        block = p[:self.nt, :self.nk]
+        block = p[:m.shape[0], :m.shape[1]]
+        block += m
+        self._ghost += self.ghost
+        self.nt, self.nc = m.shape
         small = block < self.prune * float(block.max())
-        self._ghost += self.ghost + float(block[small].sum())
+        self._ghost += float(block[small].sum())
         block[small] = 0.0
         rows = np.nonzero(block.any(axis=1))[0]
         self.nt = int(rows[-1]) + 1 if rows.size else 0
         return m
 
-
-_U_INDEX: dict = {}
-
-
-def _over_u(m: np.ndarray, offset: int, t_step: int, weights=None) -> np.ndarray:
-    """Collapse a (t, k) table onto u = 2k + t_step t + offset (optionally times weights[t])."""
-    key = (m.shape, offset, t_step)
-    u = _U_INDEX.get(key)
-    if u is None:
-        u = _U_INDEX[key] = (2 * np.arange(m.shape[1])[None, :] + t_step * np.arange(m.shape[0])[:, None]
-                             + offset).ravel()
-    values = m if weights is None else m * weights[:, None]
-    return np.bincount(u, weights=values.ravel(), minlength=int(u[-1]) + 1)
+    def index(self, shape):
+        """For a table of this shape: u = 2k + 1 + t of every entry (the variance part), and u = 2k + 2 + 2t of
+        every entry with the synthetic ones moved by ``shift`` (the means of the two classes in one count)."""
+        entry = self._index.get(shape)
+        if entry is None:
+            t = np.arange(shape[0])[:, None]
+            k = np.maximum(np.arange(shape[1]) - 1, 0)[None, :]
+            shift = 2 * (shape[0] + shape[1]) + 4
+            synthetic = (np.arange(shape[1]) >= 1)[None, :]
+            entry = self._index[shape] = ((2 * k + 1 + t).ravel(), (2 * k + 2 + 2 * t + shift * synthetic).ravel(),
+                                          shift)
+        return entry
 
 
 class AccumulateTables:
@@ -119,8 +122,9 @@ class AccumulateTables:
     After step i: ``law`` is pi_i (over k = 0..), ``dropped`` the law mass pruned from r_i, ``omega`` the weights
     over u of the Cauchy-Schwarz part of V_i, ``means`` the weights over u of ``A_c = sum_(beta in c) lambda_beta
     r_s * G_(i,beta)`` for the real and the synthetic blocks (lambda_beta = m_(i,beta) / N_beta) with ``q_parts``
-    their ``sum m^2 / N``, ``ghost`` the kernel mass dropped from M_i, ``q`` = Q_i (exact), ``kernels`` the tables
-    M_i(t, k) of the real and the synthetic blocks (kappa-weighted, before pruning)."""
+    their ``sum m^2 / N``, ``ghost`` the kernel mass dropped from M_i, ``q`` = Q_i (exact), ``kernels`` the table
+    M_i (column 0 the real blocks, column 1 + k the synthetic blocks whose source has component k; kappa-weighted,
+    before pruning)."""
 
     def __init__(self, scheme: Accumulate, h2: float, prune: float = PRUNE_WEIGHT):
         self.n_real, self.n_synth = float(scheme.n_real), float(scheme.n_synth)
@@ -131,7 +135,7 @@ class AccumulateTables:
         self._sum_dropped = 0.0
         self._kappa_sum = _Grown((8,))  # Y = sum_(j<i) pi_j / N_(j+1)
         self._kappa_dropped = 0.0
-        self._real, self._synth = _KernelTable(prune), _KernelTable(prune)
+        self._table = _KernelTable(prune)
         self._q_real = 0.0             # fresh real data: sum over earlier real blocks of m^2 / n_real
         self._q_synth = 0.0            # sum_(j=2..i) n_synth / N_j^2
         self.law, self.dropped = np.zeros(1), 0.0
@@ -154,31 +158,29 @@ class AccumulateTables:
         dropped = alpha * self._sum_dropped + float(law[small].sum())
         law[small] = 0.0
         law = law[:int(np.nonzero(law)[0][-1]) + 1]
-        # the kernel tables: own draws (t = 0), propagation through the synthetic sources (t >= 1)
-        # real: reused kappa = 1/n_real, fresh (the block of generation i) kappa = n_synth / (N_i N_(i+1));
-        # weight n_real / N_i, source p0 (k = 0)
+        # the kernel table: own draws (t = 0), propagation through the synthetic sources (t >= 1)
+        # real (column 0): reused kappa = 1/n_real, fresh (the block of generation i) kappa = n_synth / (N_i N_(i+1));
+        # weight n_real / N_i, source p0.  Synthetic (column 1 + k): the block of p_j (j < i) has kappa 1/N_(j+1),
+        # weight n_synth / N_i, source r_j
         kappa_real = 1.0 / n_r if self.reused else n_s / (n_i * n_next)
-        real = self._real.step(alpha, np.array([kappa_real * n_r / n_i]), 0.0)
-        # synthetic: the block of p_j (j < i) has kappa 1/N_(j+1), weight n_synth / N_i, source r_j
-        synth = self._synth.step(alpha, alpha * self._kappa_sum.data[:self._used], alpha * self._kappa_dropped)
-        self.kernels = (real, synth)
-        self.ghost = self._real.ghost + self._synth.ghost
+        own = np.zeros(self._used + 1)
+        own[0] = kappa_real * n_r / n_i
+        np.multiply(self._kappa_sum.data[:self._used], alpha, out=own[1:])
+        m = self._table.step(alpha, own, alpha * self._kappa_dropped)
+        self.kernels = m
+        self.ghost = self._table.ghost
         # with the masses of generation i: the fresh real block of generation i has n_real / N_i, not its frozen one
-        real_now = real.copy()
         if not self.reused:
-            real_now[0, 0] = (n_r / n_i) * (n_r / n_i) / n_r
-        rows = max(real.shape[0], synth.shape[0])
-        if self._g.size < rows:  # g(t) = (4 pi (1+t) h^2)^(-1/2): phi_t^2 = g(t) phi_((1+t) h^2 / 2) (lemma KE4)
-            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * rows)) * self.h2) ** -0.5
-        g = self._g
-        omega_real = _over_u(real_now, 1, 1, g[:real.shape[0]])
-        omega_synth = _over_u(synth, 1, 1, g[:synth.shape[0]])
-        size = max(omega_real.size, omega_synth.size)
-        self.omega = np.zeros(size)
-        self.omega[:omega_real.size] += omega_real
-        self.omega[:omega_synth.size] += omega_synth
-        # the means r_s * G of the blocks (variance k h^2 + (1 + t) h^2: u = 2k + 2t + 2)
-        self.means = (_over_u(real_now, 2, 2), _over_u(synth, 2, 2))
+            m = m.copy()
+            m[0, 0] = (n_r / n_i) * (n_r / n_i) / n_r
+        if self._g.size < m.shape[0]:  # g(t) = (4 pi (1+t) h^2)^(-1/2): phi_t^2 = g(t) phi_((1+t) h^2 / 2) (KE4)
+            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * m.shape[0])) * self.h2) ** -0.5
+        u_var, u_mean, shift = self._table.index(m.shape)
+        self.omega = np.bincount(u_var, weights=(m * self._g[:m.shape[0], None]).ravel())
+        # the means r_s * G of the blocks (variance k h^2 + (1 + t) h^2: u = 2k + 2t + 2), real and synthetic apart
+        means = np.bincount(u_mean, weights=m.ravel(), minlength=2 * shift)
+        self.means = tuple(part[:np.flatnonzero(part)[-1] + 1] if part.any() else part[:0]
+                           for part in (means[:shift], means[shift:]))
         # Q_i = sum_beta m_beta^2 / N_beta (exact), by class
         if i >= 2:
             self._q_synth += n_s / (n_i * n_i)
@@ -233,10 +235,11 @@ class _Grid:
     vectors; a product ``W F`` is computed as ``(W C) V``.  ``eps[u] = max_x |F_u(x) - (C V)_u(x)|`` (measured on
     the nodes, doubled for the rounding of the two products), so at every node ``|W F - (W C) V| <= |W| eps``."""
 
-    def __init__(self, target: GaussianMixture, h2: float, cover: int):
+    def __init__(self, target: GaussianMixture, h2: float, cover: int, extra_variance: float | None = None):
         self.cover = cover
-        self.x = _quadrature(target, cover * h2 / 2.0).axes[0]
+        self.x = _quadrature(target, cover * h2 / 2.0 if extra_variance is None else extra_variance).axes[0]
         self.p0 = target.density(self.x)
+        self.simpson = _simpson_weights(self.x)  # integral = values @ weights
         basis = _basis(target, self.x, h2, cover + 1)
         u, s, vt = np.linalg.svd(basis, full_matrices=False)
         rank = max(1, int(np.sum(s > RANK_TOLERANCE * s[0])))
@@ -250,8 +253,18 @@ class _Grid:
 
 
 def accumulate_bounds(scheme: Accumulate, target: GaussianMixture, h: float, generations: int, delta: float,
-                      chunk: int = CHUNK, prune: float = PRUNE_WEIGHT):
-    """(ExpectedBound, LoopProbabilityBound) of an ``accumulate`` loop (fresh or reused real data), d = 1, in O(K)."""
+                      chunk: int = CHUNK, prune: float = PRUNE_WEIGHT, extra_variance: float | None = None):
+    """(ExpectedBound, LoopProbabilityBound) of an ``accumulate`` loop (fresh or reused real data), d = 1, in O(K).
+
+    ``extra_variance`` fixes the quadrature grid (the tests pass the direct path's); by default each chunk of
+    generations takes the grid that covers its widest density.  The matrix products run on one BLAS thread
+    (many small products, between which waiting BLAS threads would take the cores from the rest)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _accumulate_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance)
+
+
+def _accumulate_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance):
     if not applies(scheme, target):
         raise BoundcalcError("the O(K) KDE loop bound of accumulate applies to p0 a Gaussian mixture in d = 1")
     K, h, h2 = int(generations), float(h), float(h) * float(h)
@@ -277,7 +290,7 @@ def accumulate_bounds(scheme: Accumulate, target: GaussianMixture, h: float, gen
         need = max(max(2 * r.law.size, r.variance.size, *(m.size for m in r.means), *(2 * t.size + 1 for t in r.k2))
                    for r in rows)
         if grid is None or need > grid.cover:
-            grid = _Grid(target, h2, max(need, int(1.25 * grid.cover) if grid else need))
+            grid = _Grid(target, h2, max(need, int(1.25 * grid.cover) if grid else need), extra_variance)
         x, p0, width = grid.x, grid.p0, grid.x[-1] - grid.x[0]
         size = grid.cover + 1
         laws = np.zeros((len(rows), size))
@@ -294,22 +307,29 @@ def accumulate_bounds(scheme: Accumulate, target: GaussianMixture, h: float, gen
                 k2_where.append((r, n))
         # every density below is within `err` of the exact sum at each node (the basis' compression); the
         # integrals take it in the direction that keeps them upper bounds (a constant integrates to err * width)
+        weights_s = grid.simpson
         dens, err = grid.densities(laws)
-        t_r[first:first + len(rows)] = 0.5 * (_simpson(np.abs(dens - p0), x) + err * width) * margin
+        t_r[first:first + len(rows)] = 0.5 * (np.abs(dens - p0) @ weights_s + err * width) * margin
         v, err = grid.densities(weights)
         v += err[:, None]
         for c in (0, 1):  # the subtracted squares, bounded below by Cauchy-Schwarz within each class of blocks
             q_c = np.array([row.q_parts[c] for row in rows])
             a_c, err = grid.densities(means[c])
-            a_c = np.maximum(a_c - err[:, None], 0.0)
-            v -= np.divide(1.0, q_c, out=np.zeros_like(q_c), where=q_c > 0)[:, None] * a_c * a_c
-        i_v[first:first + len(rows)] = _simpson(np.sqrt(np.maximum(v, 0.0)), x) * margin
+            a_c -= err[:, None]
+            np.maximum(a_c, 0.0, out=a_c)
+            a_c *= a_c
+            a_c *= np.divide(1.0, q_c, out=np.zeros_like(q_c), where=q_c > 0)[:, None]
+            v -= a_c
+        np.maximum(v, 0.0, out=v)
+        i_v[first:first + len(rows)] = np.sqrt(v, out=v) @ weights_s * margin
         if k2_rows:
             half = np.zeros((len(k2_rows), size))
             for r, table in enumerate(k2_rows):
                 half[r, 1:2 * table.size:2] = table
             values, err = grid.densities(half)
-            values = _simpson(np.sqrt(np.maximum(values + err[:, None], 0.0)), x) * margin
+            values += err[:, None]
+            np.maximum(values, 0.0, out=values)
+            values = np.sqrt(values, out=values) @ weights_s * margin
             for (r, n), value in zip(k2_where, values):
                 generation = first + r + 1
                 if n == 0:

@@ -64,18 +64,29 @@ def resolve_bandwidths(target: GaussianMixture, scheme: Scheme, bandwidth, gener
     return [float(x) for x in bandwidth]
 
 
+def _simpson_pattern(count: int) -> np.ndarray:
+    """(1, 4, 2, 4, ..., 4, 1) for an odd ``count`` >= 3 of uniform nodes (Simpson's weights without dx/3)."""
+    if count % 2 == 0 or count < 3:
+        raise BoundcalcError(f"quadrature: Simpson's rule needs an odd number >= 3 of nodes, got {count}")
+    w = np.ones(count)
+    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
+    return w
+
+
+def _simpson_weights(x) -> np.ndarray:
+    """Composite Simpson's weights (dx/3) (1, 4, 2, 4, ..., 4, 1) on the uniform nodes ``x``: integral = values @ w."""
+    x = np.asarray(x, dtype=float)
+    return _simpson_pattern(x.size) * ((x[-1] - x[0]) / (x.size - 1) / 3.0)
+
+
 def _simpson(values, x, axis=-1):
     """Composite Simpson's rule on the uniform nodes ``x`` (an odd count), along ``axis``: weights
     (dx/3) (1, 4, 2, 4, ..., 4, 1); equal to scipy.integrate.simpson there (numpy only, so the
     symbolic commands import no scipy)."""
     values = np.asarray(values, dtype=float)
     x = np.asarray(x, dtype=float)
-    count = x.size
-    if count % 2 == 0 or count < 3:
-        raise BoundcalcError(f"quadrature: Simpson's rule needs an odd number >= 3 of nodes, got {count}")
-    w = np.ones(count)
-    w[1:-1:2], w[2:-1:2] = 4.0, 2.0
-    dx = (x[-1] - x[0]) / (count - 1)
+    w = _simpson_pattern(x.size)
+    dx = (x[-1] - x[0]) / (x.size - 1)
     return np.tensordot(np.moveaxis(values, axis, -1), w, axes=([-1], [0])) * dx / 3.0
 
 

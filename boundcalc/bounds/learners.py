@@ -222,9 +222,10 @@ MAX_KDE_REPLACE_DIRECT = 300
 #: loop is carried in O(K) (direct K = 200 took 88 s; the O(K) path, bench/bench_scale.py, is quoted in the README)
 KDE_DIRECT_GENERATIONS = 64
 #: a mix loop (fresh or reused real data) goes past it in O(K) (bounds/kde_steady.py): a few seconds to converge
-#: the laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point
+#: the laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point;
+#: an accumulate loop in d = 1 (bounds/kde_accumulate.py) costs about 0.1 ms per generation
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
-WHY_KDE_MIX_GENERATIONS = "a size guard: a few minutes at the limit"
+WHY_KDE_MIX_GENERATIONS = "a size guard: about 15 s at the limit"
 #: mixture densities that the O(K) path evaluates before the laws converge (7000 at real fraction 1/2, about
 #: 27000 at 0.3, which takes about 30 s and 1.3 GB with the batched densities); more is refused
 MAX_KDE_WARM_UP = 3 * 10 ** 4
@@ -411,7 +412,9 @@ class KDE(Learner):
                     f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and {what} "
                     f"(a size guard: {why}, about {work:.3g} mixture densities, at most {MAX_KDE_WARM_UP:.0e}; "
                     f"raise the real fraction or lower --generations), got {generations}")
-            if self.target is not None and applies(scheme, self.target):
+            from boundcalc.bounds import kde_accumulate
+            if self.target is not None and (applies(scheme, self.target)
+                                            or kde_accumulate.applies(scheme, self.target)):
                 raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_MIX_GENERATIONS}] with the kde "
                                      f"learner and {scheme.name} ({WHY_KDE_MIX_GENERATIONS}), got {generations}")
             why = WHY_KDE_GENERATIONS
@@ -452,13 +455,18 @@ class KDE(Learner):
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
     def _steady_path(self, scheme, generations) -> bool:
-        """True when the loop bound is carried in O(K) (bounds/kde_steady.py): a schedule or a mix loop (fresh or reused real
-        data) of more than KDE_DIRECT_GENERATIONS generations, at most MAX_KDE_MIX_GENERATIONS, whose laws
-        converge within MAX_KDE_WARM_UP density evaluations.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
+        """True when the loop bound is carried in O(K): a schedule or a mix loop (fresh or reused real data,
+        bounds/kde_steady.py) whose laws converge within MAX_KDE_WARM_UP density evaluations, or an accumulate loop
+        in d = 1 (bounds/kde_accumulate.py), of more than KDE_DIRECT_GENERATIONS generations, at most
+        MAX_KDE_MIX_GENERATIONS.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
+        from boundcalc.bounds import kde_accumulate
         from boundcalc.bounds.kde_steady import applies, warm_up_densities
-        return (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
-                and self.proven_loop() and applies(scheme, self.target)
-                and warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP)
+        if not (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
+                and self.proven_loop()):
+            return False
+        if kde_accumulate.applies(scheme, self.target):
+            return True
+        return applies(scheme, self.target) and warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP
 
     def vacuous_from(self, scheme, generations, delta) -> int | None:
         """Under ``replace``, the first generation from which lemma KE5 is provably at least 1 (None if none <= K).
@@ -494,14 +502,18 @@ class KDE(Learner):
         generations are evaluated (by the direct sums, ln(K/delta) with the whole K): the later ones are
         provably vacuous (:meth:`vacuous_from`) and get the trivial bound a_i <= 1, with no bias and deviation
         (``None``; :meth:`notes` says why)."""
-        from boundcalc.bounds import kde_steady
+        from boundcalc.bounds import kde_accumulate, kde_steady
         from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
+        from boundcalc.model.schemes import Accumulate, Mix
         computed = generations if computed is None else computed
         hs = [float(h)] * computed
         columns = ([], [], [], [])
         if computed == generations and self._steady_path(scheme, generations):
-            # beyond the direct sums: the O(K) carry of a mix loop (its old blocks by a proven tail bound)
-            expected, loop = kde_steady.steady_mix_bounds(scheme, self.target, float(h), generations, float(delta))
+            # beyond the direct sums: the O(K) carries (mix: old blocks by a proven tail bound; accumulate: one
+            # kernel table for all blocks, Cauchy-Schwarz)
+            carry = (kde_accumulate.accumulate_bounds if isinstance(scheme, Accumulate)
+                     else kde_steady.steady_mix_bounds)
+            expected, loop = carry(scheme, self.target, float(h), generations, float(delta))
             columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
         elif computed >= 1:
             expected = expected_bound(scheme, self.target, hs, computed)
@@ -514,9 +526,10 @@ class KDE(Learner):
             best.append(1.0)
             bias_tv.append(None)
             deviation.append(None)
+        if isinstance(scheme, Accumulate) and generations > KDE_DIRECT_GENERATIONS:
+            return self._accumulate_rows(scheme, generations, h, bound, best, bias_tv, deviation)
         out, recursed = [], []
         last_key = None
-        from boundcalc.model.schemes import Mix
         for i in range(1, generations + 1):
             if i <= 2 or not isinstance(scheme, Mix):
                 plan = scheme.plan(i)
@@ -538,6 +551,22 @@ class KDE(Learner):
                 n_mpf = mpf(n_i)
             recursed.append(value)
             out.append(GenerationError(i, n_mpf, eps, terms))
+        return out
+
+    @staticmethod
+    def _accumulate_rows(scheme, generations, h, bound, best, bias_tv, deviation):
+        """The rows of :meth:`_loop_errors` for accumulate in O(K): every earlier a_j has the weight n_synth / N_i in
+        plan i, so S1's sum is that weight times the running total of the recursed values."""
+        out, total = [], mpf(0)
+        for i in range(1, generations + 1):
+            n_i = scheme.n_real + (i - 1) * scheme.n_synth
+            previous = mpf(scheme.n_synth) / mpf(n_i) * total if i > 1 else mpf(0)
+            target_value = mpf(bound[i - 1])
+            eps = max(target_value - previous, mpf(0))
+            total += eps + previous
+            terms = {"loop_bound": target_value, "in_expectation": mpf(best[i - 1]), "bias_tv": mpf(bias_tv[i - 1]),
+                     "deviation": mpf(deviation[i - 1]), "bandwidth": h}
+            out.append(GenerationError(i, mpf(n_i), eps, terms))
         return out
 
     def conditional_errors(self, scheme, generations, delta):
