@@ -30,7 +30,7 @@ from boundcalc.bounds.compose import closed_form, final_bound, iter_bounds, lear
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
                                check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
-from boundcalc.bounds.learners import Learner
+from boundcalc.bounds.learners import DIFFUSION_DELTA_EXPONENT, Learner
 from boundcalc.bounds.result import OptimumResult, SolveResult
 from boundcalc.model.schemes import Mix, Replace, Scheme, make_scheme
 from boundcalc.theory.catalogue import get_lemma
@@ -701,30 +701,42 @@ def _rate_only_bounds(scheme, learner, cap):
 
 
 def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1.0, c_opt=1.0,
-            target=None) -> OptimumResult:
+            target=None, delta=0.05, generations=1, delta_exponent=DIFFUSION_DELTA_EXPONENT) -> OptimumResult:
     """The optimal training time tau* (lemma D2) or KDE bandwidth h* (lemma K3) for n samples.
 
-    Both are checked by evaluating the objective on either side of the optimum.
+    tau: the constants of D2 are those of one D1 statement at failure probability ``delta_i = delta / K``
+    (``K = generations``, lemma C3; 1 by default: a single training run), i.e. lemma D4's ``c_stat
+    ell(delta_i)^k_delta`` and ``c_width ell(delta_i)^k_delta`` (``k_delta = delta_exponent``) beside ``c_opt``,
+    from :meth:`boundcalc.bounds.learners.Diffusion.delta_split`: tau* is the one the diffusion learner uses in
+    ``bound`` for the same N, delta and K.  Both optima are checked by evaluating the objective on either side.
     """
     check_choice("quantity", quantity, ("tau", "bandwidth"))
     n = check_positive("n", n)
     if quantity == "tau":
+        from boundcalc.bounds.learners import Diffusion
         from boundcalc.theory.diffusion import early_stopping_objective
         from boundcalc.theory import notation as S
-        m = check_positive("width", width) if width is not None else check_positive("width_ratio", width_ratio) * n
-        g = early_stopping_objective().subs({S.m: m, S.n: n, S.c_stat: c_stat, S.c_width: c_width, S.c_opt: c_opt})
+        learner = Diffusion(width=width, width_ratio=None if width is not None else width_ratio, c_stat=c_stat,
+                            c_width=c_width, c_opt=c_opt, delta_exponent=delta_exponent)
+        split = learner.delta_split(delta, generations)
+        c = split.constants
+        m = learner.width_for(n)
+        g = early_stopping_objective().subs({S.m: m, S.n: n, S.c_stat: c["c_stat"], S.c_width: c["c_width"],
+                                             S.c_opt: c["c_opt"]})
         g_at = lambda x: mpmath.mpf(str(g.subs(S.tau, x).evalf(30)))  # noqa: E731
-        value = optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
+        value = learner.tau_for(n, split.delta_i)  # lemma D2 at the constants of D4: what `bound` uses
         objective = g_at(value)
         interior = value > 1
         checks = {"below_neighbours": bool(objective <= g_at(value * 1.01) and (not interior or objective <= g_at(value * 0.99))),
                   "closed_form_without_width_term": get_lemma("D2").evaluate_part(
-                      "closed form c_width = 0", m=m, n=n, c_stat=c_stat, c_opt=c_opt)}
+                      "closed form c_width = 0", m=m, n=n, c_stat=c["c_stat"], c_opt=c["c_opt"])}
         return OptimumResult("tau", value, objective,
-                             {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
+                             {"n": n, "width": float(m), "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt,
+                              **split.fields()}, checks=checks,
                              curve=g_at,
                              message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
-                                     f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
+                                     f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)}); "
+                                     + split.sentence())
     from boundcalc.bounds.kde_terms import kde_bias_tv, kde_expectation_tv
     from boundcalc.model.targets import parse_target
     target = target if target is not None and not isinstance(target, str) else parse_target(target)
