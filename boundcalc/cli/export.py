@@ -353,6 +353,7 @@ def cmd_plot_early_stopping(args):
                                    generations=split.generations)
     title = (r"Early stopping: D4 bound against $\tau$ at $\delta_i = " + f"{float(split.delta_i):.4g}"
              + r"$, optimum $\tau^*$ (lemma D2) marked")
-    fig = early_stopping_figure(curves, title=title, chosen_tau=None if learner.tau == "auto" else float(learner.tau))
+    fig = early_stopping_figure(curves, title=title, chosen_tau=None if learner.tau == "auto" else float(learner.tau),
+                                ylabel=r"bound on $\mathrm{KL}(p_0 \,\|\, p_\tau)$ (nats), lemma D4 (D1 at $\delta_i$)")
     return fig, [split.sentence()] + [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = "
                                       f"{c.kl_star:.6g}" for c in curves]
