@@ -196,3 +196,18 @@ def test_without_delta_the_curve_says_constants_as_given():
     assert curve.delta_i is None and curve.confidence_factor == 1.0
     assert curve.kl_star == pytest.approx(float(_d1_by_hand(_tau_star_by_hand(1000, 1000, UNIT), 1000, 1000, 10, UNIT)),
                                           rel=1e-12)
+
+
+# --- the floor of `solve --for n-real` (the same constants: a floor of the bound it solves) -------------
+
+def test_solve_floor_is_at_the_constants_of_d4(capsys):
+    """a_K >= eps_K >= inf_N eps(N): for a given tau and width the N-free terms of D4 at delta/K, by hand
+    (before the split the floor was D1's as given, 0.365 here: too low to prove the target unreachable)."""
+    out = _run(capsys, "solve", "--for", "n-real", "--target", "0.5", "--learner", "diffusion", "--scheme", "replace",
+               "--tau", "4", "--width", "100", "--generations", "10", "--delta", "0.05", "--json")
+    data = json.loads(out)
+    L = _ell(mpmath.mpf("0.05") / 10) ** 2
+    kl = 1 / mpmath.mpf(4) + L / 100 + L * 4 ** 3 / mpmath.mpf(100) ** 2 + mpmath.exp(-20)  # c_opt/tau, c_mc/m, c_width
+    eps = min(mpmath.sqrt(kl / 2), mpmath.sqrt(1 - mpmath.exp(-kl)))
+    assert data["floor"] == pytest.approx(float(eps), rel=1e-12)
+    assert data["value"] is None and data["verified"] and data["message"].startswith("unreachable")

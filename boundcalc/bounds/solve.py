@@ -151,15 +151,17 @@ def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
     * power: ``C N^(-alpha) -> 0``: 0;
     * kde: ``eps = bias(h) + stochastic >= bias(h)`` for a given bandwidth h (K1 or K1'); with
       ``--bandwidth auto`` h follows n_real to 0: 0;
-    * diffusion: lemma D1's KL is a sum of non-negative terms; those that cannot vanish as N grows
-      (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a given tau, ``c_mc / m`` and
-      ``c_width tau^3 / m^2`` for a given width) bound it below; D3 is increasing in KL.
+    * diffusion: the KL of each generation is lemma D1 at the constants of lemma D4 at ``delta_i = delta/K``
+      (:meth:`~boundcalc.bounds.learners.Diffusion.delta_split`, as in the bound), a sum of non-negative
+      terms; those that cannot vanish as N grows (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a
+      given tau, ``c_mc / m`` and ``c_width tau^3 / m^2`` for a given width, the last two times
+      ``ell(delta_i)^k_delta``) bound it below; D3 is increasing in KL.
 
     For replace and a rate-only learner the floor is sharper: generations 2..K do not depend on
     n_real, so the recursion with eps_1 set to the floor above bounds a_K below (its limit).
     """
     from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
-    base = _floor_of_eps(learner)
+    base = _floor_of_eps(learner, delta, generations)
     if base is None or build is None or not learner.rate_only:
         return base
     sch = build(n_real=1)
@@ -194,22 +196,23 @@ def _floor_over_n_synth(learner, scheme, generations, delta=0.05):
         return None
     first = learner.eps_of_n(scheme.n_total(1))
     if isinstance(scheme, Replace):
-        base = _floor_of_eps(learner)
+        base = _floor_of_eps(learner, delta, generations)
         return None if base is None else first + (generations - 1) * base
     if isinstance(scheme, Mix) and isinstance(learner, PowerLaw) and learner.alpha <= 1:
         return first
     return None
 
 
-def _floor_of_eps(learner):
-    """inf over N of the learner's eps(N) (see :func:`_floor_over_n_real`), or None."""
+def _floor_of_eps(learner, delta=0.05, generations=1):
+    """inf over N of the learner's eps(N) in a run of ``generations`` generations at failure probability
+    ``delta`` (see :func:`_floor_over_n_real`), or None."""
     from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
     if isinstance(learner, PowerLaw):
         return mpmath.mpf(0)
     if isinstance(learner, KDE):
         return mpmath.mpf(0) if learner.bandwidth == "auto" else mpmath.mpf(learner.bias(float(learner.bandwidth)))
     if isinstance(learner, Diffusion):
-        c = dict(learner.constants)
+        c = dict(learner.delta_split(delta, generations).constants)  # lemma D4 at delta / K, as the bound
         c["c_stat"] = 0.0  # c_stat tau^4 / (m N): dropped (it may vanish)
         tau_given, width_given = learner.tau != "auto", learner.width is not None
         if not tau_given:
