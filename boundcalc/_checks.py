@@ -344,7 +344,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
        defaults={"bound": "mix", "solve": "mix", "plot": "mix", "validate kde": "replace",
                  "validate diffusion": "all", "validate gaussian": "replace"}),
     _p("generations", "size", "number of generations K", 1, MAX_GENERATIONS, symbol="K", why=_WHY_K,
-       defaults={"bound": 10, "solve": 10, "plot": 10, "validate kde": 5,
+       defaults={"bound": 10, "solve": 10, "plot": 10, "optimum": 1, "plot early-stopping": 1, "validate kde": 5,
                  "validate diffusion": "5 (loop), 4 (calibrate)", "validate gaussian": 10}, aliases=("-K",)),
     _p("n_real", "size", "real samples per generation (generation 1 trains on them alone)", 1,
        symbol="n_real", defaults={"bound": 10_000, "solve": 10_000, "plot": 10_000, "phase": 10_000,
@@ -371,7 +371,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
     _p("mix_fractions", "numbers", "validate diffusion loop: the real fractions of the mix settings run",
        0, 1, True, False, aliases=("--real-fractions",), defaults={"validate diffusion": "0.2,0.5,0.8"}),
     _p("delta", "probability", "failure probability of the whole K-generation statement", 0, 1, True, True,
-       symbol="delta", defaults={"bound": 0.05, "solve": 0.05, "plot": 0.05, "phase": 0.05,
+       symbol="delta", defaults={"bound": 0.05, "solve": 0.05, "plot": 0.05, "phase": 0.05, "optimum": 0.05,
                                  "validate kde": 0.05}),
     # -- learners ------------------------------------------------------------------------------
     _p("learner", "choice", "per-generation error model", choices=("power", "kde", "diffusion", "table"),
@@ -421,7 +421,7 @@ PARAMETERS: dict[str, Param] = {p.name: p for p in [
       for k, v in (("stat", 1.0), ("width", 1.0), ("opt", 1.0), ("mc", 1.0), ("approx", 0.0), ("prior", 1.0))],
     _p("delta_exponent", "float", "diffusion: degree k_delta of the confidence factor ell(delta/K)^k_delta of "
        "c_stat, c_width, c_mc (lemma D4, ell(d) = max(1, ln(1/d^2)))", 0, 1000, symbol="k_delta",
-       defaults={c: 2.0 for c in ("bound", "solve", "plot", "phase")}),
+       defaults={c: 2.0 for c in ("bound", "solve", "plot", "phase", "optimum")}),
     # -- solve, phase, optimum -----------------------------------------------------------------
     _p("target", "fraction", "solve: the level the final bound a_K must meet", 0, 1, True, False),
     _p("unknown", "choice", "solve: the quantity solved for",

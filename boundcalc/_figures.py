@@ -366,7 +366,9 @@ def diagram_figure(data: DiagramData):
 @dataclass
 class EarlyStoppingCurve:
     """A KL bound against the training time ``tau`` for one sample size ``n`` (width ``m``), its
-    optimum ``(tau_star, kl_star)``, and the tau-dependent terms (name -> array over ``tau``)."""
+    optimum ``(tau_star, kl_star)``, and the tau-dependent terms (name -> array over ``tau``); ``delta_i`` the
+    failure probability of the statement whose constants were used (None: the constants as given) and
+    ``confidence_factor`` the factor on c_stat, c_width, c_mc there (1 as given)."""
     n: float
     m: float
     tau: np.ndarray
@@ -374,6 +376,8 @@ class EarlyStoppingCurve:
     tau_star: float
     kl_star: float
     terms: dict
+    delta_i: float | None = None
+    confidence_factor: float = 1.0
 
 
 def early_stopping_figure(curves: list, title: str = "", show_terms: bool = True, chosen_tau: float | None = None,

@@ -487,6 +487,13 @@ def test_plot_early_stopping_command(tmp_path, capsys):
     status, out, _ = run(capsys, "plot", "early-stopping", "--out", str(tmp_path), "--n-samples", "1000,100000",
                          "--c-width", "0", "--points", "30")
     assert status == 0
+    confidence = (2 * math.log(1 / 0.05)) ** 2  # ell(delta)^2 of lemma D4 at the default delta = 0.05, K = 1
+    assert "delta_i = delta/K = 0.05/1 = 0.05" in out
+    for n in (1e3, 1e5):
+        assert f"n = {n:g}, m = {n:g}: tau* = {(n * n / (4 * confidence)) ** 0.2:.6g}" in out
+    status, out, _ = run(capsys, "plot", "early-stopping", "--out", str(tmp_path), "--n-samples", "1000,100000",
+                         "--c-width", "0", "--points", "30", "--delta-exponent", "0")  # the constants as given
+    assert status == 0
     for n in (1e3, 1e5):
         assert f"n = {n:g}, m = {n:g}: tau* = {(n * n / 4) ** 0.2:.6g}" in out
     _check_files(list(tmp_path.iterdir()), ["early-stopping.png", "early-stopping.pdf"])

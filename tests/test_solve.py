@@ -119,8 +119,10 @@ def test_solver_bad_input(kwargs, message):
 
 def test_optimum_tau_closed_form_and_minimum():
     from boundcalc.bounds.solve import optimum
-    r = optimum("tau", 1e4, c_width=0.0)
+    r = optimum("tau", 1e4, c_width=0.0, delta_exponent=0)  # the constants as given
     assert float(r.value) == pytest.approx((1e4 * 1e4 / 4) ** 0.2, rel=1e-12)
+    r = optimum("tau", 1e4, c_width=0.0, delta=0.01, generations=4)  # c_stat ell(delta/K)^2, lemma D4
+    assert float(r.value) == pytest.approx((1e4 * 1e4 / (4 * (2 * math.log(400)) ** 2)) ** 0.2, rel=1e-12)
     r = optimum("tau", 1e4)  # c_width = 1: numeric root, below the closed form
     assert r.checks["below_neighbours"] and float(r.value) < float(r.checks["closed_form_without_width_term"])
 

@@ -14,7 +14,7 @@ Properties of Diffusion Models", NeurIPS 2023.
 from __future__ import annotations
 
 from boundcalc._checks import BoundcalcError, check, check_optional
-from boundcalc.bounds.learners import Learner
+from boundcalc.bounds.learners import DIFFUSION_DELTA_EXPONENT, Learner
 from boundcalc.bounds.result import BoundResult, OptimumResult, PhaseResult, SolveResult
 from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule, Scheme
 
@@ -203,7 +203,7 @@ def phase(learner: Learner, n_real, generation: int = 2, previous_tv=None, n_syn
 
 
 def optimum(quantity: str, n=10_000, *, width=None, width_ratio=None, c_stat=1.0, c_width=1.0, c_opt=1.0,
-            p0="bimodal") -> OptimumResult:
+            p0="bimodal", delta=DEFAULT_DELTA, generations=1, delta_exponent=DIFFUSION_DELTA_EXPONENT) -> OptimumResult:
     r"""The optimal early-stopping time :math:`\tau^*` (lemma D2, [Li23]) or KDE bandwidth :math:`h^*`
     (lemma K3, [classical]) for n training samples.
 
@@ -220,15 +220,26 @@ def optimum(quantity: str, n=10_000, *, width=None, width_ratio=None, c_stat=1.0
     width, width_ratio : float, optional
         tau: the width m, or m = width_ratio * n (default ratio 1); not both.
     c_stat, c_width, c_opt : float
-        tau: the constants of lemma D1.
+        tau: the constants of lemma D1 at ell = 1.
+    delta, generations, delta_exponent : float, int, float (defaults 0.05, 1, 2)
+        tau: the failure probability delta of a run of K = ``generations`` generations; the optimum is
+        taken for one statement at ``delta_i = delta / K`` (lemma C3), whose constants are those of lemma D4:
+        c_stat and c_width times ``ell(delta_i)^k_delta``, ``ell(d) = max(1, ln(1/d^2))``, k_delta =
+        ``delta_exponent`` (0: the constants as given).  The same tau* as ``bound`` with the diffusion learner
+        for the same N, delta and K (its terms' ``tau``); K = 1 is a single training run.
     p0 : str or GaussianMixture, default "bimodal"
         bandwidth: the target.
 
     Examples
     --------
     >>> import boundcalc as bc
-    >>> r = bc.optimum("tau", 10_000, c_width=0)
+    >>> r = bc.optimum("tau", 10_000, c_width=0, delta_exponent=0)
     >>> round(float(r.value), 4) == round((10_000 * 10_000 / 4) ** 0.2, 4)
+    True
+    >>> import math
+    >>> ell = 2 * math.log(1 / 0.05)  # max(1, ln(1/delta^2)) at delta_i = 0.05 / 1
+    >>> r = bc.optimum("tau", 10_000, c_width=0, delta=0.05)
+    >>> round(float(r.value), 4) == round((10_000 * 10_000 / (4 * ell ** 2)) ** 0.2, 4)
     True
     """
     from boundcalc.bounds.solve import optimum as _optimum
@@ -241,9 +252,13 @@ def optimum(quantity: str, n=10_000, *, width=None, width_ratio=None, c_stat=1.0
             raise BoundcalcError("give width (m) or width_ratio (m = ratio * n), not both")
         return _optimum("tau", n, width=check_optional("width", width),
                         width_ratio=1.0 if width_ratio is None else check("width_ratio", width_ratio),
-                        c_stat=check("c_stat", c_stat), c_width=check("c_width", c_width), c_opt=check("c_opt", c_opt))
-    if width is not None or width_ratio is not None or (c_stat, c_width, c_opt) != (1.0, 1.0, 1.0):
-        raise BoundcalcError("width, width_ratio and c_stat/c_width/c_opt apply to the tau optimum, not to bandwidth")
+                        c_stat=check("c_stat", c_stat), c_width=check("c_width", c_width), c_opt=check("c_opt", c_opt),
+                        delta=check("delta", delta), generations=check("generations", generations),
+                        delta_exponent=check("delta_exponent", delta_exponent))
+    if (width is not None or width_ratio is not None or (c_stat, c_width, c_opt) != (1.0, 1.0, 1.0)
+            or (delta, generations, delta_exponent) != (DEFAULT_DELTA, 1, DIFFUSION_DELTA_EXPONENT)):
+        raise BoundcalcError("width, width_ratio, c_stat/c_width/c_opt and delta/generations/delta_exponent apply to "
+                             "the tau optimum, not to bandwidth")
     return _optimum("bandwidth", n, target=p0)
 
 

@@ -9,7 +9,8 @@ instead of writing the terms again.
   (D1 is linear in its constants: the coefficient is the partial derivative), vectorised in numpy;
 * :func:`d1_kl` -- D1's right-hand side, vectorised in numpy;
 * :func:`early_stopping_curve` -- D1 on a geometric grid of tau from 1, with tau* (D2) and the
-  early-stopped bound (E1) [Li23, derived].
+  early-stopped bound (E1) [Li23, derived]; given a failure probability delta (and K generations), at the
+  constants of lemma D4 at delta_i = delta/K, as the diffusion learner's ``bound``.
 """
 
 from __future__ import annotations
@@ -68,20 +69,31 @@ def d1_kl(tau, m, n, T, constants: dict):
 EarlyStoppingValues = EarlyStoppingCurve
 
 
-def early_stopping_curve(learner, n, n_points: int = 120, tau_max=None) -> EarlyStoppingValues:
+def early_stopping_curve(learner, n, n_points: int = 120, tau_max=None, delta=None,
+                         generations: int = 1) -> EarlyStoppingValues:
     """D1's KL bound on a geometric tau grid from 1 to ``tau_max`` (default max(10, 10 tau*)), with
     tau* from lemma D2 and the bound there from theorem E1 [Li23, derived].
 
     ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule, horizon).
+    With a failure probability ``delta`` the curve is one statement of a run of K = ``generations``
+    generations: its constants are those of lemma D4 at ``delta_i = delta / K`` (lemma C3; c_stat, c_width,
+    c_mc times ``ell(delta_i)^k_delta``, :meth:`~boundcalc.bounds.learners.Diffusion.delta_split`), so D1 with
+    them is D4, and tau* and KL(tau*) are those of ``bound`` for the same N, delta and K.  ``delta=None``:
+    D1 with the constants as given (already valid at the failure probability meant; ``delta_i`` None).
     """
-    d1, c = get_lemma("D1"), learner.constants
-    m = float(learner.width_for(n))
-    tau_star = float(get_lemma("D2").evaluate(m=m, n=n, c_stat=c["c_stat"], c_width=c["c_width"],
+    d1 = get_lemma("D1")
+    split = None if delta is None else learner.delta_split(delta, generations)
+    c = learner.constants if split is None else split.constants
+    m_exact = learner.width_for(n)
+    m = float(m_exact)
+    tau_star = float(get_lemma("D2").evaluate(m=m_exact, n=n, c_stat=c["c_stat"], c_width=c["c_width"],
                                               c_opt=c["c_opt"]))
     top = tau_max if tau_max is not None else max(10.0, 10 * tau_star)
     tau = np.unique(np.append(np.geomspace(1.0, top, n_points), tau_star))
-    kl = np.array([float(d1.evaluate(tau=t, m=m, n=n, T=learner.horizon, **c)) for t in tau])
-    values = {"tau": tau, "m": m, "n": n, **{k: c[k] for k in D1_CONSTANTS}}
+    kl = np.array([float(d1.evaluate(tau=t, m=m_exact, n=n, T=learner.horizon, **c)) for t in tau])
+    values = {"tau": tau, "m": m, "n": n, **{k: float(c[k]) for k in D1_CONSTANTS}}
     terms = {name: d1.evaluate_numpy(part=name, **values) for name in TAU_TERMS}
-    kl_star = float(get_lemma("E1").evaluate(m=m, n=n, T=learner.horizon, **c))
-    return EarlyStoppingValues(float(n), m, tau, kl, tau_star, kl_star, terms)
+    kl_star = float(get_lemma("E1").evaluate(m=m_exact, n=n, T=learner.horizon, **c))
+    return EarlyStoppingValues(float(n), m, tau, kl, tau_star, kl_star, terms,
+                               delta_i=None if split is None else float(split.delta_i),
+                               confidence_factor=1.0 if split is None else float(split.factor))

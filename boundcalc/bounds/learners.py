@@ -790,6 +790,22 @@ class Diffusion(Learner):
         from boundcalc.theory.diffusion import CONCENTRATION_CONSTANTS
         return {k: (mpf(v) * factor if k in CONCENTRATION_CONSTANTS else mpf(v)) for k, v in self.constants.items()}
 
+    def delta_split(self, delta, generations=1) -> "DeltaSplit":
+        """One statement of a run of ``generations`` generations at failure probability ``delta``: its level
+        ``delta_i = delta / K`` (lemma C3) and D1's constants there (:meth:`constants_at`, lemma D4).  The one
+        place where a command's (delta, K) becomes the constants of its statements: ``bound`` (through
+        :meth:`run_rate`), ``optimum --quantity tau`` and ``plot early-stopping`` (theorem E1) all use it.
+
+        >>> s = Diffusion().delta_split(0.05, 1)
+        >>> float(s.delta_i), round(float(s.factor), 6), round(float(s.constants["c_stat"]), 6)
+        (0.05, 35.897647, 35.897647)
+        """
+        check_probability("delta", delta)
+        from boundcalc.theory.concentration import union_per_event_delta
+        delta_i = union_per_event_delta(delta, generations)  # lemma C3: delta / K per statement
+        return DeltaSplit(delta, int(generations), delta_i, self.delta_exponent, self.confidence_factor(delta_i),
+                          self.constants_at(delta_i))
+
     def tau_for(self, n, delta_i=None):
         """tau given, or tau* of lemma D2 for the constants at ``delta_i`` (the same as in the KL bound)."""
         if self.tau != "auto":
@@ -851,8 +867,7 @@ class Diffusion(Learner):
         problem = self.coverage_problem(scheme, generations)
         if problem is not None:
             raise BoundcalcError(problem)
-        from boundcalc.theory.concentration import union_per_event_delta
-        return RunRate(self, union_per_event_delta(delta, generations))  # lemma C3: delta / K per generation
+        return RunRate(self, self.delta_split(delta, generations).delta_i)  # lemma C3: delta / K per generation
 
     def assumptions(self, scheme):
         items = [self.calibration_note] if self.calibrated_from else []
@@ -886,6 +901,32 @@ class Diffusion(Learner):
                 "tau": self.tau, "horizon": self.horizon, "constants": dict(self.constants),
                 "delta_exponent": self.delta_exponent, "lemma_ids": list(self.lemma_ids),
                 **({"calibrated_from": self.calibrated_from, "status": "calibrated"} if self.calibrated_from else {})}
+
+
+@dataclass(frozen=True)
+class DeltaSplit:
+    """The failure probability of one D1 statement in a run at level ``delta`` over ``generations`` = K
+    generations, and D1's named constants there [Li23, derived]: ``delta_i = delta / K`` (lemma C3) and, by
+    lemma D4, c_stat, c_width and c_mc times ``factor = ell(delta_i)^k_delta``, ``ell(d) = max(1, ln(1/d^2))``
+    (c_opt, c_approx, c_prior unchanged).  Made by :meth:`Diffusion.delta_split`."""
+
+    delta: object
+    generations: int
+    delta_i: object
+    k_delta: float
+    factor: object
+    constants: dict
+
+    def fields(self) -> dict:
+        """The fields an output adds to name the statement's level: delta, K, k_delta, delta_i, the factor."""
+        return {"delta": float(self.delta), "generations": self.generations, "delta_exponent": self.k_delta,
+                "delta_i": float(self.delta_i), "confidence_factor": float(self.factor)}
+
+    def sentence(self) -> str:
+        """One line: which constants the numbers use."""
+        return (f"constants of lemma D4 at delta_i = delta/K = {mpmath.nstr(self.delta, 6)}/{self.generations}"
+                f" = {mpmath.nstr(self.delta_i, 6)}: c_stat, c_width, c_mc times ell(delta_i)^{self.k_delta:g} = "
+                f"{mpmath.nstr(self.factor, 6)}, ell(d) = max(1, ln(1/d^2))")
 
 
 class RunRate:

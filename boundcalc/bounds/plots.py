@@ -95,12 +95,15 @@ def diagram_fraction_generations(compute, fractions, max_generations: int, level
                        colour_label=r"bound on $a_i = \mathrm{TV}(p_i, p_0)$ (dimensionless)", x_bounds=(0.0, 1.0))
 
 
-def early_stopping_curves(learner, sample_sizes, n_points: int = 120, tau_max=None) -> list[EarlyStoppingCurve]:
+def early_stopping_curves(learner, sample_sizes, n_points: int = 120, tau_max=None, delta=None,
+                          generations: int = 1) -> list[EarlyStoppingCurve]:
     """For each n: KL bound of D1 on a geometric tau grid from 1, with tau* from lemma D2.
 
-    ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule and horizon)."""
+    ``learner`` is a :class:`boundcalc.bounds.learners.Diffusion` (its constants, width rule and horizon);
+    with ``delta``, the constants of lemma D4 at ``delta_i = delta / generations`` (as in ``bound``)."""
     from boundcalc.bounds.early_stopping import early_stopping_curve  # D1, D2, E1 of the catalogue
-    return [early_stopping_curve(learner, n, n_points=n_points, tau_max=tau_max) for n in sample_sizes]
+    return [early_stopping_curve(learner, n, n_points=n_points, tau_max=tau_max, delta=delta,
+                                 generations=generations) for n in sample_sizes]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -345,7 +345,8 @@ class PhaseResult(Result):
 
 @dataclass(repr=False)
 class OptimumResult(Result):
-    """An optimal tuning parameter: early-stopping time tau* (lemma D2) or bandwidth h* (lemma K3)."""
+    """An optimal tuning parameter: early-stopping time tau* (lemma D2 at the constants of lemma D4 at
+    delta_i = delta/K, lemma C3) or bandwidth h* (lemma K3)."""
     kind: ClassVar[str] = "optimum"
     quantity: str
     value: object
@@ -357,7 +358,7 @@ class OptimumResult(Result):
 
     @property
     def lemma_ids(self) -> list:
-        return ["D1", "D2"] if self.quantity == "tau" else ["K1", "K2", "K3"]
+        return ["C3", "D1", "D4", "D2"] if self.quantity == "tau" else ["K1", "K2", "K3"]
 
     def _payload(self) -> dict:
         return {"quantity": self.quantity, "value": self.value, "objective": self.objective,

@@ -30,7 +30,7 @@ from boundcalc.bounds.compose import closed_form, final_bound, iter_bounds, lear
 from boundcalc._checks import (BoundcalcError, check, check_choice, check_positive, check_positive_int,
                                check_probability, check_range)
 from boundcalc.bounds.kde_terms import auto_bandwidth as optimal_bandwidth
-from boundcalc.bounds.learners import Learner
+from boundcalc.bounds.learners import DIFFUSION_DELTA_EXPONENT, Learner
 from boundcalc.bounds.result import OptimumResult, SolveResult
 from boundcalc.model.schemes import Mix, Replace, Scheme, make_scheme
 from boundcalc.theory.catalogue import get_lemma
@@ -151,15 +151,17 @@ def _floor_over_n_real(learner, build=None, generations=1, delta=0.05):
     * power: ``C N^(-alpha) -> 0``: 0;
     * kde: ``eps = bias(h) + stochastic >= bias(h)`` for a given bandwidth h (K1 or K1'); with
       ``--bandwidth auto`` h follows n_real to 0: 0;
-    * diffusion: lemma D1's KL is a sum of non-negative terms; those that cannot vanish as N grows
-      (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a given tau, ``c_mc / m`` and
-      ``c_width tau^3 / m^2`` for a given width) bound it below; D3 is increasing in KL.
+    * diffusion: the KL of each generation is lemma D1 at the constants of lemma D4 at ``delta_i = delta/K``
+      (:meth:`~boundcalc.bounds.learners.Diffusion.delta_split`, as in the bound), a sum of non-negative
+      terms; those that cannot vanish as N grows (``c_approx``, ``c_prior e^(-2T)``, ``c_opt / tau`` for a
+      given tau, ``c_mc / m`` and ``c_width tau^3 / m^2`` for a given width, the last two times
+      ``ell(delta_i)^k_delta``) bound it below; D3 is increasing in KL.
 
     For replace and a rate-only learner the floor is sharper: generations 2..K do not depend on
     n_real, so the recursion with eps_1 set to the floor above bounds a_K below (its limit).
     """
     from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
-    base = _floor_of_eps(learner)
+    base = _floor_of_eps(learner, delta, generations)
     if base is None or build is None or not learner.rate_only:
         return base
     sch = build(n_real=1)
@@ -194,22 +196,23 @@ def _floor_over_n_synth(learner, scheme, generations, delta=0.05):
         return None
     first = learner.eps_of_n(scheme.n_total(1))
     if isinstance(scheme, Replace):
-        base = _floor_of_eps(learner)
+        base = _floor_of_eps(learner, delta, generations)
         return None if base is None else first + (generations - 1) * base
     if isinstance(scheme, Mix) and isinstance(learner, PowerLaw) and learner.alpha <= 1:
         return first
     return None
 
 
-def _floor_of_eps(learner):
-    """inf over N of the learner's eps(N) (see :func:`_floor_over_n_real`), or None."""
+def _floor_of_eps(learner, delta=0.05, generations=1):
+    """inf over N of the learner's eps(N) in a run of ``generations`` generations at failure probability
+    ``delta`` (see :func:`_floor_over_n_real`), or None."""
     from boundcalc.bounds.learners import KDE, Diffusion, PowerLaw
     if isinstance(learner, PowerLaw):
         return mpmath.mpf(0)
     if isinstance(learner, KDE):
         return mpmath.mpf(0) if learner.bandwidth == "auto" else mpmath.mpf(learner.bias(float(learner.bandwidth)))
     if isinstance(learner, Diffusion):
-        c = dict(learner.constants)
+        c = dict(learner.delta_split(delta, generations).constants)  # lemma D4 at delta / K, as the bound
         c["c_stat"] = 0.0  # c_stat tau^4 / (m N): dropped (it may vanish)
         tau_given, width_given = learner.tau != "auto", learner.width is not None
         if not tau_given:
@@ -701,30 +704,42 @@ def _rate_only_bounds(scheme, learner, cap):
 
 
 def optimum(quantity: str, n, width=None, width_ratio=1.0, c_stat=1.0, c_width=1.0, c_opt=1.0,
-            target=None) -> OptimumResult:
+            target=None, delta=0.05, generations=1, delta_exponent=DIFFUSION_DELTA_EXPONENT) -> OptimumResult:
     """The optimal training time tau* (lemma D2) or KDE bandwidth h* (lemma K3) for n samples.
 
-    Both are checked by evaluating the objective on either side of the optimum.
+    tau: the constants of D2 are those of one D1 statement at failure probability ``delta_i = delta / K``
+    (``K = generations``, lemma C3; 1 by default: a single training run), i.e. lemma D4's ``c_stat
+    ell(delta_i)^k_delta`` and ``c_width ell(delta_i)^k_delta`` (``k_delta = delta_exponent``) beside ``c_opt``,
+    from :meth:`boundcalc.bounds.learners.Diffusion.delta_split`: tau* is the one the diffusion learner uses in
+    ``bound`` for the same N, delta and K.  Both optima are checked by evaluating the objective on either side.
     """
     check_choice("quantity", quantity, ("tau", "bandwidth"))
     n = check_positive("n", n)
     if quantity == "tau":
+        from boundcalc.bounds.learners import Diffusion
         from boundcalc.theory.diffusion import early_stopping_objective
         from boundcalc.theory import notation as S
-        m = check_positive("width", width) if width is not None else check_positive("width_ratio", width_ratio) * n
-        g = early_stopping_objective().subs({S.m: m, S.n: n, S.c_stat: c_stat, S.c_width: c_width, S.c_opt: c_opt})
+        learner = Diffusion(width=width, width_ratio=None if width is not None else width_ratio, c_stat=c_stat,
+                            c_width=c_width, c_opt=c_opt, delta_exponent=delta_exponent)
+        split = learner.delta_split(delta, generations)
+        c = split.constants
+        m = learner.width_for(n)
+        g = early_stopping_objective().subs({S.m: m, S.n: n, S.c_stat: c["c_stat"], S.c_width: c["c_width"],
+                                             S.c_opt: c["c_opt"]})
         g_at = lambda x: mpmath.mpf(str(g.subs(S.tau, x).evalf(30)))  # noqa: E731
-        value = optimal_tau(m, n, c_stat=c_stat, c_width=c_width, c_opt=c_opt)
+        value = learner.tau_for(n, split.delta_i)  # lemma D2 at the constants of D4: what `bound` uses
         objective = g_at(value)
         interior = value > 1
         checks = {"below_neighbours": bool(objective <= g_at(value * 1.01) and (not interior or objective <= g_at(value * 0.99))),
                   "closed_form_without_width_term": get_lemma("D2").evaluate_part(
-                      "closed form c_width = 0", m=m, n=n, c_stat=c_stat, c_opt=c_opt)}
+                      "closed form c_width = 0", m=m, n=n, c_stat=c["c_stat"], c_opt=c["c_opt"])}
         return OptimumResult("tau", value, objective,
-                             {"n": n, "width": m, "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt}, checks=checks,
+                             {"n": n, "width": float(m), "c_stat": c_stat, "c_width": c_width, "c_opt": c_opt,
+                              **split.fields()}, checks=checks,
                              curve=g_at,
                              message=f"tau* = {mpmath.nstr(value, 8)} minimises c_stat tau^4/(m n) + c_width tau^3/m^2 + "
-                                     f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)})")
+                                     f"c_opt/tau over tau >= 1 (value {mpmath.nstr(objective, 6)}); "
+                                     + split.sentence())
     from boundcalc.bounds.kde_terms import kde_bias_tv, kde_expectation_tv
     from boundcalc.model.targets import parse_target
     target = target if target is not None and not isinstance(target, str) else parse_target(target)

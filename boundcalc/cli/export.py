@@ -5,7 +5,7 @@
     boundcalc plot generations --out DIR [--scheme S1,S2] [bound options]
     boundcalc plot phase --out DIR [phase options]
     boundcalc plot diagram --out DIR [--axes sizes|fraction-generations] [--level A] [bound options]
-    boundcalc plot early-stopping --out DIR [--n-samples N1,N2] [diffusion options]
+    boundcalc plot early-stopping --out DIR [--n-samples N1,N2] [--delta D] [--generations K] [diffusion options]
 
 Every file is written atomically (:func:`boundcalc._io.write_atomic`) with the user's umask; plots
 are written as PNG and PDF, byte-identical across runs.  ``--out`` is checked before any work
@@ -81,6 +81,9 @@ def register(subparsers) -> None:
                help="training-set sizes n, comma-separated (default 1000,10000,100000)")
     add_option(es, "tau_max", help="right end of the tau axis (default 10 tau*, at least 10)")
     add_option(es, "points", default=120, help="points per curve (default 120)")
+    add_option(es, "delta", "plot", help="failure probability delta of the run whose statement is drawn")
+    add_option(es, "generations", "plot early-stopping", help="generations K of that run: the constants are those "
+               "of lemma D4 at delta_i = delta/K (lemma C3), as in bound; 1: a single training run")
     _output_options(es, "early-stopping")
     es.set_defaults(handler=cmd_plot_early_stopping)
 
@@ -345,7 +348,12 @@ def cmd_plot_early_stopping(args):
     points = check("points", args.points)
     if args.tau_max is not None:
         check_range("tau_max", args.tau_max, 1, float("inf"), False, False)
-    curves = early_stopping_curves(learner, sizes, points, args.tau_max)
-    fig = early_stopping_figure(curves, chosen_tau=None if learner.tau == "auto" else float(learner.tau))
-    return fig, [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = {c.kl_star:.6g}"
-                 for c in curves]
+    split = learner.delta_split(args.delta, check("generations", args.generations))
+    curves = early_stopping_curves(learner, sizes, points, args.tau_max, delta=split.delta,
+                                   generations=split.generations)
+    title = (r"Early stopping: D4 bound against $\tau$ at $\delta_i = " + f"{float(split.delta_i):.4g}"
+             + r"$, optimum $\tau^*$ (lemma D2) marked")
+    fig = early_stopping_figure(curves, title=title, chosen_tau=None if learner.tau == "auto" else float(learner.tau),
+                                ylabel=r"bound on $\mathrm{KL}(p_0 \,\|\, p_\tau)$ (nats), lemma D4 (D1 at $\delta_i$)")
+    return fig, [split.sentence()] + [f"n = {c.n:g}, m = {c.m:g}: tau* = {c.tau_star:.6g}, KL bound at tau* = "
+                                      f"{c.kl_star:.6g}" for c in curves]

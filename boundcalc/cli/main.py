@@ -7,7 +7,7 @@
     boundcalc solve --for {n-real,n-synth,real-fraction,generations} --target EPS [bound options] [--json]
     boundcalc solve --for growth [--growth-k K --n-real N_1] [learner options] [--json]
     boundcalc phase [--generation I] [--n-real N] [learner options] [--json]
-    boundcalc optimum {tau,bandwidth} [--n N] [...] [--json]
+    boundcalc optimum {tau,bandwidth} [--n N] [--delta D] [--generations K] [...] [--json]
     boundcalc validate {kde,diffusion} ...
 
 Every option has a built-in default except the learner's own parameters: ``boundcalc bound`` alone
@@ -128,7 +128,8 @@ def cmd_phase(args):
 def cmd_optimum(args):
     from boundcalc.bounds.api import optimum
     refuse_together(args, "width", "width_ratio")
-    own = {"tau": ("width", "width_ratio", "c_stat", "c_width", "c_opt"), "bandwidth": ("target_distribution",)}
+    own = {"tau": ("width", "width_ratio", "c_stat", "c_width", "c_opt", "delta", "generations", "delta_exponent"),
+           "bandwidth": ("target_distribution",)}
     other = "bandwidth" if args.quantity == "tau" else "tau"
     stray = [spelled(args, d) for d in own[other] if given(args, d)]
     if stray:
@@ -136,7 +137,8 @@ def cmd_optimum(args):
                              f"(they belong to optimum {other})")
     if args.quantity == "tau":
         result = optimum("tau", args.n, width=args.width, width_ratio=args.width_ratio,
-                         c_stat=args.c_stat, c_width=args.c_width, c_opt=args.c_opt)
+                         c_stat=args.c_stat, c_width=args.c_width, c_opt=args.c_opt, delta=args.delta,
+                         generations=args.generations, delta_exponent=args.delta_exponent)
     else:
         result = optimum("bandwidth", args.n, p0=args.target_distribution or "bimodal")
     _emit(args, result)
@@ -191,6 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_option(p, "width_ratio", help="tau: m = width_ratio * n (default 1)")
     for name in ("c_stat", "c_width", "c_opt"):
         add_option(p, name, "optimum", help=f"tau: {param(name).help}")
+    add_option(p, "delta", "optimum", help="tau: failure probability delta of the run whose statement this is")
+    add_option(p, "generations", "optimum", help="tau: generations K of that run (the statement is taken at "
+                                                 "delta_i = delta/K, lemma C3; 1: a single training run)")
+    add_option(p, "delta_exponent", "optimum", help="tau: degree k_delta of the confidence factor ell(delta_i)^k_delta "
+                                                    "of c_stat, c_width (lemma D4; 0: the constants as given)")
     add_option(p, "p0", flags=("--p0", "--target"), dest="target_distribution",
                help="bandwidth: p0 (default bimodal)")
     add_flag(p, "--json", help="print the result as one JSON object")

@@ -384,6 +384,10 @@ E1 = register(Theorem(
         "With m proportional to n the early-stopped KL is of order n^(-2/5) + m^(-4/5) plus the "
         "n-independent terms c_mc/m + c_approx + c_prior e^(-2T); after Pinsker (D3) the one-generation "
         "TV is of order N^(-1/5), so a fully synthetic loop needs N growing like K^5 (S7 with alpha = 1/5).",
+        "The constants are those valid at the statement's failure probability (as in D1). At a stated "
+        "delta_i (delta/K for one of K generations, lemma C3) they are lemma D4's: c_stat, c_width and c_mc "
+        "times ell(delta_i)^k_delta, ell(d) = max(1, ln(1/d^2)); E1 with them is D4 at the D2 optimum of "
+        "D4's own tau-dependent part, the tau* and KL that the diffusion learner's loop bound uses.",
     ),
     provenance="[Li23, derived]",
     latex=(r"\mathrm{KL}(p_0 \,\|\, p_{\tau^*}^{\mathrm{SDE}}) \le \Big[ c_{\mathrm{stat}} \frac{\tau^4}{m n} + "
