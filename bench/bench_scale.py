@@ -3,9 +3,9 @@
 Prints, for each learner (power, kde, diffusion, table) and scheme (mix, replace, accumulate, mix with
 reused real data, mix drawn iid; n_real = n_synth = 1000; a scheme a learner's lemmas do not cover is
 printed as refused), the time to compose K = 10, 1e3, 1e5 generations (and 1e6
-for power, table and diffusion; for the KDE learner 100 and 200 under mix, whose direct sums stop at 200 and whose
-mix loop (fresh or reused real data) goes on in O(K), 50 for the other schemes, and 1e5 under replace, answered where
-its bound provably reaches 1) and its ratio to K = 10 (a run predicted past a budget, or refused by a size guard,
+for power, table and diffusion; for the KDE learner 100 and 200 under mix and accumulate, whose loops go on in O(K)
+past 64 generations (mix with fresh or reused real data, accumulate in d = 1), 50 for the other schemes, and 1e5
+under replace, answered where its bound provably reaches 1) and its ratio to K = 10 (a run predicted past a budget, or refused by a size guard,
 is said so);
 the solvers and phase at K up to 1e6; the grid path; a warm
 ``solve --for n-real`` (power) against the named peer, brentq on the lambdified closed form (S3)
@@ -94,10 +94,11 @@ def main(argv=None):
                 continue
             base = previous = None
             ks = sizes + ((10 ** 6,) if name in ("power", "table", "diffusion") and not quick else ())
-            # the KDE learner: the direct sums up to its guard (200), beyond them the O(K) carry of mix; replace
+            # the KDE learner: the direct sums up to 64 generations, beyond them the O(K) carries of mix and
+            # accumulate (bounds/kde_steady.py, bounds/kde_accumulate.py); replace
             # past 200 when its bound provably reaches 1 by then (n_synth = 1000: from generation 138)
             # (and a schedule of one fraction and one size, which is a fresh mix)
-            steady_kde = name == "kde" and scheme_name in ("mix", "mix reused", "replace", "schedule 1")
+            steady_kde = name == "kde" and scheme_name in ("mix", "mix reused", "replace", "schedule 1", "accumulate")
             if name == "kde":
                 ks = ((10, 100, 200) if scheme_name != "replace" else (10, 50)) + sizes[1:] if steady_kde else (10, 50, 1000)
                 if scheme_name == "schedule":  # the carry past 200, up to its warm-up guard (fractions down to 0.3)
