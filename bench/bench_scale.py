@@ -95,7 +95,7 @@ def main(argv=None):
             base = previous = None
             ks = sizes + ((10 ** 6,) if name in ("power", "table", "diffusion") and not quick else ())
             # the KDE learner: the direct sums up to 64 generations, beyond them the O(K) carries of mix and
-            # accumulate (bounds/kde_steady.py, bounds/kde_accumulate.py); replace
+            # accumulate (bounds/kde_steady.py, bounds/kde_tables.py); replace
             # past 200 when its bound provably reaches 1 by then (n_synth = 1000: from generation 138)
             # (and a schedule of one fraction and one size, which is a fresh mix)
             steady_kde = name == "kde" and scheme_name in ("mix", "mix reused", "replace", "schedule 1", "accumulate")

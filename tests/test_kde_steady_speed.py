@@ -91,12 +91,15 @@ def test_reused_fixed_point_rows_equal_the_generations_computed_one_by_one():
 
 def test_a_schedule_that_is_a_mix_gets_the_mix_numbers_past_the_direct_sums():
     """Schedule(n_real, [lam], [N]) with the counts of Mix(n_real, N - n_real) is the same loop: the same eps at
-    K = 300 (the O(K) carry), and a schedule with two fractions is left to the direct sums (refused past 200)."""
+    K = 300 (the O(K) carry); a schedule whose fractions change is carried too (not the mix numbers), and one
+    that does not list every generation is refused in one line naming the missing generation."""
     from boundcalc._checks import BoundcalcError
     from boundcalc.model.schemes import Schedule
     learner = KDE(target="bimodal")
     mix = learner.errors(Mix(1000, 1000), 300, 0.05)
     schedule = learner.errors(Schedule(1000, real_fractions=[0.5], sizes=[2000]), 300, 0.05)
     assert [e.eps for e in schedule] == [e.eps for e in mix]
-    with pytest.raises(BoundcalcError, match=r"\[1, 200\]"):
+    changing = learner.errors(Schedule(1000, real_fractions=[0.5, 0.25] * 150, sizes=[2000]), 300, 0.05)
+    assert len(changing) == 300 and [e.eps for e in changing] != [e.eps for e in mix]
+    with pytest.raises(BoundcalcError, match=r"generation 4 is not given"):
         learner.errors(Schedule(1000, real_fractions=[0.5, 0.25], sizes=[2000]), 300, 0.05)

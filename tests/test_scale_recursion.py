@@ -259,16 +259,22 @@ def test_steady_kde_tail_recent_generations():
     assert recent_generations(1.0) == MIN_RECENT and recent_generations(1e-9) == MAX_RECENT
 
 
-def test_kde_mix_with_slowly_converging_laws_is_refused(capsys):
+def test_kde_mix_with_slowly_converging_laws_goes_to_the_kernel_tables():
     """At real fraction 0.1 the K4 laws take about 870 generations to converge, each evaluating 2 L = 350
-    densities: past the direct sums (K > 200) that is refused by the warm-up estimate, in one line."""
+    densities: past the direct sums (K > 200) the warm-up estimate sends the loop to the kernel tables
+    (bounds/kde_tables.py), which carry it without waiting for the laws (it used to be refused)."""
     from boundcalc.bounds.kde_steady import warm_up_densities
+    from boundcalc.bounds.learners import KDE, MAX_KDE_WARM_UP
+    from boundcalc.bounds.kde_tables import table_bounds
     from boundcalc.model.schemes import Mix
+    from boundcalc.model.targets import parse_target
     assert warm_up_densities(Mix(10_000, 10_000), 10 ** 5) == pytest.approx(2 * 27 * math.log(1e-40) / math.log(0.5))
-    assert _exit_code(["bound", "-K", "300", "--n-synth", "90000"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "real fraction 0.1 (a size guard: its laws converge slowly" in err[0]
-    assert err[0].endswith("got 300")
+    scheme = Mix(10_000, 90_000)
+    assert warm_up_densities(scheme, 300) > MAX_KDE_WARM_UP
+    learner = KDE(target="bimodal")
+    h = learner.resolved_bandwidth(10_000)
+    _, loop = table_bounds(scheme, parse_target("bimodal"), h, 300, 0.05)
+    assert [float(e.terms["loop_bound"]) for e in learner.errors(scheme, 300, 0.05)] == loop.bound
 
 
 @pytest.mark.parametrize("bandwidth", ["9007199254740993", "4294967297", "1e90"])

@@ -39,7 +39,7 @@ from boundcalc.theory import notation as S
 from boundcalc._checks import BoundcalcError, check, check_optional, check_probability
 from boundcalc.bounds.kde_terms import (auto_bandwidth, kde_bias_tv, kde_expectation_tv, kde_failure_split,
                                         kde_stochastic_tv)
-from boundcalc.model.schemes import Scheme
+from boundcalc.model.schemes import Accumulate, Scheme
 from boundcalc.theory.catalogue import get_lemma
 
 LEARNERS = ("power", "kde", "diffusion", "table")
@@ -223,12 +223,17 @@ MAX_KDE_REPLACE_DIRECT = 300
 KDE_DIRECT_GENERATIONS = 64
 #: a mix loop (fresh or reused real data) goes past it in O(K) (bounds/kde_steady.py): a few seconds to converge
 #: the laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point;
-#: an accumulate loop in d = 1 (bounds/kde_accumulate.py) costs about 0.1 ms per generation
+#: accumulate, and mix or schedule loops past the warm-up guard, in d = 1 by kernel tables (bounds/kde_tables.py):
+#: about 0.1 ms per generation under accumulate
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
 WHY_KDE_MIX_GENERATIONS = "a size guard: about 15 s at the limit"
 #: mixture densities that the O(K) path evaluates before the laws converge (7000 at real fraction 1/2, about
 #: 27000 at 0.3, which takes about 30 s and 1.3 GB with the batched densities); more is refused
 MAX_KDE_WARM_UP = 3 * 10 ** 4
+#: table entries that the kernel-table carry (bounds/kde_tables.py) updates, as kde_tables.table_work overestimates
+#: them; more is refused.  Measured near the limit: mix at real fraction 0.1, K = 1e5, 7 s; accumulate with
+#: n_real = 1, n_synth = 1e5, K = 1e5, 33 s
+MAX_KDE_TABLE_WORK = 2 * 10 ** 9
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
 
@@ -400,21 +405,25 @@ class KDE(Learner):
                                      "d <= 2 with --target and no --k2-integral (use --generations 1)")
             return self._loop_errors(scheme, generations, delta, h, computed=vacuous - 1)
         if generations > MAX_KDE_GENERATIONS and not steady:
-            from boundcalc.bounds.kde_steady import applies, warm_up_densities
-            if self.target is not None and applies(scheme, self.target) and generations <= MAX_KDE_MIX_GENERATIONS:
-                work = warm_up_densities(scheme, generations)
+            from boundcalc.bounds import kde_steady, kde_tables
+            carried = self.target is not None and (kde_steady.applies(scheme, self.target)
+                                                   or kde_tables.applies(scheme, self.target))
+            if carried and generations <= MAX_KDE_MIX_GENERATIONS:
                 if scheme.name == "schedule":
                     what, why = "a schedule", "its laws change every generation"
                 else:
                     what = f"mix at real fraction {scheme.n_real / scheme.n_total(2):.3g}"
                     why = "its laws converge slowly"
+                if kde_tables.applies(scheme, self.target):
+                    work = f"about {kde_tables.table_work(scheme, generations):.3g} table entries, at most " \
+                           f"{MAX_KDE_TABLE_WORK:.0e}"
+                else:
+                    work = f"about {kde_steady.warm_up_densities(scheme, generations):.3g} mixture densities, at " \
+                           f"most {MAX_KDE_WARM_UP:.0e}"
                 raise BoundcalcError(
                     f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and {what} "
-                    f"(a size guard: {why}, about {work:.3g} mixture densities, at most {MAX_KDE_WARM_UP:.0e}; "
-                    f"raise the real fraction or lower --generations), got {generations}")
-            from boundcalc.bounds import kde_accumulate
-            if self.target is not None and (applies(scheme, self.target)
-                                            or kde_accumulate.applies(scheme, self.target)):
+                    f"(a size guard: {why}, {work}; raise the real fraction or lower --generations), got {generations}")
+            if carried:
                 raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_MIX_GENERATIONS}] with the kde "
                                      f"learner and {scheme.name} ({WHY_KDE_MIX_GENERATIONS}), got {generations}")
             why = WHY_KDE_GENERATIONS
@@ -455,18 +464,23 @@ class KDE(Learner):
         return [GenerationError(1, mpf(plan.n_total), bias + stoch, terms)]
 
     def _steady_path(self, scheme, generations) -> bool:
-        """True when the loop bound is carried in O(K): a schedule or a mix loop (fresh or reused real data,
-        bounds/kde_steady.py) whose laws converge within MAX_KDE_WARM_UP density evaluations, or an accumulate loop
-        in d = 1 (bounds/kde_accumulate.py), of more than KDE_DIRECT_GENERATIONS generations, at most
-        MAX_KDE_MIX_GENERATIONS.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
-        from boundcalc.bounds import kde_accumulate
-        from boundcalc.bounds.kde_steady import applies, warm_up_densities
-        if not (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
-                and self.proven_loop()):
-            return False
-        if kde_accumulate.applies(scheme, self.target):
-            return True
-        return applies(scheme, self.target) and warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP
+        """True when the loop bound is carried in O(K) (:meth:`_carry`), for more than KDE_DIRECT_GENERATIONS
+        generations, at most MAX_KDE_MIX_GENERATIONS.  Otherwise the direct sums (up to MAX_KDE_GENERATIONS)."""
+        return (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
+                and self.proven_loop() and self._carry(scheme, generations) is not None)
+
+    def _carry(self, scheme, generations):
+        """The O(K) carry of the loop bound, or None: a mix loop (fresh or reused real data) or a schedule whose laws
+        converge within MAX_KDE_WARM_UP density evaluations (bounds/kde_steady.py: recent blocks summed exactly, old
+        ones by a proven tail); otherwise, in d = 1, accumulate, mix and schedule loops by kernel tables
+        (bounds/kde_tables.py) within MAX_KDE_TABLE_WORK table entries."""
+        from boundcalc.bounds import kde_steady, kde_tables
+        if (not isinstance(scheme, Accumulate) and kde_steady.applies(scheme, self.target)
+                and kde_steady.warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP):
+            return kde_steady.steady_mix_bounds
+        if kde_tables.applies(scheme, self.target) and kde_tables.table_work(scheme, generations) <= MAX_KDE_TABLE_WORK:
+            return kde_tables.table_bounds
+        return None
 
     def vacuous_from(self, scheme, generations, delta) -> int | None:
         """Under ``replace``, the first generation from which lemma KE5 is provably at least 1 (None if none <= K).
@@ -502,18 +516,15 @@ class KDE(Learner):
         generations are evaluated (by the direct sums, ln(K/delta) with the whole K): the later ones are
         provably vacuous (:meth:`vacuous_from`) and get the trivial bound a_i <= 1, with no bias and deviation
         (``None``; :meth:`notes` says why)."""
-        from boundcalc.bounds import kde_accumulate, kde_steady
         from boundcalc.bounds.kde_expected import expected_bound, loop_probability_bound
-        from boundcalc.model.schemes import Accumulate, Mix
+        from boundcalc.model.schemes import Mix
         computed = generations if computed is None else computed
         hs = [float(h)] * computed
         columns = ([], [], [], [])
         if computed == generations and self._steady_path(scheme, generations):
             # beyond the direct sums: the O(K) carries (mix: old blocks by a proven tail bound; accumulate: one
             # kernel table for all blocks, Cauchy-Schwarz)
-            carry = (kde_accumulate.accumulate_bounds if isinstance(scheme, Accumulate)
-                     else kde_steady.steady_mix_bounds)
-            expected, loop = carry(scheme, self.target, float(h), generations, float(delta))
+            expected, loop = self._carry(scheme, generations)(scheme, self.target, float(h), generations, float(delta))
             columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
         elif computed >= 1:
             expected = expected_bound(scheme, self.target, hs, computed)

@@ -1,4 +1,4 @@
-"""The KDE loop bound (KE2, KE3, KE5) of an ``accumulate`` loop carried in O(K) (bounds/kde_accumulate.py).
+"""The KDE loop bound (KE2, KE3, KE5) carried by kernel tables in O(K) (bounds/kde_tables.py): accumulate, mix, schedule.
 
 References not computed by the carry: the block bookkeeping of ``model.kde_blocks`` (every block's kernel table as a
 ``{variance: weight}`` dict, its mass), the laws of ``model.kde_law`` and the direct block sums of ``kde_expected``;
@@ -14,16 +14,29 @@ import math
 import numpy as np
 import pytest
 
-from boundcalc.bounds.kde_accumulate import AccumulateTables, accumulate_bounds, applies
+from boundcalc.bounds.kde_tables import AccumulateTables, applies, table_bounds, tables_for
 from boundcalc.bounds.kde_expected import (QUADRATURE_MARGIN, _quadrature, expected_bound,
                                           loop_probability_bound)
 from boundcalc.bounds.learners import KDE, KDE_DIRECT_GENERATIONS, MAX_KDE_MIX_GENERATIONS
 from boundcalc.cli.main import main
 from boundcalc.model.kde_blocks import block_structure
-from boundcalc.model.schemes import Accumulate, Mix
+from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule
 from boundcalc.model.targets import parse_target
 
 H = 0.3
+
+
+def _scheme(name, K, n_real=300, n_synth=500):
+    """The loops the tables carry: accumulate and mix with fresh or reused real data, and a schedule whose real
+    fractions run through 0, 1 and values between and whose sizes change (K - 1 of each)."""
+    if name == "schedule":
+        return Schedule(n_real, real_fractions=[(0.5, 0.0, 1.0, 0.3, 0.8)[j % 5] for j in range(K - 1)],
+                        sizes=[(n_real + n_synth, 2 * n_synth, n_real)[j % 3] for j in range(K - 1)])
+    kind, real_data = name.split()
+    return (Accumulate if kind == "accumulate" else Mix)(n_real, n_synth, real_data=real_data)
+
+
+SCHEMES = ["accumulate fresh", "accumulate reused", "mix fresh", "mix reused", "schedule"]
 
 
 def _direct(scheme, target, K):
@@ -32,10 +45,10 @@ def _direct(scheme, target, K):
     return direct, loop_probability_bound(scheme, target, hs, K, 0.05, expected=direct), 2 * K * H * H
 
 
-def test_accumulate_is_carried_in_one_dimension():
+def test_the_tables_carry_accumulate_mix_and_schedules_in_one_dimension():
     target = parse_target("bimodal")
-    assert applies(Accumulate(100, 100), target) and applies(Accumulate(100, 100, real_data="reused"), target)
-    assert not applies(Mix(100, 100), target)
+    assert all(applies(_scheme(name, 5), target) for name in SCHEMES)
+    assert not applies(Replace(100, 100), target) and not applies(Mix(100, 0), target)
     two = parse_target("mixture:weights=1;means=0/0;scales=1/1")
     assert two.dim == 2 and not applies(Accumulate(100, 100), two)
 
@@ -47,22 +60,23 @@ def _k_of(law, target):
     return k
 
 
-@pytest.mark.parametrize("real_data", ["fresh", "reused"])
-def test_kernel_table_is_the_block_bookkeeping(real_data):
-    """M_i(t, k) = sum_beta kappa_beta c_(i,beta)(t) pi_(s_beta)(k), from the kernel dicts of model.kde_blocks: the
-    weight c(t) of variance (1 + t) h^2, kappa = the block's mass after its first generation / its count (read
-    at a later generation), the source law's weights over k; real blocks in column 0, synthetic in 1 + k."""
+@pytest.mark.parametrize("name", SCHEMES)
+def test_kernel_table_is_the_block_bookkeeping(name):
+    """M_i(t, k) = sum_beta (m_beta / N_beta) c_(i,beta)(t) pi_(s_beta)(k), from the kernel dicts of model.kde_blocks:
+    the weight c(t) of variance (1 + t) h^2, the mass m_beta at generation i (accumulate: after the block's first
+    generation, when it freezes), the source law's weights over k; real blocks in column 0, synthetic in 1 + k."""
     target = parse_target("normal")
-    scheme = Accumulate(300, 500, real_data=real_data)
     K = 7
+    scheme = _scheme(name, K + 1)
     structure = block_structure(target, scheme, H, K + 1)
-    tables = AccumulateTables(scheme, H * H)
+    tables = tables_for(scheme, H * H)
     for i in range(1, K + 1):
         tables.step()
         expected = np.zeros((i, 2 + i))
         for key, kernel in structure.kernels[i].items():
             block = structure.blocks[key]
-            kappa = structure.mass(min(block.drawn_at + 1, K + 1), key) / block.count
+            later = min(block.drawn_at + 1, K + 1) if isinstance(scheme, Accumulate) else i
+            kappa = structure.mass(later, key) / block.count
             law = structure.laws[block.source]
             ks = _k_of(law, target)
             for var, c in kernel.items():
@@ -80,18 +94,18 @@ def test_kernel_table_is_the_block_bookkeeping(real_data):
         np.testing.assert_allclose(padded, expected, rtol=1e-12, atol=1e-18)
 
 
-@pytest.mark.parametrize("real_data", ["fresh", "reused"])
-def test_q_and_the_laws_are_the_block_bookkeeping(real_data):
+@pytest.mark.parametrize("name", SCHEMES)
+def test_q_and_the_laws_are_the_block_bookkeeping(name):
     """Q_i = sum_beta m_(i,beta)^2 / N_beta (masses of model.kde_blocks) and the law tables pi_i (model.kde_law's
     laws, here N(0, 1 + k h^2) components) at every generation."""
     target = parse_target("normal")
-    scheme = Accumulate(400, 250, real_data=real_data)
     K = 9
+    scheme = _scheme(name, K, 400, 250)
     structure = block_structure(target, scheme, H, K)
-    tables = AccumulateTables(scheme, H * H)
+    tables = tables_for(scheme, H * H)
     for i in range(1, K + 1):
-        tables.step()
-        assert tables.q == pytest.approx(structure.squared_mass_sum(i), rel=1e-13, abs=0)
+        step = tables.step()
+        assert step.q == pytest.approx(structure.squared_mass_sum(i), rel=1e-13, abs=0)
         law = structure.laws[i]
         table = np.zeros(i + 2)
         table[_k_of(law, target)] = law.weights
@@ -117,39 +131,39 @@ def _variance_bound_by_hand(structure, i, x, q_parts):
     return v
 
 
-@pytest.mark.parametrize("real_data", ["fresh", "reused"])
-def test_carried_variance_integral_equals_a_second_evaluation(real_data):
+@pytest.mark.parametrize("name", SCHEMES)
+def test_carried_variance_integral_equals_a_second_evaluation(name):
     """int sqrt(V_i) of the carry equals the same bound evaluated here from the block tables (on the same grid,
     with the same margin): never below it, and above it by at most 1e-5 relative (the allowance for the compressed
     basis, at most ~1e-17 per node, grows to ~1e-7 relative through the square root where V_i is ~0 in the tails).
     The kernel table, its collapse onto the basis F_u, the compressed basis and the class sums are checked at once."""
     target = parse_target("bimodal")
-    scheme = Accumulate(500, 700, real_data=real_data)
     K = 6
+    scheme = _scheme(name, K, 500, 700)
     extra = 2 * K * H * H
-    carried, _ = accumulate_bounds(scheme, target, H, K, 0.05, extra_variance=extra)
+    carried, _ = table_bounds(scheme, target, H, K, 0.05, extra_variance=extra)
     structure = block_structure(target, scheme, H, K)
     quad = _quadrature(target, extra)
     x = quad.axes[0]
-    tables = AccumulateTables(scheme, H * H)
+    tables = tables_for(scheme, H * H)
     for i in range(1, K + 1):
-        tables.step()
-        v = _variance_bound_by_hand(structure, i, x, tables.q_parts)
+        step = tables.step()
+        v = _variance_bound_by_hand(structure, i, x, step.q_parts)
         by_hand = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * (1 + QUADRATURE_MARGIN[1])
         assert by_hand * (1 - 1e-12) <= 2 * carried.deviation[i - 1] <= by_hand * (1 + 1e-5), i
 
 
-@pytest.mark.parametrize("real_data", ["fresh", "reused"])
-def test_carry_is_above_the_direct_sums_and_close(real_data):
+@pytest.mark.parametrize("name", SCHEMES)
+def test_carry_is_above_the_direct_sums_and_close(name):
     """On the direct path's grid: T_r equal (the same laws), Q_i equal, int sqrt(V_i) >= the direct sum (each
     block's term bounded above: Cauchy-Schwarz, subtracted squares bounded below) and within 3% of it, KE2 within
     the quadrature margin above it (K2 integrals on the grid, times the margin, against the graded nodes), KE5 >=
     the direct KE5 and within 1%."""
     target = parse_target("bimodal")
-    scheme = Accumulate(1000, 1000, real_data=real_data)
     K = 10
+    scheme = _scheme(name, K, 1000, 1000)
     direct, loop, extra = _direct(scheme, target, K)
-    carried, carried_loop = accumulate_bounds(scheme, target, H, K, 0.05, extra_variance=extra)
+    carried, carried_loop = table_bounds(scheme, target, H, K, 0.05, extra_variance=extra)
     assert carried.bias_tv == pytest.approx(direct.bias_tv, rel=1e-9, abs=0)
     assert carried_loop.squared_mass_sum == pytest.approx(loop.squared_mass_sum, rel=1e-13, abs=0)
     for c, d in zip(carried.deviation, direct.deviation):
@@ -168,7 +182,7 @@ def test_generation_one_is_lemma_ke5_of_one_block():
     target = parse_target("normal")
     scheme = Accumulate(800, 200)
     direct, _, extra = _direct(scheme, target, 1)
-    carried, _ = accumulate_bounds(scheme, target, H, 1, 0.05, extra_variance=extra)
+    carried, _ = table_bounds(scheme, target, H, 1, 0.05, extra_variance=extra)
     assert direct.deviation[0] <= carried.deviation[0] <= direct.deviation[0] * (1 + 1e-5)
 
 
@@ -179,9 +193,9 @@ def test_a_long_carry_keeps_its_dropped_mass_tiny_and_grows_slowly():
     scheme = Accumulate(1000, 1000)
     tables = AccumulateTables(scheme, H * H)
     for _ in range(3000):
-        tables.step()
-        assert tables.ghost < 1e-30 and tables.dropped < 1e-30
-    carried, loop = accumulate_bounds(scheme, target, H, 3000, 0.05)
+        step = tables.step()
+        assert step.ghost < 1e-30 and step.dropped < 1e-30
+    carried, loop = table_bounds(scheme, target, H, 3000, 0.05)
     assert all(math.isfinite(b) and b > 0 for b in loop.bound)
     assert carried.bias_tv[2999] > carried.bias_tv[999] > carried.bias_tv[99]
     q = loop.squared_mass_sum
@@ -195,7 +209,7 @@ def test_the_learner_takes_the_carry_past_the_direct_generations(capsys):
     learner = KDE(target="bimodal", bandwidth=H)
     scheme = Accumulate(1000, 1000)
     errors = learner.errors(scheme, K, 0.05)
-    _, loop = accumulate_bounds(scheme, parse_target("bimodal"), H, K, 0.05)
+    _, loop = table_bounds(scheme, parse_target("bimodal"), H, K, 0.05)
     assert [float(e.terms["loop_bound"]) for e in errors] == loop.bound
     assert main(["bound", "--learner", "kde", "--bandwidth", str(H), "--scheme", "accumulate", "--n-real", "1000",
                  "--n-synth", "1000", "-K", str(K), "--json"]) == 0
@@ -204,3 +218,33 @@ def test_the_learner_takes_the_carry_past_the_direct_generations(capsys):
     assert main(["bound", "--learner", "kde", "--scheme", "accumulate", "-K", str(MAX_KDE_MIX_GENERATIONS + 1)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"[1, {MAX_KDE_MIX_GENERATIONS}]" in err[0] and "accumulate" in err[0]
+
+
+@pytest.mark.parametrize("real_data", ["fresh", "reused"])
+def test_mix_fixed_point_rows_are_the_computed_ones(real_data):
+    """A mix loop's tables reach their exact fixed point in floating point (here by generation ~250 at real fraction
+    0.7); the rows copied from there equal those computed generation by generation."""
+    target = parse_target("bimodal")
+    scheme = Mix(700, 300, real_data=real_data)
+    K = 400
+    fast = table_bounds(scheme, target, H, K, 0.05)
+    slow = table_bounds(scheme, target, H, K, 0.05, fixed_point=False)
+    assert fast[0].to_dict() == slow[0].to_dict()
+    assert fast[1].to_dict() == slow[1].to_dict()
+
+
+def test_small_real_fractions_and_long_schedules_are_answered(capsys):
+    """Past the warm-up guard of the mix carry (real fraction 0.1) and for a schedule of per-generation lists past
+    550 generations, the learner takes the kernel tables (its rows are table_bounds'); a mix whose tables would be
+    too large (real fraction 0.001) is refused in one line naming the table entries."""
+    learner = KDE(target="bimodal", bandwidth=H)
+    target = parse_target("bimodal")
+    for scheme, K in ((Mix(100, 900), 2000), (_scheme("schedule", 700), 700)):
+        errors = learner.errors(scheme, K, 0.05)
+        _, loop = table_bounds(scheme, target, H, K, 0.05)
+        assert [float(e.terms["loop_bound"]) for e in errors] == loop.bound
+        assert all(math.isfinite(b) for b in loop.bound)
+    assert main(["bound", "--learner", "kde", "--scheme", "mix", "--n-real", "1", "--n-synth", "999", "-K",
+                 "2000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "table entries" in err[0] and "real fraction 0.001" in err[0]
