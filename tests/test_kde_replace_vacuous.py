@@ -4,6 +4,7 @@ sums with ln(K/delta) of the whole loop."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -48,6 +49,10 @@ def test_full_ke5_is_at_least_one_from_that_generation():
 
 
 def test_rows_before_are_the_direct_sums_and_after_are_the_trivial_bound():
+    """The rows before the vacuous generation are the kernel tables' (bounds/kde_tables.py: for replace every kernel
+    has one term, so they are the direct sums, up to the two grids' quadrature and the compressed basis: within 1e-5), with ln(K/delta)
+    over the whole K; the later rows are the trivial bound."""
+    from boundcalc.bounds.kde_tables import table_bounds
     scheme = Replace(100, 100)
     learner = KDE(target="bimodal")
     K = 300
@@ -57,8 +62,10 @@ def test_rows_before_are_the_direct_sums_and_after_are_the_trivial_bound():
     target = parse_target("bimodal")
     expected = expected_bound(scheme, target, [h] * (first - 1), first - 1)
     loop = loop_probability_bound(scheme, target, [h] * (first - 1), first - 1, 0.05, expected=expected, union=K)
-    for e, value in zip(errors[:first - 1], loop.bound):
+    _, tables = table_bounds(scheme, target, h, first - 1, 0.05, union=K)
+    for e, value, direct in zip(errors[:first - 1], tables.bound, loop.bound):
         assert float(e.terms["loop_bound"]) == value
+        assert value == pytest.approx(direct, rel=1e-5)
     for e in errors[first - 1:]:
         assert e.terms["loop_bound"] == 1 and e.terms["bias_tv"] is None and e.terms["deviation"] is None
     # theorem S1 for replace: a_i = eps_i + a_(i-1), eps_i = max(0, B_i - a_(i-1))
@@ -78,8 +85,13 @@ def test_cli_answers_a_long_replace_loop_with_a_note(capsys):
     assert f"note: generations {first}..300: lemma KE5 is at least 1 there" in out
 
 
-def test_cli_refuses_a_long_replace_loop_that_stays_below_one(capsys):
+def test_a_long_replace_loop_that_stays_below_one_is_answered_or_refused_by_its_size(capsys):
+    """The default replace loop (n_synth = 10000) stays below 1 until generation ~1380: answered by the kernel tables
+    (it used to be refused past 200); with n_synth = 100000 (until ~13800) the tables' size guard refuses in one line."""
     from boundcalc.cli.main import main
-    code = main(["bound", "--learner", "kde", "--scheme", "replace", "-K", "1000"])
+    assert main(["bound", "--learner", "kde", "--scheme", "replace", "-K", "1000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["bound"]) == 1000 and not any("KE5 is at least 1" in n for n in out["notes"])
+    code = main(["bound", "--learner", "kde", "--scheme", "replace", "--n-synth", "100000", "-K", "100000"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "lower --n-synth" in err[0]
+    assert code == 2 and len(err) == 1 and "lower --n-synth" in err[0] and "size guard" in err[0]

@@ -29,6 +29,8 @@ H = 0.3
 def _scheme(name, K, n_real=300, n_synth=500):
     """The loops the tables carry: accumulate and mix with fresh or reused real data, and a schedule whose real
     fractions run through 0, 1 and values between and whose sizes change (K - 1 of each)."""
+    if name == "replace":
+        return Replace(n_real, n_synth)
     if name == "schedule":
         return Schedule(n_real, real_fractions=[(0.5, 0.0, 1.0, 0.3, 0.8)[j % 5] for j in range(K - 1)],
                         sizes=[(n_real + n_synth, 2 * n_synth, n_real)[j % 3] for j in range(K - 1)])
@@ -47,8 +49,8 @@ def _direct(scheme, target, K):
 
 def test_the_tables_carry_accumulate_mix_and_schedules_in_one_dimension():
     target = parse_target("bimodal")
-    assert all(applies(_scheme(name, 5), target) for name in SCHEMES)
-    assert not applies(Replace(100, 100), target) and not applies(Mix(100, 0), target)
+    assert all(applies(_scheme(name, 5), target) for name in SCHEMES + ["replace"])
+    assert not applies(Mix(100, 0), target)
     two = parse_target("mixture:weights=1;means=0/0;scales=1/1")
     assert two.dim == 2 and not applies(Accumulate(100, 100), two)
 
@@ -94,7 +96,7 @@ def test_kernel_table_is_the_block_bookkeeping(name):
         np.testing.assert_allclose(padded, expected, rtol=1e-12, atol=1e-18)
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", SCHEMES + ["replace"])
 def test_q_and_the_laws_are_the_block_bookkeeping(name):
     """Q_i = sum_beta m_(i,beta)^2 / N_beta (masses of model.kde_blocks) and the law tables pi_i (model.kde_law's
     laws, here N(0, 1 + k h^2) components) at every generation."""
@@ -131,7 +133,7 @@ def _variance_bound_by_hand(structure, i, x, q_parts):
     return v
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", SCHEMES + ["replace"])
 def test_carried_variance_integral_equals_a_second_evaluation(name):
     """int sqrt(V_i) of the carry equals the same bound evaluated here from the block tables (on the same grid,
     with the same margin): never below it, and above it by at most 1e-5 relative (the allowance for the compressed
@@ -153,7 +155,7 @@ def test_carried_variance_integral_equals_a_second_evaluation(name):
         assert by_hand * (1 - 1e-12) <= 2 * carried.deviation[i - 1] <= by_hand * (1 + 1e-5), i
 
 
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name", SCHEMES + ["replace"])
 def test_carry_is_above_the_direct_sums_and_close(name):
     """On the direct path's grid: T_r equal (the same laws), Q_i equal, int sqrt(V_i) >= the direct sum (each
     block's term bounded above: Cauchy-Schwarz, subtracted squares bounded below) and within 3% of it, KE2 within

@@ -174,19 +174,19 @@ def test_diffusion_sampler_steps_are_in_the_guard(capsys):
     assert len(err) == 1 and "size guard" in err[0] and "--steps" in err[0]
 
 
-@pytest.mark.parametrize("argv, value", [
-    (["bound", "-K", "201", "--scheme", "replace"], "201"),
-    (["bound", "-K", "100001"], "100001"),
-    (["phase", "--learner", "kde", "--generation", "100000"], "100000"),
-    (["solve", "--for", "generations", "--learner", "kde", "--target", "0.5", "--max-generations", "1000"], "1000"),
+@pytest.mark.parametrize("argv, value, limit", [
+    (["bound", "-K", "100000", "--scheme", "replace", "--n-synth", "100000"], "100000",
+     "[1, 200] with the kde learner and replace here (a size guard"),
+    (["bound", "-K", "100001"], "100001", "[1, 100000] with the kde learner and mix (a size guard"),
+    (["phase", "--learner", "kde", "--generation", "100000"], "100000", "[1, 200] with the kde learner (a size guard"),
+    (["solve", "--for", "generations", "--learner", "kde", "--target", "0.5", "--max-generations", "1000"], "1000",
+     "[1, 200] with the kde learner (a size guard"),
 ])
-def test_kde_learner_refuses_more_generations_than_its_guard(argv, value, capsys):
-    """K beyond the KDE learner's guards (200 for the direct sums, 1e5 for a fresh mix loop carried in O(K))
-    is refused in one line, before any work."""
+def test_kde_learner_refuses_more_generations_than_its_guard(argv, value, limit, capsys):
+    """K beyond the KDE learner's guards (200 for the direct sums, 1e5 for a loop carried in O(K), the kernel
+    tables' size for a replace loop that stays below 1 for long) is refused in one line, before any work."""
     assert _exit_code(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    limit = "[1, 100000] with the kde learner and mix (a size guard" if value == "100001" else \
-        "[1, 200] with the kde learner (a size guard"
     assert len(err) == 1 and limit in err[0] and err[0].endswith(value)
 
 

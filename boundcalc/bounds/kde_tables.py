@@ -39,11 +39,12 @@ from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import (QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature,
                                           _simpson_weights)
 from boundcalc.model.kde_law import PRUNE_WEIGHT
-from boundcalc.model.schemes import Accumulate, Mix, Schedule
+from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule
 from boundcalc.model.targets import SQRT2PI, GaussianMixture
 from boundcalc.theory.catalogue import get_lemma
 
-__all__ = ["applies", "table_bounds", "tables_for", "table_work", "AccumulateTables", "MixTables"]
+__all__ = ["applies", "basis_entries", "table_bounds", "tables_for", "table_work", "AccumulateTables", "MixTables",
+           "ReplaceTables", "MAX_BASIS_ENTRIES"]
 
 #: generations whose densities are computed in one matrix product
 CHUNK = 256
@@ -54,11 +55,11 @@ SAMPLED_ROWS = 96
 
 
 def applies(scheme, target) -> bool:
-    """True for p0 a Gaussian mixture in d = 1 and an ``accumulate`` loop, a ``mix`` loop (fresh or reused real
-    data) with synthetic data, or a ``schedule`` of integer sizes with some synthetic data."""
+    """True for p0 a Gaussian mixture in d = 1 and an ``accumulate`` or ``replace`` loop, a ``mix`` loop (fresh or
+    reused real data) with synthetic data, or a ``schedule`` of integer sizes with some synthetic data."""
     if not (isinstance(target, GaussianMixture) and target.dim == 1):
         return False
-    if isinstance(scheme, Accumulate):
+    if isinstance(scheme, (Accumulate, Replace)):
         return True
     if isinstance(scheme, Schedule):
         return not scheme.relaxed and any(f < 1 for f in scheme.real_fractions)
@@ -73,10 +74,12 @@ def _reach(weight: float) -> float:
 def table_work(scheme, generations: int) -> float:
     """About how many table entries :func:`table_bounds` updates: (entries per generation) x (generations computed).
 
-    accumulate: a table of about (2 ln(N_K / N_1) + 60)^2 entries every generation.  mix and schedule: a table of about
+    replace: i entries at generation i.  accumulate: a table of about (2 ln(N_K / N_1) + 60)^2 entries every generation.  mix and schedule: a table of about
     k_max x t_max entries (k_max the reach of the largest weight w of p_(i-1), t_max that of w^2, or of w for
     reused real data), every generation of a schedule, and for a mix until its fixed point, about 3 k_max generations."""
     K = int(generations)
+    if isinstance(scheme, Replace):  # generation i has i entries (one block per earlier generation)
+        return K * (K + 1) / 2.0
     if isinstance(scheme, Accumulate):  # k and t concentrate around ln(N_K / N_1) (a count of hops), tails to 1e-40
         side = 2.0 * math.log(1.0 + (K - 1) * float(scheme.n_synth) / float(scheme.n_real)) + 60
         return side * side * K
@@ -364,8 +367,43 @@ class MixTables(_Tables):
         return (self.law.tobytes(), self.dropped, self.m.shape, self.m.tobytes(), self.ghost, self._q)
 
 
+class ReplaceTables(_Tables):
+    """replace: generation j trains on one block of N_j samples of p_(j-1) (N_1 = n_real, then n_synth), weight 1;
+    its kernel is only smoothed afterwards, so at generation i it is ``phi_((1 + i - j) h^2)`` with mass 1, and
+    ``r_(j-1) * G = r_i = F_(2i)``.  The table has one entry per block: the variance part ``g(t) / N_(i-t) F_(2i-1-t)``,
+    t = 0..i-1, and the means of both classes are ``r_i`` times ``Q_c``, so ``A_c^2 / Q_c = Q_c r_i^2``: the
+    subtracted squares exactly, and V_i is the direct sum (a kernel of one term: KE4 exactly)."""
+
+    def __init__(self, scheme: Replace, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0):
+        super().__init__(h2, prune, slack_b)
+        self.n_real, self.n_synth = float(scheme.n_real), float(scheme.n_synth)
+
+    def step(self) -> _Step:
+        self.i += 1
+        i, n_r, n_s = self.i, self.n_real, self.n_synth
+        n_i = n_r if i == 1 else n_s
+        law = np.zeros(i + 1)
+        law[i] = 1.0                                   # r_i = p0 * phi_(i h^2)
+        if self._g.size < i:
+            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * i)) * self.h2) ** -0.5
+        t = np.arange(i)
+        sizes = np.full(i, n_s)
+        sizes[-1] = n_r                                # the block of generation j = i - t; j = 1 is the real one
+        omega = np.zeros(2 * i)
+        omega[2 * i - 1 - t] = self._g[:i] / sizes     # g(t) / N_(i-t) at u = 2i - 1 - t
+        q_parts = (1.0 / n_r, (i - 1) / n_s)
+        means = tuple(np.pad(np.array([q_c]), (2 * i, 0)) for q_c in q_parts)  # Q_c r_i at u = 2i
+        previous = np.zeros(i)
+        previous[i - 1] = 1.0                          # r_(i-1), the law of plan i's one block
+        groups = [_Group(n_i, previous, 0.0, i)]
+        self.law, self.dropped = law, 0.0
+        return _Step(law, 0.0, omega, means, q_parts, 0.0, n_i, (0.0, 1.0 if i > 1 else 0.0), groups)
+
+
 def tables_for(scheme, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0):
-    return (AccumulateTables if isinstance(scheme, Accumulate) else MixTables)(scheme, h2, prune, slack_b)
+    kind = AccumulateTables if isinstance(scheme, Accumulate) else ReplaceTables if isinstance(
+        scheme, Replace) else MixTables
+    return kind(scheme, h2, prune, slack_b)
 
 
 def _basis(target: GaussianMixture, x: np.ndarray, h2: float, count: int) -> np.ndarray:
@@ -380,6 +418,15 @@ def _basis(target: GaussianMixture, x: np.ndarray, h2: float, count: int) -> np.
     return out
 
 
+#: entries of the basis F on the grid (its rows times the nodes; 8 bytes each, a few copies at once); more is refused
+MAX_BASIS_ENTRIES = 5 * 10 ** 7
+
+
+def basis_entries(target: GaussianMixture, h: float, cover: int) -> int:
+    """The entries of the basis F_u, u = 0..cover, on the grid that covers F_cover (before any is computed)."""
+    return (cover + 1) * _quadrature(target, cover * float(h) ** 2 / 2.0).axes[0].size
+
+
 class _Grid:
     """The quadrature nodes of a chunk and the basis F_u, u = 0..cover, on them, compressed: the rows of F are
     Gaussians of nearby widths, so ``F ~ C V`` with V the leading right singular vectors of a sample of its rows and
@@ -390,6 +437,11 @@ class _Grid:
     def __init__(self, target: GaussianMixture, h2: float, cover: int, extra_variance: float | None = None):
         self.cover = cover
         self.x = _quadrature(target, cover * h2 / 2.0 if extra_variance is None else extra_variance).axes[0]
+        if (cover + 1) * self.x.size > MAX_BASIS_ENTRIES:
+            raise BoundcalcError(f"generations: the kernel-table carry of the KDE loop bound would need a basis of "
+                                 f"{(cover + 1) * self.x.size:.3g} entries, above the limit {MAX_BASIS_ENTRIES:.0e} (a "
+                                 "size guard: its widest kernel against the target's smallest scale); lower "
+                                 "--generations or --bandwidth")
         self.p0 = target.density(self.x)
         self.simpson = _simpson_weights(self.x)  # integral = values @ weights
         basis = _basis(target, self.x, h2, cover + 1)
@@ -406,22 +458,25 @@ class _Grid:
 
 
 def table_bounds(scheme, target: GaussianMixture, h: float, generations: int, delta: float, chunk: int = CHUNK,
-                 prune: float = PRUNE_WEIGHT, extra_variance: float | None = None, fixed_point: bool = True):
+                 prune: float = PRUNE_WEIGHT, extra_variance: float | None = None, fixed_point: bool = True,
+                 union: int | None = None):
     """(ExpectedBound, LoopProbabilityBound) of an accumulate, mix or schedule loop, d = 1, in O(K).
 
     ``extra_variance`` fixes the quadrature grid (the tests pass the direct path's); by default each chunk of
     generations takes the grid that covers its widest density.  ``fixed_point=False`` computes every generation of
-    a mix loop (the tests compare).  The matrix products run on one BLAS thread (many small products, between which
+    a mix loop (the tests compare).  ``union`` is the K of ln(K/delta) when these are the first generations of a
+    longer loop (default: generations).  The matrix products run on one BLAS thread (many small products, between which
     waiting BLAS threads would take the cores from the rest)."""
     if not applies(scheme, target):
         raise BoundcalcError("the O(K) KDE loop bound by kernel tables applies to accumulate, mix and schedule loops "
                              "with p0 a Gaussian mixture in d = 1")
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=1, user_api="blas"):
-        return _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance, fixed_point)
+        return _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance, fixed_point,
+                             generations if union is None else union)
 
 
-def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance, fixed_point):
+def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance, fixed_point, union):
     K, h, h2 = int(generations), float(h), float(h) * float(h)
     KE1, KE2, KE3, KE5, K1 = (get_lemma(k) for k in ("KE1", "KE2", "KE3", "KE5", "K1"))
     lap = float(target.laplacian_l1())
@@ -522,7 +577,7 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
         stoch_list.append(stoch)
         total += value
     variance = KE3.evaluate_numpy(T_r=np.minimum(t_r, 1.0), I_V=i_v)
-    bound = KE5.evaluate_numpy(T_r=np.minimum(t_r, 1.0), I_V=i_v, Q_mass=q, K=float(K), delta=float(delta))
+    bound = KE5.evaluate_numpy(T_r=np.minimum(t_r, 1.0), I_V=i_v, Q_mass=q, K=float(union), delta=float(delta))
     expected = ExpectedBound([h] * K, lin, variance.tolist(), t_r.tolist(), (i_v / 2).tolist(), [bias] * K,
                              stoch_list)
     loop = LoopProbabilityBound(float(delta), bound.tolist(), variance.tolist(), (bound - variance).tolist(),

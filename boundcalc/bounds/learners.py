@@ -398,6 +398,19 @@ class KDE(Learner):
         h = self.resolved_bandwidth(scheme.n_real)
         steady = self._steady_path(scheme, generations)
         vacuous = self.vacuous_from(scheme, generations, delta) if generations >= 2 else None
+        if self._replace_tables(scheme, generations):
+            computed = generations if vacuous is None else vacuous - 1
+            from boundcalc.bounds import kde_tables
+            work = kde_tables.table_work(scheme, computed)
+            entries = kde_tables.basis_entries(self.target, h, 2 * computed)
+            if work > MAX_KDE_TABLE_WORK or entries > kde_tables.MAX_BASIS_ENTRIES:
+                until = f"until generation {vacuous}" if vacuous else f"at every generation up to {generations}"
+                raise BoundcalcError(
+                    f"generations must be an integer in [1, {MAX_KDE_GENERATIONS}] with the kde learner and replace here "
+                    f"(a size guard: its loop bound stays below 1 {until}, which needs about {work:.3g} table entries "
+                    f"(at most {MAX_KDE_TABLE_WORK:.0e}) and a basis of {entries:.3g} (at most "
+                    f"{kde_tables.MAX_BASIS_ENTRIES:.0e}); lower --n-synth or --generations), got {generations}")
+            return self._loop_errors(scheme, generations, delta, h, computed=computed)
         if (generations > MAX_KDE_GENERATIONS and not steady and vacuous is not None
                 and vacuous - 1 <= MAX_KDE_REPLACE_DIRECT):
             if not self.proven_loop():
@@ -469,6 +482,14 @@ class KDE(Learner):
         return (KDE_DIRECT_GENERATIONS < generations <= MAX_KDE_MIX_GENERATIONS and self.target is not None
                 and self.proven_loop() and self._carry(scheme, generations) is not None)
 
+    def _replace_tables(self, scheme, generations) -> bool:
+        """True for a replace loop of more than KDE_DIRECT_GENERATIONS generations in d = 1 (lemma KE5 proven): its
+        generations up to the one where KE5 provably reaches 1 are the kernel tables' (bounds/kde_tables.py)."""
+        from boundcalc.bounds import kde_tables
+        from boundcalc.model.schemes import Replace
+        return (isinstance(scheme, Replace) and generations > KDE_DIRECT_GENERATIONS and self.target is not None
+                and self.proven_loop() and kde_tables.applies(scheme, self.target))
+
     def _carry(self, scheme, generations):
         """The O(K) carry of the loop bound, or None: a mix loop (fresh or reused real data) or a schedule whose laws
         converge within MAX_KDE_WARM_UP density evaluations (bounds/kde_steady.py: recent blocks summed exactly, old
@@ -478,7 +499,8 @@ class KDE(Learner):
         if (not isinstance(scheme, Accumulate) and kde_steady.applies(scheme, self.target)
                 and kde_steady.warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP):
             return kde_steady.steady_mix_bounds
-        if kde_tables.applies(scheme, self.target) and kde_tables.table_work(scheme, generations) <= MAX_KDE_TABLE_WORK:
+        if (kde_tables.applies(scheme, self.target) and not self._replace_tables(scheme, generations)
+                and kde_tables.table_work(scheme, generations) <= MAX_KDE_TABLE_WORK):
             return kde_tables.table_bounds
         return None
 
@@ -525,6 +547,10 @@ class KDE(Learner):
             # beyond the direct sums: the O(K) carries (mix: old blocks by a proven tail bound; accumulate: one
             # kernel table for all blocks, Cauchy-Schwarz)
             expected, loop = self._carry(scheme, generations)(scheme, self.target, float(h), generations, float(delta))
+            columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
+        elif computed >= 1 and self._replace_tables(scheme, generations):
+            from boundcalc.bounds.kde_tables import table_bounds
+            expected, loop = table_bounds(scheme, self.target, float(h), computed, float(delta), union=generations)
             columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
         elif computed >= 1:
             expected = expected_bound(scheme, self.target, hs, computed)
