@@ -429,8 +429,9 @@ def basis_entries(target: GaussianMixture, h: float, cover: int) -> int:
 
 class _Grid:
     """The quadrature nodes of a chunk and the basis F_u, u = 0..cover, on them, compressed: the rows of F are
-    Gaussians of nearby widths, so ``F ~ C V`` with V the leading right singular vectors of a sample of its rows and
-    ``C = F V^T``; a product ``W F`` is computed as ``(W C) V``.  ``eps[u] = 2 max_x |F_u(x) - (C V)_u(x)|`` plus a
+    Gaussians of nearby widths, so ``F ~ C V`` with V the leading right singular vectors of a sample of its rows
+    (rows represented worst are added until all are within ~1e-13 of their largest value) and ``C = F V^T``; a
+    product ``W F`` is computed as ``(W C) V``.  ``eps[u] = 2 max_x |F_u(x) - (C V)_u(x)|`` plus a
     rounding allowance is measured on every row and every node, so at every node ``|W F - (W C) V| <= |W| eps``
     whatever the sample (the sample only decides how small eps is)."""
 
@@ -445,12 +446,22 @@ class _Grid:
         self.p0 = target.density(self.x)
         self.simpson = _simpson_weights(self.x)  # integral = values @ weights
         basis = _basis(target, self.x, h2, cover + 1)
-        sample = np.unique(np.linspace(0, cover, min(cover + 1, SAMPLED_ROWS)).round().astype(int))
-        _, s, vt = np.linalg.svd(basis[sample], full_matrices=False)
-        self.vectors = vt[:max(1, int(np.sum(s > RANK_TOLERANCE * s[0])))]
-        self.coef = basis @ self.vectors.T
-        self.eps = (2.0 * np.max(np.abs(basis - self.coef @ self.vectors), axis=1)
-                    + 4 * np.finfo(float).eps * np.max(np.abs(basis), axis=1))
+        top = np.max(np.abs(basis), axis=1)
+        # rows evenly spaced in log variance (a Gaussian's shape changes with the log of its width), and the first 8
+        s2 = float(np.min(target.scales[:, 0])) ** 2
+        spread = np.geomspace(s2, s2 + cover * h2 / 2.0, SAMPLED_ROWS)
+        sample = np.union1d(np.arange(min(8, cover + 1)), np.clip(np.round((spread - s2) / (h2 / 2.0)), 0, cover)
+                            .astype(int))
+        for _ in range(8):  # add the rows worst represented until every row is within ~1e-13 of its largest value
+            _, s, vt = np.linalg.svd(basis[sample], full_matrices=False)
+            self.vectors = vt[:max(1, int(np.sum(s > RANK_TOLERANCE * s[0])))]
+            self.coef = basis @ self.vectors.T
+            error = np.max(np.abs(basis - self.coef @ self.vectors), axis=1)
+            worst = np.argsort(error / top)[::-1][:SAMPLED_ROWS // 3]
+            if error[worst[0]] <= 1e-13 * top[worst[0]] or sample.size >= basis.shape[0]:
+                break
+            sample = np.union1d(sample, worst)
+        self.eps = 2.0 * error + 4 * np.finfo(float).eps * top
 
     def densities(self, weights: np.ndarray):
         """(``W F`` on the nodes, compressed; the bound ``|W| eps`` on its error at every node, one per row)."""
