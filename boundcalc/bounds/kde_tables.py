@@ -1,4 +1,4 @@
-"""The Gaussian-KDE loop bound (KE2, KE3, KE5) carried by kernel tables in O(K), d = 1 [derived].
+"""The Gaussian-KDE loop bound (KE2, KE3, KE5) carried by kernel tables in O(K), d = 1 or 2 [derived].
 
 The quantities of :func:`boundcalc.bounds.kde_expected.expected_bound` and
 :func:`~boundcalc.bounds.kde_expected.loop_probability_bound` (``T_r(i) = TV(r_i, p0)``, the KE3 integral
@@ -52,12 +52,14 @@ CHUNK = 256
 RANK_TOLERANCE = 1e-15
 #: rows of the basis whose singular vectors span it (the allowance is measured on every row)
 SAMPLED_ROWS = 96
+#: the allowance of the compressed basis is measured per block of this many nodes' share of the grid
+NODE_BLOCKS = 64
 
 
 def applies(scheme, target) -> bool:
-    """True for p0 a Gaussian mixture in d = 1 and an ``accumulate`` or ``replace`` loop, a ``mix`` loop (fresh or
+    """True for p0 a Gaussian mixture in d = 1 or 2 and an ``accumulate`` or ``replace`` loop, a ``mix`` loop (fresh or
     reused real data) with synthetic data, or a ``schedule`` of integer sizes with some synthetic data."""
-    if not (isinstance(target, GaussianMixture) and target.dim == 1):
+    if not (isinstance(target, GaussianMixture) and target.dim in (1, 2)):
         return False
     if isinstance(scheme, (Accumulate, Replace)):
         return True
@@ -163,8 +165,8 @@ class _Step:
 class _Tables:
     """Shared by the two recursions: the law table (pruned), the collapse of M_i onto u."""
 
-    def __init__(self, h2: float, prune: float, slack_b: float):
-        self.h2, self.prune, self.slack_b = h2, prune, slack_b
+    def __init__(self, h2: float, prune: float, slack_b: float, dim: int = 1):
+        self.h2, self.prune, self.slack_b, self.dim = h2, prune, slack_b, dim
         self.i = 0
         self._g = np.zeros(0)
 
@@ -177,12 +179,12 @@ class _Tables:
 
     def _slack(self, dropped: float) -> float:
         """PrunedMixture's bound on the K2 integral of a dropped law mass."""
-        return math.sqrt(math.pi * dropped * self.slack_b) if dropped > 0 else 0.0
+        return math.sqrt(math.pi ** self.dim * dropped * self.slack_b) if dropped > 0 else 0.0
 
     def _collapse(self, m: np.ndarray):
         """(omega, (A_real weights, A_synth weights)) of a table M (column 0 real, 1 + k synthetic)."""
-        if self._g.size < m.shape[0]:  # g(t) = (4 pi (1+t) h^2)^(-1/2): phi_t^2 = g(t) phi_((1+t) h^2 / 2) (KE4)
-            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * m.shape[0])) * self.h2) ** -0.5
+        if self._g.size < m.shape[0]:  # g(t) = (4 pi (1+t) h^2)^(-d/2): phi_t^2 = g(t) phi_((1+t) h^2 / 2) (KE4)
+            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * m.shape[0])) * self.h2) ** (-self.dim / 2.0)
         u_var, u_mean, shift = _index(m.shape)
         omega = np.bincount(u_var, weights=(m * self._g[:m.shape[0], None]).ravel())
         means = np.bincount(u_mean, weights=m.ravel(), minlength=2 * shift)
@@ -203,8 +205,8 @@ class AccumulateTables(_Tables):
     ``kappa = m / N`` constant, ``M_i(0, .)`` holds the plan's own draws and ``M_i(t, .) = alpha_i P_(i-1)(t-1, .)``,
     ``P_i = P_(i-1) + M_i`` (``derivations/cost-in-K.md``, section 10)."""
 
-    def __init__(self, scheme: Accumulate, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0):
-        super().__init__(h2, prune, slack_b)
+    def __init__(self, scheme: Accumulate, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0, dim: int = 1):
+        super().__init__(h2, prune, slack_b, dim)
         self.n_real, self.n_synth = float(scheme.n_real), float(scheme.n_synth)
         self.reused = scheme.real_data == "reused"
         self._sum, self._sum_dropped = _Grown((8,)), 0.0        # S = sum_(j<i) pi_j
@@ -294,8 +296,8 @@ class MixTables(_Tables):
     the reused real block's, which stays 1): ``M_i(t, .) = w_i^2 M_(i-1)(t-1, .)`` (w_i in the reused real column),
     ``Q_i = w_i^2 Q_(i-1) + (the new blocks)`` by class."""
 
-    def __init__(self, scheme, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0):
-        super().__init__(h2, prune, slack_b)
+    def __init__(self, scheme, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0, dim: int = 1):
+        super().__init__(h2, prune, slack_b, dim)
         self.scheme = scheme
         self.reused = getattr(scheme, "real_data", "fresh") == "reused"
         self.m = np.zeros((0, 1))
@@ -374,8 +376,8 @@ class ReplaceTables(_Tables):
     t = 0..i-1, and the means of both classes are ``r_i`` times ``Q_c``, so ``A_c^2 / Q_c = Q_c r_i^2``: the
     subtracted squares exactly, and V_i is the direct sum (a kernel of one term: KE4 exactly)."""
 
-    def __init__(self, scheme: Replace, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0):
-        super().__init__(h2, prune, slack_b)
+    def __init__(self, scheme: Replace, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0, dim: int = 1):
+        super().__init__(h2, prune, slack_b, dim)
         self.n_real, self.n_synth = float(scheme.n_real), float(scheme.n_synth)
 
     def step(self) -> _Step:
@@ -385,7 +387,7 @@ class ReplaceTables(_Tables):
         law = np.zeros(i + 1)
         law[i] = 1.0                                   # r_i = p0 * phi_(i h^2)
         if self._g.size < i:
-            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * i)) * self.h2) ** -0.5
+            self._g = (4.0 * math.pi * (1.0 + np.arange(2 * i)) * self.h2) ** (-self.dim / 2.0)
         t = np.arange(i)
         sizes = np.full(i, n_s)
         sizes[-1] = n_r                                # the block of generation j = i - t; j = 1 is the real one
@@ -400,21 +402,26 @@ class ReplaceTables(_Tables):
         return _Step(law, 0.0, omega, means, q_parts, 0.0, n_i, (0.0, 1.0 if i > 1 else 0.0), groups)
 
 
-def tables_for(scheme, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0):
+def tables_for(scheme, h2: float, prune: float = PRUNE_WEIGHT, slack_b: float = 1.0, dim: int = 1):
     kind = AccumulateTables if isinstance(scheme, Accumulate) else ReplaceTables if isinstance(
         scheme, Replace) else MixTables
-    return kind(scheme, h2, prune, slack_b)
+    return kind(scheme, h2, prune, slack_b, dim)
 
 
-def _basis(target: GaussianMixture, x: np.ndarray, h2: float, count: int) -> np.ndarray:
-    """Rows F_u(x) = p0 * phi_(u h^2 / 2) at the nodes x, u = 0..count-1 (the arithmetic of
-    ``GaussianMixture.convolve(...).density``: a sum over components of w N(x; mu, s^2 + u h^2 / 2))."""
-    out = np.zeros((count, x.size))
+def _basis(target: GaussianMixture, points: np.ndarray, h2: float, count: int) -> np.ndarray:
+    """Rows F_u = p0 * phi_(u h^2 / 2) at the points (d = 1: nodes; d = 2: rows (x, y)), u = 0..count-1 (the arithmetic
+    of ``GaussianMixture.convolve(...).density``: over components, w times the product over axes of
+    N(x_k; mu_k, s_k^2 + u h^2 / 2))."""
+    points = points.reshape(points.shape[0], -1)
+    out = np.zeros((count, points.shape[0]))
     u = np.arange(count)[:, None]
-    for w, mu, s in zip(target.weights, target.means[:, 0], target.scales[:, 0]):
-        scale = np.sqrt(s * s + u * (h2 / 2.0))
-        z = (x[None, :] - mu) / scale
-        out += w * np.exp(-0.5 * z * z - np.log(scale * SQRT2PI))
+    for w, mu, scale0 in zip(target.weights, target.means, target.scales):
+        log_density = 0.0
+        for k in range(points.shape[1]):
+            scale = np.sqrt(scale0[k] * scale0[k] + u * (h2 / 2.0))
+            z = (points[None, :, k] - mu[k]) / scale
+            log_density = log_density - 0.5 * z * z - np.log(scale * SQRT2PI)
+        out += w * np.exp(log_density)
     return out
 
 
@@ -424,31 +431,34 @@ MAX_BASIS_ENTRIES = 5 * 10 ** 7
 
 def basis_entries(target: GaussianMixture, h: float, cover: int) -> int:
     """The entries of the basis F_u, u = 0..cover, on the grid that covers F_cover (before any is computed)."""
-    return (cover + 1) * _quadrature(target, cover * float(h) ** 2 / 2.0).axes[0].size
+    return (cover + 1) * math.prod(axis.size for axis in _quadrature(target, cover * float(h) ** 2 / 2.0).axes)
 
 
 class _Grid:
     """The quadrature nodes of a chunk and the basis F_u, u = 0..cover, on them, compressed: the rows of F are
     Gaussians of nearby widths, so ``F ~ C V`` with V the leading right singular vectors of a sample of its rows
     (rows represented worst are added until all are within ~1e-13 of their largest value) and ``C = F V^T``; a
-    product ``W F`` is computed as ``(W C) V``.  ``eps[u] = 2 max_x |F_u(x) - (C V)_u(x)|`` plus a
-    rounding allowance is measured on every row and every node, so at every node ``|W F - (W C) V| <= |W| eps``
-    whatever the sample (the sample only decides how small eps is)."""
+    product ``W F`` is computed as ``(W C) V``.  ``eps[u, b] = 2 max_(x in block b) |F_u(x) - (C V)_u(x)|`` plus a
+    rounding allowance is measured on every row and every node, so at every node x of block b
+    ``|W F - (W C) V| <= |W| eps[:, b]`` whatever the sample (the sample only decides how small eps is)."""
 
     def __init__(self, target: GaussianMixture, h2: float, cover: int, extra_variance: float | None = None):
         self.cover = cover
-        self.x = _quadrature(target, cover * h2 / 2.0 if extra_variance is None else extra_variance).axes[0]
-        if (cover + 1) * self.x.size > MAX_BASIS_ENTRIES:
+        quad = _quadrature(target, cover * h2 / 2.0 if extra_variance is None else extra_variance)
+        self.x = quad.points
+        if (cover + 1) * self.x.shape[0] > MAX_BASIS_ENTRIES:
             raise BoundcalcError(f"generations: the kernel-table carry of the KDE loop bound would need a basis of "
-                                 f"{(cover + 1) * self.x.size:.3g} entries, above the limit {MAX_BASIS_ENTRIES:.0e} (a "
-                                 "size guard: its widest kernel against the target's smallest scale); lower "
+                                 f"{(cover + 1) * self.x.shape[0]:.3g} entries, above the limit {MAX_BASIS_ENTRIES:.0e} "
+                                 "(a size guard: its widest kernel against the target's smallest scale); lower "
                                  "--generations or --bandwidth")
         self.p0 = target.density(self.x)
-        self.simpson = _simpson_weights(self.x)  # integral = values @ weights
+        weights = [_simpson_weights(axis) for axis in quad.axes]  # integral = values @ weights (tensor rule in d = 2)
+        self.simpson = weights[0] if len(weights) == 1 else np.outer(weights[0], weights[1]).ravel()
+        self.volume = float(np.sum(self.simpson))  # the integral of 1 over the grid
         basis = _basis(target, self.x, h2, cover + 1)
         top = np.max(np.abs(basis), axis=1)
         # rows evenly spaced in log variance (a Gaussian's shape changes with the log of its width), and the first 8
-        s2 = float(np.min(target.scales[:, 0])) ** 2
+        s2 = float(np.min(target.scales)) ** 2
         spread = np.geomspace(s2, s2 + cover * h2 / 2.0, SAMPLED_ROWS)
         sample = np.union1d(np.arange(min(8, cover + 1)), np.clip(np.round((spread - s2) / (h2 / 2.0)), 0, cover)
                             .astype(int))
@@ -456,22 +466,33 @@ class _Grid:
             _, s, vt = np.linalg.svd(basis[sample], full_matrices=False)
             self.vectors = vt[:max(1, int(np.sum(s > RANK_TOLERANCE * s[0])))]
             self.coef = basis @ self.vectors.T
-            error = np.max(np.abs(basis - self.coef @ self.vectors), axis=1)
+            residual = np.abs(basis - self.coef @ self.vectors)
+            error = np.max(residual, axis=1)
             worst = np.argsort(error / top)[::-1][:SAMPLED_ROWS // 3]
             if error[worst[0]] <= 1e-13 * top[worst[0]] or sample.size >= basis.shape[0]:
                 break
             sample = np.union1d(sample, worst)
-        self.eps = 2.0 * error + 4 * np.finfo(float).eps * top
+        # the allowance per row and per block of nodes (local: small where the basis is small, in the tails), doubled
+        # for the rounding of the two products, plus a few ulps of the block's largest value
+        self.blocks = np.array_split(np.arange(self.x.shape[0]), min(NODE_BLOCKS, self.x.shape[0]))
+        self.eps = np.stack([2.0 * np.max(residual[:, b], axis=1) + 4 * np.finfo(float).eps
+                             * np.max(np.abs(basis[:, b]), axis=1) for b in self.blocks], axis=1)
+        self.block_of = np.concatenate([np.full(b.size, j) for j, b in enumerate(self.blocks)])
+        self.block_volume = np.array([float(np.sum(self.simpson[b])) for b in self.blocks])
 
     def densities(self, weights: np.ndarray):
-        """(``W F`` on the nodes, compressed; the bound ``|W| eps`` on its error at every node, one per row)."""
-        return (weights @ self.coef) @ self.vectors, np.abs(weights) @ self.eps
+        """(``W F`` on the nodes, compressed; the bound ``|W| eps`` on its error at every node: rows x nodes)."""
+        return (weights @ self.coef) @ self.vectors, (np.abs(weights) @ self.eps)[:, self.block_of]
+
+    def integral_of_allowance(self, weights: np.ndarray) -> np.ndarray:
+        """The integral over the grid of the allowance ``|W| eps`` (one per row)."""
+        return (np.abs(weights) @ self.eps) @ self.block_volume
 
 
 def table_bounds(scheme, target: GaussianMixture, h: float, generations: int, delta: float, chunk: int = CHUNK,
                  prune: float = PRUNE_WEIGHT, extra_variance: float | None = None, fixed_point: bool = True,
                  union: int | None = None):
-    """(ExpectedBound, LoopProbabilityBound) of an accumulate, mix or schedule loop, d = 1, in O(K).
+    """(ExpectedBound, LoopProbabilityBound) of an accumulate, replace, mix or schedule loop, d = 1 or 2, in O(K).
 
     ``extra_variance`` fixes the quadrature grid (the tests pass the direct path's); by default each chunk of
     generations takes the grid that covers its widest density.  ``fixed_point=False`` computes every generation of
@@ -479,8 +500,8 @@ def table_bounds(scheme, target: GaussianMixture, h: float, generations: int, de
     longer loop (default: generations).  The matrix products run on one BLAS thread (many small products, between which
     waiting BLAS threads would take the cores from the rest)."""
     if not applies(scheme, target):
-        raise BoundcalcError("the O(K) KDE loop bound by kernel tables applies to accumulate, mix and schedule loops "
-                             "with p0 a Gaussian mixture in d = 1")
+        raise BoundcalcError("the O(K) KDE loop bound by kernel tables applies to accumulate, replace, mix and schedule "
+                             "loops with p0 a Gaussian mixture in d = 1 or 2")
     from threadpoolctl import threadpool_limits
     with threadpool_limits(limits=1, user_api="blas"):
         return _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance, fixed_point,
@@ -488,14 +509,15 @@ def table_bounds(scheme, target: GaussianMixture, h: float, generations: int, de
 
 
 def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_variance, fixed_point, union):
-    K, h, h2 = int(generations), float(h), float(h) * float(h)
+    K, h, h2, dim = int(generations), float(h), float(h) * float(h), target.dim
     KE1, KE2, KE3, KE5, K1 = (get_lemma(k) for k in ("KE1", "KE2", "KE3", "KE5", "K1"))
     lap = float(target.laplacian_l1())
     bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
-    margin = 1.0 + QUADRATURE_MARGIN[1]
-    moment = 1.0 + float(np.max(target.means[:, 0] ** 2 + target.scales[:, 0] ** 2))
-    slack_b = float(np.max(1 + target.means[:, 0] ** 2 + target.scales[:, 0] ** 2 + (K + 1) * h2))
-    tables = tables_for(scheme, h2, prune, slack_b)
+    margin = 1.0 + QUADRATURE_MARGIN[dim]
+    second = target.means ** 2 + target.scales ** 2   # (components, axes)
+    # PrunedMixture's B: max over components of prod_k (1 + mu^2 + s^2 + (K + 1) h^2)
+    slack_b = float(np.max(np.prod(1 + second + (K + 1) * h2, axis=1)))
+    tables = tables_for(scheme, h2, prune, slack_b, dim)
     steady = fixed_point and isinstance(scheme, Mix)   # plans 3, 4, ... are the same plan
 
     t_r, i_v, q, ghosts, dropped, n_totals = (np.zeros(K) for _ in range(6))
@@ -512,7 +534,6 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
         if grid is None or need > grid.cover:
             grid = _Grid(target, h2, max(need, int(1.25 * grid.cover) if grid else need), extra_variance)
         size, weights_s = grid.cover + 1, grid.simpson
-        width = grid.x[-1] - grid.x[0]
         laws, omegas = np.zeros((len(steps), size)), np.zeros((len(steps), size))
         means = [np.zeros((len(steps), size)), np.zeros((len(steps), size))]
         for r, s in enumerate(steps):
@@ -521,15 +542,16 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
             for c in (0, 1):
                 means[c][r, :s.means[c].size] = s.means[c]
         # every density is within `err` of the exact sum at each node (the compressed basis); each integral takes
-        # it in the direction that keeps it an upper bound (a constant integrates to err * width)
-        dens, err = grid.densities(laws)
-        t_r[first:first + len(steps)] = 0.5 * (np.abs(dens - grid.p0) @ weights_s + err * width) * margin
+        # it in the direction that keeps it an upper bound
+        dens, _ = grid.densities(laws)
+        t_r[first:first + len(steps)] = 0.5 * (np.abs(dens - grid.p0) @ weights_s
+                                               + grid.integral_of_allowance(laws)) * margin
         v, err = grid.densities(omegas)
-        v += err[:, None]
+        v += err
         for c in (0, 1):  # the subtracted squares, bounded below by Cauchy-Schwarz within each class of blocks
             q_c = np.array([s.q_parts[c] for s in steps])
             a_c, err = grid.densities(means[c])
-            a_c -= err[:, None]
+            a_c -= err
             np.maximum(a_c, 0.0, out=a_c)
             a_c *= a_c
             a_c *= np.divide(1.0, q_c, out=np.zeros_like(q_c), where=q_c > 0)[:, None]
@@ -542,12 +564,12 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
             for r, g in enumerate(groups):
                 half[r, 1:2 * g.table.size:2] = g.table
             values, err = grid.densities(half)
-            values += err[:, None]
+            values += err
             np.maximum(values, 0.0, out=values)
             values = np.sqrt(values, out=values) @ weights_s * margin
             for g, j in zip(groups, values):  # KE1 is linear in J: its value at J = 1 times J
                 if g.n not in e1:
-                    e1[g.n] = float(KE1.evaluate(N=g.n, h=h, d=1, J=1.0))
+                    e1[g.n] = float(KE1.evaluate(N=g.n, h=h, d=dim, J=1.0))
                 (adds if g.persistent else once)[g.first] += g.n * e1[g.n] * (j + g.slack)
 
     pending, first, last_state, done, settled = [], 0, None, K, False
@@ -575,7 +597,10 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
         once[done + 1:K + 1] = once[done]
     t_r += dropped
     gens = np.arange(1, K + 1)
-    i_v += np.sqrt(math.pi * (4.0 * math.pi * h2) ** -0.5 * ghosts * (moment + 1.5 * gens * h2))
+    # the dropped kernel mass: int sqrt(f) <= sqrt(pi^d int prod_k (1 + x_k^2) f), F_u's weighted moment at most
+    # max_c prod_k (1 + mu^2 + s^2 + u h^2 / 2) with u <= 3i
+    moments = np.max(np.prod(1 + second[None, :, :] + 1.5 * gens[:, None, None] * h2, axis=2), axis=1)
+    i_v += np.sqrt(math.pi ** dim * (4.0 * math.pi * h2) ** (-dim / 2.0) * ghosts * moments)
     lin, stoch_list = [], []
     persistent, total = 0.0, 0.0
     for i in range(1, K + 1):

@@ -420,14 +420,14 @@ class KDE(Learner):
         if generations > MAX_KDE_GENERATIONS and not steady:
             from boundcalc.bounds import kde_steady, kde_tables
             carried = self.target is not None and (kde_steady.applies(scheme, self.target)
-                                                   or kde_tables.applies(scheme, self.target))
+                                                   or (self.dim == 1 and kde_tables.applies(scheme, self.target)))
             if carried and generations <= MAX_KDE_MIX_GENERATIONS:
                 if scheme.name == "schedule":
                     what, why = "a schedule", "its laws change every generation"
                 else:
                     what = f"mix at real fraction {scheme.n_real / scheme.n_total(2):.3g}"
                     why = "its laws converge slowly"
-                if kde_tables.applies(scheme, self.target):
+                if self.dim == 1 and kde_tables.applies(scheme, self.target):
                     work = f"about {kde_tables.table_work(scheme, generations):.3g} table entries, at most " \
                            f"{MAX_KDE_TABLE_WORK:.0e}"
                 else:
@@ -488,18 +488,19 @@ class KDE(Learner):
         from boundcalc.bounds import kde_tables
         from boundcalc.model.schemes import Replace
         return (isinstance(scheme, Replace) and generations > KDE_DIRECT_GENERATIONS and self.target is not None
-                and self.proven_loop() and kde_tables.applies(scheme, self.target))
+                and self.proven_loop() and self.dim == 1 and kde_tables.applies(scheme, self.target))
 
     def _carry(self, scheme, generations):
         """The O(K) carry of the loop bound, or None: a mix loop (fresh or reused real data) or a schedule whose laws
         converge within MAX_KDE_WARM_UP density evaluations (bounds/kde_steady.py: recent blocks summed exactly, old
         ones by a proven tail); otherwise, in d = 1, accumulate, mix and schedule loops by kernel tables
-        (bounds/kde_tables.py) within MAX_KDE_TABLE_WORK table entries."""
+        (bounds/kde_tables.py) within MAX_KDE_TABLE_WORK table entries (in d = 2 the tables hold, but their basis on
+        the tensor grid is too large at the usual sizes: a grid of ~1e6 nodes times ~50 rows)."""
         from boundcalc.bounds import kde_steady, kde_tables
         if (not isinstance(scheme, Accumulate) and kde_steady.applies(scheme, self.target)
                 and kde_steady.warm_up_densities(scheme, generations) <= MAX_KDE_WARM_UP):
             return kde_steady.steady_mix_bounds
-        if (kde_tables.applies(scheme, self.target) and not self._replace_tables(scheme, generations)
+        if (self.dim == 1 and kde_tables.applies(scheme, self.target) and not self._replace_tables(scheme, generations)
                 and kde_tables.table_work(scheme, generations) <= MAX_KDE_TABLE_WORK):
             return kde_tables.table_bounds
         return None
