@@ -275,3 +275,14 @@ def test_sizes_whose_sum_leaves_the_doubles_are_one_clean_error():
         bc.phase(bc.PowerLaw(C=1, alpha=0.2), n_real=8.98846567431158e307)
     with pytest.raises(bc.BoundcalcError, match="sizes must be a number below 1.8e308"):
         check_range("sizes", 2 * 10 ** 308, 0)
+
+
+def test_kde_loop_bound_in_two_dimensions_is_capped(capsys):
+    """In d = 2 the loop bound's tensor grid made K = 20 take over a minute (accumulate K = 20: over 200 s, the mix
+    carry at K = 100: over 200 s) under a guard of 200: now K > 10 is refused in one line, before any work."""
+    from boundcalc.cli.main import main
+    target = "mixture:weights=0.5,0.5;means=-2/0,2/1;scales=1/0.8,0.7/1"
+    for scheme in ("mix", "accumulate", "replace"):
+        assert main(["bound", "--learner", "kde", "--target", target, "--scheme", scheme, "-K", "11"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "[1, 10] with the kde learner in d = 2 (a size guard" in err[0]

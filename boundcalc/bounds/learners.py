@@ -234,6 +234,12 @@ MAX_KDE_WARM_UP = 3 * 10 ** 4
 #: them; more is refused.  Measured near the limit: mix at real fraction 0.1, K = 1e5, 7 s; accumulate with
 #: n_real = 1, n_synth = 1e5, K = 1e5, 33 s
 MAX_KDE_TABLE_WORK = 2 * 10 ** 9
+#: in d = 2 the loop bound's quadrature is a tensor grid of up to millions of nodes, whatever the path (measured
+#: with a two-component target: accumulate K = 10 22 s, K = 20 over 200 s; mix K = 20 82 s; the mix carry at
+#: K = 100 over 200 s): longer runs are refused
+MAX_KDE_GENERATIONS_2D = 10
+WHY_KDE_GENERATIONS_2D = ("a size guard: the loop bound is integrated on a two-dimensional grid that widens with K; "
+                          "K = 10 takes up to about 20 s, K = 20 over a minute")
 WHY_KDE_GENERATIONS = ("a size guard: its loop bound KE5 sums over every earlier generation's samples, "
                        "a cost of K^2 to K^3; K = 100 takes about 15 s")
 
@@ -395,6 +401,9 @@ class KDE(Learner):
             raise BoundcalcError("kde learner: lemmas KE1-KE5 and KR1-KR5 are stated for fixed block counts; got "
                                  f"{scheme.name} with --draw {scheme.draw} (use --draw stratified, or --generations 1)")
         scheme = _as_mix(scheme, generations)  # a schedule that is a fresh mix takes the mix paths
+        if self.dim == 2 and self.proven_loop() and generations > MAX_KDE_GENERATIONS_2D:
+            raise BoundcalcError(f"generations must be an integer in [1, {MAX_KDE_GENERATIONS_2D}] with the kde learner in "
+                                 f"d = 2 ({WHY_KDE_GENERATIONS_2D}), got {generations}")
         h = self.resolved_bandwidth(scheme.n_real)
         steady = self._steady_path(scheme, generations)
         vacuous = self.vacuous_from(scheme, generations, delta) if generations >= 2 else None
@@ -545,8 +554,8 @@ class KDE(Learner):
         hs = [float(h)] * computed
         columns = ([], [], [], [])
         if computed == generations and self._steady_path(scheme, generations):
-            # beyond the direct sums: the O(K) carries (mix: old blocks by a proven tail bound; accumulate: one
-            # kernel table for all blocks, Cauchy-Schwarz)
+            # beyond the direct sums: the O(K) carries (mix: old blocks by a proven tail bound; otherwise the
+            # kernel tables: all blocks in one table, Cauchy-Schwarz)
             expected, loop = self._carry(scheme, generations)(scheme, self.target, float(h), generations, float(delta))
             columns = (loop.bound, expected.best, expected.bias_tv, loop.deviation)
         elif computed >= 1 and self._replace_tables(scheme, generations):
