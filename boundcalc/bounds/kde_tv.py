@@ -1,0 +1,284 @@
+"""A proven upper bound on ``TV(r, p0) = (1/2) int |r - p0|`` for 1-D Gaussian mixtures, many laws r at once [derived].
+
+The term ``T_r(i) = TV(r_i, p0)`` of lemmas KE3 and KE5 (``derivations/KE3.md``, step 7; the proof is in
+``derivations/tv-bound.md``).  ``f = r - p0 = sum_j W_j N(x; mu_j, s_j^2)`` is a signed Gaussian mixture and
+``F = sum_j W_j Phi((x - mu_j) / s_j)`` its integral, so over any interval where f keeps one sign
+``int |f| = |F(b) - F(a)|`` exactly.  Given f on a uniform grid (the values the callers compute anyway):
+
+1. **Curvature.** On each cell ``|f''| <= M2``, from the grid values of the envelope ``E = r + p0`` alone
+   (``|N''| = N |z^2 - 1| / s^2``, ``N z^2 t^2 / s^2 <= e^{t^2/2s^2} (N(x+t) + N(x-t)) - 2 N(x)``, and
+   ``N (1 + z^2)`` varies by at most ``e^{5 dx^2 / 32 s^2}`` over a cell beyond its larger end value).
+2. **Cells.** A cell whose two node values have one sign and exceed ``M2 dx^2 / 8`` has no root; a cell
+   with a sign change and ``|f'| >= g = |secant| - M2 dx > 0`` has exactly one.  Every other cell is cut
+   into :data:`SPLIT` sub-cells evaluated from the components (their M2 from the components, tighter),
+   up to :data:`LEVELS` times; a cell still undecided gets ``int |f| <= int |linear interpolant| + M2 dx^3 / 12``.
+3. **Pieces.** The roots (two regula-falsi steps from the secant root, ``x_hat``) and the undecided cells cut
+   the grid into pieces on which f keeps one sign except within ``|f(x_hat)| / g`` of an end; there
+   ``int |f| <= |F(b) - F(a)| + (sum over the piece's ends of) f(x_hat)^2 / g``.
+4. **Tails.** Beyond the grid ``int |f| <= int (r + p0)``, two CDF tails.
+
+Floating point: every node value carries ``(m + 8) eps E`` (m terms of relative error a few eps) plus
+the caller's ``node_error``, and every CDF value ``(m + 4) eps (mass of r + mass of p0)``; both are added in
+the direction of the bound.  Cost beyond the caller's grid values: a dozen vectorised passes over the
+(rows, nodes) array, one CDF of the mixture (m normal CDFs) per root and per grid end, and component
+evaluations on the few undecided cells (near the roots).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from boundcalc._checks import BoundcalcError
+from boundcalc.model.targets import SQRT2PI, GaussianMixture
+
+__all__ = ["MixtureTable", "mixture_table", "tv_upper_bound", "SPLIT", "LEVELS"]
+
+_EPS = float(np.finfo(float).eps)
+#: an undecided cell is cut into SPLIT sub-cells, at most LEVELS times (SPLIT^LEVELS finer than the grid)
+SPLIT, LEVELS = 8, 6
+#: undecided cells refined in one level, at most (more are bounded by the crude rule at once)
+MAX_CELLS = 2 ** 18
+#: component evaluations held in memory at once (cells x points x components)
+_BATCH = 2 ** 21
+
+
+@dataclass(frozen=True)
+class MixtureTable:
+    """Gaussian components ``N(mu_j, s_j^2)`` shared by the laws: ``means`` and ``scales`` (m,), the laws'
+    weights ``weights`` (rows, m) and p0's weights ``target`` (m,), all >= 0 (a law's row need not sum to 1:
+    a pruned law passes its kept components)."""
+    means: np.ndarray
+    scales: np.ndarray
+    weights: np.ndarray
+    target: np.ndarray
+
+    def __post_init__(self):
+        means = np.asarray(self.means, dtype=float).ravel()
+        scales = np.asarray(self.scales, dtype=float).ravel()
+        weights = np.atleast_2d(np.asarray(self.weights, dtype=float))
+        target = np.asarray(self.target, dtype=float).ravel()
+        m = means.size
+        if scales.size != m or weights.shape[1] != m or target.size != m:
+            raise BoundcalcError(f"mixture table: {m} means, {scales.size} scales, {weights.shape[1]} weight columns and "
+                                 f"{target.size} target weights; they must agree")
+        if m == 0 or not np.all(scales > 0) or np.any(weights < 0) or np.any(target < 0):
+            raise BoundcalcError("mixture table: scales must be > 0 and weights >= 0")
+        for name, value in (("means", means), ("scales", scales), ("weights", weights), ("target", target)):
+            object.__setattr__(self, name, value)
+
+    @property
+    def rows(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def signed(self) -> np.ndarray:
+        """W of f = r - p0, one row per law."""
+        return self.weights - self.target[None, :]
+
+    @property
+    def total(self) -> np.ndarray:
+        """The weights of r + p0 (>= |W| component by component)."""
+        return self.weights + self.target[None, :]
+
+
+def mixture_table(laws, target: GaussianMixture) -> MixtureTable:
+    """The table of 1-D mixtures ``laws`` (rows) against ``target``: the union of their components."""
+    laws = list(laws)
+    if target.dim != 1 or any(law.dim != 1 for law in laws):
+        raise BoundcalcError("mixture table: the exact TV bound is computed in dimension 1")
+    index: dict = {}
+    cols = []
+    for g in [target, *laws]:
+        cols.append([index.setdefault(k, len(index)) for k in zip(g.means[:, 0].tolist(), g.scales[:, 0].tolist())])
+    comps = np.array(list(index), dtype=float).reshape(-1, 2)
+    weights = np.zeros((len(laws), len(index)))
+    for r, (law, c) in enumerate(zip(laws, cols[1:])):
+        np.add.at(weights[r], c, law.weights)
+    p0 = np.zeros(len(index))
+    np.add.at(p0, cols[0], target.weights)
+    return MixtureTable(comps[:, 0], comps[:, 1], weights, p0)
+
+
+def _ndtr(z):
+    from scipy.special import ndtr  # here, not at import: the symbolic commands import no scipy
+    return ndtr(z)
+
+
+def _components(table: MixtureTable, pts: np.ndarray):
+    """(N_j(pts), z_j(pts)) with a trailing component axis."""
+    z = (pts[..., None] - table.means) / table.scales
+    return np.exp(-0.5 * z * z - np.log(table.scales * SQRT2PI)), z
+
+
+class _Cells:
+    """Cells gathered over the levels: one-root cells (for the root step) and undecided cells (crude bound)."""
+
+    def __init__(self):
+        self.roots = []   # (row, a, b, fa, fb, g)
+        self.crude = []   # (row, a, b, bound)
+
+    def classify(self, row, a, b, fa, fb, ea, eb, m2):
+        """Decide the cells (arrays): returns the mask of the undecided ones; keeps the one-root cells."""
+        dx = (b - a) * (1.0 + 4 * _EPS)
+        sa = np.where(np.abs(fa) > ea, np.sign(fa), 0.0)
+        sb = np.where(np.abs(fb) > eb, np.sign(fb), 0.0)
+        no_root = (sa == sb) & (sa != 0) & (np.minimum(np.abs(fa), np.abs(fb)) - np.maximum(ea, eb) > m2 * dx * dx / 8)
+        g = (np.abs(fb - fa) - ea - eb) / dx - m2 * dx
+        one = (sa == -sb) & (sa != 0) & (g > 0)
+        if one.any():
+            self.roots.append((row[one], a[one], b[one], fa[one], fb[one], g[one]))
+        return ~(no_root | one)
+
+    def bound_crude(self, row, a, b, fa, fb, ea, eb, m2):
+        """int_a^b |f| <= int |interpolant of the node values| + max(ea, eb) dx + M2 dx^3 / 12."""
+        dx = (b - a) * (1.0 + 4 * _EPS)
+        fa, fb = np.abs(fa) + ea, np.abs(fb) + eb
+        self.crude.append((row, a, b, dx * (fa + fb) / 2 + m2 * dx ** 3 / 12))
+
+
+def _refine(table: MixtureTable, cells: _Cells, row, a, b, level: int):
+    """Cut the undecided cells [a, b] into SPLIT sub-cells, evaluated from the components; decide them."""
+    m = table.means.size
+    t = np.linspace(0.0, 1.0, SPLIT + 1)
+    step = max(1, _BATCH // ((SPLIT + 1) * m))
+    undecided = []
+    for lo in range(0, row.size, step):
+        r_, a_, b_ = row[lo:lo + step], a[lo:lo + step], b[lo:lo + step]
+        pts = a_[:, None] + (b_ - a_)[:, None] * t
+        pts[:, 0], pts[:, -1] = a_, b_
+        dens, z = _components(table, pts)                   # (C, S + 1, m)
+        signed = table.signed[r_]
+        f = np.einsum("csm,cm->cs", dens, signed)
+        e = (m + 8) * _EPS * np.einsum("csm,cm->cs", dens, table.total[r_])
+        # per component on each sub-cell: |N''| <= e^(dx^2 / 8 s^2) max(N(a), N(b)) max |z^2 - 1| / s^2
+        dx = pts[:, 1:] - pts[:, :-1]
+        grow = np.exp((dx * dx)[..., None] / (8 * table.scales ** 2))
+        za, zb = z[:, :-1], z[:, 1:]
+        bend = np.maximum(np.abs(za * za - 1), np.abs(zb * zb - 1))
+        bend = np.where((za < 0) & (zb > 0), np.maximum(bend, 1.0), bend)
+        peak = np.maximum(dens[:, :-1], dens[:, 1:]) * grow * bend / table.scales ** 2
+        m2 = np.einsum("csm,cm->cs", peak, np.abs(signed)) * (1 + (m + 8) * _EPS)
+        args = (np.repeat(r_, SPLIT), pts[:, :-1].ravel(), pts[:, 1:].ravel(), f[:, :-1].ravel(), f[:, 1:].ravel(),
+                e[:, :-1].ravel(), e[:, 1:].ravel(), m2.ravel())
+        left = cells.classify(*args)
+        if left.any():
+            undecided.append(tuple(v[left] for v in args))
+    if not undecided:
+        return
+    parts = [np.concatenate(v) for v in zip(*undecided)]
+    if level >= LEVELS or parts[0].size > MAX_CELLS:
+        cells.bound_crude(*parts)
+        return
+    _refine(table, cells, parts[0], parts[1], parts[2], level + 1)
+
+
+def _mixture_values(table: MixtureTable, row, pts):
+    """(f, its error bound) at points pts (one per row index)."""
+    m = table.means.size
+    dens, _ = _components(table, pts)
+    f = np.einsum("pm,pm->p", dens, table.signed[row])
+    e = (m + 8) * _EPS * np.einsum("pm,pm->p", dens, table.total[row])
+    return f, e
+
+
+def _roots(table: MixtureTable, cells: _Cells):
+    """(row, x_hat, remainder) of the one-root cells: two regula-falsi steps, remainder (|f(x_hat)| + e)^2 / g."""
+    if not cells.roots:
+        return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
+    row, a, b, fa, fb, g = (np.concatenate(v) for v in zip(*cells.roots))
+    best_x, best_r = np.zeros_like(a), np.full_like(a, np.inf)
+    for _ in range(2):
+        x = np.clip(a + (b - a) * (fa / (fa - fb)), a, b)
+        f, e = _mixture_values(table, row, x)
+        rem = (np.abs(f) + e) ** 2 / g
+        better = rem < best_r
+        best_x, best_r = np.where(better, x, best_x), np.where(better, rem, best_r)
+        # the sub-bracket with the sign change (when the sign of f(x) is certain)
+        sure = np.abs(f) > e
+        left = sure & (np.sign(f) == np.sign(fb))   # root in [a, x]
+        right = sure & (np.sign(f) == np.sign(fa))  # root in [x, b]
+        b, fb = np.where(left, x, b), np.where(left, f, fb)
+        a, fa = np.where(right, x, a), np.where(right, f, fa)
+    return row, best_x, best_r
+
+
+def _cdf(table: MixtureTable, weights, pts):
+    """sum_j weights[p, j] Phi((pts[p] - mu_j) / s_j), in batches."""
+    out = np.zeros(pts.size)
+    step = max(1, _BATCH // table.means.size)
+    for lo in range(0, pts.size, step):
+        z = (pts[lo:lo + step, None] - table.means) / table.scales
+        out[lo:lo + step] = np.einsum("pm,pm->p", _ndtr(z), weights[lo:lo + step])
+    return out
+
+
+def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error=0.0) -> np.ndarray:
+    """A proven upper bound on ``TV(r, p0) = (1/2) int |r - p0|`` for each law r of ``table`` (one per row).
+
+    ``x``: uniform grid nodes (n >= 3); ``law_values`` (rows, n) or (n,): r at the nodes; ``target_values`` (n,):
+    p0 at the nodes; ``node_error`` (scalar or one per row): a bound on ``|law_values - r(x)|`` beyond the rounding
+    of a direct sum over the components (e.g. a compressed basis).  Returns an array of shape (rows,).
+    """
+    x = np.asarray(x, dtype=float)
+    r = np.atleast_2d(np.asarray(law_values, dtype=float))
+    p0 = np.asarray(target_values, dtype=float)
+    rows, n = r.shape
+    if n < 3 or x.shape != (n,) or p0.shape != (n,) or rows != table.rows:
+        raise BoundcalcError(f"tv bound: {n} nodes, {x.size} grid points, {p0.size} target values, {rows} law rows for "
+                             f"{table.rows} table rows; they must agree (n >= 3)")
+    m = table.means.size
+    node_error = np.broadcast_to(np.asarray(node_error, dtype=float), (rows,))
+    dx = float(np.max(np.diff(x)))
+    s_min = float(np.min(table.scales))
+    f = r - p0
+    env = r + p0
+    e = (m + 8) * _EPS * env + node_error[:, None]
+    # step 1: D(x) >= sum_j (Wr + Wp)_j N_j(x) (z_j^2 + 1) / s_j^2 at the interior nodes (t = dx)
+    u = math.exp(dx * dx / (2 * s_min * s_min)) * (1 + 16 * _EPS)
+    d = np.full_like(env, np.inf)
+    d[:, 1:-1] = (u * (env[:, 2:] + env[:, :-2] + e[:, 2:] + e[:, :-2]) - 2 * (env[:, 1:-1] - e[:, 1:-1])) / (dx * dx)
+    d[:, 1:-1] += (env[:, 1:-1] + e[:, 1:-1]) / (s_min * s_min)
+    np.maximum(d, 0.0, out=d)
+    m2 = math.exp(5 * dx * dx / (32 * s_min * s_min)) * (d[:, :-1] + d[:, 1:])
+    # step 2: decide the cells of the grid
+    cells = _Cells()
+    row = np.broadcast_to(np.arange(rows)[:, None], (rows, n - 1))
+    a = np.broadcast_to(x[:-1], (rows, n - 1))
+    b = np.broadcast_to(x[1:], (rows, n - 1))
+    dxs = (b - a) * (1.0 + 4 * _EPS)
+    fa, fb, ea, eb = f[:, :-1], f[:, 1:], e[:, :-1], e[:, 1:]
+    same = fa * fb > 0
+    small = np.minimum(np.abs(fa), np.abs(fb)) - np.maximum(ea, eb) <= m2 * dxs * dxs / 8
+    candidate = ~same | small          # everything else is a cell without a root, decided
+    idx = np.nonzero(candidate)
+    if idx[0].size:
+        args = (row[idx], a[idx], b[idx], fa[idx], fb[idx], ea[idx], eb[idx], m2[idx])
+        left = cells.classify(*args)
+        if left.any():
+            _refine(table, cells, args[0][left], args[1][left], args[2][left], 1)
+    # step 3: pieces between the roots and the undecided cells
+    root_row, root_x, remainder = _roots(table, cells)
+    crude = [np.concatenate(v) for v in zip(*cells.crude)] if cells.crude else [np.zeros(0, int)] + [np.zeros(0)] * 3
+    ends_row = np.repeat(np.arange(rows), 2)
+    ends_x = np.tile([x[0], x[-1]], rows)
+    ev_row = np.concatenate([ends_row, root_row, crude[0], crude[0]]).astype(int)
+    ev_x = np.concatenate([ends_x, root_x, crude[1], crude[2]])
+    ev_flag = np.concatenate([np.zeros(ends_row.size + root_row.size), np.ones(crude[0].size), np.zeros(crude[0].size)])
+    order = np.lexsort((ev_flag, ev_x, ev_row))
+    ev_row, ev_x, ev_flag = ev_row[order], ev_x[order], ev_flag[order]
+    big_f = _cdf(table, table.signed[ev_row], ev_x)
+    piece = (ev_row[1:] == ev_row[:-1]) & (ev_flag[:-1] == 0)
+    total = np.bincount(ev_row[:-1][piece], weights=np.abs(big_f[1:] - big_f[:-1])[piece], minlength=rows)
+    mass = table.total.sum(axis=1)
+    total += 2 * (m + 4) * _EPS * mass * np.bincount(ev_row[:-1][piece], minlength=rows)
+    total += np.bincount(root_row, weights=remainder, minlength=rows)
+    total += np.bincount(crude[0].astype(int), weights=crude[3], minlength=rows)
+    # step 4: the tails beyond the grid, int (r + p0)
+    left_tail = _ndtr((x[0] - table.means) / table.scales)
+    right_tail = _ndtr((table.means - x[-1]) / table.scales)
+    tails = table.total @ (left_tail + right_tail)
+    total += tails + 2 * (m + 4) * _EPS * mass
+    return 0.5 * total
