@@ -25,6 +25,7 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_positive_int, check_probability
 from boundcalc.bounds.kde_terms import auto_bandwidth, kde_failure_split
+from boundcalc.bounds.kde_tv import mixture_table, tv_upper_bound
 from boundcalc.model.kde_blocks import block_structure
 from boundcalc.model.schemes import Scheme
 from boundcalc.model.targets import GaussianMixture, mixture_of
@@ -210,7 +211,11 @@ def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generatio
     for i in range(1, count + 1 if target.dim <= 2 else 1):
         v = _propagated_variance(structure, i, x, target.dim)
         margin = 1.0 + QUADRATURE_MARGIN[target.dim]
-        t_r = 0.5 * quad.integrate(np.abs(laws[i].density(x) - p0)) * margin
+        if target.dim == 1:  # a proven upper bound (exact CDF differences between the roots of r_i - p0)
+            t_r = float(tv_upper_bound(x, laws[i].density(x), p0, mixture_table([laws[i]], target))[0]
+                        ) + getattr(laws[i], "dropped", 0.0)
+        else:
+            t_r = 0.5 * quad.integrate(np.abs(laws[i].density(x) - p0)) * margin
         i_v = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * margin
         bias_tv.append(t_r)
         deviation.append(i_v / 2)

@@ -102,9 +102,19 @@ def mixture_table(laws, target: GaussianMixture) -> MixtureTable:
     return MixtureTable(comps[:, 0], comps[:, 1], weights, p0)
 
 
-def _ndtr(z):
-    from scipy.special import ndtr  # here, not at import: the symbolic commands import no scipy
-    return ndtr(z)
+#: normal CDFs of arrays this large are computed by scipy.special.ndtr (imported then); smaller ones by math.erfc,
+#: element by element (the bound commands of a few laws import no scipy: its import costs 0.1-0.3 s)
+SCIPY_SIZE = 2 ** 15
+_ERFC = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _ndtr(z) -> np.ndarray:
+    """Phi(z) = erfc(-z / sqrt 2) / 2, to a few ulps either way (the choice depends on the size only)."""
+    z = np.asarray(z, dtype=float)
+    if z.size >= SCIPY_SIZE:
+        from scipy.special import ndtr
+        return ndtr(z)
+    return 0.5 * _ERFC(-z / math.sqrt(2.0)).astype(float)
 
 
 def _components(table: MixtureTable, pts: np.ndarray):
