@@ -117,10 +117,19 @@ def _ndtr(z) -> np.ndarray:
     return 0.5 * _ERFC(-z / math.sqrt(2.0)).astype(float)
 
 
-def _components(table: MixtureTable, pts: np.ndarray):
-    """(N_j(pts), z_j(pts)) with a trailing component axis."""
-    z = (pts[..., None] - table.means) / table.scales
-    return np.exp(-0.5 * z * z - np.log(table.scales * SQRT2PI)), z
+def _components(table: MixtureTable, pts: np.ndarray, cols=slice(None)):
+    """(N_j(pts), z_j(pts)) with a trailing component axis (the components ``cols``)."""
+    z = (pts[..., None] - table.means[cols]) / table.scales[cols]
+    return np.exp(-0.5 * z * z - np.log(table.scales[cols] * SQRT2PI)), z
+
+
+def _weights(table: MixtureTable, row):
+    """(cols, signed, total): the components with a weight in the rows ``row`` or in p0, and the rows' W and
+    Wr + Wp over them (one row per entry of ``row``); a component of weight 0 adds nothing to a sum."""
+    used = (table.weights[np.unique(row)] > 0).any(axis=0) | (table.target > 0)
+    cols = np.flatnonzero(used)
+    law = table.weights[np.ix_(row, cols)]
+    return cols, law - table.target[cols], law + table.target[cols]
 
 
 class _Cells:
@@ -135,7 +144,7 @@ class _Cells:
         dx = (b - a) * (1.0 + 4 * _EPS)
         sa = np.where(np.abs(fa) > ea, np.sign(fa), 0.0)
         sb = np.where(np.abs(fb) > eb, np.sign(fb), 0.0)
-        no_root = (sa == sb) & (sa != 0) & (np.minimum(np.abs(fa), np.abs(fb)) - np.maximum(ea, eb) > m2 * dx * dx / 8)
+        no_root = (sa == sb) & (sa != 0) & (np.minimum(np.abs(fa) - ea, np.abs(fb) - eb) > m2 * dx * dx / 8)
         g = (np.abs(fb - fa) - ea - eb) / dx - m2 * dx
         one = (sa == -sb) & (sa != 0) & (g > 0)
         if one.any():
@@ -159,17 +168,18 @@ def _refine(table: MixtureTable, cells: _Cells, row, a, b, level: int):
         r_, a_, b_ = row[lo:lo + step], a[lo:lo + step], b[lo:lo + step]
         pts = a_[:, None] + (b_ - a_)[:, None] * t
         pts[:, 0], pts[:, -1] = a_, b_
-        dens, z = _components(table, pts)                   # (C, S + 1, m)
-        signed = table.signed[r_]
+        cols, signed, total = _weights(table, r_)
+        dens, z = _components(table, pts, cols)             # (C, S + 1, components)
         f = np.einsum("csm,cm->cs", dens, signed)
-        e = (m + 8) * _EPS * np.einsum("csm,cm->cs", dens, table.total[r_])
+        e = (m + 8) * _EPS * np.einsum("csm,cm->cs", dens, total)
         # per component on each sub-cell: |N''| <= e^(dx^2 / 8 s^2) max(N(a), N(b)) max |z^2 - 1| / s^2
         dx = pts[:, 1:] - pts[:, :-1]
-        grow = np.exp((dx * dx)[..., None] / (8 * table.scales ** 2))
+        scales2 = table.scales[cols] ** 2
+        grow = np.exp((dx * dx)[..., None] / (8 * scales2))
         za, zb = z[:, :-1], z[:, 1:]
         bend = np.maximum(np.abs(za * za - 1), np.abs(zb * zb - 1))
         bend = np.where((za < 0) & (zb > 0), np.maximum(bend, 1.0), bend)
-        peak = np.maximum(dens[:, :-1], dens[:, 1:]) * grow * bend / table.scales ** 2
+        peak = np.maximum(dens[:, :-1], dens[:, 1:]) * grow * bend / scales2
         m2 = np.einsum("csm,cm->cs", peak, np.abs(signed)) * (1 + (m + 8) * _EPS)
         args = (np.repeat(r_, SPLIT), pts[:, :-1].ravel(), pts[:, 1:].ravel(), f[:, :-1].ravel(), f[:, 1:].ravel(),
                 e[:, :-1].ravel(), e[:, 1:].ravel(), m2.ravel())
@@ -188,9 +198,10 @@ def _refine(table: MixtureTable, cells: _Cells, row, a, b, level: int):
 def _mixture_values(table: MixtureTable, row, pts):
     """(f, its error bound) at points pts (one per row index)."""
     m = table.means.size
-    dens, _ = _components(table, pts)
-    f = np.einsum("pm,pm->p", dens, table.signed[row])
-    e = (m + 8) * _EPS * np.einsum("pm,pm->p", dens, table.total[row])
+    cols, signed, total = _weights(table, row)
+    dens, _ = _components(table, pts, cols)
+    f = np.einsum("pm,pm->p", dens, signed)
+    e = (m + 8) * _EPS * np.einsum("pm,pm->p", dens, total)
     return f, e
 
 
@@ -215,20 +226,21 @@ def _roots(table: MixtureTable, cells: _Cells):
     return row, best_x, best_r
 
 
-def _cdf(table: MixtureTable, weights, pts):
-    """sum_j weights[p, j] Phi((pts[p] - mu_j) / s_j), in batches."""
+def _cdf(table: MixtureTable, row, pts):
+    """F(pts[p]) = sum_j W[row[p], j] Phi((pts[p] - mu_j) / s_j), in batches."""
     out = np.zeros(pts.size)
     step = max(1, _BATCH // table.means.size)
     for lo in range(0, pts.size, step):
-        z = (pts[lo:lo + step, None] - table.means) / table.scales
-        out[lo:lo + step] = np.einsum("pm,pm->p", _ndtr(z), weights[lo:lo + step])
+        cols, signed, _ = _weights(table, row[lo:lo + step])
+        z = (pts[lo:lo + step, None] - table.means[cols]) / table.scales[cols]
+        out[lo:lo + step] = np.einsum("pm,pm->p", _ndtr(z), signed)
     return out
 
 
 def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error=0.0) -> np.ndarray:
     """A proven upper bound on ``TV(r, p0) = (1/2) int |r - p0|`` for each law r of ``table`` (one per row).
 
-    ``x``: uniform grid nodes (n >= 3); ``law_values`` (rows, n) or (n,): r at the nodes; ``target_values`` (n,):
+    ``x``: uniform grid nodes (n >= 4); ``law_values`` (rows, n) or (n,): r at the nodes; ``target_values`` (n,):
     p0 at the nodes; ``node_error`` (scalar or one per row): a bound on ``|law_values - r(x)|`` beyond the rounding
     of a direct sum over the components (e.g. a compressed basis).  Returns an array of shape (rows,).
     """
@@ -236,59 +248,73 @@ def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error
     r = np.atleast_2d(np.asarray(law_values, dtype=float))
     p0 = np.asarray(target_values, dtype=float)
     rows, n = r.shape
-    if n < 3 or x.shape != (n,) or p0.shape != (n,) or rows != table.rows:
+    if n < 4 or x.shape != (n,) or p0.shape != (n,) or rows != table.rows:
         raise BoundcalcError(f"tv bound: {n} nodes, {x.size} grid points, {p0.size} target values, {rows} law rows for "
-                             f"{table.rows} table rows; they must agree (n >= 3)")
+                             f"{table.rows} table rows; they must agree (n >= 4)")
     m = table.means.size
     node_error = np.broadcast_to(np.asarray(node_error, dtype=float), (rows,))
     dx = float(np.max(np.diff(x)))
     s_min = float(np.min(table.scales))
+    kappa = (m + 8) * _EPS              # node values: |error| <= kappa (r + p0) + node_error
+    ne = node_error[:, None]
     f = r - p0
     env = r + p0
-    e = (m + 8) * _EPS * env + node_error[:, None]
-    # step 1: D(x) >= sum_j (Wr + Wp)_j N_j(x) (z_j^2 + 1) / s_j^2 at the interior nodes (t = dx)
+    # step 1: D >= sum_j (Wr + Wp)_j N_j (z_j^2 + 1) / s_j^2 at the interior nodes x_1..x_(n-2) (t = dx), from
+    # E_hi = (1 + kappa) env + ne at the neighbours and E_lo = (1 - kappa) env - ne at the node
     u = math.exp(dx * dx / (2 * s_min * s_min)) * (1 + 16 * _EPS)
-    d = np.full_like(env, np.inf)
-    d[:, 1:-1] = (u * (env[:, 2:] + env[:, :-2] + e[:, 2:] + e[:, :-2]) - 2 * (env[:, 1:-1] - e[:, 1:-1])) / (dx * dx)
-    d[:, 1:-1] += (env[:, 1:-1] + e[:, 1:-1]) / (s_min * s_min)
+    inv = 1.0 / (dx * dx)
+    d = env[:, 2:] + env[:, :-2]
+    d *= u * (1 + kappa) * inv
+    d -= (2 * (1 - kappa) * inv - (1 + kappa) / (s_min * s_min)) * env[:, 1:-1]
+    d += ne * ((2 * u + 2) * inv + 1 / (s_min * s_min))
     np.maximum(d, 0.0, out=d)
-    m2 = math.exp(5 * dx * dx / (32 * s_min * s_min)) * (d[:, :-1] + d[:, 1:])
-    # step 2: decide the cells of the grid
+    # the cells (x_k, x_(k+1)), k = 1..n-3 (the two end cells join the tails, step 4): M2 on each
+    m2 = d[:, :-1] + d[:, 1:]
+    m2 *= math.exp(5 * dx * dx / (32 * s_min * s_min))
+    # step 2: a cell whose node values have one sign and exceed their error by M2 dx^2 / 8 has no root
+    margin = np.abs(f[:, 1:-1])
+    margin -= kappa * env[:, 1:-1]
+    margin -= ne
+    sign = np.signbit(f[:, 1:-1])
+    dxm = dx * (1.0 + 4 * _EPS)
+    candidate = np.minimum(margin[:, :-1], margin[:, 1:]) <= m2 * (dxm * dxm / 8)
+    candidate |= sign[:, :-1] != sign[:, 1:]
     cells = _Cells()
-    row = np.broadcast_to(np.arange(rows)[:, None], (rows, n - 1))
-    a = np.broadcast_to(x[:-1], (rows, n - 1))
-    b = np.broadcast_to(x[1:], (rows, n - 1))
-    dxs = (b - a) * (1.0 + 4 * _EPS)
-    fa, fb, ea, eb = f[:, :-1], f[:, 1:], e[:, :-1], e[:, 1:]
-    same = fa * fb > 0
-    small = np.minimum(np.abs(fa), np.abs(fb)) - np.maximum(ea, eb) <= m2 * dxs * dxs / 8
-    candidate = ~same | small          # everything else is a cell without a root, decided
-    idx = np.nonzero(candidate)
-    if idx[0].size:
-        args = (row[idx], a[idx], b[idx], fa[idx], fb[idx], ea[idx], eb[idx], m2[idx])
+    row, k = np.nonzero(candidate)
+    if row.size:
+        k = k + 1  # the cell (x_k, x_(k+1))
+        fa, fb = f[row, k], f[row, k + 1]
+        ea = kappa * env[row, k] + node_error[row]
+        eb = kappa * env[row, k + 1] + node_error[row]
+        args = (row, x[k], x[k + 1], fa, fb, ea, eb, m2[row, k - 1])
         left = cells.classify(*args)
         if left.any():
-            _refine(table, cells, args[0][left], args[1][left], args[2][left], 1)
+            _refine(table, cells, row[left], x[k][left], x[k + 1][left], 1)
     # step 3: pieces between the roots and the undecided cells
     root_row, root_x, remainder = _roots(table, cells)
     crude = [np.concatenate(v) for v in zip(*cells.crude)] if cells.crude else [np.zeros(0, int)] + [np.zeros(0)] * 3
+    # F at x_1 and x_(n-2) (the same normal CDFs for every row), and the tails beyond them, int (r + p0) (step 4)
+    phi_lo = _ndtr((x[1] - table.means) / table.scales)
+    phi_hi = _ndtr((x[-2] - table.means) / table.scales)
+    tails = table.total @ (phi_lo + _ndtr((table.means - x[-2]) / table.scales))
+    signed = table.signed
     ends_row = np.repeat(np.arange(rows), 2)
-    ends_x = np.tile([x[0], x[-1]], rows)
+    ends_x = np.tile([x[1], x[-2]], rows)
+    ends_f = np.column_stack([signed @ phi_lo, signed @ phi_hi]).ravel()
     ev_row = np.concatenate([ends_row, root_row, crude[0], crude[0]]).astype(int)
     ev_x = np.concatenate([ends_x, root_x, crude[1], crude[2]])
     ev_flag = np.concatenate([np.zeros(ends_row.size + root_row.size), np.ones(crude[0].size), np.zeros(crude[0].size)])
+    big_f = np.concatenate([ends_f, np.full(ev_x.size - ends_f.size, np.nan)])
     order = np.lexsort((ev_flag, ev_x, ev_row))
-    ev_row, ev_x, ev_flag = ev_row[order], ev_x[order], ev_flag[order]
-    big_f = _cdf(table, table.signed[ev_row], ev_x)
+    ev_row, ev_x, ev_flag, big_f = ev_row[order], ev_x[order], ev_flag[order], big_f[order]
+    inner = np.isnan(big_f)
+    if inner.any():
+        big_f[inner] = _cdf(table, ev_row[inner], ev_x[inner])
     piece = (ev_row[1:] == ev_row[:-1]) & (ev_flag[:-1] == 0)
     total = np.bincount(ev_row[:-1][piece], weights=np.abs(big_f[1:] - big_f[:-1])[piece], minlength=rows)
     mass = table.total.sum(axis=1)
     total += 2 * (m + 4) * _EPS * mass * np.bincount(ev_row[:-1][piece], minlength=rows)
     total += np.bincount(root_row, weights=remainder, minlength=rows)
     total += np.bincount(crude[0].astype(int), weights=crude[3], minlength=rows)
-    # step 4: the tails beyond the grid, int (r + p0)
-    left_tail = _ndtr((x[0] - table.means) / table.scales)
-    right_tail = _ndtr((table.means - x[-1]) / table.scales)
-    tails = table.total @ (left_tail + right_tail)
     total += tails + 2 * (m + 4) * _EPS * mass
     return 0.5 * total
