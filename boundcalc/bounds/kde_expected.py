@@ -11,8 +11,9 @@
   is the KR4 bound instead of the integral at the expected law.
 
 Every formula is evaluated through a catalogue object (``get_lemma(...).evaluate``); this module
-only adds up, integrates explicit Gaussian mixtures by quadrature and runs the recursions over
-generations and blocks.  Bandwidths: a number (fixed), ``"auto"`` (the K3 choice for N_i samples of
+only adds up, integrates explicit Gaussian mixtures (``TV(r_i, p0)`` in d = 1 by the proven bound of
+:mod:`boundcalc.bounds.kde_tv`, the other integrals by quadrature) and runs the recursions over generations and
+blocks.  Bandwidths: a number (fixed), ``"auto"`` (the K3 choice for N_i samples of
 the target at generation i, as ``validate kde --bandwidth auto``), or one value per generation.
 """
 
@@ -39,9 +40,10 @@ __all__ = ["ExpectedBound", "RealisedK2Bound", "ProbabilityBound", "LoopProbabil
 #: (d = 1; in d = 2 a tensor grid with fewer nodes per axis)
 NODES_PER_SD = {1: 40, 2: 12}
 TAIL_SDS = {1: 12.0, 2: 9.0}
-#: relative margin added to the two quadrature values of KE3 (TV(r_i, p0) and int sqrt(V_i)), above the
-#: measured quadrature error (about 1e-5 in d = 1 and 2e-4 in d = 2, from the kinks of |r_i - p0|), so
-#: that the printed numbers stay above the exact integrals
+#: relative margin added to the quadrature values of KE3 that are not proven bounds: int sqrt(V_i) (d = 1 and 2; the
+#: integrand is smooth, measured error under 1e-13 in d = 1) and, in d = 2 only, TV(r_i, p0) (measured error up to
+#: 2.5e-4 of Simpson's rule, from the kinks of |r_i - p0|: derivations/tv-bound.md, section 9).  In d = 1,
+#: TV(r_i, p0) is :func:`boundcalc.bounds.kde_tv.tv_upper_bound`, a proven upper bound without a margin.
 QUADRATURE_MARGIN = {1: 1e-4, 2: 2e-3}
 
 
@@ -157,7 +159,7 @@ class ExpectedBound:
     bandwidths: list
     linear: list
     variance: list
-    bias_tv: list            # TV(r_i, p0), exact (KE3)
+    bias_tv: list            # TV(r_i, p0) (KE3): a proven upper bound in d = 1 (kde_tv), quadrature + margin in d = 2
     deviation: list          # (1/2) int sqrt(V_i)  (KE3)
     linear_bias: list        # (h_i^2/4) ||Laplacian p0||_1  (K1 halved)
     linear_stochastic: list  # the KE1 terms of KE2
