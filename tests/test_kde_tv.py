@@ -136,6 +136,15 @@ def test_node_error_only_raises_the_bound():
     assert plain <= noisy <= plain * (1 + 1e-6)
 
 
+def test_identical_laws_give_a_tiny_bound():
+    """r = p0: every node value is within its rounding of 0, no cell is decided; the refinement stops at its budget
+    and the crude rule (interpolant + curvature) bounds each cell: a valid, tiny number."""
+    p0 = bimodal()
+    x = _quadrature(p0, 0.1).axes[0]
+    got = tv_upper_bound(x, p0.density(x), p0.density(x), mixture_table([p0], p0))[0]
+    assert 0 <= got < 1e-8
+
+
 def test_table_checks():
     with pytest.raises(Exception, match="mixture table"):
         MixtureTable([0.0, 1.0], [1.0], [[1.0, 0.0]], [0.0, 1.0])

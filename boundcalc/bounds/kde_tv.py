@@ -40,7 +40,7 @@ _EPS = float(np.finfo(float).eps)
 #: an undecided cell is cut into SPLIT sub-cells, at most LEVELS times (SPLIT^LEVELS finer than the grid)
 SPLIT, LEVELS = 8, 6
 #: undecided cells refined in one level, at most (more are bounded by the crude rule at once)
-MAX_CELLS = 2 ** 18
+MAX_CELLS = 2 ** 17
 #: component evaluations held in memory at once (cells x points x components)
 _BATCH = 2 ** 21
 
