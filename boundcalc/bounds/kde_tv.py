@@ -12,7 +12,8 @@ The term ``T_r(i) = TV(r_i, p0)`` of lemmas KE3 and KE5 (``derivations/KE3.md``,
    with a sign change and ``|f'| >= g = |secant| - M2 dx > 0`` has exactly one.  Every other cell is cut
    into :data:`SPLIT` sub-cells evaluated from the components (their M2 from the components, tighter),
    up to :data:`LEVELS` times; a cell still undecided gets ``int |f| <= int |linear interpolant| + M2 dx^3 / 12``.
-3. **Pieces.** The roots (two regula-falsi steps from the secant root, ``x_hat``) and the undecided cells cut
+3. **Pieces.** The roots (``x_hat``: the secant root, then one regula-falsi step unless its remainder is already
+   under 1e-3 of the rounding of a CDF value) and the undecided cells cut
    the grid into pieces on which f keeps one sign except within ``|f(x_hat)| / g`` of an end; there
    ``int |f| <= |F(b) - F(a)| + (sum over the piece's ends of) f(x_hat)^2 / g``.
 4. **Tails.** Beyond the grid ``int |f| <= int (r + p0)``, two CDF tails.
@@ -124,12 +125,17 @@ def _components(table: MixtureTable, pts: np.ndarray, cols=slice(None)):
 
 
 def _weights(table: MixtureTable, row):
-    """(cols, signed, total): the components with a weight in the rows ``row`` or in p0, and the rows' W and
-    Wr + Wp over them (one row per entry of ``row``); a component of weight 0 adds nothing to a sum."""
-    used = (table.weights[np.unique(row)] > 0).any(axis=0) | (table.target > 0)
-    cols = np.flatnonzero(used)
-    law = table.weights[np.ix_(row, cols)]
-    return cols, law - table.target[cols], law + table.target[cols]
+    """(cols, signed, total): the rows' W and Wr + Wp (one row per entry of ``row``), over all components."""
+    law = table.weights[row]
+    return slice(None), law - table.target, law + table.target
+
+
+def _used(table: MixtureTable) -> MixtureTable:
+    """The table without the components of weight 0 in every row and in p0 (they add nothing to any sum)."""
+    used = (table.weights > 0).any(axis=0) | (table.target > 0)
+    if used.all():
+        return table
+    return MixtureTable(table.means[used], table.scales[used], table.weights[:, used], table.target[used])
 
 
 class _Cells:
@@ -205,24 +211,30 @@ def _mixture_values(table: MixtureTable, row, pts):
     return f, e
 
 
-def _roots(table: MixtureTable, cells: _Cells):
-    """(row, x_hat, remainder) of the one-root cells: two regula-falsi steps, remainder (|f(x_hat)| + e)^2 / g."""
+def _roots(table: MixtureTable, cells: _Cells, negligible: np.ndarray):
+    """(row, x_hat, remainder) of the one-root cells: the secant root, then one regula-falsi step where the
+    remainder ``(|f(x_hat)| + e)^2 / g`` is not below ``negligible[row]`` already; the smaller remainder is kept."""
     if not cells.roots:
         return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0)
     row, a, b, fa, fb, g = (np.concatenate(v) for v in zip(*cells.roots))
     best_x, best_r = np.zeros_like(a), np.full_like(a, np.inf)
+    todo = np.arange(row.size)
     for _ in range(2):
-        x = np.clip(a + (b - a) * (fa / (fa - fb)), a, b)
-        f, e = _mixture_values(table, row, x)
-        rem = (np.abs(f) + e) ** 2 / g
-        better = rem < best_r
-        best_x, best_r = np.where(better, x, best_x), np.where(better, rem, best_r)
+        r_, a_, b_, fa_, fb_ = row[todo], a[todo], b[todo], fa[todo], fb[todo]
+        x = np.clip(a_ + (b_ - a_) * (fa_ / (fa_ - fb_)), a_, b_)
+        f, e = _mixture_values(table, r_, x)
+        rem = (np.abs(f) + e) ** 2 / g[todo]
+        better = rem < best_r[todo]
+        best_x[todo[better]], best_r[todo[better]] = x[better], rem[better]
         # the sub-bracket with the sign change (when the sign of f(x) is certain)
         sure = np.abs(f) > e
-        left = sure & (np.sign(f) == np.sign(fb))   # root in [a, x]
-        right = sure & (np.sign(f) == np.sign(fa))  # root in [x, b]
-        b, fb = np.where(left, x, b), np.where(left, f, fb)
-        a, fa = np.where(right, x, a), np.where(right, f, fa)
+        left = sure & (np.sign(f) == np.sign(fb_))   # root in [a, x]
+        right = sure & (np.sign(f) == np.sign(fa_))  # root in [x, b]
+        b[todo], fb[todo] = np.where(left, x, b_), np.where(left, f, fb_)
+        a[todo], fa[todo] = np.where(right, x, a_), np.where(right, f, fa_)
+        todo = todo[best_r[todo] > negligible[row[todo]]]
+        if not todo.size:
+            break
     return row, best_x, best_r
 
 
@@ -251,7 +263,8 @@ def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error
     if n < 4 or x.shape != (n,) or p0.shape != (n,) or rows != table.rows:
         raise BoundcalcError(f"tv bound: {n} nodes, {x.size} grid points, {p0.size} target values, {rows} law rows for "
                              f"{table.rows} table rows; they must agree (n >= 4)")
-    m = table.means.size
+    m = table.means.size                # the caller's sums: up to m terms
+    table = _used(table)
     node_error = np.broadcast_to(np.asarray(node_error, dtype=float), (rows,))
     dx = float(np.max(np.diff(x)))
     s_min = float(np.min(table.scales))
@@ -291,7 +304,9 @@ def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error
         if left.any():
             _refine(table, cells, row[left], x[k][left], x[k + 1][left], 1)
     # step 3: pieces between the roots and the undecided cells
-    root_row, root_x, remainder = _roots(table, cells)
+    mass = table.total.sum(axis=1)
+    allowance = (table.means.size + 4) * _EPS * mass   # the rounding of one CDF value
+    root_row, root_x, remainder = _roots(table, cells, 1e-3 * allowance)
     crude = [np.concatenate(v) for v in zip(*cells.crude)] if cells.crude else [np.zeros(0, int)] + [np.zeros(0)] * 3
     # F at x_1 and x_(n-2) (the same normal CDFs for every row), and the tails beyond them, int (r + p0) (step 4)
     phi_lo = _ndtr((x[1] - table.means) / table.scales)
@@ -312,9 +327,8 @@ def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error
         big_f[inner] = _cdf(table, ev_row[inner], ev_x[inner])
     piece = (ev_row[1:] == ev_row[:-1]) & (ev_flag[:-1] == 0)
     total = np.bincount(ev_row[:-1][piece], weights=np.abs(big_f[1:] - big_f[:-1])[piece], minlength=rows)
-    mass = table.total.sum(axis=1)
-    total += 2 * (m + 4) * _EPS * mass * np.bincount(ev_row[:-1][piece], minlength=rows)
+    total += 2 * allowance * np.bincount(ev_row[:-1][piece], minlength=rows)
     total += np.bincount(root_row, weights=remainder, minlength=rows)
     total += np.bincount(crude[0].astype(int), weights=crude[3], minlength=rows)
-    total += tails + 2 * (m + 4) * _EPS * mass
+    total += tails + 2 * allowance
     return 0.5 * total
