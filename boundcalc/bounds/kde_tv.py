@@ -38,10 +38,13 @@ from boundcalc.model.targets import SQRT2PI, GaussianMixture
 __all__ = ["MixtureTable", "mixture_table", "tv_upper_bound", "SPLIT", "LEVELS"]
 
 _EPS = float(np.finfo(float).eps)
-#: an undecided cell is cut into SPLIT sub-cells, at most LEVELS times (SPLIT^LEVELS finer than the grid)
-SPLIT, LEVELS = 8, 6
+#: an undecided grid cell is decided again with M2 from its components (level 1), then cut into SPLIT sub-cells,
+#: at most LEVELS - 1 times (SPLIT^(LEVELS - 1) finer than the grid)
+SPLIT, LEVELS = 8, 7
 #: undecided cells refined in one level, at most (more are bounded by the crude rule at once)
 MAX_CELLS = 2 ** 17
+#: an undecided grid cell whose crude bound is below this fraction of its row's sum |f| dx is not refined
+NEGLIGIBLE = 1e-13
 #: component evaluations held in memory at once (cells x points x components)
 _BATCH = 2 ** 21
 
@@ -157,18 +160,40 @@ class _Cells:
             self.roots.append((row[one], a[one], b[one], fa[one], fb[one], g[one]))
         return ~(no_root | one)
 
-    def bound_crude(self, row, a, b, fa, fb, ea, eb, m2):
-        """int_a^b |f| <= int |interpolant of the node values| + max(ea, eb) dx + M2 dx^3 / 12."""
+    @staticmethod
+    def crude_bound(row, a, b, fa, fb, ea, eb, m2):
+        """int_a^b |f| <= int |interpolant of the true node values| + M2 dx^3 / 12."""
         dx = (b - a) * (1.0 + 4 * _EPS)
-        fa, fb = np.abs(fa) + ea, np.abs(fb) + eb
-        self.crude.append((row, a, b, dx * (fa + fb) / 2 + m2 * dx ** 3 / 12))
+        return dx * (np.abs(fa) + ea + np.abs(fb) + eb) / 2 + m2 * dx ** 3 / 12
+
+    def bound_crude(self, row, a, b, fa, fb, ea, eb, m2):
+        self.crude.append((row, a, b, self.crude_bound(row, a, b, fa, fb, ea, eb, m2)))
+
+    def runs(self):
+        """The crude cells merged into runs of adjacent cells (row, start, end, summed bound), sorted."""
+        if not self.crude:
+            return np.zeros(0, dtype=int), np.zeros(0), np.zeros(0), np.zeros(0)
+        row, a, b, bound = (np.concatenate(v) for v in zip(*self.crude))
+        order = np.lexsort((a, row))
+        row, a, b, bound = row[order], a[order], b[order], bound[order]
+        start = np.ones(row.size, dtype=bool)
+        start[1:] = (row[1:] != row[:-1]) | (a[1:] != b[:-1])
+        first = np.flatnonzero(start)
+        last = np.append(first[1:], row.size) - 1
+        return row[first], a[first], b[last], np.add.reduceat(bound, first)
 
 
-def _refine(table: MixtureTable, cells: _Cells, row, a, b, level: int):
-    """Cut the undecided cells [a, b] into SPLIT sub-cells, evaluated from the components; decide them."""
+def _refine(table: MixtureTable, cells: _Cells, args, level: int):
+    """Cut the undecided cells ``args = (row, a, b, fa, fb, ea, eb, m2)`` into SPLIT sub-cells, evaluated from the
+    components, and decide them; past the budget (level or cell count) the crude rule bounds them at once."""
+    if level > LEVELS or args[0].size > MAX_CELLS:
+        cells.bound_crude(*args)
+        return
+    row, a, b = args[:3]
     m = table.means.size
-    t = np.linspace(0.0, 1.0, SPLIT + 1)
-    step = max(1, _BATCH // ((SPLIT + 1) * m))
+    split = 1 if level == 1 else SPLIT  # level 1: the cell itself, its M2 from the components
+    t = np.linspace(0.0, 1.0, split + 1)
+    step = max(1, _BATCH // ((split + 1) * m))
     undecided = []
     for lo in range(0, row.size, step):
         r_, a_, b_ = row[lo:lo + step], a[lo:lo + step], b[lo:lo + step]
@@ -187,18 +212,14 @@ def _refine(table: MixtureTable, cells: _Cells, row, a, b, level: int):
         bend = np.where((za < 0) & (zb > 0), np.maximum(bend, 1.0), bend)
         peak = np.maximum(dens[:, :-1], dens[:, 1:]) * grow * bend / scales2
         m2 = np.einsum("csm,cm->cs", peak, np.abs(signed)) * (1 + (m + 8) * _EPS)
-        args = (np.repeat(r_, SPLIT), pts[:, :-1].ravel(), pts[:, 1:].ravel(), f[:, :-1].ravel(), f[:, 1:].ravel(),
+        args = (np.repeat(r_, split), pts[:, :-1].ravel(), pts[:, 1:].ravel(), f[:, :-1].ravel(), f[:, 1:].ravel(),
                 e[:, :-1].ravel(), e[:, 1:].ravel(), m2.ravel())
         left = cells.classify(*args)
         if left.any():
             undecided.append(tuple(v[left] for v in args))
     if not undecided:
         return
-    parts = [np.concatenate(v) for v in zip(*undecided)]
-    if level >= LEVELS or parts[0].size > MAX_CELLS:
-        cells.bound_crude(*parts)
-        return
-    _refine(table, cells, parts[0], parts[1], parts[2], level + 1)
+    _refine(table, cells, [np.concatenate(v) for v in zip(*undecided)], level + 1)
 
 
 def _mixture_values(table: MixtureTable, row, pts):
@@ -286,36 +307,55 @@ def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error
     m2 *= math.exp(5 * dx * dx / (32 * s_min * s_min))
     # step 2: a cell whose node values have one sign and exceed their error by M2 dx^2 / 8 has no root
     margin = np.abs(f[:, 1:-1])
+    scale = margin.sum(axis=1) * dx     # about int |f|: what a cell's crude bound is negligible against
     margin -= kappa * env[:, 1:-1]
     margin -= ne
     sign = np.signbit(f[:, 1:-1])
     dxm = dx * (1.0 + 4 * _EPS)
     candidate = np.minimum(margin[:, :-1], margin[:, 1:]) <= m2 * (dxm * dxm / 8)
     candidate |= sign[:, :-1] != sign[:, 1:]
+    # the ends lo < hi of each row: beyond them the rectangle sum of r + p0 is under NEGLIGIBLE of sum |f| dx (the far
+    # tails, where the node values may be within their error of 0); there the tails' exact masses bound int |f|
+    # (the sums on every 16th node, times 16: the choice of the ends is free, only the tails' masses are bounds)
+    tol = (NEGLIGIBLE * scale)[:, None] / (16 * dx)
+    lo = np.maximum(16 * (np.cumsum(env[:, ::16], axis=1) <= tol).sum(axis=1) - 16, 1)
+    hi = np.minimum(n - 1 - 16 * ((np.cumsum(env[:, ::-16], axis=1) <= tol).sum(axis=1) - 1), n - 2)
+    bad = lo >= hi
+    lo[bad], hi[bad] = 1, n - 2
     cells = _Cells()
     row, k = np.nonzero(candidate)
+    k = k + 1  # the cell (x_k, x_(k+1))
+    inside = (k >= lo[row]) & (k < hi[row])
+    row, k = row[inside], k[inside]
     if row.size:
-        k = k + 1  # the cell (x_k, x_(k+1))
         fa, fb = f[row, k], f[row, k + 1]
         ea = kappa * env[row, k] + node_error[row]
         eb = kappa * env[row, k + 1] + node_error[row]
         args = (row, x[k], x[k + 1], fa, fb, ea, eb, m2[row, k - 1])
         left = cells.classify(*args)
         if left.any():
-            _refine(table, cells, row[left], x[k][left], x[k + 1][left], 1)
+            args = tuple(v[left] for v in args)
+            # an undecided cell whose crude bound is under NEGLIGIBLE of the row's sum |f| dx (the far tails, where
+            # the node values are within their error of 0) takes it at once; the others are refined
+            small = cells.crude_bound(*args) <= NEGLIGIBLE * scale[args[0]]
+            if small.any():
+                cells.bound_crude(*(v[small] for v in args))
+            if not small.all():
+                _refine(table, cells, [v[~small] for v in args], 1)
     # step 3: pieces between the roots and the undecided cells
     mass = table.total.sum(axis=1)
     allowance = (table.means.size + 4) * _EPS * mass   # the rounding of one CDF value
     root_row, root_x, remainder = _roots(table, cells, 1e-3 * allowance)
-    crude = [np.concatenate(v) for v in zip(*cells.crude)] if cells.crude else [np.zeros(0, int)] + [np.zeros(0)] * 3
-    # F at x_1 and x_(n-2) (the same normal CDFs for every row), and the tails beyond them, int (r + p0) (step 4)
-    phi_lo = _ndtr((x[1] - table.means) / table.scales)
-    phi_hi = _ndtr((x[-2] - table.means) / table.scales)
-    tails = table.total @ (phi_lo + _ndtr((table.means - x[-2]) / table.scales))
+    crude = cells.runs()
+    # F at the ends x_lo, x_hi of each row, and the tails beyond them, int (r + p0) (step 4)
     signed = table.signed
+    z_lo = (x[lo][:, None] - table.means) / table.scales
+    z_hi = (x[hi][:, None] - table.means) / table.scales
+    phi_lo, phi_hi = _ndtr(z_lo), _ndtr(z_hi)
+    tails = np.einsum("rm,rm->r", table.total, phi_lo + _ndtr(-z_hi))
     ends_row = np.repeat(np.arange(rows), 2)
-    ends_x = np.tile([x[1], x[-2]], rows)
-    ends_f = np.column_stack([signed @ phi_lo, signed @ phi_hi]).ravel()
+    ends_x = np.column_stack([x[lo], x[hi]]).ravel()
+    ends_f = np.column_stack([np.einsum("rm,rm->r", signed, phi_lo), np.einsum("rm,rm->r", signed, phi_hi)]).ravel()
     ev_row = np.concatenate([ends_row, root_row, crude[0], crude[0]]).astype(int)
     ev_x = np.concatenate([ends_x, root_x, crude[1], crude[2]])
     ev_flag = np.concatenate([np.zeros(ends_row.size + root_row.size), np.ones(crude[0].size), np.zeros(crude[0].size)])
