@@ -9,19 +9,21 @@ The term ``T_r(i) = TV(r_i, p0)`` of lemmas KE3 and KE5 (``derivations/KE3.md``,
    (``|N''| = N |z^2 - 1| / s^2``, ``N z^2 t^2 / s^2 <= e^{t^2/2s^2} (N(x+t) + N(x-t)) - 2 N(x)``, and
    ``N (1 + z^2)`` varies by at most ``e^{5 dx^2 / 32 s^2}`` over a cell beyond its larger end value).
 2. **Cells.** A cell whose two node values have one sign and exceed ``M2 dx^2 / 8`` has no root; a cell
-   with a sign change and ``|f'| >= g = |secant| - M2 dx > 0`` has exactly one.  Every other cell is cut
-   into :data:`SPLIT` sub-cells evaluated from the components (their M2 from the components, tighter),
-   up to :data:`LEVELS` times; a cell still undecided gets ``int |f| <= int |linear interpolant| + M2 dx^3 / 12``.
+   with a sign change and ``|f'| >= g = |secant| - M2 dx > 0`` has exactly one.  Every other cell is decided again
+   with M2 from its components (tighter), then cut into :data:`SPLIT` sub-cells evaluated from the components, up to
+   :data:`LEVELS` levels in all; a cell still undecided (or one whose crude bound is negligible, under
+   :data:`NEGLIGIBLE` of its row's ``sum |f| dx``) gets ``int |f| <= int |linear interpolant| + M2 dx^3 / 12``.
 3. **Pieces.** The roots (``x_hat``: the secant root, then one regula-falsi step unless its remainder is already
-   under 1e-3 of the rounding of a CDF value) and the undecided cells cut
-   the grid into pieces on which f keeps one sign except within ``|f(x_hat)| / g`` of an end; there
+   under 1e-3 of the rounding of a CDF value) and the runs of undecided cells cut ``[x_lo, x_hi]`` into pieces on
+   which f keeps one sign except within ``|f(x_hat)| / g`` of an end; there
    ``int |f| <= |F(b) - F(a)| + (sum over the piece's ends of) f(x_hat)^2 / g``.
-4. **Tails.** Beyond the grid ``int |f| <= int (r + p0)``, two CDF tails.
+4. **Tails.** Beyond each row's ends ``x_lo``, ``x_hi`` (where the rectangle sum of r + p0 beyond is negligible, or
+   the second and last-but-one nodes) ``int |f| <= int (r + p0)``, two exact CDF tails.
 
 Floating point: every node value carries ``(m + 8) eps E`` (m terms of relative error a few eps) plus
 the caller's ``node_error``, and every CDF value ``(m + 4) eps (mass of r + mass of p0)``; both are added in
-the direction of the bound.  Cost beyond the caller's grid values: a dozen vectorised passes over the
-(rows, nodes) array, one CDF of the mixture (m normal CDFs) per root and per grid end, and component
+the direction of the bound.  Cost beyond the caller's grid values: about twenty vectorised passes over the
+(rows, nodes) array, one CDF of the mixture (m normal CDFs) per root and per row end, and component
 evaluations on the few undecided cells (near the roots).
 """
 
