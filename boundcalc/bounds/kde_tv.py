@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -79,12 +80,12 @@ class MixtureTable:
     def rows(self) -> int:
         return self.weights.shape[0]
 
-    @property
+    @cached_property
     def signed(self) -> np.ndarray:
         """W of f = r - p0, one row per law."""
         return self.weights - self.target[None, :]
 
-    @property
+    @cached_property
     def total(self) -> np.ndarray:
         """The weights of r + p0 (>= |W| component by component)."""
         return self.weights + self.target[None, :]
@@ -131,8 +132,7 @@ def _components(table: MixtureTable, pts: np.ndarray, cols=slice(None)):
 
 def _weights(table: MixtureTable, row):
     """(cols, signed, total): the rows' W and Wr + Wp (one row per entry of ``row``), over all components."""
-    law = table.weights[row]
-    return slice(None), law - table.target, law + table.target
+    return slice(None), table.signed[row], table.total[row]
 
 
 def _used(table: MixtureTable) -> MixtureTable:
@@ -266,9 +266,8 @@ def _cdf(table: MixtureTable, row, pts):
     out = np.zeros(pts.size)
     step = max(1, _BATCH // table.means.size)
     for lo in range(0, pts.size, step):
-        cols, signed, _ = _weights(table, row[lo:lo + step])
-        z = (pts[lo:lo + step, None] - table.means[cols]) / table.scales[cols]
-        out[lo:lo + step] = np.einsum("pm,pm->p", _ndtr(z), signed)
+        z = (pts[lo:lo + step, None] - table.means) / table.scales
+        out[lo:lo + step] = np.einsum("pm,pm->p", _ndtr(z), table.signed[row[lo:lo + step]])
     return out
 
 
@@ -351,10 +350,11 @@ def tv_upper_bound(x, law_values, target_values, table: MixtureTable, node_error
     crude = cells.runs()
     # F at the ends x_lo, x_hi of each row, and the tails beyond them, int (r + p0) (step 4)
     signed = table.signed
-    z_lo = (x[lo][:, None] - table.means) / table.scales
-    z_hi = (x[hi][:, None] - table.means) / table.scales
-    phi_lo, phi_hi = _ndtr(z_lo), _ndtr(z_hi)
-    tails = np.einsum("rm,rm->r", table.total, phi_lo + _ndtr(-z_hi))
+    ends = np.unique(np.concatenate([lo, hi]))   # usually a few nodes shared by many rows
+    z_ends = (x[ends][:, None] - table.means) / table.scales
+    phi, phi_c = _ndtr(z_ends), _ndtr(-z_ends)
+    phi_lo, phi_hi = phi[np.searchsorted(ends, lo)], phi[np.searchsorted(ends, hi)]
+    tails = np.einsum("rm,rm->r", table.total, phi_lo + phi_c[np.searchsorted(ends, hi)])
     ends_row = np.repeat(np.arange(rows), 2)
     ends_x = np.column_stack([x[lo], x[hi]]).ravel()
     ends_f = np.column_stack([np.einsum("rm,rm->r", signed, phi_lo), np.einsum("rm,rm->r", signed, phi_hi)]).ravel()
