@@ -11,8 +11,9 @@
   is the KR4 bound instead of the integral at the expected law.
 
 Every formula is evaluated through a catalogue object (``get_lemma(...).evaluate``); this module
-only adds up, integrates explicit Gaussian mixtures by quadrature and runs the recursions over
-generations and blocks.  Bandwidths: a number (fixed), ``"auto"`` (the K3 choice for N_i samples of
+only adds up, integrates explicit Gaussian mixtures (``TV(r_i, p0)`` in d = 1 by the proven bound of
+:mod:`boundcalc.bounds.kde_tv`, the other integrals by quadrature) and runs the recursions over generations and
+blocks.  Bandwidths: a number (fixed), ``"auto"`` (the K3 choice for N_i samples of
 the target at generation i, as ``validate kde --bandwidth auto``), or one value per generation.
 """
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from boundcalc._checks import BoundcalcError, check_positive_int, check_probability
 from boundcalc.bounds.kde_terms import auto_bandwidth, kde_failure_split
+from boundcalc.bounds.kde_tv import mixture_table, tv_upper_bound
 from boundcalc.model.kde_blocks import block_structure
 from boundcalc.model.schemes import Scheme
 from boundcalc.model.targets import GaussianMixture, mixture_of
@@ -38,9 +40,10 @@ __all__ = ["ExpectedBound", "RealisedK2Bound", "ProbabilityBound", "LoopProbabil
 #: (d = 1; in d = 2 a tensor grid with fewer nodes per axis)
 NODES_PER_SD = {1: 40, 2: 12}
 TAIL_SDS = {1: 12.0, 2: 9.0}
-#: relative margin added to the two quadrature values of KE3 (TV(r_i, p0) and int sqrt(V_i)), above the
-#: measured quadrature error (about 1e-5 in d = 1 and 2e-4 in d = 2, from the kinks of |r_i - p0|), so
-#: that the printed numbers stay above the exact integrals
+#: relative margin added to the quadrature values of KE3 that are not proven bounds: int sqrt(V_i) (d = 1 and 2; the
+#: integrand is smooth, measured error under 1e-13 in d = 1) and, in d = 2 only, TV(r_i, p0) (measured error up to
+#: 2.5e-4 of Simpson's rule, from the kinks of |r_i - p0|: derivations/tv-bound.md, section 9).  In d = 1,
+#: TV(r_i, p0) is :func:`boundcalc.bounds.kde_tv.tv_upper_bound`, a proven upper bound without a margin.
 QUADRATURE_MARGIN = {1: 1e-4, 2: 2e-3}
 
 
@@ -167,7 +170,7 @@ class ExpectedBound:
     bandwidths: list
     linear: list
     variance: list
-    bias_tv: list            # TV(r_i, p0), exact (KE3)
+    bias_tv: list            # TV(r_i, p0) (KE3): a proven upper bound in d = 1 (kde_tv), quadrature + margin in d = 2
     deviation: list          # (1/2) int sqrt(V_i)  (KE3)
     linear_bias: list        # (h_i^2/4) ||Laplacian p0||_1  (K1 halved)
     linear_stochastic: list  # the KE1 terms of KE2
@@ -221,7 +224,11 @@ def expected_bound(scheme: Scheme, target: GaussianMixture, bandwidth, generatio
     for i in range(1, count + 1 if target.dim <= 2 else 1):
         v = _propagated_variance(structure, i, x, target.dim)
         margin = 1.0 + QUADRATURE_MARGIN[target.dim]
-        t_r = 0.5 * quad.integrate(np.abs(laws[i].density(x) - p0)) * margin
+        if target.dim == 1:  # a proven upper bound (exact CDF differences between the roots of r_i - p0)
+            t_r = float(tv_upper_bound(x, laws[i].density(x), p0, mixture_table([laws[i]], target))[0]
+                        ) + getattr(laws[i], "dropped", 0.0)
+        else:
+            t_r = 0.5 * quad.integrate(np.abs(laws[i].density(x) - p0)) * margin
         i_v = quad.integrate(np.sqrt(np.maximum(v, 0.0))) * margin
         bias_tv.append(t_r)
         deviation.append(i_v / 2)

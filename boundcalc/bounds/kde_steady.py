@@ -43,6 +43,7 @@ import numpy as np
 from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import (EXACT_SQUARE_TERMS, QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound,
                                           _quadrature)
+from boundcalc.bounds.kde_tv import mixture_table, tv_upper_bound
 from boundcalc.model.kde_law import PRUNE_WEIGHT, expected_training_mixtures
 from boundcalc.model.schemes import Mix, Schedule
 from boundcalc.model.targets import SQRT2PI, GaussianMixture, PrunedMixture, mixture_of
@@ -342,8 +343,11 @@ def steady_mix_bounds(scheme: Mix, target: GaussianMixture, h: float, generation
         if id(law_i) not in tv_cache:
             tv_cache.clear()
             # TV(r_i, p0) <= TV(kept law, p0) + the mass pruned from r_i (zero for an exact law)
-            tv_cache[id(law_i)] = (0.5 * quad.integrate(np.abs(densities.density(law_i) - p0)) * margin
-                                   + getattr(law_i, "dropped", 0.0))
+            if dim == 1:  # a proven upper bound (exact CDF differences between the roots of r_i - p0)
+                kept = float(tv_upper_bound(x, densities.density(law_i), p0, mixture_table([law_i], target))[0])
+            else:
+                kept = 0.5 * quad.integrate(np.abs(densities.density(law_i) - p0)) * margin
+            tv_cache[id(law_i)] = kept + getattr(law_i, "dropped", 0.0)
         t_r = tv_cache[id(law_i)]
         i_v = i_v_recent + tail + (real.rest(i) if reused else 0.0)
         bias_tv.append(t_r)
