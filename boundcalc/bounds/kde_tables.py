@@ -38,6 +38,7 @@ import numpy as np
 from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import (QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature,
                                           _simpson_weights)
+from boundcalc.bounds.kde_tv import MixtureTable, tv_upper_bound
 from boundcalc.model.kde_law import PRUNE_WEIGHT
 from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule
 from boundcalc.model.targets import SQRT2PI, GaussianMixture
@@ -543,9 +544,23 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
                 means[c][r, :s.means[c].size] = s.means[c]
         # every density is within `err` of the exact sum at each node (the compressed basis); each integral takes
         # it in the direction that keeps it an upper bound
-        dens, _ = grid.densities(laws)
-        t_r[first:first + len(steps)] = 0.5 * (np.abs(dens - grid.p0) @ weights_s
-                                               + grid.integral_of_allowance(laws)) * margin
+        dens, err = grid.densities(laws)
+        if dim == 1:  # a proven bound on TV(r_i, p0) (bounds/kde_tv.py) from the grid values, within err of r_i
+            nk = max(s.law.size for s in steps)
+            table = np.zeros((len(steps), nk))
+            for r, s in enumerate(steps):
+                table[r, :s.law.size] = s.law
+            scales = np.sqrt(target.scales[:, 0][None, :] ** 2 + np.arange(nk)[:, None] * h2).ravel()
+            p0_weights = np.zeros(scales.size)
+            p0_weights[:target.n_components] = target.weights
+            components = MixtureTable(np.tile(target.means[:, 0], nk), scales,
+                                      (table[:, :, None] * target.weights[None, None, :]).reshape(len(steps), -1),
+                                      p0_weights)
+            t_r[first:first + len(steps)] = tv_upper_bound(grid.x, dens, grid.p0, components,
+                                                           node_error=err.max(axis=1))
+        else:  # d = 2: Simpson's rule with its measured margin (derivations/tv-bound.md)
+            t_r[first:first + len(steps)] = 0.5 * (np.abs(dens - grid.p0) @ weights_s
+                                                   + grid.integral_of_allowance(laws)) * margin
         v, err = grid.densities(omegas)
         v += err
         for c in (0, 1):  # the subtracted squares, bounded below by Cauchy-Schwarz within each class of blocks
