@@ -224,9 +224,9 @@ KDE_DIRECT_GENERATIONS = 64
 #: a mix loop (fresh or reused real data) goes past it in O(K) (bounds/kde_steady.py): a few seconds to converge
 #: the laws of lemma K4 at real fraction 1/2, then nothing per generation once the loop sits at its fixed point;
 #: accumulate, and mix or schedule loops past the warm-up guard, in d = 1 by kernel tables (bounds/kde_tables.py):
-#: about 0.1 ms per generation under accumulate
+#: about 0.3 ms per generation under accumulate
 MAX_KDE_MIX_GENERATIONS = 10 ** 5
-WHY_KDE_MIX_GENERATIONS = "a size guard: about 15 s at the limit"
+WHY_KDE_MIX_GENERATIONS = "a size guard: up to about 30 s at the limit"
 #: mixture densities that the O(K) path evaluates before the laws converge (7000 at real fraction 1/2, about
 #: 27000 at 0.3, which takes about 30 s and 1.3 GB with the batched densities); more is refused
 MAX_KDE_WARM_UP = 3 * 10 ** 4
