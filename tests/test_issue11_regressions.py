@@ -286,3 +286,15 @@ def test_kde_loop_bound_in_two_dimensions_is_capped(capsys):
         assert main(["bound", "--learner", "kde", "--target", target, "--scheme", scheme, "-K", "11"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "[1, 10] with the kde learner in d = 2 (a size guard" in err[0]
+
+
+@pytest.mark.parametrize("mu", ["1e12", "-1e15"])
+def test_kde_loop_bound_of_a_far_target_is_refused(mu, capsys):
+    """Found by the property run at 300 examples: a target N(1e15, 1) made the quadrature nodes coincide in double
+    precision (a division by zero inside the TV bound, a silent garbage grid otherwise); the KDE bound is invariant
+    under translation, so such a target is refused in one line asking to centre it."""
+    from boundcalc.cli.main import main
+    assert main(["bound", "--learner", "kde", "--target", f"normal:mu={mu}", "-K", "3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot resolve" in err[0] and "centre the target" in err[0]
+    assert main(["bound", "--learner", "kde", "--target", "normal:mu=1e6", "-K", "3"]) == 0

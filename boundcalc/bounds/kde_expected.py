@@ -142,6 +142,11 @@ def _quadrature(target: GaussianMixture, extra_variance: float) -> _Quadrature:
         lo = float(np.min(target.means[:, k])) - TAIL_SDS[dim] * s_max
         hi = float(np.max(target.means[:, k])) + TAIL_SDS[dim] * s_max
         count = int(math.ceil((hi - lo) / (s_min / NODES_PER_SD[dim]))) + 1
+        step = (s_min / NODES_PER_SD[dim])
+        if not step > 2.0 ** 20 * np.finfo(float).eps * max(abs(lo), abs(hi)):  # nodes exact to 1e-6 of a step
+            raise BoundcalcError(f"target: the quadrature grid of the KDE loop bound cannot resolve a scale of {s_min:.3g} "
+                                 f"at a mean of {max(abs(lo), abs(hi)):.3g} in double precision (its nodes would "
+                                 "coincide); centre the target nearer 0 or widen its scales")
         axes.append(np.linspace(lo, hi, count | 1))  # odd count: Simpson's rule on an even number of intervals
     return _Quadrature(tuple(axes))
 
