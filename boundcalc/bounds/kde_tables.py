@@ -39,9 +39,9 @@ from boundcalc._checks import BoundcalcError
 from boundcalc.bounds.kde_expected import (QUADRATURE_MARGIN, ExpectedBound, LoopProbabilityBound, _quadrature,
                                           _simpson_weights)
 from boundcalc.bounds.kde_tv import MixtureTable, tv_upper_bound
-from boundcalc.model.kde_law import PRUNE_WEIGHT
+from boundcalc.model.kde_law import PRUNE_WEIGHT, loop_moment_bound
 from boundcalc.model.schemes import Accumulate, Mix, Replace, Schedule
-from boundcalc.model.targets import SQRT2PI, GaussianMixture
+from boundcalc.model.targets import SQRT2PI, GaussianMixture, dropped_k2_slack
 from boundcalc.theory.catalogue import get_lemma
 
 __all__ = ["applies", "basis_entries", "table_bounds", "tables_for", "table_work", "AccumulateTables", "MixTables",
@@ -129,6 +129,14 @@ def _index(shape):
     return entry
 
 
+def _drop_under(a: np.ndarray, level: float) -> float:
+    """Zero the entries of ``a`` under ``level`` (in place); their sum."""
+    small = a < level
+    lost = float(a[small].sum())
+    a[small] = 0.0
+    return lost
+
+
 def _last_nonzero(a: np.ndarray) -> np.ndarray:
     nz = np.flatnonzero(a)
     return a[:nz[-1] + 1] if nz.size else a[:0]
@@ -173,14 +181,12 @@ class _Tables:
 
     def _pruned(self, law: np.ndarray):
         """(the law with entries under the pruning level dropped and trailing zeros cut, the mass dropped)."""
-        small = law < self.prune
-        lost = float(law[small].sum())
-        law[small] = 0.0
+        lost = _drop_under(law, self.prune)
         return _last_nonzero(law), lost
 
     def _slack(self, dropped: float) -> float:
         """PrunedMixture's bound on the K2 integral of a dropped law mass."""
-        return math.sqrt(math.pi ** self.dim * dropped * self.slack_b) if dropped > 0 else 0.0
+        return dropped_k2_slack(self.dim, dropped, self.slack_b)
 
     def _collapse(self, m: np.ndarray):
         """(omega, (A_real weights, A_synth weights)) of a table M (column 0 real, 1 + k synthetic)."""
@@ -193,11 +199,7 @@ class _Tables:
 
     def _drop_small(self, block: np.ndarray) -> float:
         """Zero the entries of ``block`` under the pruning level times its largest; their sum."""
-        top = float(block.max()) if block.size else 0.0
-        small = block < self.prune * top
-        lost = float(block[small].sum())
-        block[small] = 0.0
-        return lost
+        return _drop_under(block, self.prune * (float(block.max()) if block.size else 0.0))
 
 
 class AccumulateTables(_Tables):
@@ -358,8 +360,7 @@ class MixTables(_Tables):
                 groups.append(_Group(float(b.count), previous, self._slack(previous_dropped), i))
         else:
             n_s = sum(float(b.count) for b in synth)
-            mixed = (n_s / n_i) * previous if synth else np.zeros(1)
-            mixed = np.pad(mixed, (0, max(0, 1 - mixed.size)))
+            mixed = (n_s / n_i) * previous  # previous has at least one entry (r_0 = p0: [1])
             mixed[0] += lam
             groups.append(_Group(n_i, mixed, math.sqrt(n_s / n_i) * self._slack(previous_dropped), i))
         self.law, self.dropped = law, dropped
@@ -455,7 +456,6 @@ class _Grid:
         self.p0 = target.density(self.x)
         weights = [_simpson_weights(axis) for axis in quad.axes]  # integral = values @ weights (tensor rule in d = 2)
         self.simpson = weights[0] if len(weights) == 1 else np.outer(weights[0], weights[1]).ravel()
-        self.volume = float(np.sum(self.simpson))  # the integral of 1 over the grid
         basis = _basis(target, self.x, h2, cover + 1)
         top = np.max(np.abs(basis), axis=1)
         # rows evenly spaced in log variance (a Gaussian's shape changes with the log of its width), and the first 8
@@ -516,8 +516,7 @@ def _table_bounds(scheme, target, h, generations, delta, chunk, prune, extra_var
     bias = float(K1.evaluate(h=h, Lambda=lap)) / 2
     margin = 1.0 + QUADRATURE_MARGIN[dim]
     second = target.means ** 2 + target.scales ** 2   # (components, axes)
-    # PrunedMixture's B: max over components of prod_k (1 + mu^2 + s^2 + (K + 1) h^2)
-    slack_b = float(np.max(np.prod(1 + second + (K + 1) * h2, axis=1)))
+    slack_b = loop_moment_bound(target, h, K)  # PrunedMixture's B
     tables = tables_for(scheme, h2, prune, slack_b, dim)
     steady = fixed_point and isinstance(scheme, Mix)   # plans 3, 4, ... are the same plan
 

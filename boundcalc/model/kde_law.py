@@ -117,6 +117,12 @@ def _add_tables(a, b):
     return (k0, out)
 
 
+def loop_moment_bound(target: GaussianMixture, h: float, generations: int) -> float:
+    """B = max_c prod_k (1 + mu_ck^2 + s_ck^2 + (K + 1) h^2): the weighted second moment of every component a loop of
+    K generations can create (scales s^2 + k h^2, k <= K, convolved once more by h^2 / 2); see PrunedMixture."""
+    return float(np.max(np.prod(1 + target.means ** 2 + target.scales ** 2 + (generations + 1) * h * h, axis=1)))
+
+
 def _table_to_mixture(table, target, h_value, dropped=0.0, generations=1) -> GaussianMixture:
     start, arr = table
     comp, k = np.nonzero(arr > 0)
@@ -126,9 +132,8 @@ def _table_to_mixture(table, target, h_value, dropped=0.0, generations=1) -> Gau
     scales = np.sqrt(target.scales[comp] ** 2 + (k * h_value * h_value)[:, None])
     if dropped <= 0:
         return GaussianMixture(weights / weights.sum(), means, scales, target.name)
-    bound_b = float(np.max(np.prod(1 + target.means ** 2 + target.scales ** 2
-                                   + (generations + 1) * h_value * h_value, axis=1)))
-    return PrunedMixture(weights / weights.sum(), means, scales, target.name, dropped, bound_b)
+    return PrunedMixture(weights / weights.sum(), means, scales, target.name, dropped,
+                         loop_moment_bound(target, h_value, generations))
 
 
 def expected_laws_per_generation(target: GaussianMixture, scheme: Scheme, bandwidths) -> list[GaussianMixture]:

@@ -273,6 +273,12 @@ _K2_CACHE: dict = {}
 _K2_CACHE_SIZE = 4096
 
 
+def dropped_k2_slack(dim: int, dropped: float, bound_b: float) -> float:
+    """``sqrt(pi^d m B)``: a bound on ``int sqrt(g_dropped)`` for a dropped mass m whose components have weighted second
+    moment at most B (Cauchy-Schwarz with the weight prod_k 1 / (1 + x_k^2); see :class:`PrunedMixture`)."""
+    return float(np.sqrt(np.pi ** dim * dropped * bound_b)) if dropped > 0 else 0.0
+
+
 class PrunedMixture(GaussianMixture):
     """The kept components of an expected law (renormalised), with the mass ``dropped`` from it.
 
@@ -293,7 +299,7 @@ class PrunedMixture(GaussianMixture):
         object.__setattr__(self, "moment_b", float(bound_b))
 
     def k2_slack(self) -> float:
-        return float(np.sqrt(np.pi ** self.dim * self.dropped * self.moment_b)) if self.dropped > 0 else 0.0
+        return dropped_k2_slack(self.dim, self.dropped, self.moment_b)
 
     def k2_integral(self, h: float) -> float:
         return super().k2_integral(h) + self.k2_slack()
